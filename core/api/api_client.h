@@ -1,0 +1,186 @@
+// File: core/api/api_client.h
+//
+// ApiClient: a typed client of the Fastest /v1 API (PROTOCOLS.md §1) on top of HttpClient. Used by
+// the runner, the server in remote mode and the CLI.
+//
+// - Every call returns absl::Status/StatusOr. A server error body {"error":{"code","message"}}
+//   becomes a status whose message is "<METHOD> <path>: HTTP <n> <CODE>: <message>"; the HTTP status
+//   and the server's code are also attached (ApiErrorInfo reads them back).
+//   HTTP -> absl code: 400 InvalidArgument, 401 Unauthenticated, 403 PermissionDenied, 404 NotFound,
+//   409 AlreadyExists, 422 InvalidArgument (INVALID_STATE: FailedPrecondition), 429
+//   ResourceExhausted, 5xx Unavailable (500 Internal).
+// - Transient failures (connection refused/reset, timeouts, 5xx, 429) are retried with exponential
+//   backoff, +-jitter and a cap (RetryPolicy). 4xx is never retried. Calls that create rows
+//   (project, workspace, job) are retried only when the request cannot have been processed
+//   (connection refused, 429, 503).
+// - The bearer token is never part of a message or a log line.
+// - Thread-safe if the HttpClient is (it is): the runner downloads/uploads blobs from several threads.
+//
+// Example:
+//   fastest::core::HttpClient http;
+//   fastest::core::ApiClient api(http, "http://127.0.0.1:8788", token);
+//   FASTEST_ASSIGN_OR_RETURN(Job job, api.GetJob(job_id));
+//   FASTEST_ASSIGN_OR_RETURN(std::vector<std::string> missing, api.MissingBlobs(hashes));
+#ifndef FASTEST_CORE_API_API_CLIENT_H_
+#define FASTEST_CORE_API_API_CLIENT_H_
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "core/http/http_client.h"
+#include "core/model/model.h"
+#include "nlohmann/json.hpp"
+
+namespace fastest::core {
+
+// Exponential backoff: attempt k (1-based) waits min(initial * multiplier^(k-1), max) scaled by a
+// random factor in [1 - jitter, 1 + jitter]. Stops after max_attempts tries or when the next wait
+// would pass max_elapsed since the first try.
+struct RetryPolicy {
+  int max_attempts = 8;
+  absl::Duration initial_backoff = absl::Milliseconds(100);
+  absl::Duration max_backoff = absl::Seconds(5);
+  double multiplier = 2.0;
+  double jitter = 0.2;
+  absl::Duration max_elapsed = absl::Seconds(60);
+  // Per-request timeout for ordinary JSON calls (blob transfers use transfer_timeout).
+  absl::Duration request_timeout = absl::Seconds(30);
+  absl::Duration transfer_timeout = absl::Minutes(10);
+
+  static RetryPolicy NoRetry() {
+    RetryPolicy p;
+    p.max_attempts = 1;
+    return p;
+  }
+};
+
+// What the server said about a failed call; read back from a status made by ApiClient.
+struct ApiErrorInfo {
+  long http_status = 0;     // 0 = transport failure (no response)
+  std::string code;         // "VALIDATION_ERROR", ... or "" when the body was not error JSON
+};
+std::optional<ApiErrorInfo> GetApiErrorInfo(const absl::Status& status);
+
+struct CreateWorkspaceRequest {
+  std::string name;
+  std::optional<std::string> base_snapshot_id;
+  std::optional<std::string> machine_id;
+  std::optional<std::string> local_path;
+};
+
+struct CreateSnapshotResult {
+  Snapshot snapshot;
+  bool created = false;  // false: a snapshot with this manifest hash already existed
+};
+
+struct ProjectDetails {
+  Project project;
+  std::vector<Workspace> workspaces;
+  std::vector<Snapshot> snapshots;
+};
+
+struct JobFilter {
+  std::optional<std::string> workspace_id;
+  std::optional<std::string> project_id;
+  std::optional<JobStatus> status;
+  int limit = 20;  // server caps at 100
+};
+
+struct BlobUploadResult {
+  uint64_t size = 0;
+  bool created = false;  // false: already stored
+};
+
+class ApiClient {
+ public:
+  // `base_url` like "http://127.0.0.1:8788" (a trailing '/' is dropped). `http` must outlive this.
+  ApiClient(HttpClient& http, std::string base_url, std::string token,
+            RetryPolicy retry = RetryPolicy());
+
+  const std::string& base_url() const { return base_url_; }
+
+  // GET /health (unauthenticated). OK when the server answers 2xx.
+  absl::Status Health();
+
+  // Projects.
+  absl::StatusOr<Project> CreateProject(absl::string_view name);
+  absl::StatusOr<ProjectDetails> GetProject(absl::string_view project_id);
+  absl::StatusOr<std::vector<Project>> ListProjects();
+
+  // Workspaces.
+  absl::StatusOr<Workspace> CreateWorkspace(absl::string_view project_id,
+                                            const CreateWorkspaceRequest& request);
+  absl::StatusOr<Workspace> GetWorkspace(absl::string_view workspace_id);
+  absl::StatusOr<std::vector<Workspace>> ListWorkspaces(absl::string_view project_id);
+
+  // Snapshots. CreateSnapshot is idempotent per (project, manifest_hash).
+  absl::StatusOr<CreateSnapshotResult> CreateSnapshot(
+      absl::string_view project_id, absl::string_view manifest_hash,
+      const std::optional<std::string>& parent_snapshot_id, absl::string_view source);
+  absl::StatusOr<Snapshot> GetSnapshot(absl::string_view snapshot_id);
+  absl::StatusOr<std::vector<Snapshot>> ListSnapshots(absl::string_view project_id, int limit = 50);
+
+  // Jobs.
+  absl::StatusOr<Job> CreateJob(absl::string_view workspace_id, absl::string_view prompt);
+  absl::StatusOr<Job> GetJob(absl::string_view job_id);
+  // Oldest pending job, or nullopt when there is none ({"job":null}).
+  absl::StatusOr<std::optional<Job>> NextJob();
+  absl::StatusOr<std::vector<Job>> ListJobs(const JobFilter& filter = JobFilter());
+  absl::StatusOr<Job> CancelJob(absl::string_view job_id);
+  absl::StatusOr<Job> UpdateJobStatus(absl::string_view job_id, JobStatus status,
+                                      const std::optional<std::string>& output_snapshot_id = {},
+                                      const std::optional<std::string>& error = {});
+
+  // Blobs. Returns the hashes (deduplicated, in first-seen input order) the server does not have.
+  // Sends at most kMaxHashesPerCall per exists call; a hash in neither returned list counts as
+  // missing.
+  static constexpr size_t kMaxHashesPerCall = 100;
+  absl::StatusOr<std::vector<std::string>> MissingBlobs(const std::vector<std::string>& hashes);
+  absl::StatusOr<BlobUploadResult> UploadBlob(absl::string_view hash, absl::string_view data);
+  // Streams the file's bytes (no full read into memory).
+  absl::StatusOr<BlobUploadResult> UploadBlobFromFile(absl::string_view hash,
+                                                      const std::string& path);
+  // Downloads into memory. Does not verify the hash (use DownloadVerifiedBlob for that).
+  absl::StatusOr<std::string> DownloadBlob(absl::string_view hash);
+  // Downloads and checks SHA-256(body) == hash; kDataLoss "hash mismatch" otherwise.
+  absl::StatusOr<std::string> DownloadVerifiedBlob(absl::string_view hash);
+  // Streams into `path` (created/truncated, mode 0600), hashing on the fly; on a hash mismatch the
+  // file is removed and kDataLoss "hash mismatch" is returned. Returns the byte count.
+  absl::StatusOr<uint64_t> DownloadBlobToFile(absl::string_view hash, const std::string& path);
+
+  // Manifests (raw canonical text; see core/snapshot for parsing).
+  absl::Status UploadManifest(absl::string_view hash, absl::string_view text);
+  absl::StatusOr<std::string> GetManifest(absl::string_view hash);
+
+  // Low-level: one JSON call with this client's auth, retries and error mapping. `body` null = no
+  // body. `idempotent` = false retries only when the request cannot have been processed.
+  absl::StatusOr<nlohmann::json> CallJson(absl::string_view method, absl::string_view path,
+                                          const nlohmann::json* body, bool idempotent = true);
+
+ private:
+  // Sends `request` (URL/auth filled in here) with retries; returns the final 2xx response or an
+  // error status. `make_request` is called for every attempt (bodies read from files restart).
+  absl::StatusOr<HttpResponse> SendWithRetry(absl::string_view method, absl::string_view path,
+                                             const std::function<HttpRequest()>& make_request,
+                                             bool idempotent);
+
+  HttpClient& http_;
+  std::string base_url_;
+  std::string token_;
+  RetryPolicy retry_;
+};
+
+// Builds the status for a non-2xx response (exposed for tests and other clients).
+absl::Status StatusFromHttpError(absl::string_view method, absl::string_view path,
+                                 const HttpResponse& response);
+
+}  // namespace fastest::core
+
+#endif  // FASTEST_CORE_API_API_CLIENT_H_

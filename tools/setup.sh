@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs every Debian package fastest needs to build, test and run.
+# Idempotent: when everything is present it installs nothing and says so.
+set -euo pipefail
+
+PACKAGES=(
+  # build
+  bazel-bootstrap g++ make pkg-config git ca-certificates
+  # libraries
+  libboost-dev libboost-filesystem-dev libboost-system-dev
+  nlohmann-json3-dev libcurl4-openssl-dev libabsl-dev libgtest-dev libgmock-dev
+  libsqlite3-dev libssl-dev
+  # engines and runtime
+  docker.io podman runc iproute2 procps tar zstd
+  # the agent is installed from npm (nodejs from Debian ships npm too)
+  nodejs
+)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$pkg")
+  fi
+done
+
+# Debian splits npm out of nodejs; other nodejs builds bundle it.
+if dpkg-query -W -f='${Status}' nodejs 2>/dev/null | grep -q "install ok installed" &&
+   ! command -v npm >/dev/null 2>&1; then
+  missing+=(npm)
+fi
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "setup: done"

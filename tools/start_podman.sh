@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Starts the Podman REST API service for fastest when it is not already answering. Idempotent.
+#
+#   tools/start_podman.sh            # start (or confirm) `podman system service` on the socket
+#   tools/start_podman.sh --stop     # stop the service this script started (pidfile), nothing else
+#
+# Socket: $FASTEST_PODMAN_SOCK (default /run/podman/podman.sock, rootful). The one socket serves the
+# libpod API (/v4.x/libpod/...) and the Docker-compatible API (/v1.41/...).
+#
+# Configuration this script writes (once) so podman works on this machine, CLI and API alike:
+#   /etc/containers/containers.conf.d/50-fastest.conf
+#     [engine] runtime = "runc"      crun is picked when installed and fails here
+#                                    ("cgroups in hybrid mode not supported")
+#     [engine] cgroup_manager = "cgroupfs"   there is no systemd
+#     [containers] default_ulimits   podman raises RLIMIT_NOFILE/NPROC to the host max by default,
+#                                    which fails here ("error setting rlimit type 7: operation not
+#                                    permitted"); explicit lower limits work.
+# The fastest podman backend still sends explicit Ulimits per container (derived from the instance
+# type), so it does not depend on this file. Set FASTEST_PODMAN_NO_CONF=1 to skip writing it.
+# --time=0: the service never exits on idle.
+set -euo pipefail
+
+SOCK="${FASTEST_PODMAN_SOCK:-/run/podman/podman.sock}"
+LOG="${FASTEST_PODMAN_LOG:-/var/log/fastest-podman.log}"
+PIDFILE="${FASTEST_PODMAN_PIDFILE:-/run/fastest-podman.pid}"
+TIMEOUT="${FASTEST_PODMAN_TIMEOUT:-30}"
+CONF_DIR=/etc/containers/containers.conf.d
+CONF="$CONF_DIR/50-fastest.conf"
+
+ping() {
+  curl -fsS --max-time 2 --unix-socket "$SOCK" http://localhost/_ping >/dev/null 2>&1
+}
+
+if [ "${1:-}" = "--stop" ]; then
+  if [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
+    kill "$(cat "$PIDFILE")"
+    for _ in $(seq 1 100); do kill -0 "$(cat "$PIDFILE")" 2>/dev/null || break; sleep 0.1; done
+    rm -f "$PIDFILE"
+    echo "start_podman: stopped"
+  else
+    echo "start_podman: no podman service started by this script is running"
+  fi
+  exit 0
+fi
+
+if [ "${FASTEST_PODMAN_NO_CONF:-0}" != "1" ] && [ ! -f "$CONF" ]; then
+  mkdir -p "$CONF_DIR"
+  cat >"$CONF" <<'CONF'
+# Written by fastest tools/start_podman.sh - see that script for why.
+[containers]
+default_ulimits = ["nofile=1024:1024", "nproc=1000:1000"]
+
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+CONF
+  echo "start_podman: wrote $CONF"
+fi
+
+if ping; then
+  echo "start_podman: podman service already answers on $SOCK"
+  exit 0
+fi
+
+if ! command -v podman >/dev/null 2>&1; then
+  echo "start_podman: podman is not installed (run tools/setup.sh: packages podman runc)" >&2
+  exit 1
+fi
+
+if [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
+  echo "start_podman: podman service (pid $(cat "$PIDFILE")) is running but not answering yet; waiting"
+else
+  mkdir -p "$(dirname "$SOCK")" "$(dirname "$LOG")" "$(dirname "$PIDFILE")"
+  [ -S "$SOCK" ] && rm -f "$SOCK"
+  setsid podman --runtime runc system service --time=0 "unix://$SOCK" >>"$LOG" 2>&1 </dev/null &
+  echo $! >"$PIDFILE"
+  echo "start_podman: started podman system service (pid $!), log $LOG"
+fi
+
+deadline=$((SECONDS + TIMEOUT))
+until ping; do
+  if ! kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
+    echo "start_podman: podman service exited during startup; last log lines ($LOG):" >&2
+    tail -n 20 "$LOG" >&2 || true
+    rm -f "$PIDFILE"
+    exit 1
+  fi
+  if [ $SECONDS -ge $deadline ]; then
+    echo "start_podman: podman service did not answer /_ping on $SOCK within ${TIMEOUT}s; last log lines ($LOG):" >&2
+    tail -n 20 "$LOG" >&2 || true
+    exit 1
+  fi
+  sleep 0.2
+done
+echo "start_podman: podman service answers on $SOCK"
