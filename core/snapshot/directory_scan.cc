@@ -1,0 +1,231 @@
+// File: core/snapshot/directory_scan.cc
+#include "core/snapshot/directory_scan.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <thread>
+#include <unordered_set>
+
+#include "absl/strings/str_cat.h"
+#include "core/snapshot/ignore_rules.h"
+#include "core/snapshot/sha256.h"
+
+namespace fastest::core {
+namespace {
+
+struct Candidate {
+  std::string rel;
+  struct stat st;
+  std::string hash;
+  uint64_t size = 0;
+  bool need_hash = false;
+  bool vanished = false;
+  absl::Status status;
+};
+
+class Walker {
+ public:
+  Walker(const IgnoreRules& rules, std::vector<Candidate>* out, std::vector<std::string>* skipped)
+      : rules_(rules), out_(out), skipped_(skipped) {}
+
+  // Walks the directory open at `fd` (owned; closed here). `prefix` is "" or "a/b/".
+  absl::Status Walk(int fd, const std::string& prefix) {
+    DIR* dir = fdopendir(fd);
+    if (dir == nullptr) {
+      int err = errno;
+      close(fd);
+      return absl::InternalError(absl::StrCat("fdopendir ", Display(prefix), ": ", strerror(err)));
+    }
+    std::vector<std::string> names;
+    errno = 0;
+    while (struct dirent* ent = readdir(dir)) {
+      const char* n = ent->d_name;
+      if (n[0] == '.' && (n[1] == '\0' || (n[1] == '.' && n[2] == '\0'))) continue;
+      names.emplace_back(n);
+    }
+    if (errno != 0) {
+      int err = errno;
+      closedir(dir);
+      return absl::InternalError(absl::StrCat("readdir ", Display(prefix), ": ", strerror(err)));
+    }
+    const int dfd = dirfd(dir);
+    absl::Status result = absl::OkStatus();
+    for (const std::string& name : names) {
+      std::string rel = prefix + name;
+      if (!IsValidUtf8(name)) {
+        skipped_->push_back(absl::StrCat(rel, ": name is not valid UTF-8"));
+        continue;
+      }
+      struct stat st;
+      if (fstatat(dfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (errno == ENOENT) continue;  // removed while walking
+        result = absl::InternalError(absl::StrCat("lstat ", rel, ": ", strerror(errno)));
+        break;
+      }
+      if (S_ISDIR(st.st_mode)) {
+        if (rules_.IsIgnored(rel, /*is_dir=*/true)) continue;
+        int sub = openat(dfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (sub < 0) {
+          if (errno == ENOENT) continue;
+          result = absl::InternalError(absl::StrCat("open dir ", rel, ": ", strerror(errno)));
+          break;
+        }
+        result = Walk(sub, rel + "/");
+        if (!result.ok()) break;
+      } else if (S_ISREG(st.st_mode)) {
+        if (rules_.IsIgnored(rel, /*is_dir=*/false)) continue;
+        Candidate c;
+        c.rel = std::move(rel);
+        c.st = st;
+        out_->push_back(std::move(c));
+      } else {
+        if (rules_.IsIgnored(rel, /*is_dir=*/false)) continue;
+        skipped_->push_back(absl::StrCat(rel, ": not a regular file"));
+      }
+    }
+    closedir(dir);
+    return result;
+  }
+
+ private:
+  static std::string Display(const std::string& prefix) { return prefix.empty() ? "." : prefix; }
+
+  const IgnoreRules& rules_;
+  std::vector<Candidate>* out_;
+  std::vector<std::string>* skipped_;
+};
+
+// Reads and hashes one candidate. Uses the fd's fstat for the recorded identity.
+void HashOne(const std::string& root, Candidate* c, std::string* buffer) {
+  std::string path = absl::StrCat(root, "/", c->rel);
+  // O_NONBLOCK: if a fifo was swapped in after the walk, do not hang on it.
+  int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT || errno == ELOOP) {
+      c->vanished = true;  // deleted or replaced by a symlink since the walk
+      return;
+    }
+    c->status = absl::InternalError(absl::StrCat("open ", c->rel, ": ", strerror(errno)));
+    return;
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    c->vanished = true;
+    return;
+  }
+  c->st = st;
+  if (st.st_size > (1 << 20)) posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  uint64_t size = 0;
+  auto hash = Sha256Fd(fd, &size, buffer);
+  close(fd);
+  if (!hash.ok()) {
+    c->status = absl::Status(hash.status().code(), absl::StrCat(c->rel, ": ", hash.status().message()));
+    return;
+  }
+  c->hash = *std::move(hash);
+  c->size = size;
+}
+
+}  // namespace
+
+absl::StatusOr<Manifest> BuildManifestFromDirectory(const std::string& root_in, const ScanOptions& options,
+                                                    HashCache* cache, ScanStats* stats) {
+  std::string root = root_in;
+  while (root.size() > 1 && root.back() == '/') root.pop_back();
+  ScanStats local_stats;
+  if (stats == nullptr) stats = &local_stats;
+  *stats = ScanStats();
+
+  IgnoreRules rules;
+  if (options.read_fstignore) {
+    absl::Status s = rules.AddFstignoreFile(root);
+    if (!s.ok()) return s;
+  }
+  for (const std::string& p : options.extra_ignore_patterns) rules.AddPattern(p);
+
+  int fd = open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    int err = errno;
+    std::string msg = absl::StrCat("open workspace ", root, ": ", strerror(err));
+    return err == ENOENT ? absl::NotFoundError(msg) : absl::InternalError(msg);
+  }
+  std::vector<Candidate> files;
+  Walker walker(rules, &files, &stats->skipped);
+  absl::Status walked = walker.Walk(fd, "");
+  if (!walked.ok()) return walked;
+
+  // Recording time is taken before any content is read (see HashCache).
+  const int64_t recorded_ns = HashCache::NowNs();
+  std::vector<size_t> to_hash;
+  for (size_t i = 0; i < files.size(); ++i) {
+    Candidate& c = files[i];
+    std::optional<std::string> cached;
+    if (cache != nullptr) cached = cache->Lookup(c.rel, c.st);
+    if (cached.has_value()) {
+      c.hash = *std::move(cached);
+      c.size = static_cast<uint64_t>(c.st.st_size);
+      ++stats->reused;
+    } else {
+      c.need_hash = true;
+      to_hash.push_back(i);
+    }
+  }
+
+  unsigned threads = options.threads > 0 ? static_cast<unsigned>(options.threads)
+                                         : std::max(1u, std::thread::hardware_concurrency());
+  threads = std::min<unsigned>(threads, static_cast<unsigned>(to_hash.size()));
+  std::atomic<size_t> next{0};
+  auto worker = [&] {
+    std::string buffer;
+    for (;;) {
+      size_t k = next.fetch_add(1);
+      if (k >= to_hash.size()) return;
+      HashOne(root, &files[to_hash[k]], &buffer);
+    }
+  };
+  if (threads <= 1) {
+    worker();
+  } else {
+    std::vector<std::thread> pool;
+    pool.reserve(threads);
+    for (unsigned t = 0; t < threads; ++t) pool.emplace_back(worker);
+    for (std::thread& t : pool) t.join();
+  }
+
+  Manifest manifest;
+  manifest.files.reserve(files.size());
+  std::unordered_set<std::string> present;
+  for (Candidate& c : files) {
+    if (!c.status.ok()) return c.status;
+    if (c.vanished) continue;
+    if (c.need_hash) {
+      ++stats->hashed;
+      stats->bytes_hashed += c.size;
+      stats->hashed_paths.push_back(c.rel);
+      if (cache != nullptr) cache->Record(c.rel, c.st, c.hash, recorded_ns);
+    }
+    if (cache != nullptr) present.insert(c.rel);
+    FileEntry e;
+    e.path = std::move(c.rel);
+    e.hash = std::move(c.hash);
+    e.size = c.size;
+    e.mode = static_cast<uint32_t>(c.st.st_mode & 0777);
+    if (options.include_mod_time) e.mod_time = static_cast<int64_t>(c.st.st_mtim.tv_sec);
+    manifest.files.push_back(std::move(e));
+  }
+  if (cache != nullptr) cache->RetainOnly(present);
+  SortManifest(&manifest);
+  std::sort(stats->hashed_paths.begin(), stats->hashed_paths.end());
+  stats->files = manifest.files.size();
+  return manifest;
+}
+
+}  // namespace fastest::core

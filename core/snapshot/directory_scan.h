@@ -1,0 +1,52 @@
+// File: core/snapshot/directory_scan.h
+//
+// BuildManifestFromDirectory: walks a workspace with lstat (never following symlinks), applies the
+// ignore rules (pruning ignored directories), keeps regular files only (symlinks, fifos, sockets and
+// devices are skipped, as are names that are not valid UTF-8), and hashes the files in parallel.
+// A HashCache, when given, supplies hashes of unchanged files and is updated in place (entries of
+// hashed files refreshed, entries of files that are gone dropped).
+//
+// Example:
+//   HashCache cache;
+//   ScanStats stats;
+//   FASTEST_ASSIGN_OR_RETURN(Manifest m, BuildManifestFromDirectory("/work", ScanOptions(), &cache, &stats));
+#ifndef FASTEST_CORE_SNAPSHOT_DIRECTORY_SCAN_H_
+#define FASTEST_CORE_SNAPSHOT_DIRECTORY_SCAN_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "core/snapshot/hash_cache.h"
+#include "core/snapshot/manifest.h"
+
+namespace fastest::core {
+
+struct ScanOptions {
+  // Append <root>/.fstignore lines after the default patterns (the Go CLI does; the TS runner did not).
+  bool read_fstignore = true;
+  // Emit "mod_time" (st_mtime seconds) in every entry. The runner never does.
+  bool include_mod_time = false;
+  // Hashing threads; 0 = std::thread::hardware_concurrency().
+  int threads = 0;
+  // Appended after the defaults and .fstignore.
+  std::vector<std::string> extra_ignore_patterns;
+};
+
+struct ScanStats {
+  uint64_t files = 0;         // entries in the manifest
+  uint64_t hashed = 0;        // files read and hashed
+  uint64_t reused = 0;        // hashes taken from the cache
+  uint64_t bytes_hashed = 0;
+  std::vector<std::string> hashed_paths;  // which files were read (sorted)
+  std::vector<std::string> skipped;       // "<path>: <reason>" for special files and bad names
+};
+
+absl::StatusOr<Manifest> BuildManifestFromDirectory(const std::string& root,
+                                                    const ScanOptions& options = ScanOptions(),
+                                                    HashCache* cache = nullptr, ScanStats* stats = nullptr);
+
+}  // namespace fastest::core
+
+#endif  // FASTEST_CORE_SNAPSHOT_DIRECTORY_SCAN_H_

@@ -1,0 +1,108 @@
+// File: core/snapshot/sha256.cc
+#include "core/snapshot/sha256.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace fastest::core {
+namespace {
+
+constexpr size_t kReadBuffer = 1 << 20;  // 1 MiB: few syscalls for large files.
+
+// Fetched once: OpenSSL 3's implicit fetch in EVP_DigestInit_ex is costly for many small files.
+const EVP_MD* Sha256Md() {
+  static const EVP_MD* md = [] {
+    const EVP_MD* fetched = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    return fetched != nullptr ? fetched : EVP_sha256();
+  }();
+  return md;
+}
+
+std::string ToHex(const unsigned char* d, unsigned int n) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(n * 2, '0');
+  for (unsigned int i = 0; i < n; ++i) {
+    out[2 * i] = kHex[d[i] >> 4];
+    out[2 * i + 1] = kHex[d[i] & 15];
+  }
+  return out;
+}
+
+}  // namespace
+
+Sha256Hasher::Sha256Hasher() : ctx_(EVP_MD_CTX_new()) { Reset(); }
+
+Sha256Hasher::~Sha256Hasher() { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_)); }
+
+void Sha256Hasher::Reset() { EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), Sha256Md(), nullptr); }
+
+void Sha256Hasher::Update(const void* data, size_t size) {
+  if (size > 0) EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(ctx_), data, size);
+}
+
+void Sha256Hasher::Update(absl::string_view bytes) { Update(bytes.data(), bytes.size()); }
+
+std::string Sha256Hasher::FinishHex() {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(static_cast<EVP_MD_CTX*>(ctx_), digest, &len);
+  return ToHex(digest, len);
+}
+
+std::string Sha256Hex(absl::string_view bytes) {
+  Sha256Hasher h;
+  h.Update(bytes);
+  return h.FinishHex();
+}
+
+absl::StatusOr<std::string> Sha256Fd(int fd, uint64_t* size_out, std::string* buffer) {
+  std::string local;
+  if (buffer == nullptr) buffer = &local;
+  if (buffer->size() < kReadBuffer) buffer->resize(kReadBuffer);
+  Sha256Hasher h;
+  uint64_t total = 0;
+  for (;;) {
+    ssize_t n = read(fd, &(*buffer)[0], buffer->size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return absl::InternalError(absl::StrCat("read: ", strerror(errno)));
+    }
+    if (n == 0) break;
+    h.Update(buffer->data(), static_cast<size_t>(n));
+    total += static_cast<uint64_t>(n);
+  }
+  if (size_out != nullptr) *size_out = total;
+  return h.FinishHex();
+}
+
+absl::StatusOr<std::string> Sha256FileHex(const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    int err = errno;
+    std::string msg = absl::StrCat("open ", path, ": ", strerror(err));
+    return err == ENOENT ? absl::NotFoundError(msg) : absl::InternalError(msg);
+  }
+  posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  auto result = Sha256Fd(fd, nullptr);
+  close(fd);
+  if (!result.ok()) {
+    return absl::Status(result.status().code(), absl::StrCat(path, ": ", result.status().message()));
+  }
+  return result;
+}
+
+bool IsLowerHexSha256(absl::string_view s) {
+  if (s.size() != 64) return false;
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+}  // namespace fastest::core
