@@ -20,6 +20,12 @@
  *     `free_string`. The host never calls free() on them.
  *   - `fastest_backend` instances are opaque; created by `open`, destroyed by `close`.
  *
+ * Loading (core/plugin/backend.cc): the host dlopen()s with RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE,
+ * looks up only `fastest_backend_entry`, and refuses the plugin (a clear error, never a crash) when
+ * the entry is missing or returns NULL, `abi_major` differs, `struct_size` is below
+ * FASTEST_BACKEND_API_V1_0_SIZE, or any 1.0 slot is NULL. The library is never unmapped.
+ * C++ plugins should use core/sdk/backend_sdk.h (FASTEST_DEFINE_BACKEND), which fills this table.
+ *
  * Threading: every slot except `open` may be called concurrently from several host threads on the
  * same instance; a plugin must make its instance thread-safe. Slots may block (the host calls them
  * from a worker pool, never from its network thread).
