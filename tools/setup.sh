@@ -11,7 +11,9 @@ PACKAGES=(
   nlohmann-json3-dev libcurl4-openssl-dev libabsl-dev libgtest-dev libgmock-dev
   libsqlite3-dev libssl-dev
   # engines and runtime
-  docker.io podman runc iproute2 procps tar zstd
+  docker.io podman runc catatonit iproute2 procps tar zstd curl
+  # the sandbox image's shell and basic tools
+  busybox-static
   # the agent is installed from npm (nodejs from Debian ships npm too)
   nodejs
 )

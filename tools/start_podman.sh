@@ -15,6 +15,8 @@
 #     [containers] default_ulimits   podman raises RLIMIT_NOFILE/NPROC to the host max by default,
 #                                    which fails here ("error setting rlimit type 7: operation not
 #                                    permitted"); explicit lower limits work.
+#     [containers] init_path         only when catatonit is missing: tini-static (from docker.io)
+#                                    serves HostConfig.Init instead.
 # The fastest podman backend still sends explicit Ulimits per container (derived from the instance
 # type), so it does not depend on this file. Set FASTEST_PODMAN_NO_CONF=1 to skip writing it.
 # --time=0: the service never exits on idle.
@@ -43,18 +45,32 @@ if [ "${1:-}" = "--stop" ]; then
   exit 0
 fi
 
-if [ "${FASTEST_PODMAN_NO_CONF:-0}" != "1" ] && [ ! -f "$CONF" ]; then
-  mkdir -p "$CONF_DIR"
-  cat >"$CONF" <<'CONF'
+if [ "${FASTEST_PODMAN_NO_CONF:-0}" != "1" ]; then
+  # HostConfig.Init needs an init binary: catatonit (package catatonit) or, failing that, tini.
+  init_line=""
+  if [ ! -x /usr/libexec/podman/catatonit ] && [ ! -x /usr/bin/catatonit ]; then
+    if [ -x /usr/bin/tini-static ]; then
+      init_line='init_path = "/usr/bin/tini-static"'
+    else
+      echo "start_podman: warning: no catatonit (apt-get install catatonit): sandboxes with Init will fail" >&2
+    fi
+  fi
+  want="$(cat <<CONF
 # Written by fastest tools/start_podman.sh - see that script for why.
 [containers]
 default_ulimits = ["nofile=1024:1024", "nproc=1000:1000"]
+$init_line
 
 [engine]
 runtime = "runc"
 cgroup_manager = "cgroupfs"
 CONF
-  echo "start_podman: wrote $CONF"
+)"
+  if [ ! -f "$CONF" ] || [ "$(cat "$CONF")" != "$want" ]; then
+    mkdir -p "$CONF_DIR"
+    printf '%s\n' "$want" >"$CONF"
+    echo "start_podman: wrote $CONF"
+  fi
 fi
 
 if ping; then

@@ -17,6 +17,9 @@ bash tools/start_podman.sh || { echo "podman service did not start"; echo "0 pas
 step "building the sandbox image"
 bash tools/build_sandbox_image.sh --podman ||
   { echo "sandbox image build failed"; echo "0 passed, 1 failed"; exit 1; }
+# A 5 MB busybox image for the engine backend tests.
+bash tools/build_sandbox_image.sh --tag fastest/test-busybox:latest --no-runner --no-opencode --podman ||
+  { echo "test image build failed"; echo "0 passed, 1 failed"; exit 1; }
 
 # Tests that read ../shared (manifest vectors) find it beside the checkout.
 if [ -z "${FASTEST_SHARED_DIR:-}" ] && [ -d ../shared ]; then
