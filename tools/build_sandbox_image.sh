@@ -6,8 +6,8 @@
 # Usage: tools/build_sandbox_image.sh [VERSION] [options]
 #   VERSION            image tag, default 0.1.0 -> fastest/sandbox:0.1.0
 #   --tag NAME:TAG     full image reference instead of fastest/sandbox:VERSION
-#   --runner PATH      fastest-runner binary (default bazel-bin/runner/fastest-runner; built with
-#                      bazel when missing)
+#   --runner PATH      fastest-runner binary (default: bazel build //runner:fastest-runner, then
+#                      bazel-bin/runner/fastest-runner)
 #   --no-runner        leave the runner out (test images)
 #   --no-opencode      leave OpenCode out (quick tests; it is ~185 MB)
 #   --no-bash          leave /bin/bash out (busybox sh remains)
@@ -78,10 +78,9 @@ fi
 if [ "$WITH_RUNNER" = 1 ]; then
   if [ -z "$RUNNER" ]; then
     RUNNER="$REPO_ROOT/bazel-bin/runner/fastest-runner"
-    if [ ! -x "$RUNNER" ]; then
-      echo "build_sandbox_image: building //runner:fastest-runner"
-      (cd "$REPO_ROOT" && bazel build //runner:fastest-runner) || die "could not build the runner (or pass --runner PATH / --no-runner)"
-    fi
+    # Always ask Bazel (a no-op when up to date) so the image never carries a stale runner.
+    echo "build_sandbox_image: building //runner:fastest-runner"
+    (cd "$REPO_ROOT" && bazel build //runner:fastest-runner) || die "could not build the runner (or pass --runner PATH / --no-runner)"
   fi
   [ -x "$RUNNER" ] || die "runner binary $RUNNER not found or not executable"
 fi
