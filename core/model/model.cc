@@ -260,10 +260,6 @@ absl::StatusOr<ActivityEvent> ActivityEventFromJson(const json& j) {
   return v;
 }
 
-std::string DumpJson(const json& j) {
-  return j.dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
 std::string NewId() {
   static constexpr char kDigits[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
   int64_t ms = absl::ToUnixMillis(absl::Now());

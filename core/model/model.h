@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "core/json/json_util.h"  // DumpJson
 #include "nlohmann/json.hpp"
 
 namespace fastest::core {
@@ -120,10 +121,6 @@ absl::StatusOr<Snapshot> SnapshotFromJson(const nlohmann::json& j);
 absl::StatusOr<Job> JobFromJson(const nlohmann::json& j);
 absl::StatusOr<DriftReport> DriftReportFromJson(const nlohmann::json& j);
 absl::StatusOr<ActivityEvent> ActivityEventFromJson(const nlohmann::json& j);
-
-// DumpJson: compact serialization that never throws (invalid UTF-8 is replaced with U+FFFD).
-// Use it instead of json.dump(), which throws on invalid UTF-8.
-std::string DumpJson(const nlohmann::json& j);
 
 // NewId: 26 chars [0-9A-Z]: current Unix ms in base 36, left-padded with '0' to 10 chars, then 16
 // random base-36 chars (the original API's id scheme). Sorts roughly by creation time.

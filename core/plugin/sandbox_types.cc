@@ -243,17 +243,4 @@ bool LabelsMatch(const std::map<std::string, std::string>& labels,
   return true;
 }
 
-std::string DumpJson(const json& j) {
-  return j.dump(-1, ' ', /*ensure_ascii=*/false, json::error_handler_t::replace);
-}
-
-absl::StatusOr<json> ParseJsonObject(absl::string_view text, absl::string_view what) {
-  json j = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) {
-    return absl::InvalidArgumentError(absl::StrCat(what, ": not valid JSON"));
-  }
-  if (!j.is_object()) return NotObject(what);
-  return j;
-}
-
 }  // namespace fastest::core

@@ -26,6 +26,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "core/json/json_util.h"  // DumpJson, ParseJsonObject
 #include "nlohmann/json.hpp"
 
 namespace fastest::core {
@@ -102,12 +103,6 @@ absl::StatusOr<std::vector<SandboxInfo>> SandboxListFromJson(const nlohmann::jso
 bool LabelsMatch(const std::map<std::string, std::string>& labels,
                  const std::map<std::string, std::string>& selector);
 
-// Serializes compactly without throwing: invalid UTF-8 in a string becomes U+FFFD instead of the
-// exception nlohmann::json::dump would raise.
-std::string DumpJson(const nlohmann::json& json);
-
-// Parses `text` as a JSON object without throwing; InvalidArgument naming `what` otherwise.
-absl::StatusOr<nlohmann::json> ParseJsonObject(absl::string_view text, absl::string_view what);
 
 }  // namespace fastest::core
 

@@ -1,0 +1,633 @@
+#include "core/api/api_client.h"
+
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <thread>
+#include <unordered_set>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/cord.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "core/status/status_macros.h"
+
+namespace fastest::core {
+namespace {
+
+constexpr char kPayloadUrl[] = "type.fastest.dev/api-error";
+
+std::chrono::milliseconds ToChrono(absl::Duration d) {
+  return std::chrono::milliseconds(absl::ToInt64Milliseconds(d));
+}
+
+absl::StatusCode CodeForHttp(long status, absl::string_view server_code) {
+  if (status == 400) return absl::StatusCode::kInvalidArgument;
+  if (status == 401) return absl::StatusCode::kUnauthenticated;
+  if (status == 403) return absl::StatusCode::kPermissionDenied;
+  if (status == 404) return absl::StatusCode::kNotFound;
+  if (status == 409) return absl::StatusCode::kAlreadyExists;
+  if (status == 422) {
+    return server_code == "INVALID_STATE" ? absl::StatusCode::kFailedPrecondition
+                                          : absl::StatusCode::kInvalidArgument;
+  }
+  if (status == 429) return absl::StatusCode::kResourceExhausted;
+  if (status == 500) return absl::StatusCode::kInternal;
+  if (status >= 500) return absl::StatusCode::kUnavailable;
+  return absl::StatusCode::kUnknown;
+}
+
+bool IsTransientHttp(long status) { return status == 429 || status >= 500; }
+
+// Lowercase 64-hex check, so a hostile hash never becomes part of a URL path.
+bool IsSha256Hex(absl::string_view s) {
+  if (s.size() != 64) return false;
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+absl::Status CheckHash(absl::string_view hash) {
+  if (IsSha256Hex(hash)) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("not a lowercase sha256 hex hash: \"", hash.substr(0, 80), "\""));
+}
+
+// Only ids made of safe characters go into URL paths.
+absl::Status CheckId(absl::string_view what, absl::string_view id) {
+  if (id.empty() || id.size() > 128) {
+    return absl::InvalidArgumentError(absl::StrCat("invalid ", what, " id"));
+  }
+  for (char c : id) {
+    if (!(absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_')) {
+      return absl::InvalidArgumentError(absl::StrCat("invalid ", what, " id: \"", id, "\""));
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::string UrlEncode(absl::string_view s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (absl::ascii_isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      absl::StrAppend(&out, "%", absl::Hex(c, absl::kZeroPad2));
+    }
+  }
+  return out;
+}
+
+std::string Sha256OfString(absl::string_view data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(len * 2);
+  for (unsigned int i = 0; i < len; ++i) {
+    out.push_back(kHex[md[i] >> 4]);
+    out.push_back(kHex[md[i] & 15]);
+  }
+  return out;
+}
+
+absl::StatusOr<nlohmann::json> ParseBody(absl::string_view method, absl::string_view path,
+                                         const HttpResponse& resp) {
+  nlohmann::json j = nlohmann::json::parse(resp.body, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    return absl::InternalError(absl::StrCat(method, " ", path, ": HTTP ", resp.status,
+                                            ": response is not a JSON object"));
+  }
+  return j;
+}
+
+template <typename T, typename F>
+absl::StatusOr<T> Field(const nlohmann::json& j, const char* key, F from_json) {
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_object()) {
+    return absl::InternalError(absl::StrCat("API response lacks object \"", key, "\""));
+  }
+  return from_json(*it);
+}
+
+template <typename T, typename F>
+absl::StatusOr<std::vector<T>> ListField(const nlohmann::json& j, const char* key, F from_json) {
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_array()) {
+    return absl::InternalError(absl::StrCat("API response lacks array \"", key, "\""));
+  }
+  std::vector<T> out;
+  out.reserve(it->size());
+  for (const auto& item : *it) {
+    FASTEST_ASSIGN_OR_RETURN(T value, from_json(item));
+    out.push_back(std::move(value));
+  }
+  return out;
+}
+
+}  // namespace
+
+std::optional<ApiErrorInfo> GetApiErrorInfo(const absl::Status& status) {
+  auto payload = status.GetPayload(kPayloadUrl);
+  if (!payload.has_value()) return std::nullopt;
+  std::string text(*payload);
+  ApiErrorInfo info;
+  size_t sep = text.find(' ');
+  if (sep == std::string::npos) return std::nullopt;
+  if (!absl::SimpleAtoi(text.substr(0, sep), &info.http_status)) return std::nullopt;
+  info.code = text.substr(sep + 1);
+  return info;
+}
+
+absl::Status StatusFromHttpError(absl::string_view method, absl::string_view path,
+                                 const HttpResponse& response) {
+  std::string code;
+  std::string message;
+  nlohmann::json j = nlohmann::json::parse(response.body, nullptr, false);
+  if (!j.is_discarded() && j.is_object()) {
+    auto err = j.find("error");
+    if (err != j.end() && err->is_object()) {
+      if (err->contains("code") && (*err)["code"].is_string()) code = (*err)["code"];
+      if (err->contains("message") && (*err)["message"].is_string()) message = (*err)["message"];
+    } else if (err != j.end() && err->is_string()) {
+      code = err->get<std::string>();  // RFC 8628 style
+      if (j.contains("error_description") && j["error_description"].is_string()) {
+        message = j["error_description"];
+      }
+    }
+  }
+  if (code.empty() && message.empty()) {
+    message = response.body.substr(0, 300);
+  }
+  std::string text = absl::StrCat(method, " ", path, ": HTTP ", response.status);
+  if (!code.empty()) absl::StrAppend(&text, " ", code);
+  if (!message.empty()) absl::StrAppend(&text, ": ", message);
+  absl::Status status(CodeForHttp(response.status, code), text);
+  status.SetPayload(kPayloadUrl, absl::Cord(absl::StrCat(response.status, " ", code)));
+  return status;
+}
+
+ApiClient::ApiClient(HttpClient& http, std::string base_url, std::string token, RetryPolicy retry)
+    : http_(http),
+      base_url_(std::string(absl::StripSuffix(base_url, "/"))),
+      token_(std::move(token)),
+      retry_(retry) {}
+
+absl::StatusOr<HttpResponse> ApiClient::SendWithRetry(
+    absl::string_view method, absl::string_view path,
+    const std::function<HttpRequest()>& make_request, bool idempotent) {
+  thread_local std::mt19937_64 rng(std::random_device{}() ^
+                                   std::hash<std::thread::id>()(std::this_thread::get_id()));
+  const absl::Time start = absl::Now();
+  absl::Duration backoff = retry_.initial_backoff;
+  absl::Status last;
+  for (int attempt = 1;; ++attempt) {
+    HttpRequest req = make_request();
+    req.method = std::string(method);
+    req.url = absl::StrCat(base_url_, path);
+    req.bearer_token = token_;
+    absl::StatusOr<HttpResponse> resp = http_.Send(req);
+    bool transient = false;
+    if (!resp.ok()) {
+      // Transport failure. Refused/reset (kUnavailable) never reached the handler; a timeout might
+      // have, so it is retried only for idempotent calls.
+      last = Annotate(resp.status(), absl::StrCat(method, " ", path));
+      last.SetPayload(kPayloadUrl, absl::Cord("0 "));
+      transient = resp.status().code() == absl::StatusCode::kUnavailable ||
+                  (idempotent && resp.status().code() == absl::StatusCode::kDeadlineExceeded);
+    } else if (resp->status >= 200 && resp->status < 300) {
+      return resp;
+    } else {
+      last = StatusFromHttpError(method, path, *resp);
+      transient = idempotent ? IsTransientHttp(resp->status)
+                             : (resp->status == 429 || resp->status == 503);
+    }
+    if (!transient || attempt >= retry_.max_attempts) return last;
+    std::uniform_real_distribution<double> dist(1.0 - retry_.jitter, 1.0 + retry_.jitter);
+    absl::Duration wait = std::min(backoff, retry_.max_backoff) * dist(rng);
+    if (absl::Now() + wait - start > retry_.max_elapsed) return last;
+    absl::SleepFor(wait);
+    backoff = backoff * retry_.multiplier;
+  }
+}
+
+absl::StatusOr<nlohmann::json> ApiClient::CallJson(absl::string_view method,
+                                                   absl::string_view path,
+                                                   const nlohmann::json* body, bool idempotent) {
+  std::string body_text = body != nullptr ? DumpJson(*body) : std::string();
+  const bool has_body = body != nullptr;
+  auto make = [&]() {
+    HttpRequest req;
+    req.timeout = ToChrono(retry_.request_timeout);
+    if (has_body) {
+      req.body = body_text;
+      req.headers.emplace_back("Content-Type", "application/json");
+    }
+    return req;
+  };
+  FASTEST_ASSIGN_OR_RETURN(HttpResponse resp, SendWithRetry(method, path, make, idempotent));
+  return ParseBody(method, path, resp);
+}
+
+absl::Status ApiClient::Health() {
+  auto make = [&]() {
+    HttpRequest req;
+    req.timeout = ToChrono(retry_.request_timeout);
+    return req;
+  };
+  return SendWithRetry("GET", "/health", make, true).status();
+}
+
+// ---- Projects ----
+
+absl::StatusOr<Project> ApiClient::CreateProject(absl::string_view name) {
+  nlohmann::json body = {{"name", std::string(name)}};
+  FASTEST_ASSIGN_OR_RETURN(nlohmann::json j, CallJson("POST", "/v1/projects", &body, false));
+  return Field<Project>(j, "project", ProjectFromJson);
+}
+
+absl::StatusOr<ProjectDetails> ApiClient::GetProject(absl::string_view project_id) {
+  FASTEST_RETURN_IF_ERROR(CheckId("project", project_id));
+  FASTEST_ASSIGN_OR_RETURN(nlohmann::json j,
+                           CallJson("GET", absl::StrCat("/v1/projects/", project_id), nullptr));
+  ProjectDetails details;
+  FASTEST_ASSIGN_OR_RETURN(details.project, Field<Project>(j, "project", ProjectFromJson));
+  if (j.contains("workspaces")) {
+    FASTEST_ASSIGN_OR_RETURN(details.workspaces,
+                             ListField<Workspace>(j, "workspaces", WorkspaceFromJson));
+  }
+  if (j.contains("snapshots")) {
+    FASTEST_ASSIGN_OR_RETURN(details.snapshots,
+                             ListField<Snapshot>(j, "snapshots", SnapshotFromJson));
+  }
+  return details;
+}
+
+absl::StatusOr<std::vector<Project>> ApiClient::ListProjects() {
+  FASTEST_ASSIGN_OR_RETURN(nlohmann::json j, CallJson("GET", "/v1/projects", nullptr));
+  return ListField<Project>(j, "projects", ProjectFromJson);
+}
+
+// ---- Workspaces ----
+
+absl::StatusOr<Workspace> ApiClient::CreateWorkspace(absl::string_view project_id,
+                                                     const CreateWorkspaceRequest& request) {
+  FASTEST_RETURN_IF_ERROR(CheckId("project", project_id));
+  nlohmann::json body = {{"name", request.name}};
+  if (request.base_snapshot_id) body["base_snapshot_id"] = *request.base_snapshot_id;
+  if (request.machine_id) body["machine_id"] = *request.machine_id;
+  if (request.local_path) body["local_path"] = *request.local_path;
+  FASTEST_ASSIGN_OR_RETURN(
+      nlohmann::json j,
+      CallJson("POST", absl::StrCat("/v1/projects/", project_id, "/workspaces"), &body, false));
+  return Field<Workspace>(j, "workspace", WorkspaceFromJson);
+}
+
+absl::StatusOr<Workspace> ApiClient::GetWorkspace(absl::string_view workspace_id) {
+  FASTEST_RETURN_IF_ERROR(CheckId("workspace", workspace_id));
+  FASTEST_ASSIGN_OR_RETURN(
+      nlohmann::json j, CallJson("GET", absl::StrCat("/v1/workspaces/", workspace_id), nullptr));
+  return Field<Workspace>(j, "workspace", WorkspaceFromJson);
+}
+
+absl::StatusOr<std::vector<Workspace>> ApiClient::ListWorkspaces(absl::string_view project_id) {
+  FASTEST_RETURN_IF_ERROR(CheckId("project", project_id));
+  FASTEST_ASSIGN_OR_RETURN(
+      nlohmann::json j,
+      CallJson("GET", absl::StrCat("/v1/projects/", project_id, "/workspaces"), nullptr));
+  return ListField<Workspace>(j, "workspaces", WorkspaceFromJson);
+}
+
+// ---- Snapshots ----
+
+absl::StatusOr<CreateSnapshotResult> ApiClient::CreateSnapshot(
+    absl::string_view project_id, absl::string_view manifest_hash,
+    const std::optional<std::string>& parent_snapshot_id, absl::string_view source) {
+  FASTEST_RETURN_IF_ERROR(CheckId("project", project_id));
+  FASTEST_RETURN_IF_ERROR(CheckHash(manifest_hash));
+  nlohmann::json body = {{"manifest_hash", std::string(manifest_hash)},
+                         {"source", std::string(source)}};
+  if (parent_snapshot_id) body["parent_snapshot_id"] = *parent_snapshot_id;
+  // Idempotent per manifest hash, so retrying any transient failure is safe.
+  FASTEST_ASSIGN_OR_RETURN(
+      nlohmann::json j,
+      CallJson("POST", absl::StrCat("/v1/projects/", project_id, "/snapshots"), &body, true));
+  CreateSnapshotResult result;
+  FASTEST_ASSIGN_OR_RETURN(result.snapshot, Field<Snapshot>(j, "snapshot", SnapshotFromJson));
+  result.created = j.value("created", false);
+  return result;
+}
+
+absl::StatusOr<Snapshot> ApiClient::GetSnapshot(absl::string_view snapshot_id) {
+  FASTEST_RETURN_IF_ERROR(CheckId("snapshot", snapshot_id));
+  FASTEST_ASSIGN_OR_RETURN(
+      nlohmann::json j, CallJson("GET", absl::StrCat("/v1/snapshots/", snapshot_id), nullptr));
+  return Field<Snapshot>(j, "snapshot", SnapshotFromJson);
+}
+
+absl::StatusOr<std::vector<Snapshot>> ApiClient::ListSnapshots(absl::string_view project_id,
+                                                               int limit) {
+  FASTEST_RETURN_IF_ERROR(CheckId("project", project_id));
+  FASTEST_ASSIGN_OR_RETURN(
+      nlohmann::json j,
+      CallJson("GET",
+               absl::StrCat("/v1/projects/", project_id,
+                            "/snapshots?limit=", std::max(1, std::min(limit, 100))),
+               nullptr));
+  return ListField<Snapshot>(j, "snapshots", SnapshotFromJson);
+}
+
+// ---- Jobs ----
+
+absl::StatusOr<Job> ApiClient::CreateJob(absl::string_view workspace_id,
+                                         absl::string_view prompt) {
+  nlohmann::json body = {{"workspace_id", std::string(workspace_id)},
+                         {"prompt", std::string(prompt)}};
+  FASTEST_ASSIGN_OR_RETURN(nlohmann::json j, CallJson("POST", "/v1/jobs", &body, false));
+  return Field<Job>(j, "job", JobFromJson);
+}
+
+absl::StatusOr<Job> ApiClient::GetJob(absl::string_view job_id) {
+  FASTEST_RETURN_IF_ERROR(CheckId("job", job_id));
+  FASTEST_ASSIGN_OR_RETURN(nlohmann::json j,
+                           CallJson("GET", absl::StrCat("/v1/jobs/", job_id), nullptr));
+  return Field<Job>(j, "job", JobFromJson);
+}
+
+absl::StatusOr<std::optional<Job>> ApiClient::NextJob() {
+  FASTEST_ASSIGN_OR_RETURN(nlohmann::json j, CallJson("GET", "/v1/jobs/next", nullptr));
+  auto it = j.find("job");
+  if (it == j.end() || it->is_null()) return std::optional<Job>();
+  FASTEST_ASSIGN_OR_RETURN(Job job, Field<Job>(j, "job", JobFromJson));
+  return std::optional<Job>(std::move(job));
+}
+
+absl::StatusOr<std::vector<Job>> ApiClient::ListJobs(const JobFilter& filter) {
+  std::string path =
+      absl::StrCat("/v1/jobs?limit=", std::max(1, std::min(filter.limit, 100)));
+  if (filter.workspace_id) absl::StrAppend(&path, "&workspace_id=", UrlEncode(*filter.workspace_id));
+  if (filter.project_id) absl::StrAppend(&path, "&project_id=", UrlEncode(*filter.project_id));
+  if (filter.status) absl::StrAppend(&path, "&status=", JobStatusName(*filter.status));
+  FASTEST_ASSIGN_OR_RETURN(nlohmann::json j, CallJson("GET", path, nullptr));
+  return ListField<Job>(j, "jobs", JobFromJson);
+}
+
+absl::StatusOr<Job> ApiClient::CancelJob(absl::string_view job_id) {
+  FASTEST_RETURN_IF_ERROR(CheckId("job", job_id));
+  FASTEST_ASSIGN_OR_RETURN(
+      nlohmann::json j, CallJson("POST", absl::StrCat("/v1/jobs/", job_id, "/cancel"), nullptr));
+  return Field<Job>(j, "job", JobFromJson);
+}
+
+absl::StatusOr<Job> ApiClient::UpdateJobStatus(absl::string_view job_id, JobStatus status,
+                                               const std::optional<std::string>& output_snapshot_id,
+                                               const std::optional<std::string>& error) {
+  FASTEST_RETURN_IF_ERROR(CheckId("job", job_id));
+  nlohmann::json body = {{"status", std::string(JobStatusName(status))}};
+  if (output_snapshot_id) body["output_snapshot_id"] = *output_snapshot_id;
+  if (error) body["error"] = *error;
+  FASTEST_ASSIGN_OR_RETURN(
+      nlohmann::json j, CallJson("POST", absl::StrCat("/v1/jobs/", job_id, "/status"), &body));
+  return Field<Job>(j, "job", JobFromJson);
+}
+
+// ---- Blobs ----
+
+absl::StatusOr<std::vector<std::string>> ApiClient::MissingBlobs(
+    const std::vector<std::string>& hashes) {
+  std::vector<std::string> unique;
+  unique.reserve(hashes.size());
+  {
+    std::unordered_set<std::string> seen;
+    for (const std::string& h : hashes) {
+      FASTEST_RETURN_IF_ERROR(CheckHash(h));
+      if (seen.insert(h).second) unique.push_back(h);
+    }
+  }
+  std::vector<std::string> missing;
+  for (size_t begin = 0; begin < unique.size(); begin += kMaxHashesPerCall) {
+    size_t end = std::min(unique.size(), begin + kMaxHashesPerCall);
+    nlohmann::json body = {{"hashes", nlohmann::json::array()}};
+    for (size_t i = begin; i < end; ++i) body["hashes"].push_back(unique[i]);
+    FASTEST_ASSIGN_OR_RETURN(nlohmann::json j, CallJson("POST", "/v1/blobs/exists", &body));
+    // Only "existing" is trusted: a hash in neither list (server cap) is treated as missing.
+    std::unordered_set<std::string> existing;
+    auto it = j.find("existing");
+    if (it != j.end() && it->is_array()) {
+      for (const auto& h : *it) {
+        if (h.is_string()) existing.insert(h.get<std::string>());
+      }
+    }
+    for (size_t i = begin; i < end; ++i) {
+      if (existing.count(unique[i]) == 0) missing.push_back(unique[i]);
+    }
+  }
+  return missing;
+}
+
+namespace {
+absl::StatusOr<BlobUploadResult> ParseUpload(absl::string_view path, const HttpResponse& resp) {
+  FASTEST_ASSIGN_OR_RETURN(nlohmann::json j, ParseBody("PUT", path, resp));
+  BlobUploadResult r;
+  if (j.contains("size") && j["size"].is_number_unsigned()) r.size = j["size"].get<uint64_t>();
+  r.created = j.value("created", resp.status == 201);
+  return r;
+}
+}  // namespace
+
+absl::StatusOr<BlobUploadResult> ApiClient::UploadBlob(absl::string_view hash,
+                                                       absl::string_view data) {
+  FASTEST_RETURN_IF_ERROR(CheckHash(hash));
+  std::string path = absl::StrCat("/v1/blobs/upload/", hash);
+  auto make = [&]() {
+    HttpRequest req;
+    req.timeout = ToChrono(retry_.transfer_timeout);
+    req.headers.emplace_back("Content-Type", "application/octet-stream");
+    req.body = std::string(data);
+    return req;
+  };
+  FASTEST_ASSIGN_OR_RETURN(HttpResponse resp, SendWithRetry("PUT", path, make, true));
+  return ParseUpload(path, resp);
+}
+
+namespace {
+// A file read through HttpRequest::body_reader; reopened for each attempt.
+struct FileReader {
+  int fd = -1;
+  ~FileReader() {
+    if (fd >= 0) close(fd);
+  }
+};
+}  // namespace
+
+absl::StatusOr<BlobUploadResult> ApiClient::UploadBlobFromFile(absl::string_view hash,
+                                                               const std::string& file) {
+  FASTEST_RETURN_IF_ERROR(CheckHash(hash));
+  struct stat st;
+  if (stat(file.c_str(), &st) != 0) {
+    return absl::NotFoundError(absl::StrCat("stat ", file, ": ", std::strerror(errno)));
+  }
+  // Small files: one buffered request is cheaper than a streamed one.
+  if (st.st_size <= (1 << 20)) {
+    std::string data;
+    data.resize(st.st_size);
+    int fd = open(file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return absl::NotFoundError(absl::StrCat("open ", file, ": ", std::strerror(errno)));
+    size_t got = 0;
+    while (got < data.size()) {
+      ssize_t n = read(fd, &data[got], data.size() - got);
+      if (n <= 0) break;
+      got += n;
+    }
+    close(fd);
+    data.resize(got);
+    return UploadBlob(hash, data);
+  }
+  std::string path = absl::StrCat("/v1/blobs/upload/", hash);
+  auto reader = std::make_shared<FileReader>();
+  auto make = [&, reader]() {
+    if (reader->fd >= 0) close(reader->fd);
+    reader->fd = open(file.c_str(), O_RDONLY | O_CLOEXEC);
+    HttpRequest req;
+    req.timeout = ToChrono(retry_.transfer_timeout);
+    req.headers.emplace_back("Content-Type", "application/octet-stream");
+    req.body_size = st.st_size;
+    int fd = reader->fd;
+    req.body_reader = [fd](char* buf, size_t max) -> size_t {
+      if (fd < 0) return 0;
+      ssize_t n = read(fd, buf, max);
+      return n > 0 ? static_cast<size_t>(n) : 0;
+    };
+    return req;
+  };
+  FASTEST_ASSIGN_OR_RETURN(HttpResponse resp, SendWithRetry("PUT", path, make, true));
+  return ParseUpload(path, resp);
+}
+
+absl::StatusOr<std::string> ApiClient::DownloadBlob(absl::string_view hash) {
+  FASTEST_RETURN_IF_ERROR(CheckHash(hash));
+  std::string path = absl::StrCat("/v1/blobs/download/", hash);
+  auto make = [&]() {
+    HttpRequest req;
+    req.timeout = ToChrono(retry_.transfer_timeout);
+    return req;
+  };
+  FASTEST_ASSIGN_OR_RETURN(HttpResponse resp, SendWithRetry("GET", path, make, true));
+  return std::move(resp.body);
+}
+
+absl::StatusOr<std::string> ApiClient::DownloadVerifiedBlob(absl::string_view hash) {
+  FASTEST_ASSIGN_OR_RETURN(std::string data, DownloadBlob(hash));
+  std::string actual = Sha256OfString(data);
+  if (actual != hash) {
+    return absl::DataLossError(absl::StrCat("blob ", hash.substr(0, 16), "...: hash mismatch (got ",
+                                            actual.substr(0, 16), "...)"));
+  }
+  return data;
+}
+
+absl::StatusOr<uint64_t> ApiClient::DownloadBlobToFile(absl::string_view hash,
+                                                       const std::string& file) {
+  FASTEST_RETURN_IF_ERROR(CheckHash(hash));
+  std::string path = absl::StrCat("/v1/blobs/download/", hash);
+  struct State {
+    int fd = -1;
+    EVP_MD_CTX* ctx = nullptr;
+    uint64_t bytes = 0;
+    bool write_failed = false;
+    ~State() {
+      if (fd >= 0) close(fd);
+      if (ctx != nullptr) EVP_MD_CTX_free(ctx);
+    }
+  };
+  auto state = std::make_shared<State>();
+  auto make = [&, state]() {
+    if (state->fd >= 0) close(state->fd);
+    state->fd = open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (state->ctx == nullptr) state->ctx = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(state->ctx, EVP_sha256(), nullptr);
+    state->bytes = 0;
+    state->write_failed = state->fd < 0;
+    HttpRequest req;
+    req.timeout = ToChrono(retry_.transfer_timeout);
+    req.on_body_chunk = [state](absl::string_view chunk) {
+      if (state->fd < 0) return false;
+      EVP_DigestUpdate(state->ctx, chunk.data(), chunk.size());
+      size_t off = 0;
+      while (off < chunk.size()) {
+        ssize_t n = write(state->fd, chunk.data() + off, chunk.size() - off);
+        if (n <= 0) {
+          state->write_failed = true;
+          return false;
+        }
+        off += n;
+      }
+      state->bytes += chunk.size();
+      return true;
+    };
+    return req;
+  };
+  absl::StatusOr<HttpResponse> resp = SendWithRetry("GET", path, make, true);
+  auto fail = [&](absl::Status s) {
+    unlink(file.c_str());
+    return s;
+  };
+  if (state->write_failed) {
+    return fail(absl::InternalError(absl::StrCat("write ", file, ": ", std::strerror(errno))));
+  }
+  if (!resp.ok()) return fail(resp.status());
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(state->ctx, md, &len);
+  static const char kHex[] = "0123456789abcdef";
+  std::string actual;
+  for (unsigned int i = 0; i < len; ++i) {
+    actual.push_back(kHex[md[i] >> 4]);
+    actual.push_back(kHex[md[i] & 15]);
+  }
+  if (actual != hash) {
+    return fail(absl::DataLossError(absl::StrCat("blob ", hash.substr(0, 16),
+                                                 "...: hash mismatch (got ", actual.substr(0, 16),
+                                                 "...)")));
+  }
+  return state->bytes;
+}
+
+absl::Status ApiClient::UploadManifest(absl::string_view hash, absl::string_view text) {
+  FASTEST_RETURN_IF_ERROR(CheckHash(hash));
+  std::string path = absl::StrCat("/v1/blobs/manifests/", hash);
+  auto make = [&]() {
+    HttpRequest req;
+    req.timeout = ToChrono(retry_.transfer_timeout);
+    req.headers.emplace_back("Content-Type", "text/plain; charset=utf-8");
+    req.body = std::string(text);
+    return req;
+  };
+  return SendWithRetry("PUT", path, make, true).status();
+}
+
+absl::StatusOr<std::string> ApiClient::GetManifest(absl::string_view hash) {
+  FASTEST_RETURN_IF_ERROR(CheckHash(hash));
+  std::string path = absl::StrCat("/v1/blobs/manifests/", hash);
+  auto make = [&]() {
+    HttpRequest req;
+    req.timeout = ToChrono(retry_.transfer_timeout);
+    return req;
+  };
+  FASTEST_ASSIGN_OR_RETURN(HttpResponse resp, SendWithRetry("GET", path, make, true));
+  return std::move(resp.body);
+}
+
+}  // namespace fastest::core

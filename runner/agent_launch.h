@@ -1,0 +1,41 @@
+// File: runner/agent_launch.h
+//
+// PrepareAgentLaunch: decides what process the runner starts as the agent and with which
+// environment. Two forms:
+//   - FASTEST_AGENT_COMMAND set: `sh -c "$FASTEST_AGENT_COMMAND" fastest-agent "<prompt>"`, the
+//     prompt also in FASTEST_PROMPT (scripted test agents, other CLIs).
+//   - otherwise OpenCode: `opencode run --format json --model <provider>/<model> <prompt>` with a
+//     generated opencode.json (permissions allowed, provider set up) in the agent home, which is
+//     outside the workspace, and XDG_{CONFIG,DATA,CACHE,STATE}_HOME + HOME under it.
+// Model selection: PROVIDER/MODEL override; FASTEST_MODEL_BASE_URL → an OpenAI-compatible provider
+// (npm @ai-sdk/openai-compatible); else ANTHROPIC_API_KEY → anthropic, OPENAI_API_KEY → openai,
+// GOOGLE_GENERATIVE_AI_API_KEY → google.
+// The agent's environment never contains API_TOKEN (or other runner credentials).
+#ifndef FASTEST_RUNNER_AGENT_LAUNCH_H_
+#define FASTEST_RUNNER_AGENT_LAUNCH_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "runner/runner_config.h"
+
+namespace fastest::runner {
+
+struct AgentLaunch {
+  std::vector<std::string> argv;  // argv[0] is resolved through PATH if it has no '/'
+  Environment env;
+  std::string description;  // for the log, e.g. "opencode (anthropic/claude-sonnet-4-20250514)"
+  std::string config_path;  // generated opencode.json, empty for a custom command
+};
+
+// Variables removed from the agent's environment.
+bool IsRunnerCredential(const std::string& name);
+
+// Creates the agent home dirs (and opencode.json) and returns the launch description.
+absl::StatusOr<AgentLaunch> PrepareAgentLaunch(const RunnerConfig& config,
+                                               const std::string& prompt);
+
+}  // namespace fastest::runner
+
+#endif  // FASTEST_RUNNER_AGENT_LAUNCH_H_

@@ -1,0 +1,164 @@
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/match.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "runner/agent_launch.h"
+#include "runner/agent_process.h"
+#include "runner/runner_config.h"
+
+namespace fastest::runner {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::string TempDir(const std::string& name) {
+  std::string d = ::testing::TempDir() + "/" + name;
+  mkdir(d.c_str(), 0755);
+  return d;
+}
+
+std::string ReadAll(const std::string& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+Environment BaseEnv(const std::string& name) {
+  return {{"API_TOKEN", "tok-secret-123"},
+          {"API_URL", "http://127.0.0.1:1"},
+          {"PATH", "/usr/bin:/bin"},
+          {"WORK_DIR", TempDir(name + "_ws")},
+          {"FASTEST_AGENT_HOME", TempDir(name + "_home")}};
+}
+
+TEST(RunnerConfigTest, DefaultsAndErrors) {
+  auto c = RunnerConfigFromEnv({{"API_TOKEN", "x"}});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->work_dir, "/workspace");
+  EXPECT_EQ(c->agent_timeout, absl::Minutes(30));
+  EXPECT_EQ(c->download_parallelism, 8);
+  EXPECT_FALSE(RunnerConfigFromEnv({}).ok());
+  EXPECT_FALSE(RunnerConfigFromEnv({{"API_TOKEN", "x"}, {"WORK_DIR", "rel"}}).ok());
+  EXPECT_FALSE(RunnerConfigFromEnv({{"API_TOKEN", "x"},
+                                    {"WORK_DIR", "/w"},
+                                    {"FASTEST_AGENT_HOME", "/w/home"}})
+                   .ok());
+  auto t = RunnerConfigFromEnv({{"API_TOKEN", "x"}, {"FASTEST_AGENT_TIMEOUT", "90"},
+                                {"FASTEST_WORKSPACE_DIR", "/ws/"}});
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(t->agent_timeout, absl::Seconds(90));
+  EXPECT_EQ(t->work_dir, "/ws");
+  EXPECT_EQ(*ParseTimeout("1m30s"), absl::Seconds(90));
+}
+
+TEST(AgentLaunchTest, OpenCodeAnthropicFromKey) {
+  Environment env = BaseEnv("anth");
+  env["ANTHROPIC_API_KEY"] = "sk-ant-secret";
+  auto c = RunnerConfigFromEnv(env);
+  ASSERT_TRUE(c.ok());
+  auto l = PrepareAgentLaunch(*c, "fix the bug");
+  ASSERT_TRUE(l.ok()) << l.status();
+  EXPECT_EQ(l->argv, (std::vector<std::string>{"opencode", "run", "--format", "json", "--model",
+                                               "anthropic/claude-sonnet-4-20250514",
+                                               "fix the bug"}));
+  EXPECT_EQ(l->env.count("API_TOKEN"), 0u);
+  EXPECT_EQ(l->env.count("API_URL"), 0u);
+  EXPECT_EQ(l->env.at("ANTHROPIC_API_KEY"), "sk-ant-secret");
+  EXPECT_EQ(l->env.at("XDG_CONFIG_HOME"), c->agent_home + "/config");
+  nlohmann::json cfg = nlohmann::json::parse(ReadAll(l->config_path));
+  EXPECT_EQ(cfg["permission"], "allow");
+  EXPECT_EQ(cfg["model"], "anthropic/claude-sonnet-4-20250514");
+  EXPECT_FALSE(absl::StrContains(ReadAll(l->config_path), "sk-ant-secret"));
+}
+
+TEST(AgentLaunchTest, ProviderOverridesAndBaseUrl) {
+  Environment env = BaseEnv("base");
+  env["OPENAI_API_KEY"] = "sk-openai";
+  env["MODEL"] = "gpt-4.1";
+  auto c = RunnerConfigFromEnv(env);
+  auto l = PrepareAgentLaunch(*c, "p");
+  ASSERT_TRUE(l.ok());
+  EXPECT_EQ(l->argv[5], "openai/gpt-4.1");
+
+  env["FASTEST_MODEL_BASE_URL"] = "http://127.0.0.1:9999/v1";
+  env["MODEL"] = "stub";
+  c = RunnerConfigFromEnv(env);
+  l = PrepareAgentLaunch(*c, "p");
+  ASSERT_TRUE(l.ok());
+  EXPECT_EQ(l->argv[5], "fastest/stub");
+  nlohmann::json cfg = nlohmann::json::parse(ReadAll(l->config_path));
+  EXPECT_EQ(cfg["provider"]["fastest"]["npm"], "@ai-sdk/openai-compatible");
+  EXPECT_EQ(cfg["provider"]["fastest"]["options"]["baseURL"], "http://127.0.0.1:9999/v1");
+  EXPECT_TRUE(cfg["provider"]["fastest"]["models"].contains("stub"));
+
+  Environment none = BaseEnv("none");
+  c = RunnerConfigFromEnv(none);
+  EXPECT_THAT(std::string(PrepareAgentLaunch(*c, "p").status().message()),
+              HasSubstr("No model configured"));
+  none["PROVIDER"] = "openai";
+  c = RunnerConfigFromEnv(none);
+  EXPECT_THAT(std::string(PrepareAgentLaunch(*c, "p").status().message()),
+              HasSubstr("No API key provided for provider: openai"));
+}
+
+TEST(AgentProcessTest, StreamsLinesEnvAndExitCode) {
+  Environment env = BaseEnv("proc");
+  env["FASTEST_AGENT_COMMAND"] =
+      "echo \"prompt=$1\"; echo \"env=$FASTEST_PROMPT\"; echo \"tok=${API_TOKEN:-none}\"; "
+      "echo oops >&2; pwd; exit 7";
+  auto c = RunnerConfigFromEnv(env);
+  auto l = PrepareAgentLaunch(*c, "do it");
+  ASSERT_TRUE(l.ok());
+  std::vector<std::string> out, err;
+  auto r = RunAgentProcess(*l, c->work_dir, AgentProcessOptions(),
+                           [&](bool is_err, const std::string& line) {
+                             (is_err ? err : out).push_back(line);
+                           });
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->exit_code, 7);
+  EXPECT_FALSE(r->timed_out);
+  char real[4096];
+  ASSERT_NE(realpath(c->work_dir.c_str(), real), nullptr);
+  EXPECT_EQ(out, (std::vector<std::string>{"prompt=do it", "env=do it", "tok=none", real}));
+  EXPECT_EQ(err, (std::vector<std::string>{"oops"}));
+  EXPECT_THAT(r->tail, HasSubstr("oops"));
+}
+
+TEST(AgentProcessTest, TimeoutKillsWholeGroup) {
+  Environment env = BaseEnv("timeout");
+  std::string marker = ::testing::TempDir() + "/grandchild_alive";
+  unlink(marker.c_str());
+  // A background grandchild that would create the marker after 2 s if it survived.
+  env["FASTEST_AGENT_COMMAND"] = "(sleep 2; touch " + marker + ") & echo started; sleep 30";
+  auto c = RunnerConfigFromEnv(env);
+  auto l = PrepareAgentLaunch(*c, "p");
+  AgentProcessOptions o;
+  o.timeout = absl::Milliseconds(300);
+  o.kill_grace = absl::Milliseconds(200);
+  absl::Time start = absl::Now();
+  auto r = RunAgentProcess(*l, c->work_dir, o, nullptr);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->timed_out);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(3));
+  EXPECT_THAT(r->tail, HasSubstr("started"));
+  absl::SleepFor(absl::Milliseconds(2500));
+  EXPECT_NE(access(marker.c_str(), F_OK), 0) << "grandchild survived the group kill";
+}
+
+TEST(AgentProcessTest, MissingBinaryIsAnError) {
+  AgentLaunch l;
+  l.argv = {"definitely-not-a-binary-xyz"};
+  l.env = {{"PATH", "/usr/bin:/bin"}};
+  auto r = RunAgentProcess(l, "/tmp", AgentProcessOptions(), nullptr);
+  EXPECT_FALSE(r.ok());
+}
+
+}  // namespace
+}  // namespace fastest::runner

@@ -1,0 +1,307 @@
+#include "runner/runner.h"
+
+#include <atomic>
+#include <condition_variable>
+#include <thread>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
+#include "core/status/status_macros.h"
+#include "core/snapshot/sha256.h"
+#include "runner/agent_launch.h"
+#include "runner/agent_process.h"
+#include "runner/workspace_restore.h"
+#include "runner/workspace_snapshot.h"
+
+namespace fastest::runner {
+namespace {
+
+const std::string kRule(60, '=');
+constexpr size_t kMaxErrorChars = 4000;
+
+std::string Shorten(const std::string& s, size_t n) {
+  return s.size() > n ? s.substr(0, n) + "..." : s;
+}
+
+std::string Seconds(absl::Duration d) {
+  return absl::StrFormat("%.2fs", absl::ToDoubleSeconds(d));
+}
+
+std::string MiB(uint64_t bytes) { return absl::StrFormat("%.1f MiB", bytes / 1048576.0); }
+
+bool IsTransport(const absl::Status& s) {
+  auto info = core::GetApiErrorInfo(s);
+  return s.code() == absl::StatusCode::kUnavailable ||
+         s.code() == absl::StatusCode::kDeadlineExceeded || (info && info->http_status == 0) ||
+         (info && info->http_status >= 500);
+}
+
+}  // namespace
+
+Logger::Logger(FILE* out, FILE* err, std::vector<std::string> secrets)
+    : out_(out), err_(err), secrets_(std::move(secrets)) {}
+
+std::string Logger::Redact(std::string text) const {
+  for (const std::string& s : secrets_) {
+    if (!s.empty()) text = absl::StrReplaceAll(text, {{s, "[REDACTED]"}});
+  }
+  return text;
+}
+
+void Logger::Info(const std::string& line) {
+  std::string text = Redact(line);
+  std::lock_guard<std::mutex> lock(mu_);
+  fprintf(out_, "%s\n", text.c_str());
+  fflush(out_);
+}
+
+void Logger::Error(const std::string& line) {
+  std::string text = Redact(line);
+  std::lock_guard<std::mutex> lock(mu_);
+  fflush(out_);
+  fprintf(err_, "%s\n", text.c_str());
+  fflush(err_);
+}
+
+std::vector<std::string> SecretValues(const RunnerConfig& config) {
+  std::vector<std::string> out;
+  const char* keys[] = {"API_TOKEN", "ANTHROPIC_API_KEY", "OPENAI_API_KEY",
+                        "GOOGLE_GENERATIVE_AI_API_KEY", "FASTEST_MODEL_API_KEY"};
+  for (const char* k : keys) {
+    auto it = config.env.find(k);
+    if (it != config.env.end() && it->second.size() >= 6) out.push_back(it->second);
+  }
+  if (config.api_token.size() >= 6) out.push_back(config.api_token);
+  return out;
+}
+
+Runner::Runner(RunnerConfig config, Logger& log)
+    : config_(std::move(config)), log_(log), http_(std::make_unique<core::HttpClient>()) {
+  api_ = std::make_unique<core::ApiClient>(*http_, config_.api_url, config_.api_token,
+                                           config_.retry);
+}
+
+Runner::~Runner() = default;
+
+int Runner::Fail(const std::string& raw_message) {
+  std::string message = log_.Redact(Shorten(raw_message, kMaxErrorChars));
+  log_.Error(absl::StrCat("Job failed: ", message));
+  // Never overwrite a cancellation.
+  absl::StatusOr<core::Job> current = api_->GetJob(job_id_);
+  if (current.ok() && current->status == core::JobStatus::kCancelled) {
+    log_.Info("Job was cancelled meanwhile; leaving it cancelled");
+    return kExitCancelled;
+  }
+  absl::StatusOr<core::Job> updated =
+      api_->UpdateJobStatus(job_id_, core::JobStatus::kFailed, std::nullopt, message);
+  if (!updated.ok()) {
+    log_.Error(absl::StrCat("Failed to update job status: ", updated.status().message()));
+    return kExitApiUnreachable;
+  }
+  return kExitJobFailed;
+}
+
+int Runner::Run() {
+  log_.Info(kRule);
+  log_.Info("Fastest Sandbox Runner");
+  log_.Info(absl::StrCat("Job ID: ", config_.job_id.empty() ? "(next pending)" : config_.job_id));
+  log_.Info(kRule);
+  log_.Info("");
+
+  core::Job job;
+  if (config_.job_id.empty()) {
+    log_.Info("Polling for next pending job...");
+    absl::StatusOr<std::optional<core::Job>> next = api_->NextJob();
+    if (!next.ok()) {
+      log_.Error(absl::StrCat("Failed to fetch next job: ", next.status().message()));
+      return IsTransport(next.status()) ? kExitApiUnreachable : kExitNotRunnable;
+    }
+    if (!next->has_value()) {
+      log_.Info("No pending jobs found");
+      return kExitCompleted;
+    }
+    job = std::move(**next);
+  } else {
+    log_.Info(absl::StrCat("Fetching job ", config_.job_id, "..."));
+    absl::StatusOr<core::Job> got = api_->GetJob(config_.job_id);
+    if (!got.ok()) {
+      log_.Error(absl::StrCat("Failed to fetch job: ", got.status().message()));
+      return IsTransport(got.status()) ? kExitApiUnreachable : kExitNotRunnable;
+    }
+    job = std::move(*got);
+  }
+  job_id_ = job.id;
+  if (core::IsTerminal(job.status)) {
+    log_.Error(absl::StrCat("Job ", job.id, " is ", core::JobStatusName(job.status),
+                            "; refusing to run it"));
+    return kExitNotRunnable;
+  }
+  log_.Info(absl::StrCat("Job: ", job.id));
+  log_.Info(absl::StrCat("  Workspace: ", job.workspace_id));
+  log_.Info(absl::StrCat("  Prompt: ", Shorten(job.prompt, 100)));
+  log_.Info("Marking job as running...");
+  absl::StatusOr<core::Job> running = api_->UpdateJobStatus(job.id, core::JobStatus::kRunning);
+  if (!running.ok()) {
+    log_.Error(absl::StrCat("Failed to mark job as running: ", running.status().message()));
+    return IsTransport(running.status()) ? kExitApiUnreachable : kExitNotRunnable;
+  }
+  return RunJob(job);
+}
+
+int Runner::RunJob(const core::Job& job) {
+  const absl::Time start = absl::Now();
+  const std::string R = "[restoring] ";
+  // ---- restoring ----
+  log_.Info("");
+  log_.Info(absl::StrCat(R, "Fetching workspace..."));
+  absl::StatusOr<core::Workspace> ws = api_->GetWorkspace(job.workspace_id);
+  if (!ws.ok()) return Fail(absl::StrCat("Fetching workspace failed: ", ws.status().message()));
+  core::Manifest base;
+  std::optional<std::string> base_id = ws->base_snapshot_id;
+  if (!base_id) {
+    log_.Info(absl::StrCat(R, "No base snapshot - starting with empty workspace"));
+  } else {
+    log_.Info(absl::StrCat(R, "Fetching snapshot ", *base_id, "..."));
+    absl::StatusOr<core::Snapshot> snap = api_->GetSnapshot(*base_id);
+    if (!snap.ok()) return Fail(absl::StrCat("Fetching snapshot failed: ", snap.status().message()));
+    log_.Info(absl::StrCat(R, "Downloading manifest..."));
+    log_.Info(absl::StrCat(R, "  Manifest hash: ", snap->manifest_hash.substr(0, 16), "..."));
+    absl::StatusOr<std::string> text = api_->GetManifest(snap->manifest_hash);
+    if (!text.ok()) return Fail(absl::StrCat("Downloading manifest failed: ", text.status().message()));
+    if (core::Sha256Hex(*text) != snap->manifest_hash) {
+      return Fail("Downloading manifest failed: hash mismatch");
+    }
+    absl::StatusOr<core::Manifest> parsed = core::ParseManifest(*text);
+    if (!parsed.ok()) {
+      return Fail(absl::StrCat("Invalid manifest (refusing to restore): ", parsed.status().message()));
+    }
+    base = std::move(*parsed);
+  }
+  log_.Info(absl::StrCat(R, "Files in manifest: ", base.files.size()));
+  log_.Info(absl::StrCat(R, "Restoring workspace files into ", config_.work_dir, "..."));
+  core::HashCache cache;
+  absl::StatusOr<RestoreStats> restored = RestoreWorkspace(
+      *api_, base, config_.work_dir, &cache, config_.download_parallelism,
+      [&](uint64_t done, uint64_t total) {
+        log_.Info(absl::StrCat(R, "  Downloaded ", done, "/", total, " files"));
+      });
+  if (!restored.ok()) {
+    return Fail(absl::StrCat("Restore failed: ", restored.status().message()));
+  }
+  log_.Info(absl::StrCat(R, "Restored ", restored->files, " files (", restored->downloaded,
+                         " downloaded, ", restored->reused, " reused, ", restored->deleted,
+                         " deleted, ", MiB(restored->bytes_downloaded), ") in ",
+                         Seconds(restored->duration)));
+
+  // ---- agent ----
+  const std::string A = "[agent] ";
+  log_.Info("");
+  absl::StatusOr<AgentLaunch> launch = PrepareAgentLaunch(config_, job.prompt);
+  if (!launch.ok()) return Fail(absl::StrCat("Agent setup failed: ", launch.status().message()));
+  log_.Info(absl::StrCat(A, "Running ", launch->description, "..."));
+  log_.Info(absl::StrCat(A, "  Working directory: ", config_.work_dir));
+  log_.Info(absl::StrCat(A, "  Timeout: ", absl::FormatDuration(config_.agent_timeout)));
+
+  // Watch for a cancellation while the agent runs (the API does not notify us).
+  std::atomic<bool> cancelled{false};
+  std::atomic<bool> agent_done{false};
+  std::mutex watch_mu;
+  std::condition_variable watch_cv;
+  std::thread watcher([&] {
+    core::ApiClient poll(*http_, config_.api_url, config_.api_token, core::RetryPolicy::NoRetry());
+    std::unique_lock<std::mutex> lock(watch_mu);
+    while (!agent_done) {
+      watch_cv.wait_for(lock, std::chrono::seconds(2));
+      if (agent_done) break;
+      lock.unlock();
+      absl::StatusOr<core::Job> j = poll.GetJob(job.id);
+      if (j.ok() && j->status == core::JobStatus::kCancelled) cancelled = true;
+      lock.lock();
+    }
+  });
+  AgentProcessOptions options;
+  options.timeout = config_.agent_timeout;
+  options.stop = &cancelled;
+  absl::StatusOr<AgentResult> agent = RunAgentProcess(
+      *launch, config_.work_dir, options, [&](bool is_stderr, const std::string& line) {
+        log_.Info(absl::StrCat(is_stderr ? "[agent:stderr] " : "[agent] ", line));
+      });
+  {
+    std::lock_guard<std::mutex> lock(watch_mu);
+    agent_done = true;
+  }
+  watch_cv.notify_all();
+  watcher.join();
+  if (!agent.ok()) return Fail(absl::StrCat("Agent failed to start: ", agent.status().message()));
+  if (agent->stopped) {
+    log_.Info(absl::StrCat(A, "Job was cancelled; agent stopped"));
+    return kExitCancelled;
+  }
+  if (agent->timed_out) {
+    log_.Info(absl::StrCat(A, "Agent timed out after ", absl::FormatDuration(config_.agent_timeout)));
+    return Fail(absl::StrCat("Agent timed out after ", absl::FormatDuration(config_.agent_timeout),
+                             "; last output:\n", agent->tail));
+  }
+  log_.Info(absl::StrCat(A, "Agent exit code: ", agent->exit_code, " (", Seconds(agent->duration), ")"));
+  if (agent->exit_code != 0) {
+    std::string how = agent->term_signal != 0
+                          ? absl::StrCat("Agent killed by signal ", agent->term_signal)
+                          : absl::StrCat("Agent exited with code ", agent->exit_code);
+    return Fail(absl::StrCat(how, "; last output:\n", agent->tail));
+  }
+
+  // ---- snapshotting ----
+  const std::string S = "[snapshotting] ";
+  log_.Info("");
+  log_.Info(absl::StrCat(S, "Collecting modified files..."));
+  SnapshotRequest req;
+  req.root = config_.work_dir;
+  req.project_id = job.project_id;
+  req.parent_snapshot_id = base_id;
+  req.source = "agent";
+  req.base_manifest = &base;
+  req.cache = &cache;
+  req.upload_parallelism = config_.upload_parallelism;
+  absl::StatusOr<SnapshotResult> snap = SnapshotWorkspace(*api_, req);
+  if (!snap.ok()) return Fail(absl::StrCat("Snapshot failed: ", snap.status().message()));
+  log_.Info(absl::StrCat(S, "Collected ", snap->files, " files (", snap->hashed, " hashed, ",
+                         snap->files - snap->hashed, " unchanged) in ", Seconds(snap->scan_duration)));
+  log_.Info(absl::StrCat(S, "Manifest hash: ", snap->manifest_hash.substr(0, 16), "..."));
+  log_.Info(absl::StrCat(S, "Changes: +", snap->diff.added.size(), " ~", snap->diff.modified.size(),
+                         " -", snap->diff.deleted.size()));
+  log_.Info(absl::StrCat(S, "Blobs to upload: ", snap->blobs_uploaded, " / ", snap->unique_blobs,
+                         " (", MiB(snap->bytes_uploaded), ")"));
+  log_.Info(absl::StrCat(S, "Manifest uploaded"));
+  log_.Info(absl::StrCat(S, snap->created ? "Snapshot created: " : "Snapshot already existed: ",
+                         snap->snapshot.id));
+
+  absl::StatusOr<core::Job> current = api_->GetJob(job.id);
+  if (current.ok() && current->status == core::JobStatus::kCancelled) {
+    log_.Info("Job was cancelled while running; leaving it cancelled");
+    return kExitCancelled;
+  }
+  log_.Info("");
+  log_.Info("Marking job as completed...");
+  absl::StatusOr<core::Job> done = api_->UpdateJobStatus(job.id, core::JobStatus::kCompleted,
+                                                         snap->snapshot.id, std::nullopt);
+  if (!done.ok()) {
+    log_.Error(absl::StrCat("Failed to update job status: ", done.status().message()));
+    return IsTransport(done.status()) ? kExitApiUnreachable : Fail(absl::StrCat(
+        "Marking job completed failed: ", done.status().message()));
+  }
+  log_.Info("");
+  log_.Info(kRule);
+  log_.Info("Job completed successfully!");
+  log_.Info(absl::StrCat("  Duration: ", Seconds(absl::Now() - start)));
+  log_.Info(absl::StrCat("  Output snapshot: ", snap->snapshot.id));
+  log_.Info(absl::StrCat("  Changes: +", snap->diff.added.size(), " ~", snap->diff.modified.size(),
+                         " -", snap->diff.deleted.size()));
+  log_.Info(absl::StrCat("  Blobs uploaded: ", snap->blobs_uploaded));
+  log_.Info(kRule);
+  log_.Info(absl::StrCat("Output snapshot: ", snap->snapshot.id));
+  return kExitCompleted;
+}
+
+}  // namespace fastest::runner

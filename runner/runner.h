@@ -1,0 +1,74 @@
+// File: runner/runner.h
+//
+// Runner: the whole job lifecycle inside a sandbox (issue 4):
+//   GET job (pending or running — the server's dispatcher may have claimed it; terminal → refuse)
+//   → POST running → [restoring] workspace → base snapshot (none → empty) → manifest → restore
+//   → [agent] run the agent (OpenCode or FASTEST_AGENT_COMMAND) with a deadline
+//   → [snapshotting] scan, upload missing blobs, manifest, snapshot {parent = base, source agent}
+//   → re-GET (never overwrite `cancelled`) → POST completed + output_snapshot_id
+//   → print "Output snapshot: <id>".
+// Any failure posts `failed` with a useful error and yields a non-zero exit code (exit_codes.h).
+// Log lines follow the original runner's (PROTOCOLS §3.4/3.5), prefixed with the phase name.
+// Secrets (API token, provider keys) are redacted from every printed line and error.
+#ifndef FASTEST_RUNNER_RUNNER_H_
+#define FASTEST_RUNNER_RUNNER_H_
+
+#include <cstdio>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "core/api/api_client.h"
+#include "core/http/http_client.h"
+#include "core/model/model.h"
+#include "core/snapshot/manifest.h"
+#include "runner/exit_codes.h"
+#include "runner/runner_config.h"
+
+namespace fastest::runner {
+
+// Thread-safe line logger that redacts secret values.
+class Logger {
+ public:
+  Logger(FILE* out, FILE* err, std::vector<std::string> secrets);
+  void Info(const std::string& line);
+  void Error(const std::string& line);
+  std::string Redact(std::string text) const;
+
+ private:
+  FILE* out_;
+  FILE* err_;
+  std::vector<std::string> secrets_;
+  std::mutex mu_;
+};
+
+// Secret values taken from the config's environment (token, provider keys; values of >= 6 chars).
+std::vector<std::string> SecretValues(const RunnerConfig& config);
+
+class Runner {
+ public:
+  Runner(RunnerConfig config, Logger& log);
+  ~Runner();
+
+  // Runs one job; returns an ExitCode.
+  int Run();
+
+ private:
+  // Posts `failed` (unless the job was cancelled meanwhile) and returns the exit code.
+  int Fail(const std::string& message);
+  int RunJob(const core::Job& job);
+
+  RunnerConfig config_;
+  Logger& log_;
+  std::unique_ptr<core::HttpClient> http_;
+  std::unique_ptr<core::ApiClient> api_;
+  std::string job_id_;
+  bool marked_running_ = false;
+};
+
+}  // namespace fastest::runner
+
+#endif  // FASTEST_RUNNER_RUNNER_H_

@@ -1,0 +1,53 @@
+// File: runner/workspace_snapshot.h
+//
+// SnapshotWorkspace: re-snapshots a workspace after the agent ran (PROTOCOLS §2.7, done right):
+// build the manifest with the default ignore rules + .fstignore (the HashCache skips unchanged
+// files), ask the API which blobs are missing (<= 100 hashes per call; blobs of the base manifest
+// are known to be stored and are not asked about), upload only those (parallel, bounded), upload
+// the manifest, then create the snapshot row {parent = base, source} — idempotent per hash.
+#ifndef FASTEST_RUNNER_WORKSPACE_SNAPSHOT_H_
+#define FASTEST_RUNNER_WORKSPACE_SNAPSHOT_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "core/api/api_client.h"
+#include "core/snapshot/hash_cache.h"
+#include "core/snapshot/manifest.h"
+
+namespace fastest::runner {
+
+struct SnapshotRequest {
+  std::string root;
+  std::string project_id;
+  std::optional<std::string> parent_snapshot_id;
+  std::string source = "agent";
+  const core::Manifest* base_manifest = nullptr;  // its blobs are known to exist; may be null
+  core::HashCache* cache = nullptr;
+  int upload_parallelism = 8;
+};
+
+struct SnapshotResult {
+  core::Snapshot snapshot;
+  bool created = false;
+  core::Manifest manifest;
+  std::string manifest_hash;
+  core::ManifestDiff diff;  // vs base (all files "added" without a base)
+  uint64_t files = 0;
+  uint64_t hashed = 0;           // files read during the scan (the rest came from the cache)
+  uint64_t unique_blobs = 0;
+  uint64_t blobs_checked = 0;    // hashes sent to /v1/blobs/exists
+  uint64_t blobs_uploaded = 0;
+  uint64_t bytes_uploaded = 0;
+  absl::Duration scan_duration;
+  absl::Duration duration;
+};
+
+absl::StatusOr<SnapshotResult> SnapshotWorkspace(core::ApiClient& api, const SnapshotRequest& request);
+
+}  // namespace fastest::runner
+
+#endif  // FASTEST_RUNNER_WORKSPACE_SNAPSHOT_H_

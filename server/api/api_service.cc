@@ -1,0 +1,599 @@
+#include "server/api/api_service.h"
+
+#include <cstdlib>
+#include <memory>
+#include <optional>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "core/model/model.h"
+#include "core/snapshot/manifest.h"  // IsValidUtf8
+#include "core/snapshot/sha256.h"
+#include "core/status/status_macros.h"
+
+namespace fastest::server {
+namespace {
+
+using core::Job;
+using core::JobStatus;
+using core::Project;
+using core::Snapshot;
+using core::Workspace;
+using http::ErrorResponse;
+using http::Request;
+using http::Responder;
+using http::Response;
+using nlohmann::json;
+
+using AuthedHandler = std::function<Response(const Request&, const AuthInfo&)>;
+using AuthedAsyncHandler =
+    std::function<void(const Request&, const AuthInfo&, std::shared_ptr<Responder>)>;
+
+Response Unauthorized() {
+  return ErrorResponse(401, "UNAUTHORIZED", "Authentication required");
+}
+Response Validation(absl::string_view msg) { return ErrorResponse(422, "VALIDATION_ERROR", msg); }
+Response BadRequest(absl::string_view msg) { return ErrorResponse(400, "BAD_REQUEST", msg); }
+
+absl::StatusOr<AuthInfo> Authenticate(Store* store, const Request& req) {
+  // Exactly "Bearer <token>" (capital B, one space), like the original.
+  const std::string header = req.Header("authorization");
+  if (!absl::StartsWith(header, "Bearer ")) {
+    return absl::UnauthenticatedError("Authentication required");
+  }
+  const std::string token = header.substr(7);
+  if (token.empty()) return absl::UnauthenticatedError("Authentication required");
+  return store->Authenticate(token);
+}
+
+// Parses the body as a JSON object. An empty body counts as {} only if `allow_empty`.
+std::optional<Response> ParseObject(const Request& req, json* out, bool allow_empty) {
+  if (absl::StripAsciiWhitespace(req.body).empty()) {
+    if (allow_empty) {
+      *out = json::object();
+      return std::nullopt;
+    }
+    return BadRequest("Request body must be a JSON object");
+  }
+  json j = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return BadRequest("Malformed JSON body");
+  if (!j.is_object()) return BadRequest("Request body must be a JSON object");
+  *out = std::move(j);
+  return std::nullopt;
+}
+
+// Absent or null → nullopt; a string → value; anything else → 400.
+std::optional<Response> OptString(const json& j, const char* key, std::optional<std::string>* out) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) {
+    *out = std::nullopt;
+    return std::nullopt;
+  }
+  if (!it->is_string()) return BadRequest(absl::StrCat("'", key, "' must be a string"));
+  *out = it->get<std::string>();
+  return std::nullopt;
+}
+
+std::optional<Response> OptInt(const json& j, const char* key, int64_t* out) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) {
+    *out = 0;
+    return std::nullopt;
+  }
+  if (!it->is_number_integer()) return BadRequest(absl::StrCat("'", key, "' must be an integer"));
+  *out = it->get<int64_t>();
+  return std::nullopt;
+}
+
+std::string Trim(const std::optional<std::string>& s) {
+  return s ? std::string(absl::StripAsciiWhitespace(*s)) : std::string();
+}
+
+// An empty optional string is treated as absent (the original writes only truthy values).
+std::optional<std::string> NonEmpty(const std::optional<std::string>& s) {
+  if (s && !s->empty()) return s;
+  return std::nullopt;
+}
+
+std::optional<Response> ParseLimit(const Request& req, int fallback, int* out) {
+  *out = fallback;
+  if (!req.HasQuery("limit")) return std::nullopt;
+  int v;
+  if (!absl::SimpleAtoi(req.Query("limit"), &v)) {
+    return BadRequest("'limit' must be an integer");
+  }
+  *out = std::max(1, std::min(100, v));
+  return std::nullopt;
+}
+
+bool CanSeeProject(const AuthInfo& auth, const Project& p) {
+  return p.owner_user_id == auth.user_id && (!auth.project_scope || *auth.project_scope == p.id);
+}
+
+absl::StatusOr<Project> OwnedProject(Store* store, const AuthInfo& auth, const std::string& id) {
+  auto p = store->GetProject(id);
+  if (!p.ok()) return p.status();
+  if (!CanSeeProject(auth, *p)) return absl::NotFoundError("Project not found");
+  return p;
+}
+
+absl::StatusOr<Workspace> OwnedWorkspace(Store* store, const AuthInfo& auth,
+                                         const std::string& id) {
+  FASTEST_ASSIGN_OR_RETURN(Workspace ws, store->GetWorkspace(id));
+  auto p = store->GetProject(ws.project_id);
+  if (!p.ok() || !CanSeeProject(auth, *p)) return absl::NotFoundError("Workspace not found");
+  return ws;
+}
+
+// Snapshots and jobs of other users are 403 like the original.
+absl::StatusOr<Snapshot> OwnedSnapshot(Store* store, const AuthInfo& auth,
+                                       const std::string& id) {
+  FASTEST_ASSIGN_OR_RETURN(Snapshot s, store->GetSnapshot(id));
+  auto p = store->GetProject(s.project_id);
+  if (!p.ok() || !CanSeeProject(auth, *p)) return absl::PermissionDeniedError("Access denied");
+  return s;
+}
+
+absl::StatusOr<Job> OwnedJob(Store* store, const AuthInfo& auth, const std::string& id) {
+  FASTEST_ASSIGN_OR_RETURN(Job j, store->GetJob(id));
+  auto p = store->GetProject(j.project_id);
+  if (!p.ok() || !CanSeeProject(auth, *p)) return absl::PermissionDeniedError("Access denied");
+  return j;
+}
+
+json DriftSummary(const core::DriftReport& d) {
+  return json{{"files_added", d.files_added},     {"files_modified", d.files_modified},
+              {"files_deleted", d.files_deleted}, {"bytes_changed", d.bytes_changed},
+              {"summary", d.summary ? json(*d.summary) : json(nullptr)},
+              {"reported_at", d.reported_at}};
+}
+
+template <typename T>
+json JsonArray(const std::vector<T>& items) {
+  json a = json::array();
+  for (const auto& i : items) a.push_back(core::ToJson(i));
+  return a;
+}
+
+// Hashes from a {"hashes":[...]} body: the first 100 only, like the original.
+std::optional<Response> ParseHashes(const Request& req, std::vector<std::string>* out) {
+  json body;
+  if (auto err = ParseObject(req, &body, false)) return err;
+  auto it = body.find("hashes");
+  if (it == body.end() || !it->is_array()) return Validation("hashes array is required");
+  for (const auto& h : *it) {
+    if (!h.is_string()) return BadRequest("'hashes' must contain strings");
+    if (out->size() < 100) out->push_back(h.get<std::string>());
+  }
+  return std::nullopt;
+}
+
+bool WaitRequested(const Request& req, const json& body) {
+  if (req.HasQuery("wait")) {
+    std::string v = absl::AsciiStrToLower(req.Query("wait"));
+    return !(v == "false" || v == "0" || v == "no");
+  }
+  auto it = body.find("wait");
+  if (it != body.end() && it->is_boolean()) return it->get<bool>();
+  return true;
+}
+
+}  // namespace
+
+ApiService::ApiService(Store* store, BlobStore* blobs, Dispatcher* dispatcher, Metrics* metrics,
+                       bool remote_jobs)
+    : store_(store),
+      blobs_(blobs),
+      dispatcher_(dispatcher),
+      metrics_(metrics),
+      remote_jobs_(remote_jobs) {}
+
+void ApiService::Register(http::Router& router) {
+  Store* store = store_;
+  BlobStore* blobs = blobs_;
+  Dispatcher* dispatcher = dispatcher_;
+  Metrics* metrics = metrics_;
+  const bool remote = remote_jobs_;
+
+  auto authed = [store](AuthedHandler fn) {
+    return [store, fn = std::move(fn)](const Request& req) -> Response {
+      auto auth = Authenticate(store, req);
+      if (!auth.ok()) {
+        if (absl::IsUnauthenticated(auth.status())) return Unauthorized();
+        return http::ResponseFromStatus(auth.status());
+      }
+      return fn(req, *auth);
+    };
+  };
+  auto get = [&](const char* path, AuthedHandler fn) { router.AddSync("GET", path, authed(fn)); };
+  auto post = [&](const char* path, AuthedHandler fn) {
+    router.AddSync("POST", path, authed(fn));
+  };
+  auto put = [&](const char* path, AuthedHandler fn) { router.AddSync("PUT", path, authed(fn)); };
+  auto async_post = [&](const char* path, AuthedAsyncHandler fn) {
+    router.Add("POST", path,
+               [store, fn = std::move(fn)](const Request& req, std::shared_ptr<Responder> r) {
+                 auto auth = Authenticate(store, req);
+                 if (!auth.ok()) return r->Send(Unauthorized());
+                 fn(req, *auth, std::move(r));
+               });
+  };
+
+  // ------------------------------------------------------------------ health, metrics
+  router.AddSync("GET", "/health", [](const Request&) {
+    return Response::Json(200, {{"status", "ok"}, {"service", "fastest-server"}});
+  });
+  get("/metrics", [store, metrics](const Request&, const AuthInfo&) {
+    auto counts = store->CountJobsByStatus();
+    if (!counts.ok()) return http::ResponseFromStatus(counts.status());
+    return Response::Text(200, metrics->Render(*counts), "text/plain; version=0.0.4");
+  });
+
+  // ------------------------------------------------------------------ projects
+  post("/v1/projects", [store](const Request& req, const AuthInfo& auth) {
+    json body;
+    if (auto err = ParseObject(req, &body, false)) return *err;
+    std::optional<std::string> name;
+    if (auto err = OptString(body, "name", &name)) return *err;
+    std::string trimmed = Trim(name);
+    if (trimmed.empty()) return Validation("Project name is required");
+    if (auth.project_scope) return ErrorResponse(403, "FORBIDDEN", "Access denied");
+    auto p = store->CreateProject(auth.user_id, trimmed);
+    if (!p.ok()) return http::ResponseFromStatus(p.status());
+    return Response::Json(201, {{"project", core::ToJson(*p)}});
+  });
+  get("/v1/projects", [store](const Request&, const AuthInfo& auth) {
+    auto ps = store->ListProjects(auth.user_id);
+    if (!ps.ok()) return http::ResponseFromStatus(ps.status());
+    json a = json::array();
+    for (const auto& p : *ps) {
+      if (CanSeeProject(auth, p)) a.push_back(core::ToJson(p));
+    }
+    return Response::Json(200, {{"projects", a}});
+  });
+  get("/v1/projects/:projectId", [store](const Request& req, const AuthInfo& auth) {
+    auto p = OwnedProject(store, auth, req.Param("projectId"));
+    if (!p.ok()) return http::ResponseFromStatus(p.status());
+    auto ws = store->ListWorkspaces(p->id);
+    auto snaps = store->ListSnapshots(p->id, 10);
+    auto events = store->ListEvents(p->id, 20);
+    if (!ws.ok()) return http::ResponseFromStatus(ws.status());
+    if (!snaps.ok()) return http::ResponseFromStatus(snaps.status());
+    if (!events.ok()) return http::ResponseFromStatus(events.status());
+    return Response::Json(200, {{"project", core::ToJson(*p)},
+                                {"workspaces", JsonArray(*ws)},
+                                {"snapshots", JsonArray(*snaps)},
+                                {"events", JsonArray(*events)}});
+  });
+  get("/v1/projects/:projectId/status", [store](const Request& req, const AuthInfo& auth) {
+    auto p = OwnedProject(store, auth, req.Param("projectId"));
+    if (!p.ok()) return http::ResponseFromStatus(p.status());
+    auto events = store->ListEvents(p->id, 1);
+    if (!events.ok()) return http::ResponseFromStatus(events.status());
+    json last = nullptr;
+    if (!events->empty()) {
+      last = {{"type", (*events)[0].type}, {"created_at", (*events)[0].created_at}};
+    }
+    return Response::Json(
+        200, {{"last_snapshot_id", p->last_snapshot_id ? json(*p->last_snapshot_id) : json()},
+              {"updated_at", p->updated_at},
+              {"last_activity", last}});
+  });
+  get("/v1/projects/:projectId/events", [store](const Request& req, const AuthInfo& auth) {
+    int limit;
+    if (auto err = ParseLimit(req, 20, &limit)) return *err;
+    auto p = OwnedProject(store, auth, req.Param("projectId"));
+    if (!p.ok()) return http::ResponseFromStatus(p.status());
+    auto events = store->ListEvents(p->id, limit);
+    if (!events.ok()) return http::ResponseFromStatus(events.status());
+    return Response::Json(200, {{"events", JsonArray(*events)}});
+  });
+
+  // ------------------------------------------------------------------ workspaces
+  post("/v1/projects/:projectId/workspaces", [store](const Request& req, const AuthInfo& auth) {
+    json body;
+    if (auto err = ParseObject(req, &body, false)) return *err;
+    std::optional<std::string> name, base, machine, local_path;
+    if (auto err = OptString(body, "name", &name)) return *err;
+    if (auto err = OptString(body, "base_snapshot_id", &base)) return *err;
+    if (auto err = OptString(body, "machine_id", &machine)) return *err;
+    if (auto err = OptString(body, "local_path", &local_path)) return *err;
+    auto p = OwnedProject(store, auth, req.Param("projectId"));
+    if (!p.ok()) return http::ResponseFromStatus(p.status());
+    std::string trimmed = Trim(name);
+    if (trimmed.empty()) return Validation("Workspace name is required");
+    Workspace ws;
+    ws.project_id = p->id;
+    ws.name = trimmed;
+    ws.base_snapshot_id = NonEmpty(base);
+    ws.machine_id = NonEmpty(machine);
+    ws.local_path = NonEmpty(local_path);
+    auto created = store->CreateWorkspace(ws);
+    if (absl::IsNotFound(created.status())) {
+      return Validation("base_snapshot_id does not name a snapshot of this project");
+    }
+    if (!created.ok()) return http::ResponseFromStatus(created.status());
+    return Response::Json(201, {{"workspace", core::ToJson(*created)}});
+  });
+  get("/v1/projects/:projectId/workspaces", [store](const Request& req, const AuthInfo& auth) {
+    auto p = OwnedProject(store, auth, req.Param("projectId"));
+    if (!p.ok()) return http::ResponseFromStatus(p.status());
+    auto ws = store->ListWorkspaces(p->id);
+    if (!ws.ok()) return http::ResponseFromStatus(ws.status());
+    json a = json::array();
+    for (const auto& w : *ws) {
+      json item = core::ToJson(w);
+      auto drift = store->ListDriftReports(w.id, 1);
+      item["drift"] = drift.ok() && !drift->empty() ? DriftSummary((*drift)[0]) : json(nullptr);
+      a.push_back(std::move(item));
+    }
+    return Response::Json(200, {{"workspaces", a}});
+  });
+  get("/v1/workspaces/:workspaceId", [store](const Request& req, const AuthInfo& auth) {
+    auto ws = OwnedWorkspace(store, auth, req.Param("workspaceId"));
+    if (!ws.ok()) return http::ResponseFromStatus(ws.status());
+    auto drift = store->ListDriftReports(ws->id, 1);
+    if (!drift.ok()) return http::ResponseFromStatus(drift.status());
+    return Response::Json(200, {{"workspace", core::ToJson(*ws)},
+                                {"drift", drift->empty() ? json(nullptr)
+                                                         : core::ToJson((*drift)[0])}});
+  });
+  post("/v1/workspaces/:workspaceId/heartbeat", [store](const Request& req, const AuthInfo& auth) {
+    auto ws = OwnedWorkspace(store, auth, req.Param("workspaceId"));
+    if (!ws.ok()) return http::ResponseFromStatus(ws.status());
+    auto seen = store->Heartbeat(ws->id);
+    if (!seen.ok()) return http::ResponseFromStatus(seen.status());
+    return Response::Json(200, {{"success", true}, {"last_seen_at", *seen}});
+  });
+  post("/v1/workspaces/:workspaceId/drift", [store](const Request& req, const AuthInfo& auth) {
+    json body;
+    if (auto err = ParseObject(req, &body, true)) return *err;
+    core::DriftReport d;
+    std::optional<std::string> summary;
+    if (auto err = OptInt(body, "files_added", &d.files_added)) return *err;
+    if (auto err = OptInt(body, "files_modified", &d.files_modified)) return *err;
+    if (auto err = OptInt(body, "files_deleted", &d.files_deleted)) return *err;
+    if (auto err = OptInt(body, "bytes_changed", &d.bytes_changed)) return *err;
+    if (auto err = OptString(body, "summary", &summary)) return *err;
+    auto ws = OwnedWorkspace(store, auth, req.Param("workspaceId"));
+    if (!ws.ok()) return http::ResponseFromStatus(ws.status());
+    d.workspace_id = ws->id;
+    d.summary = NonEmpty(summary);
+    auto saved = store->AddDriftReport(d);
+    if (!saved.ok()) return http::ResponseFromStatus(saved.status());
+    return Response::Json(201, {{"drift_report", core::ToJson(*saved)}});
+  });
+  get("/v1/workspaces/:workspaceId/drift", [store](const Request& req, const AuthInfo& auth) {
+    int limit;
+    if (auto err = ParseLimit(req, 10, &limit)) return *err;
+    auto ws = OwnedWorkspace(store, auth, req.Param("workspaceId"));
+    if (!ws.ok()) return http::ResponseFromStatus(ws.status());
+    auto reports = store->ListDriftReports(ws->id, limit);
+    if (!reports.ok()) return http::ResponseFromStatus(reports.status());
+    return Response::Json(200, {{"drift_reports", JsonArray(*reports)},
+                                {"latest", reports->empty() ? json(nullptr)
+                                                            : core::ToJson((*reports)[0])}});
+  });
+
+  // ------------------------------------------------------------------ snapshots
+  post("/v1/projects/:projectId/snapshots", [store](const Request& req, const AuthInfo& auth) {
+    json body;
+    if (auto err = ParseObject(req, &body, false)) return *err;
+    std::optional<std::string> hash, parent, source;
+    if (auto err = OptString(body, "manifest_hash", &hash)) return *err;
+    if (auto err = OptString(body, "parent_snapshot_id", &parent)) return *err;
+    if (auto err = OptString(body, "source", &source)) return *err;
+    auto p = OwnedProject(store, auth, req.Param("projectId"));
+    if (!p.ok()) return http::ResponseFromStatus(p.status());
+    if (!hash || hash->empty()) return Validation("manifest_hash is required");
+    auto created = store->CreateSnapshot(p->id, *hash, NonEmpty(parent),
+                                         NonEmpty(source).value_or("cli"));
+    if (!created.ok()) return http::ResponseFromStatus(created.status());
+    return Response::Json(created->second ? 201 : 200,
+                          {{"snapshot", core::ToJson(created->first)},
+                           {"created", created->second}});
+  });
+  get("/v1/projects/:projectId/snapshots", [store](const Request& req, const AuthInfo& auth) {
+    int limit;
+    if (auto err = ParseLimit(req, 50, &limit)) return *err;
+    auto p = OwnedProject(store, auth, req.Param("projectId"));
+    if (!p.ok()) return http::ResponseFromStatus(p.status());
+    auto snaps = store->ListSnapshots(p->id, limit);
+    if (!snaps.ok()) return http::ResponseFromStatus(snaps.status());
+    return Response::Json(200, {{"snapshots", JsonArray(*snaps)}});
+  });
+  get("/v1/snapshots/:snapshotId", [store](const Request& req, const AuthInfo& auth) {
+    auto s = OwnedSnapshot(store, auth, req.Param("snapshotId"));
+    if (!s.ok()) return http::ResponseFromStatus(s.status());
+    return Response::Json(200, {{"snapshot", core::ToJson(*s)}});
+  });
+
+  // ------------------------------------------------------------------ blobs and manifests
+  post("/v1/blobs/exists", [blobs](const Request& req, const AuthInfo&) {
+    std::vector<std::string> hashes;
+    if (auto err = ParseHashes(req, &hashes)) return *err;
+    json missing = json::array(), existing = json::array();
+    for (const auto& h : hashes) {
+      (blobs->Exists(BlobStore::Kind::kBlob, h) ? existing : missing).push_back(h);
+    }
+    return Response::Json(200, {{"missing", missing},
+                                {"existing", existing},
+                                {"checked", static_cast<int64_t>(hashes.size())}});
+  });
+  for (const char* kind : {"upload", "download"}) {
+    std::string path = absl::StrCat("/v1/blobs/presign-", kind);
+    std::string prefix = absl::StrCat("/v1/blobs/", kind, "/");
+    post(path.c_str(), [prefix](const Request& req, const AuthInfo&) {
+      std::vector<std::string> hashes;
+      if (auto err = ParseHashes(req, &hashes)) return *err;
+      json urls = json::object();
+      for (const auto& h : hashes) urls[h] = prefix + h;
+      return Response::Json(200, {{"urls", urls}});
+    });
+  }
+  put("/v1/blobs/upload/:hash", [blobs](const Request& req, const AuthInfo&) {
+    const std::string hash = req.Param("hash");
+    auto created = blobs->Put(BlobStore::Kind::kBlob, hash, req.body);
+    if (absl::IsInvalidArgument(created.status())) {
+      return ErrorResponse(
+          400, "HASH_MISMATCH",
+          absl::StrCat("Content hash ", core::Sha256Hex(req.body).substr(0, 16),
+                       "... does not match requested hash ", hash.substr(0, 16), "..."));
+    }
+    if (!created.ok()) return http::ResponseFromStatus(created.status());
+    return Response::Json(*created ? 201 : 200,
+                          {{"hash", hash},
+                           {"size", static_cast<int64_t>(req.body.size())},
+                           {"created", *created}});
+  });
+  get("/v1/blobs/download/:hash", [blobs](const Request& req, const AuthInfo&) {
+    auto data = blobs->Get(BlobStore::Kind::kBlob, req.Param("hash"));
+    if (!data.ok()) return http::ResponseFromStatus(data.status());
+    Response r = Response::Text(200, std::move(*data), "application/octet-stream");
+    r.SetHeader("Cache-Control", "public, max-age=31536000, immutable");
+    return r;
+  });
+  put("/v1/blobs/manifests/:hash", [blobs](const Request& req, const AuthInfo&) {
+    const std::string hash = req.Param("hash");
+    // The original hashes manifests as UTF-8 text, so invalid bytes can never match.
+    if (!core::IsValidUtf8(req.body)) {
+      return ErrorResponse(400, "HASH_MISMATCH", "Manifest hash does not match");
+    }
+    auto created = blobs->Put(BlobStore::Kind::kManifest, hash, req.body);
+    if (absl::IsInvalidArgument(created.status())) {
+      return ErrorResponse(400, "HASH_MISMATCH", "Manifest hash does not match");
+    }
+    if (!created.ok()) return http::ResponseFromStatus(created.status());
+    return Response::Json(*created ? 201 : 200, {{"hash", hash}, {"created", *created}});
+  });
+  get("/v1/blobs/manifests/:hash", [blobs](const Request& req, const AuthInfo&) {
+    auto data = blobs->Get(BlobStore::Kind::kManifest, req.Param("hash"));
+    if (!data.ok()) return http::ResponseFromStatus(data.status());
+    Response r = Response::Text(200, std::move(*data), "application/json");
+    r.SetHeader("Cache-Control", "public, max-age=31536000, immutable");
+    return r;
+  });
+
+  // ------------------------------------------------------------------ jobs
+  post("/v1/jobs", [store, dispatcher](const Request& req, const AuthInfo& auth) {
+    json body;
+    if (auto err = ParseObject(req, &body, false)) return *err;
+    std::optional<std::string> workspace_id, prompt;
+    if (auto err = OptString(body, "workspace_id", &workspace_id)) return *err;
+    if (auto err = OptString(body, "prompt", &prompt)) return *err;
+    if (!workspace_id || workspace_id->empty()) return Validation("workspace_id is required");
+    std::string trimmed = Trim(prompt);
+    if (trimmed.empty()) return Validation("prompt is required");
+    auto ws = store->GetWorkspace(*workspace_id);
+    if (!ws.ok()) return http::ResponseFromStatus(ws.status());
+    auto p = store->GetProject(ws->project_id);
+    if (!p.ok() || !CanSeeProject(auth, *p)) {
+      return ErrorResponse(403, "FORBIDDEN", "Access denied");
+    }
+    auto job = store->CreateJob(*ws, trimmed);
+    if (!job.ok()) return http::ResponseFromStatus(job.status());
+    if (dispatcher) dispatcher->NotifyJobCreated();
+    return Response::Json(201, {{"job", core::ToJson(*job)}});
+  });
+  get("/v1/jobs", [store](const Request& req, const AuthInfo& auth) {
+    JobFilter f;
+    if (auto err = ParseLimit(req, 20, &f.limit)) return *err;
+    f.owner_user_id = auth.user_id;
+    f.project_scope = auth.project_scope;
+    if (!req.Query("workspace_id").empty()) f.workspace_id = req.Query("workspace_id");
+    if (!req.Query("project_id").empty()) f.project_id = req.Query("project_id");
+    if (!req.Query("status").empty()) f.status = req.Query("status");
+    auto jobs = store->ListJobs(f);
+    if (!jobs.ok()) return http::ResponseFromStatus(jobs.status());
+    return Response::Json(200, {{"jobs", JsonArray(*jobs)}});
+  });
+  get("/v1/jobs/next", [store](const Request&, const AuthInfo& auth) {
+    auto job = store->NextPendingJob(auth.user_id, auth.project_scope);
+    if (!job.ok()) return http::ResponseFromStatus(job.status());
+    return Response::Json(200, {{"job", *job ? core::ToJson(**job) : json(nullptr)}});
+  });
+  get("/v1/jobs/:jobId", [store](const Request& req, const AuthInfo& auth) {
+    auto job = OwnedJob(store, auth, req.Param("jobId"));
+    if (!job.ok()) return http::ResponseFromStatus(job.status());
+    return Response::Json(200, {{"job", core::ToJson(*job)}});
+  });
+  post("/v1/jobs/:jobId/cancel", [store, dispatcher](const Request& req, const AuthInfo& auth) {
+    auto job = OwnedJob(store, auth, req.Param("jobId"));
+    if (!job.ok()) return http::ResponseFromStatus(job.status());
+    auto cancelled = store->CancelJob(job->id);
+    if (!cancelled.ok()) return http::ResponseFromStatus(cancelled.status());
+    if (dispatcher) dispatcher->NotifyJobCancelled(job->id);
+    return Response::Json(200, {{"job", core::ToJson(*cancelled)}});
+  });
+  post("/v1/jobs/:jobId/status", [store](const Request& req, const AuthInfo& auth) {
+    json body;
+    if (auto err = ParseObject(req, &body, false)) return *err;
+    std::optional<std::string> status, output, error;
+    if (auto err = OptString(body, "status", &status)) return *err;
+    if (auto err = OptString(body, "output_snapshot_id", &output)) return *err;
+    if (auto err = OptString(body, "error", &error)) return *err;
+    auto job = OwnedJob(store, auth, req.Param("jobId"));
+    if (!job.ok()) return http::ResponseFromStatus(job.status());
+    auto to = core::ParseJobStatus(status.value_or(""));
+    if (!to.ok()) return Validation("Invalid status");
+    if (NonEmpty(output)) {
+      auto snap = store->GetSnapshot(*output);
+      if (!snap.ok() || snap->project_id != job->project_id) {
+        return Validation("output_snapshot_id does not name a snapshot of this project");
+      }
+    }
+    auto updated = store->UpdateJobStatus(job->id, *to, NonEmpty(output), NonEmpty(error),
+                                          /*enforce_transitions=*/true);
+    if (!updated.ok()) return http::ResponseFromStatus(updated.status());
+    return Response::Json(200, {{"job", core::ToJson(*updated)}});
+  });
+
+  // ------------------------------------------------------------------ worker endpoints
+  async_post("/run-next", [dispatcher, remote](const Request& req, const AuthInfo& auth,
+                                       std::shared_ptr<Responder> r) {
+    json body;
+    if (auto err = ParseObject(req, &body, true)) return r->Send(*err);
+    if (auth.project_scope) return r->Send(ErrorResponse(403, "FORBIDDEN", "Access denied"));
+    if (!dispatcher) {
+      return r->Send(ErrorResponse(503, "UNAVAILABLE", "No sandbox backend configured"));
+    }
+    const bool wait = WaitRequested(req, body);
+    Dispatcher::DoneCallback done;
+    if (wait) done = [r](const RunResult& result) { r->Send(Response::Json(200, result.ToJson())); };
+    auto id = dispatcher->RunNext(
+        remote ? std::nullopt : std::optional<std::string>(auth.user_id), done);
+    if (!id.ok()) return r->Send(http::ResponseFromStatus(id.status()));
+    if (!*id) return r->Send(Response::Json(200, {{"message", "No pending jobs"}}));
+    if (!wait) r->Send(Response::Json(202, {{"job_id", **id}, {"status", "accepted"}}));
+  });
+  async_post("/run-job", [store, dispatcher, remote](const Request& req, const AuthInfo& auth,
+                                             std::shared_ptr<Responder> r) {
+    json body;
+    if (auto err = ParseObject(req, &body, false)) return r->Send(*err);
+    std::optional<std::string> job_id;
+    if (auto err = OptString(body, "job_id", &job_id)) return r->Send(*err);
+    if (!job_id || job_id->empty()) {
+      return r->Send(ErrorResponse(400, "VALIDATION_ERROR", "job_id is required"));
+    }
+    if (auth.project_scope) return r->Send(ErrorResponse(403, "FORBIDDEN", "Access denied"));
+    if (!remote) {
+      auto job = OwnedJob(store, auth, *job_id);
+      if (!job.ok()) return r->Send(http::ResponseFromStatus(job.status()));
+    }
+    if (!dispatcher) {
+      return r->Send(ErrorResponse(503, "UNAVAILABLE", "No sandbox backend configured"));
+    }
+    const bool wait = WaitRequested(req, body);
+    Dispatcher::DoneCallback done;
+    if (wait) done = [r](const RunResult& result) { r->Send(Response::Json(200, result.ToJson())); };
+    absl::Status s = dispatcher->RunJob(*job_id, done);
+    if (!s.ok()) return r->Send(http::ResponseFromStatus(s));
+    if (!wait) r->Send(Response::Json(202, {{"job_id", *job_id}, {"status", "accepted"}}));
+  });
+}
+
+}  // namespace fastest::server

@@ -1,0 +1,491 @@
+#include "server/dispatch/dispatcher.h"
+
+#include <csignal>
+#include <regex>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "core/status/status_macros.h"
+#include "server/util/log.h"
+
+namespace fastest::server {
+namespace {
+
+using core::JobStatus;
+
+constexpr char kLabelServer[] = "fastest.server_id";
+constexpr char kLabelJob[] = "fastest.job_id";
+
+// Keeps the last `max` bytes of `s`.
+void KeepTail(std::string* s, size_t max) {
+  if (s->size() > max) s->erase(0, s->size() - max);
+}
+
+std::string DurationText(absl::Duration d) { return absl::FormatDuration(d); }
+
+}  // namespace
+
+nlohmann::json RunResult::ToJson() const {
+  nlohmann::json j;
+  j["success"] = success;
+  j["job_id"] = job_id;
+  if (output_snapshot_id) j["output_snapshot_id"] = *output_snapshot_id;
+  if (error) j["error"] = *error;
+  j["duration_ms"] = duration_ms;
+  j["stdout"] = stdout_text;
+  j["stderr"] = stderr_text;
+  if (!status.empty()) j["status"] = status;
+  if (exit_code) j["exit_code"] = *exit_code;
+  return j;
+}
+
+Dispatcher::Dispatcher(JobSource* source, std::string server_id, core::SandboxBackend* backend,
+                       Metrics* metrics, DispatcherOptions options)
+    : source_(source),
+      backend_(backend),
+      metrics_(metrics),
+      options_(std::move(options)),
+      server_id_(std::move(server_id)) {
+  if (options_.max_instances < 1) options_.max_instances = 1;
+}
+
+Dispatcher::~Dispatcher() { Stop(); }
+
+absl::Status Dispatcher::Start() {
+  FASTEST_RETURN_IF_ERROR(Reconcile());
+  std::lock_guard<std::mutex> lock(mu_);
+  started_ = true;
+  for (int i = 0; i < options_.max_instances; ++i) {
+    threads_.emplace_back([this] { WorkerLoop(); });
+  }
+  threads_.emplace_back([this] { ControlLoop(); });
+  if (options_.auto_dispatch) {
+    feeder_wake_ = true;  // pick up jobs that were pending before start
+    threads_.emplace_back([this] { FeederLoop(); });
+  }
+  LogInfo("dispatcher started",
+          {{"server_id", server_id_},
+           {"backend", backend_->name()},
+           {"max_instances", std::to_string(options_.max_instances)},
+           {"auto_dispatch", options_.auto_dispatch ? "true" : "false"},
+           {"instance_type", options_.instance_type.name},
+           {"job_timeout", DurationText(options_.job_timeout)}});
+  return absl::OkStatus();
+}
+
+absl::Status Dispatcher::Reconcile() {
+  // 1. Sandboxes of this server: nothing runs yet, so every one is an orphan.
+  auto sandboxes = backend_->List({{kLabelServer, server_id_}});
+  if (!sandboxes.ok()) {
+    metrics_->IncBackendError("list");
+    LogWarn("reconcile: cannot list sandboxes", {{"error", sandboxes.status().ToString()}});
+  } else {
+    for (const auto& sb : *sandboxes) {
+      absl::Status s = backend_->Remove(sb.id);
+      if (!s.ok() && !absl::IsNotFound(s)) metrics_->IncBackendError("remove");
+      auto it = sb.labels.find(kLabelJob);
+      LogInfo("reconcile: removed orphan sandbox",
+              {{"sandbox", sb.id}, {"job_id", it == sb.labels.end() ? "" : it->second}});
+    }
+  }
+  // 2. Jobs this server had claimed when it went away.
+  FASTEST_ASSIGN_OR_RETURN(std::vector<JobClaim> claims, source_->ActiveClaims());
+  for (const JobClaim& c : claims) {
+    if (c.job.status == JobStatus::kRunning || c.sandbox_id) {
+      FASTEST_RETURN_IF_ERROR(source_
+                                  ->FinishIfActive(c.job.id, JobStatus::kFailed,
+                                                   "server restarted while the job was running")
+                                  .status());
+      LogInfo("reconcile: failed interrupted job", {{"job_id", c.job.id}});
+    } else {
+      FASTEST_RETURN_IF_ERROR(source_->Release(c.job.id));
+      LogInfo("reconcile: re-queued claimed job", {{"job_id", c.job.id}});
+    }
+    source_->JobEnded(c.job.id);
+  }
+  return absl::OkStatus();
+}
+
+void Dispatcher::Stop() {
+  std::deque<Task> dropped;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!started_ || stopping_) return;
+    stopping_ = true;
+    dropped.swap(queue_);
+    // Kill what runs; workers then see the exit and finish their jobs.
+    for (auto& [job_id, active] : active_) {
+      if (!active.sandbox_id.empty()) {
+        std::string id = active.sandbox_id;
+        control_.push_back([this, id] { backend_->Kill(id, SIGKILL).IgnoreError(); });
+      }
+    }
+  }
+  work_cv_.notify_all();
+  feeder_cv_.notify_all();
+  control_cv_.notify_all();
+  for (Task& t : dropped) {
+    source_->Release(t.job_id).IgnoreError();
+    if (t.done) {
+      RunResult r;
+      r.job_id = t.job_id;
+      r.error = "server stopping; job returned to the queue";
+      r.status = "pending";
+      t.done(r);
+    }
+  }
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+  metrics_->SetQueueLength(0);
+}
+
+bool Dispatcher::stopping() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stopping_;
+}
+
+bool Dispatcher::accepting() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return started_ && !stopping_;
+}
+
+absl::StatusOr<std::optional<std::string>> Dispatcher::RunNext(
+    std::optional<std::string> owner_user_id, DoneCallback done) {
+  if (!accepting()) return absl::UnavailableError("dispatcher is not running");
+  FASTEST_ASSIGN_OR_RETURN(std::optional<core::Job> job, source_->ClaimNext(owner_user_id));
+  if (!job) return std::optional<std::string>();
+  Enqueue(Task{job->id, absl::Now(), std::move(done)});
+  return std::optional<std::string>(job->id);
+}
+
+absl::Status Dispatcher::RunJob(const std::string& job_id, DoneCallback done) {
+  if (!accepting()) return absl::UnavailableError("dispatcher is not running");
+  FASTEST_RETURN_IF_ERROR(source_->Claim(job_id));
+  Enqueue(Task{job_id, absl::Now(), std::move(done)});
+  return absl::OkStatus();
+}
+
+void Dispatcher::Enqueue(Task task) {
+  int n;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    queue_.push_back(std::move(task));
+    n = static_cast<int>(queue_.size());
+  }
+  metrics_->SetQueueLength(n);
+  work_cv_.notify_one();
+}
+
+void Dispatcher::NotifyJobCreated() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    feeder_wake_ = true;
+  }
+  feeder_cv_.notify_all();
+}
+
+void Dispatcher::NotifyJobCancelled(const std::string& job_id) {
+  std::string sandbox;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = active_.find(job_id);
+    if (it == active_.end()) return;  // queued jobs notice when they start
+    it->second.cancelled = true;
+    sandbox = it->second.sandbox_id;
+  }
+  if (!sandbox.empty()) {
+    PostControl([this, sandbox] {
+      absl::Status s = backend_->Kill(sandbox, SIGKILL);
+      if (!s.ok()) metrics_->IncBackendError("kill");
+    });
+  }
+}
+
+int Dispatcher::running() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return running_;
+}
+
+int Dispatcher::queued() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return static_cast<int>(queue_.size());
+}
+
+void Dispatcher::PostControl(std::function<void()> fn) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    control_.push_back(std::move(fn));
+  }
+  control_cv_.notify_one();
+}
+
+void Dispatcher::ControlLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    control_cv_.wait(lock, [&] { return stopping_ || !control_.empty(); });
+    if (control_.empty() && stopping_ && running_ == 0) return;
+    if (control_.empty()) {
+      // Stopping with jobs still running: keep serving kills until they are done.
+      control_cv_.wait_for(lock, std::chrono::milliseconds(50));
+      if (control_.empty() && running_ == 0) return;
+      continue;
+    }
+    auto fn = std::move(control_.front());
+    control_.pop_front();
+    lock.unlock();
+    fn();
+    lock.lock();
+  }
+}
+
+void Dispatcher::FeederLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopping_) {
+    feeder_cv_.wait_for(lock, std::chrono::seconds(source_->NeedsPolling() ? 2 : 30),
+                        [&] { return stopping_ || feeder_wake_; });
+    if (stopping_) return;
+    feeder_wake_ = false;
+    // Claim only while a slot is free, so unstarted jobs stay visible (unclaimed) to others.
+    while (!stopping_ && running_ + static_cast<int>(queue_.size()) < options_.max_instances) {
+      lock.unlock();
+      auto job = source_->ClaimNext(std::nullopt);
+      lock.lock();
+      if (!job.ok()) {
+        LogError("auto-dispatch claim failed", {{"error", job.status().ToString()}});
+        break;
+      }
+      if (!job->has_value()) break;
+      queue_.push_back(Task{(*job)->id, absl::Now(), nullptr});
+      metrics_->SetQueueLength(static_cast<int>(queue_.size()));
+      work_cv_.notify_one();
+    }
+  }
+}
+
+void Dispatcher::WorkerLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    work_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    if (stopping_) return;
+    Task task = std::move(queue_.front());
+    queue_.pop_front();
+    ++running_;
+    metrics_->SetQueueLength(static_cast<int>(queue_.size()));
+    lock.unlock();
+    RunResult result = RunTask(task);
+    if (task.done) task.done(result);
+    lock.lock();
+    --running_;
+    feeder_wake_ = true;  // a slot is free
+    feeder_cv_.notify_all();
+    control_cv_.notify_all();
+  }
+}
+
+RunResult Dispatcher::RunTask(const Task& task) {
+  const absl::Time t0 = absl::Now();
+  RunResult result;
+  result.job_id = task.job_id;
+  auto finish = [&](RunResult r) {
+    r.duration_ms = absl::ToInt64Milliseconds(absl::Now() - t0);
+    auto job = source_->GetJob(task.job_id);
+    if (job.ok()) r.status = std::string(core::JobStatusName(job->status));
+    source_->JobEnded(task.job_id);
+    LogInfo("job finished", {{"job_id", r.job_id},
+                             {"status", r.status},
+                             {"success", r.success ? "true" : "false"},
+                             {"duration_ms", std::to_string(r.duration_ms)}});
+    return r;
+  };
+
+  auto job = source_->GetJob(task.job_id);
+  if (!job.ok()) {
+    result.error = job.status().ToString();
+    return finish(result);
+  }
+  if (job->status != JobStatus::kPending) {
+    result.error = absl::StrCat("Job ", core::JobStatusName(job->status), " before it started");
+    return finish(result);
+  }
+  std::string token;
+  auto minted = source_->TokenForJob(*job);
+  if (minted.ok()) {
+    token = *minted;
+  } else {
+    LogWarn("cannot mint per-job token; using the server token", {{"job_id", job->id}});
+    token = options_.fallback_token;
+  }
+
+  core::SandboxSpec spec;
+  spec.name = absl::StrCat("fastest-job-", absl::AsciiStrToLower(job->id));
+  spec.image = options_.image;
+  spec.command = options_.runner_command;
+  spec.env = options_.passthrough_env;
+  spec.env["API_URL"] = options_.sandbox_api_url;
+  spec.env["API_TOKEN"] = token;
+  spec.env["JOB_ID"] = job->id;
+  spec.labels = {{kLabelServer, server_id_}, {kLabelJob, job->id}};
+  spec.network_mode = options_.network_mode;
+  spec.nano_cpus = options_.instance_type.nano_cpus;
+  spec.memory_bytes = options_.instance_type.memory_bytes;
+  spec.disk_bytes = options_.instance_type.disk_bytes;
+  spec.pids_limit = options_.instance_type.pids_limit;
+  // The backend's own hard cap is a safety net behind our timeout.
+  spec.timeout_ms = absl::ToInt64Milliseconds(options_.job_timeout + absl::Seconds(60));
+
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    active_[job->id] = Active{};
+  }
+  auto sandbox = backend_->CreateSandbox(spec);
+  if (!sandbox.ok()) {
+    metrics_->IncBackendError("create");
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      active_.erase(job->id);
+    }
+    std::string msg = absl::StrCat("Failed to start sandbox: ", sandbox.status().message());
+    LogError("sandbox create failed",
+             {{"job_id", job->id}, {"error", std::string(sandbox.status().message())}});
+    source_->FinishIfActive(job->id, JobStatus::kFailed, msg).IgnoreError();
+    result.error = msg;
+    return finish(result);
+  }
+  const std::string sandbox_id = sandbox->id;
+  bool cancelled_early = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    active_[job->id].sandbox_id = sandbox_id;
+    cancelled_early = active_[job->id].cancelled;
+  }
+  source_->SetSandbox(job->id, sandbox_id);
+  metrics_->AddSandboxesRunning(1);
+  metrics_->IncDispatched();
+  metrics_->ObserveDispatchLatency(absl::Now() - task.claimed_at);
+  LogInfo("sandbox started", {{"job_id", job->id},
+                              {"sandbox", sandbox_id},
+                              {"image", spec.image},
+                              {"instance_type", options_.instance_type.name}});
+  // The job may have been cancelled while the sandbox was being created.
+  if (cancelled_early) backend_->Kill(sandbox_id, SIGKILL).IgnoreError();
+
+  // Wait in slices so timeout and stop are noticed; cancel kills through the control thread.
+  const absl::Time deadline = t0 + options_.job_timeout;
+  bool timed_out = false;
+  bool stopped = false;
+  std::optional<int> exit_code;
+  while (true) {
+    absl::Duration slice = std::min(absl::Seconds(1), deadline - absl::Now());
+    if (slice < absl::ZeroDuration()) slice = absl::ZeroDuration();
+    auto waited = backend_->Wait(sandbox_id, slice);
+    if (!waited.ok()) {
+      metrics_->IncBackendError("wait");
+      LogError("sandbox wait failed",
+               {{"job_id", job->id}, {"error", std::string(waited.status().message())}});
+      break;
+    }
+    if (waited->exited) {
+      exit_code = waited->exit_code;
+      break;
+    }
+    if (stopping() && !stopped) {
+      stopped = true;
+      backend_->Kill(sandbox_id, SIGKILL).IgnoreError();
+      continue;
+    }
+    if (absl::Now() >= deadline && !timed_out) {
+      timed_out = true;
+      if (!backend_->Kill(sandbox_id, SIGKILL).ok()) metrics_->IncBackendError("kill");
+      continue;
+    }
+    if (timed_out || stopped) {
+      // Killed but not reported exited within a slice: give up waiting.
+      if (absl::Now() > deadline + absl::Seconds(10)) break;
+    }
+  }
+  result.exit_code = exit_code;
+
+  // Output (kept to a tail) for the RunResult, and the last lines for a failure message.
+  auto logs = backend_->ReadLogs(sandbox_id, core::LogOptions{},
+                                 [&](int stream, absl::string_view data) {
+                                   std::string& dst =
+                                       stream == 2 ? result.stderr_text : result.stdout_text;
+                                   dst.append(data.data(), data.size());
+                                   if (dst.size() > 2 * options_.max_output_bytes) {
+                                     KeepTail(&dst, options_.max_output_bytes);
+                                   }
+                                   return true;
+                                 });
+  if (!logs.ok()) metrics_->IncBackendError("logs");
+  KeepTail(&result.stdout_text, options_.max_output_bytes);
+  KeepTail(&result.stderr_text, options_.max_output_bytes);
+  std::string tail;
+  core::LogOptions tail_opts;
+  tail_opts.tail = 20;
+  backend_->ReadLogs(sandbox_id, tail_opts, [&](int, absl::string_view data) {
+    tail.append(data.data(), data.size());
+    return true;
+  }).IgnoreError();
+  KeepTail(&tail, 4000);
+
+  bool cancelled;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    cancelled = active_[job->id].cancelled;
+  }
+  auto final_job = source_->GetJob(job->id);
+  if (final_job.ok() && final_job->status == JobStatus::kCancelled) cancelled = true;
+
+  if (cancelled) {
+    source_->FinishIfActive(job->id, JobStatus::kCancelled, "").IgnoreError();
+    result.error = "Job cancelled";
+  } else if (timed_out) {
+    std::string msg = absl::StrCat("Job timed out after ", DurationText(options_.job_timeout));
+    source_->FinishIfActive(job->id, JobStatus::kFailed, msg).IgnoreError();
+    result.error = msg;
+  } else if (final_job.ok() && core::IsTerminal(final_job->status)) {
+    result.success = final_job->status == JobStatus::kCompleted;
+    result.output_snapshot_id = final_job->output_snapshot_id;
+    if (!result.success) result.error = final_job->error.value_or("Job failed");
+  } else if (stopped || stopping()) {
+    // Stop() may have killed the sandbox before this thread noticed.
+    std::string msg = "server stopped while the job was running";
+    source_->FinishIfActive(job->id, JobStatus::kFailed, msg).IgnoreError();
+    result.error = msg;
+  } else {
+    std::string msg = exit_code ? absl::StrCat("Sandbox exited with code ", *exit_code)
+                                : std::string("Sandbox ended without an exit code");
+    std::string trimmed(absl::StripTrailingAsciiWhitespace(tail));
+    if (!trimmed.empty()) absl::StrAppend(&msg, ": ", trimmed);
+    source_->FinishIfActive(job->id, JobStatus::kFailed, msg).IgnoreError();
+    result.error = msg;
+  }
+  if (!result.output_snapshot_id) {
+    // Like the original worker: the runner prints "Output snapshot: <id>".
+    static const std::regex kOutput("Output snapshot: (\\S+)");
+    std::smatch m;
+    if (result.success && std::regex_search(result.stdout_text, m, kOutput)) {
+      result.output_snapshot_id = m[1].str();
+    }
+  }
+
+  // Always remove the sandbox.
+  absl::Status removed = backend_->Remove(sandbox_id);
+  if (!removed.ok() && !absl::IsNotFound(removed)) {
+    metrics_->IncBackendError("remove");
+    LogWarn("sandbox remove failed",
+            {{"sandbox", sandbox_id}, {"error", std::string(removed.message())}});
+  }
+  metrics_->AddSandboxesRunning(-1);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    active_.erase(job->id);
+  }
+  return finish(result);
+}
+
+}  // namespace fastest::server

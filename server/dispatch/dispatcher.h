@@ -1,0 +1,165 @@
+// File: server/dispatch/dispatcher.h
+//
+// Dispatcher: claims pending jobs and runs each in a sandbox through the loaded backend plugin.
+//
+//   - Claims are atomic in the store (UPDATE ... WHERE status='pending' AND claimed_by IS NULL),
+//     so a job is dispatched exactly once however many /run-next calls race.
+//   - At most `max_instances` sandboxes run at once; further claimed jobs wait in a FIFO queue.
+//   - auto_dispatch: a feeder thread claims pending jobs whenever there is a free slot. It sleeps
+//     on a condition variable and wakes on NotifyJobCreated() / a finished job (plus a slow
+//     30 s safety tick for jobs inserted by another process; 2 s in remote mode, where the
+//     external API cannot notify us) — no tight polling.
+//   - Each job: mint a token limited to the job's project (deleted when the job ends), create
+//     the sandbox (image, runner command, env API_URL/API_TOKEN/JOB_ID + pass-through provider
+//     keys, labels fastest.server_id/fastest.job_id, resources of the instance type), wait with
+//     the per-job timeout, then always remove the sandbox.
+//   - Outcomes: the runner's terminal status wins. Timeout -> failed "Job timed out after <d>";
+//     cancel (NotifyJobCancelled after the API cancelled the job) -> sandbox killed, job stays
+//     cancelled; sandbox exit without a terminal status -> failed
+//     "Sandbox exited with code N: <last log lines>"; Stop() -> failed "server stopped while the
+//     job was running"; queued jobs are released (back to unclaimed pending).
+//   - Start() reconciles: sandboxes labelled with this server id are removed (nothing runs yet);
+//     jobs this server had claimed: running or with a sandbox -> failed "server restarted while
+//     the job was running" (not re-queued: the agent may have had side effects); claimed but never
+//     started -> released back to the queue.
+//
+// Backend calls block, so they run only on the dispatcher's own threads (max_instances workers, a
+// feeder and a control thread for kills), never on HTTP io threads. All public methods are
+// thread-safe and non-blocking except Start()/Stop().
+#ifndef FASTEST_SERVER_DISPATCH_DISPATCHER_H_
+#define FASTEST_SERVER_DISPATCH_DISPATCHER_H_
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "core/plugin/sandbox_backend.h"
+#include "nlohmann/json.hpp"
+#include "server/dispatch/instance_types.h"
+#include "server/metrics/metrics.h"
+#include "server/dispatch/job_source.h"
+#include "server/store/store.h"
+
+namespace fastest::server {
+
+// The worker's RunResult (PROTOCOLS §3.1) plus the job's final status.
+struct RunResult {
+  bool success = false;
+  std::string job_id;
+  std::optional<std::string> output_snapshot_id;
+  std::optional<std::string> error;
+  int64_t duration_ms = 0;
+  std::string stdout_text;
+  std::string stderr_text;
+  std::string status;  // final job status name
+  std::optional<int> exit_code;
+
+  nlohmann::json ToJson() const;
+};
+
+struct DispatcherOptions {
+  std::string image = "fastest/sandbox:0.1.0";
+  std::vector<std::string> runner_command = {"fastest-runner"};
+  std::string sandbox_api_url;  // API_URL given to the sandbox
+  std::string network_mode;     // "" = backend default
+  InstanceType instance_type = *FindInstanceType("standard-1");
+  int max_instances = 10;
+  absl::Duration job_timeout = absl::Minutes(30);
+  bool auto_dispatch = false;
+  // Extra env for every sandbox (provider keys, PROVIDER, MODEL, ...). Values never logged.
+  std::map<std::string, std::string> passthrough_env;
+  // Used as API_TOKEN if minting a per-job token fails (may be empty).
+  std::string fallback_token;
+  // Cap of stdout/stderr kept in a RunResult (tail).
+  size_t max_output_bytes = 256 * 1024;
+};
+
+class Dispatcher {
+ public:
+  using DoneCallback = std::function<void(const RunResult&)>;
+
+  // `server_id` labels sandboxes (Store::server_id() in embedded mode).
+  Dispatcher(JobSource* source, std::string server_id, core::SandboxBackend* backend,
+             Metrics* metrics, DispatcherOptions options);
+  ~Dispatcher();  // Stop()
+
+  // API_URL for sandboxes; call before Start() (e.g. once the HTTP port is known).
+  void SetSandboxApiUrl(std::string url) { options_.sandbox_api_url = std::move(url); }
+
+  // Reconciles (see file comment) and starts the threads. Until then RunNext/RunJob answer
+  // Unavailable.
+  absl::Status Start();
+  // Kills running sandboxes, fails their jobs, releases queued claims, joins threads.
+  void Stop();
+
+  // Claims the oldest pending job (of `owner_user_id`'s projects if set) and queues it; `done`
+  // runs when it finished. Returns the job id, or nullopt when nothing is pending.
+  absl::StatusOr<std::optional<std::string>> RunNext(std::optional<std::string> owner_user_id,
+                                                     DoneCallback done);
+  // Claims one job. FailedPrecondition if it is not pending or already claimed; NotFound.
+  absl::Status RunJob(const std::string& job_id, DoneCallback done);
+
+  // Wakes the auto-dispatch feeder.
+  void NotifyJobCreated();
+  // The API cancelled this job: kill its sandbox if it runs (asynchronously).
+  void NotifyJobCancelled(const std::string& job_id);
+
+  int running() const;
+  int queued() const;
+  const std::string& server_id() const { return server_id_; }
+
+ private:
+  struct Task {
+    std::string job_id;
+    absl::Time claimed_at;
+    DoneCallback done;
+  };
+  struct Active {
+    std::string sandbox_id;
+    bool cancelled = false;
+  };
+
+  void Enqueue(Task task);
+  void WorkerLoop();
+  void FeederLoop();
+  void ControlLoop();
+  void PostControl(std::function<void()> fn);
+  RunResult RunTask(const Task& task);
+  absl::Status Reconcile();
+  bool stopping() const;
+  bool accepting() const;
+
+  JobSource* source_;
+  core::SandboxBackend* backend_;
+  Metrics* metrics_;
+  DispatcherOptions options_;
+  std::string server_id_;
+
+  mutable std::mutex mu_;
+  std::condition_variable work_cv_;
+  std::condition_variable feeder_cv_;
+  std::condition_variable control_cv_;
+  std::deque<Task> queue_;
+  std::deque<std::function<void()>> control_;
+  std::map<std::string, Active> active_;  // job id -> sandbox
+  int running_ = 0;
+  bool feeder_wake_ = false;
+  bool stopping_ = false;
+  bool started_ = false;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace fastest::server
+
+#endif  // FASTEST_SERVER_DISPATCH_DISPATCHER_H_

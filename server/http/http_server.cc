@@ -1,0 +1,495 @@
+#include "server/http/http_server.h"
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "boost/asio.hpp"
+#include "boost/asio/signal_set.hpp"
+#include "boost/beast/core.hpp"
+#include "boost/beast/http.hpp"
+
+namespace fastest::server::http {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = boost::asio::ip::tcp;
+
+namespace {
+
+std::chrono::steady_clock::duration ToChrono(absl::Duration d) {
+  return std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      absl::ToChronoNanoseconds(d));
+}
+
+class Session;
+
+}  // namespace
+
+struct HttpServer::Context {
+  HttpServerOptions options;
+  Router router;
+  net::io_context ioc;
+  std::optional<tcp::acceptor> acceptor;
+  std::optional<net::signal_set> signals;
+
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stop_requested = false;
+  bool stopping = false;
+  std::map<Session*, std::weak_ptr<Session>> sessions;
+
+  explicit Context(HttpServerOptions o) : options(std::move(o)) {}
+};
+
+namespace {
+
+// One connection. Lives as long as an async operation or a Responder references it.
+class Session : public std::enable_shared_from_this<Session>, public internal::ResponseSink {
+ public:
+  Session(tcp::socket socket, std::shared_ptr<HttpServer::Context> ctx)
+      : ctx_(std::move(ctx)), stream_(std::move(socket)) {
+    beast::error_code ec;
+    auto ep = stream_.socket().remote_endpoint(ec);
+    if (!ec) remote_ = absl::StrCat(ep.address().to_string(), ":", ep.port());
+  }
+
+  ~Session() override {
+    std::lock_guard<std::mutex> lock(ctx_->mu);
+    ctx_->sessions.erase(this);
+    ctx_->cv.notify_all();
+  }
+
+  void Start() {
+    {
+      std::lock_guard<std::mutex> lock(ctx_->mu);
+      ctx_->sessions[this] = weak_from_this();
+    }
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->DoReadHeader(); });
+  }
+
+  // Called by the server on Stop(): idle connections close, busy ones finish their request.
+  void OnServerStop() {
+    net::post(stream_.get_executor(), [self = shared_from_this()] {
+      self->stopping_ = true;
+      if (self->idle_) self->Close();
+    });
+  }
+
+  // Last resort after the grace period.
+  void ForceClose() {
+    net::post(stream_.get_executor(), [self = shared_from_this()] { self->Close(); });
+  }
+
+  // ---- ResponseSink (any thread) ----
+  void SendResponse(Response response) override {
+    net::post(stream_.get_executor(),
+              [self = shared_from_this(), r = std::move(response)]() mutable {
+                self->DoWriteResponse(std::move(r), /*drain_after=*/false);
+              });
+  }
+
+  void SendStreamHead(int status, HeaderList headers) override {
+    net::post(stream_.get_executor(),
+              [self = shared_from_this(), status, h = std::move(headers)]() mutable {
+                self->status_ = status;
+                self->Enqueue(self->FormatHead(status, h, /*chunked=*/true, 0));
+              });
+  }
+
+  void SendStreamChunk(std::string data) override {
+    net::post(stream_.get_executor(), [self = shared_from_this(), d = std::move(data)] {
+      char size[32];
+      std::snprintf(size, sizeof(size), "%zx\r\n", d.size());
+      self->Enqueue(absl::StrCat(size, d, "\r\n"));
+    });
+  }
+
+  void EndStream() override {
+    net::post(stream_.get_executor(), [self = shared_from_this()] {
+      self->Enqueue("0\r\n\r\n");
+      self->stream_ended_ = true;
+      self->MaybeFinishStream();
+    });
+  }
+
+  bool IsClosed() const override { return closed_.load(); }
+
+ private:
+  // ---- reading ----
+  void DoReadHeader() {
+    if (closed_ || stopping_) return Close();
+    idle_ = true;
+    parser_.emplace();
+    parser_->header_limit(64 * 1024);
+    parser_->body_limit(ctx_->options.max_body_bytes);
+    stream_.expires_after(ToChrono(ctx_->options.read_timeout));
+    bhttp::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnReadHeader(ec); });
+  }
+
+  void OnReadHeader(beast::error_code ec) {
+    idle_ = false;
+    if (ec) return OnReadError(ec);
+    start_ = absl::Now();
+    auto& req = parser_->get();
+    if (auto len = parser_->content_length();
+        len && *len > ctx_->options.max_body_bytes) {
+      return SendTooLarge();
+    }
+    if (absl::AsciiStrToLower(std::string(req[bhttp::field::expect])) == "100-continue") {
+      auto cont = std::make_shared<std::string>("HTTP/1.1 100 Continue\r\n\r\n");
+      stream_.expires_after(ToChrono(ctx_->options.write_timeout));
+      net::async_write(stream_, net::buffer(*cont),
+                       [self = shared_from_this(), cont](beast::error_code ec, size_t) {
+                         if (ec) return self->Close();
+                         self->DoReadBody();
+                       });
+      return;
+    }
+    DoReadBody();
+  }
+
+  void DoReadBody() {
+    stream_.expires_after(ToChrono(ctx_->options.read_timeout));
+    bhttp::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnReadBody(ec); });
+  }
+
+  void OnReadError(beast::error_code ec) {
+    if (ec == bhttp::error::body_limit) return SendTooLarge();
+    const bool parse_error = ec.category() == bhttp::make_error_code(bhttp::error::bad_target).category() &&
+                             ec != bhttp::error::end_of_stream &&
+                             ec != bhttp::error::partial_message;
+    if (!parse_error) return Close();  // timeout, reset, EOF, stop: just drop the connection
+    // A real parse error: say so, then close.
+    keep_alive_ = false;
+    DoWriteResponse(ErrorResponse(400, "BAD_REQUEST", "Malformed HTTP request"),
+                    /*drain_after=*/false);
+  }
+
+  void SendTooLarge() {
+    keep_alive_ = false;
+    DoWriteResponse(
+        ErrorResponse(413, "PAYLOAD_TOO_LARGE",
+                      absl::StrCat("Request body exceeds the limit of ",
+                                   ctx_->options.max_body_bytes, " bytes")),
+        /*drain_after=*/true);
+  }
+
+  void OnReadBody(beast::error_code ec) {
+    if (ec) return OnReadError(ec);
+    auto msg = parser_->release();
+    keep_alive_ = msg.keep_alive();
+    stream_.expires_never();
+
+    request_ = Request{};
+    request_.method = std::string(msg.method_string());
+    request_.target = std::string(msg.target());
+    request_.remote_address = remote_;
+    absl::string_view target = request_.target;
+    size_t q = target.find('?');
+    request_.path = PercentDecode(target.substr(0, q), /*plus_is_space=*/false);
+    if (q != absl::string_view::npos) {
+      for (absl::string_view kv : absl::StrSplit(target.substr(q + 1), '&', absl::SkipEmpty())) {
+        size_t eq = kv.find('=');
+        std::string key = PercentDecode(kv.substr(0, eq), true);
+        std::string value =
+            eq == absl::string_view::npos ? "" : PercentDecode(kv.substr(eq + 1), true);
+        request_.query.emplace(std::move(key), std::move(value));
+      }
+    }
+    for (const auto& field : msg) {
+      request_.headers.emplace_back(absl::AsciiStrToLower(std::string(field.name_string())),
+                                    std::string(field.value()));
+    }
+    request_.body = std::move(msg.body());
+    Dispatch();
+  }
+
+  void Dispatch() {
+    auto responder = std::make_shared<Responder>(shared_from_this());
+    if (ctx_->options.cors && request_.method == "OPTIONS") {
+      Response r;
+      r.status = 204;
+      r.headers = {{"Access-Control-Allow-Methods", "GET,POST,PUT,DELETE,OPTIONS"},
+                   {"Access-Control-Allow-Headers", "Content-Type,Authorization"},
+                   {"Access-Control-Max-Age", "86400"}};
+      responder->Send(std::move(r));
+      return;
+    }
+    bool path_matched = false;
+    const Handler* handler =
+        ctx_->router.Match(request_.method, request_.path, &request_.params, &path_matched);
+    if (handler == nullptr) {
+      responder->Send(ErrorResponse(404, "NOT_FOUND", "Route not found"));
+      return;
+    }
+    try {
+      (*handler)(request_, responder);
+    } catch (const std::exception& e) {
+      // Handlers should not throw; this keeps a bug from killing the process.
+      responder->Send(ErrorResponse(500, "INTERNAL_ERROR", e.what()));
+    } catch (...) {
+      responder->Send(ErrorResponse(500, "INTERNAL_ERROR", "unknown error"));
+    }
+  }
+
+  // ---- writing ----
+  std::string FormatHead(int status, const HeaderList& headers, bool chunked,
+                         size_t content_length) {
+    std::string head = absl::StrCat("HTTP/1.1 ", status, " ", ReasonPhrase(status), "\r\n");
+    bool has_ct = false;
+    for (const auto& [k, v] : headers) {
+      if (absl::EqualsIgnoreCase(k, "content-length") ||
+          absl::EqualsIgnoreCase(k, "transfer-encoding") ||
+          absl::EqualsIgnoreCase(k, "connection")) {
+        continue;
+      }
+      if (absl::EqualsIgnoreCase(k, "content-type")) has_ct = true;
+      absl::StrAppend(&head, k, ": ", v, "\r\n");
+    }
+    if (!has_ct && (chunked || content_length > 0)) {
+      absl::StrAppend(&head, "Content-Type: application/octet-stream\r\n");
+    }
+    if (ctx_->options.cors) absl::StrAppend(&head, "Access-Control-Allow-Origin: *\r\n");
+    if (chunked) {
+      absl::StrAppend(&head, "Transfer-Encoding: chunked\r\n");
+    } else {
+      absl::StrAppend(&head, "Content-Length: ", content_length, "\r\n");
+    }
+    if (stopping_) keep_alive_ = false;
+    absl::StrAppend(&head, "Connection: ", keep_alive_ ? "keep-alive" : "close", "\r\n\r\n");
+    return head;
+  }
+
+  void DoWriteResponse(Response r, bool drain_after) {
+    if (closed_) return;
+    status_ = r.status;
+    drain_after_ = drain_after;
+    std::string bytes = FormatHead(r.status, r.headers, /*chunked=*/false, r.body.size());
+    bytes += r.body;
+    stream_ended_ = true;
+    Enqueue(std::move(bytes));
+  }
+
+  void Enqueue(std::string bytes) {
+    if (closed_) return;
+    out_.push_back(std::move(bytes));
+    if (!writing_) DoWriteNext();
+  }
+
+  void DoWriteNext() {
+    if (out_.empty()) {
+      writing_ = false;
+      MaybeFinishStream();
+      return;
+    }
+    writing_ = true;
+    stream_.expires_after(ToChrono(ctx_->options.write_timeout));
+    net::async_write(stream_, net::buffer(out_.front()),
+                     [self = shared_from_this()](beast::error_code ec, size_t) {
+                       if (ec) return self->Close();
+                       self->out_.pop_front();
+                       self->DoWriteNext();
+                     });
+  }
+
+  void MaybeFinishStream() {
+    if (writing_ || !out_.empty() || !stream_ended_ || closed_) return;
+    stream_ended_ = false;
+    if (ctx_->options.access_log) {
+      ctx_->options.access_log(request_, status_, absl::Now() - start_);
+    }
+    if (drain_after_) return DrainAndClose();
+    if (!keep_alive_ || stopping_) return Shutdown();
+    stream_.expires_never();
+    DoReadHeader();
+  }
+
+  // After an early error response, read (and drop) what the client still sends for a moment,
+  // so closing does not reset the connection before it has read our answer.
+  void DrainAndClose() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    drain_buf_.resize(64 * 1024);
+    stream_.expires_after(std::chrono::seconds(2));
+    DoDrain();
+  }
+
+  void DoDrain() {
+    stream_.async_read_some(net::buffer(drain_buf_),
+                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                              if (ec) return self->Close();
+                              self->DoDrain();
+                            });
+  }
+
+  void Shutdown() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    Close();
+  }
+
+  void Close() {
+    if (closed_.exchange(true)) return;
+    beast::error_code ec;
+    stream_.socket().close(ec);
+  }
+
+  std::shared_ptr<HttpServer::Context> ctx_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  Request request_;
+  std::string remote_;
+  std::deque<std::string> out_;
+  std::vector<char> drain_buf_;
+  absl::Time start_;
+  int status_ = 0;
+  bool writing_ = false;
+  bool stream_ended_ = false;
+  bool keep_alive_ = true;
+  bool drain_after_ = false;
+  bool idle_ = false;
+  bool stopping_ = false;
+  std::atomic<bool> closed_{false};
+};
+
+void DoAccept(std::shared_ptr<HttpServer::Context> ctx) {
+  ctx->acceptor->async_accept(
+      net::make_strand(ctx->ioc), [ctx](beast::error_code ec, tcp::socket socket) {
+        if (ec == net::error::operation_aborted || !ctx->acceptor->is_open()) return;
+        {
+          std::lock_guard<std::mutex> lock(ctx->mu);
+          if (ctx->stopping) return;
+        }
+        if (!ec) {
+          beast::error_code ignored;
+          socket.set_option(tcp::no_delay(true), ignored);
+          std::make_shared<Session>(std::move(socket), ctx)->Start();
+        }
+        DoAccept(ctx);
+      });
+}
+
+}  // namespace
+
+HttpServer::HttpServer(HttpServerOptions options)
+    : ctx_(std::make_shared<Context>(std::move(options))) {}
+
+HttpServer::~HttpServer() { Stop(); }
+
+Router& HttpServer::router() { return ctx_->router; }
+
+absl::Status HttpServer::Start() {
+  if (started_) return absl::FailedPreconditionError("server already started");
+  beast::error_code ec;
+  auto address = net::ip::make_address(ctx_->options.host, ec);
+  if (ec) return absl::InvalidArgumentError(absl::StrCat("bad host '", ctx_->options.host, "'"));
+  tcp::endpoint endpoint(address, static_cast<uint16_t>(ctx_->options.port));
+  ctx_->acceptor.emplace(net::make_strand(ctx_->ioc));
+  auto& acc = *ctx_->acceptor;
+  acc.open(endpoint.protocol(), ec);
+  if (!ec) acc.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) acc.bind(endpoint, ec);
+  if (!ec) acc.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", ctx_->options.host, ":",
+                                               ctx_->options.port, ": ", ec.message()));
+  }
+  port_ = acc.local_endpoint(ec).port();
+  started_ = true;
+  DoAccept(ctx_);
+  int n = std::max(1, ctx_->options.threads);
+  for (int i = 0; i < n; ++i) {
+    threads_.emplace_back([ctx = ctx_] {
+      // run() returns once stop() is called; the work guard is the open acceptor + sessions.
+      auto guard = net::make_work_guard(ctx->ioc);
+      ctx->ioc.run();
+    });
+  }
+  return absl::OkStatus();
+}
+
+void HttpServer::StopOnSignals() {
+  ctx_->signals.emplace(ctx_->ioc, SIGINT, SIGTERM);
+  ctx_->signals->async_wait([this](beast::error_code ec, int) {
+    if (!ec) RequestStop();
+  });
+}
+
+void HttpServer::RequestStop() {
+  std::lock_guard<std::mutex> lock(ctx_->mu);
+  ctx_->stop_requested = true;
+  ctx_->cv.notify_all();
+}
+
+void HttpServer::WaitForStopRequest() {
+  std::unique_lock<std::mutex> lock(ctx_->mu);
+  ctx_->cv.wait(lock, [&] { return ctx_->stop_requested; });
+}
+
+void HttpServer::Wait() {
+  WaitForStopRequest();
+  Stop();
+}
+
+void HttpServer::Stop() {
+  if (!started_ || stopped_) return;
+  stopped_ = true;
+  std::vector<std::shared_ptr<Session>> sessions;
+  {
+    std::lock_guard<std::mutex> lock(ctx_->mu);
+    ctx_->stopping = true;
+    ctx_->stop_requested = true;
+    for (auto& [ptr, weak] : ctx_->sessions) {
+      if (auto s = weak.lock()) sessions.push_back(std::move(s));
+    }
+  }
+  net::post(ctx_->acceptor->get_executor(), [ctx = ctx_] {
+    beast::error_code ec;
+    ctx->acceptor->close(ec);
+    if (ctx->signals) ctx->signals->cancel(ec);
+  });
+  for (auto& s : sessions) s->OnServerStop();
+  sessions.clear();
+  {
+    std::unique_lock<std::mutex> lock(ctx_->mu);
+    ctx_->cv.wait_for(lock, ToChrono(ctx_->options.stop_grace),
+                      [&] { return ctx_->sessions.empty(); });
+    for (auto& [ptr, weak] : ctx_->sessions) {
+      if (auto s = weak.lock()) sessions.push_back(std::move(s));
+    }
+  }
+  for (auto& s : sessions) s->ForceClose();
+  sessions.clear();
+  // Give forced closes a moment to run their completion handlers, then stop the threads.
+  {
+    std::unique_lock<std::mutex> lock(ctx_->mu);
+    ctx_->cv.wait_for(lock, std::chrono::milliseconds(500),
+                      [&] { return ctx_->sessions.empty(); });
+  }
+  ctx_->ioc.stop();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+}
+
+int HttpServer::open_connections() const {
+  std::lock_guard<std::mutex> lock(ctx_->mu);
+  return static_cast<int>(ctx_->sessions.size());
+}
+
+}  // namespace fastest::server::http

@@ -1,0 +1,111 @@
+// File: server/http/http_server.h
+//
+// HttpServer: a small asynchronous HTTP/1.1 server on Boost.Asio + Beast, reused by
+// fastest-server and by test tools (bridge emulator, model stub).
+//
+//   - No thread per connection: `threads` io_context threads serve every connection; each
+//     connection runs on its own strand, so its handlers never race.
+//   - Each read has a deadline (`read_timeout`, beast::tcp_stream::expires_after): slow or
+//     half-open clients are dropped without holding resources. While a handler is working the
+//     connection has no deadline (a /run-job may legitimately take minutes).
+//   - Bodies above `max_body_bytes` -> 413 `{"error":{"code":"PAYLOAD_TOO_LARGE",...}}` (checked on
+//     Content-Length before reading, and while reading chunked bodies). `Expect: 100-continue`
+//     is answered. Unparseable requests -> 400 BAD_REQUEST. Unknown routes -> 404
+//     `{"error":{"code":"NOT_FOUND","message":"Route not found"}}`.
+//   - Keep-alive (one request at a time per connection); chunked / SSE streaming via Responder.
+//   - CORS (optional): `Access-Control-Allow-Origin: *` on every response, OPTIONS -> 204.
+//   - Stop(): stops accepting, closes idle connections, lets in-flight requests finish for up to
+//     `stop_grace`, then stops the io threads. StopOnSignals() wires SIGINT/SIGTERM to a stop
+//     request that Wait() carries out.
+//
+// Routes must be added before Start(). A handler gets the Request by const reference: copy what
+// it needs before answering later.
+//
+// Example:
+//   HttpServerOptions options;  // 127.0.0.1, port 0
+//   fastest::server::http::HttpServer server(options);
+//   server.router().AddSync("GET", "/health", [](const Request&) {
+//     return Response::Json(200, {{"status", "ok"}});
+//   });
+//   server.router().Add("GET", "/events", [](const Request&, std::shared_ptr<Responder> r) {
+//     r->StartStream(200, {{"Content-Type", "text/event-stream"}});
+//     r->SendEvent("", "hello");
+//     r->End();
+//   });
+//   FASTEST_RETURN_IF_ERROR(server.Start());
+//   printf("listening on %d\n", server.port());
+//   server.StopOnSignals();
+//   server.Wait();  // until SIGINT/SIGTERM or Stop()
+#ifndef FASTEST_SERVER_HTTP_HTTP_SERVER_H_
+#define FASTEST_SERVER_HTTP_HTTP_SERVER_H_
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "server/http/http_types.h"
+#include "server/http/responder.h"
+#include "server/http/router.h"
+
+namespace fastest::server::http {
+
+struct HttpServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 0;  // 0 = pick a free port; see port()
+  int threads = 2;
+  size_t max_body_bytes = 64 * 1024 * 1024;
+  absl::Duration read_timeout = absl::Seconds(30);
+  absl::Duration write_timeout = absl::Seconds(60);
+  absl::Duration stop_grace = absl::Seconds(5);
+  bool cors = true;
+  // Called for every finished request (method, target, status, duration); may be empty.
+  std::function<void(const Request&, int status, absl::Duration)> access_log;
+};
+
+class HttpServer {
+ public:
+  explicit HttpServer(HttpServerOptions options);
+  ~HttpServer();  // Stop()
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  Router& router();
+
+  // Binds and starts the io threads. kUnavailable if the address cannot be bound.
+  absl::Status Start();
+  // The bound port (valid after Start()).
+  int port() const { return port_; }
+
+  // Installs SIGINT/SIGTERM handling: the signal requests a stop that Wait() performs.
+  void StopOnSignals();
+  // Asks Wait() to stop the server. Safe from any thread, including handlers.
+  void RequestStop();
+  // Blocks until a stop is requested, then stops (like Stop()).
+  void Wait();
+  // Blocks until a stop is requested (signal or RequestStop()) without stopping, so the caller
+  // can wind down other parts first and then call Stop().
+  void WaitForStopRequest();
+  // Stops now. Must not be called from a handler (it joins the io threads). Idempotent.
+  void Stop();
+
+  // Number of open connections (for tests and metrics).
+  int open_connections() const;
+
+  struct Context;  // implementation detail (shared with connections)
+
+ private:
+  std::shared_ptr<Context> ctx_;
+  std::vector<std::thread> threads_;
+  int port_ = 0;
+  bool started_ = false;
+  bool stopped_ = false;
+};
+
+}  // namespace fastest::server::http
+
+#endif  // FASTEST_SERVER_HTTP_HTTP_SERVER_H_

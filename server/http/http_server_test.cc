@@ -1,0 +1,191 @@
+#include "server/http/http_server.h"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <thread>
+
+#include "core/http/http_client.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+
+namespace fastest::server::http {
+namespace {
+
+using core::HttpClient;
+using core::HttpRequest;
+
+class HttpServerTest : public ::testing::Test {
+ protected:
+  void StartServer(HttpServerOptions options = {}) {
+    server_ = std::make_unique<HttpServer>(options);
+    Router& r = server_->router();
+    r.AddSync("GET", "/health", [](const Request&) {
+      return Response::Json(200, {{"status", "ok"}});
+    });
+    r.AddSync("GET", "/v1/jobs/next", [](const Request&) {
+      return Response::Json(200, {{"route", "next"}});
+    });
+    r.AddSync("GET", "/v1/jobs/:jobId", [](const Request& req) {
+      return Response::Json(200, {{"id", req.Param("jobId")}, {"q", req.Query("q")}});
+    });
+    r.AddSync("POST", "/echo", [](const Request& req) {
+      return Response::Text(200, req.body);
+    });
+    r.Add("POST", "/later", [](const Request&, std::shared_ptr<Responder> responder) {
+      std::thread([responder] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        responder->Send(Response::Json(200, {{"later", true}}));
+      }).detach();
+    });
+    r.Add("GET", "/forgotten", [](const Request&, std::shared_ptr<Responder>) {});
+    r.Add("GET", "/sse", [](const Request&, std::shared_ptr<Responder> responder) {
+      responder->StartStream(200, {{"Content-Type", "text/event-stream"}});
+      std::thread([responder] {
+        for (int i = 0; i < 3; ++i) responder->SendEvent("tick", std::to_string(i));
+        responder->End();
+      }).detach();
+    });
+    r.AddSync("GET", "/status/:code", [](const Request& req) {
+      return ResponseFromStatus(absl::Status(
+          static_cast<absl::StatusCode>(std::stoi(req.Param("code"))), "boom"));
+    });
+    ASSERT_TRUE(server_->Start().ok());
+    base_ = "http://127.0.0.1:" + std::to_string(server_->port());
+  }
+
+  core::HttpResponse Do(const std::string& method, const std::string& path,
+                        std::string body = "") {
+    HttpRequest req;
+    req.method = method;
+    req.url = base_ + path;
+    req.body = std::move(body);
+    auto resp = client_.Send(req);
+    EXPECT_TRUE(resp.ok()) << resp.status();
+    return resp.ok() ? *resp : core::HttpResponse{};
+  }
+
+  HttpClient client_;
+  std::unique_ptr<HttpServer> server_;
+  std::string base_;
+};
+
+TEST_F(HttpServerTest, RoutesParamsAndLiteralPrecedence) {
+  StartServer();
+  auto r = Do("GET", "/health");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(nlohmann::json::parse(r.body)["status"], "ok");
+  EXPECT_EQ(nlohmann::json::parse(Do("GET", "/v1/jobs/next").body)["route"], "next");
+  auto j = nlohmann::json::parse(Do("GET", "/v1/jobs/AB12?q=a%20b+c").body);
+  EXPECT_EQ(j["id"], "AB12");
+  EXPECT_EQ(j["q"], "a b c");
+  r = Do("GET", "/nope");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(r.body, R"({"error":{"code":"NOT_FOUND","message":"Route not found"}})");
+  EXPECT_EQ(r.Header("access-control-allow-origin"), "*");
+  EXPECT_EQ(Do("OPTIONS", "/health").status, 204);
+}
+
+TEST_F(HttpServerTest, DeferredStreamingAndForgottenResponses) {
+  StartServer();
+  auto r = Do("POST", "/later");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, R"({"later":true})");
+  r = Do("GET", "/forgotten");
+  EXPECT_EQ(r.status, 500);
+  r = Do("GET", "/sse");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.Header("content-type"), "text/event-stream");
+  EXPECT_EQ(r.body, "event: tick\ndata: 0\n\nevent: tick\ndata: 1\n\nevent: tick\ndata: 2\n\n");
+  // Keep-alive connection still usable after a stream.
+  EXPECT_EQ(Do("GET", "/health").status, 200);
+}
+
+TEST_F(HttpServerTest, BodyLimitGives413) {
+  HttpServerOptions options;
+  options.max_body_bytes = 1000;
+  StartServer(options);
+  EXPECT_EQ(Do("POST", "/echo", std::string(1000, 'a')).body, std::string(1000, 'a'));
+  auto r = Do("POST", "/echo", std::string(5000, 'a'));
+  EXPECT_EQ(r.status, 413);
+  auto j = nlohmann::json::parse(r.body);
+  EXPECT_EQ(j["error"]["code"], "PAYLOAD_TOO_LARGE");
+  // Large body with Expect: 100-continue (curl adds it above 1 MiB).
+  r = Do("POST", "/echo", std::string(2 << 20, 'b'));
+  EXPECT_EQ(r.status, 413);
+  EXPECT_EQ(Do("GET", "/health").status, 200);
+}
+
+TEST_F(HttpServerTest, StatusMapping) {
+  StartServer();
+  EXPECT_EQ(Do("GET", "/status/5").status, 404);
+  EXPECT_EQ(Do("GET", "/status/3").status, 400);
+  EXPECT_EQ(Do("GET", "/status/9").status, 409);
+  EXPECT_EQ(Do("GET", "/status/16").status, 401);
+  auto r = Do("GET", "/status/13");
+  EXPECT_EQ(r.status, 500);
+  EXPECT_EQ(r.body, R"({"error":{"code":"INTERNAL_ERROR","message":"boom"}})");
+}
+
+// Raw socket helper: connect to the server.
+int Connect(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) return -1;
+  return fd;
+}
+
+TEST_F(HttpServerTest, SlowClientIsDropped) {
+  HttpServerOptions options;
+  options.read_timeout = absl::Milliseconds(300);
+  StartServer(options);
+  int fd = Connect(server_->port());
+  ASSERT_GE(fd, 0);
+  // Half a request line, then silence.
+  ASSERT_EQ(write(fd, "GET /hea", 8), 8);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(server_->open_connections(), 1);
+  char buf[64];
+  ssize_t n = read(fd, buf, sizeof(buf));  // blocks until the server closes
+  EXPECT_LE(n, 0);
+  close(fd);
+  for (int i = 0; i < 50 && server_->open_connections() > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(server_->open_connections(), 0);
+}
+
+TEST_F(HttpServerTest, MalformedRequestGives400) {
+  StartServer();
+  int fd = Connect(server_->port());
+  ASSERT_GE(fd, 0);
+  const char kBad[] = "GET / HTTP/1.1\r\nBad Header Without Colon\r\n\r\n";
+  ASSERT_GT(write(fd, kBad, sizeof(kBad) - 1), 0);
+  std::string got;
+  char buf[512];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof(buf))) > 0) got.append(buf, n);
+  close(fd);
+  EXPECT_NE(got.find("400 Bad Request"), std::string::npos) << got;
+}
+
+TEST_F(HttpServerTest, StopIsGracefulAndIdempotent) {
+  StartServer();
+  EXPECT_EQ(Do("GET", "/health").status, 200);  // leaves an idle keep-alive connection
+  auto t0 = absl::Now();
+  server_->Stop();
+  server_->Stop();
+  EXPECT_LT(absl::Now() - t0, absl::Seconds(2));
+  HttpRequest req;
+  req.url = base_ + "/health";
+  HttpClient fresh;
+  EXPECT_FALSE(fresh.Send(req).ok());
+}
+
+}  // namespace
+}  // namespace fastest::server::http

@@ -1,0 +1,78 @@
+#include "server/http/responder.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+
+namespace fastest::server::http {
+
+Responder::Responder(std::shared_ptr<internal::ResponseSink> sink) : sink_(std::move(sink)) {}
+
+Responder::~Responder() {
+  State state;
+  {
+    absl::MutexLock lock(&mu_);
+    state = state_;
+  }
+  if (state == State::kNew) {
+    sink_->SendResponse(ErrorResponse(500, "INTERNAL_ERROR", "handler did not respond"));
+  } else if (state == State::kStreaming) {
+    sink_->EndStream();
+  }
+}
+
+void Responder::Send(Response response) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (state_ != State::kNew) return;
+    state_ = State::kDone;
+  }
+  sink_->SendResponse(std::move(response));
+}
+
+bool Responder::StartStream(int status, HeaderList headers) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (state_ != State::kNew) return false;
+    state_ = State::kStreaming;
+  }
+  sink_->SendStreamHead(status, std::move(headers));
+  return true;
+}
+
+bool Responder::Write(absl::string_view data) {
+  absl::MutexLock lock(&mu_);
+  if (state_ != State::kStreaming || sink_->IsClosed()) return false;
+  if (data.empty()) return true;  // an empty chunk would end the stream
+  sink_->SendStreamChunk(std::string(data));
+  return true;
+}
+
+bool Responder::SendEvent(absl::string_view event, absl::string_view data) {
+  std::string frame;
+  if (!event.empty()) absl::StrAppend(&frame, "event: ", event, "\n");
+  for (absl::string_view line : absl::StrSplit(data, '\n')) {
+    absl::StrAppend(&frame, "data: ", line, "\n");
+  }
+  frame += "\n";
+  return Write(frame);
+}
+
+void Responder::End() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (state_ != State::kStreaming) return;
+    state_ = State::kDone;
+  }
+  sink_->EndStream();
+}
+
+bool Responder::responded() const {
+  absl::MutexLock lock(&mu_);
+  return state_ != State::kNew;
+}
+
+bool Responder::client_closed() const { return sink_->IsClosed(); }
+
+}  // namespace fastest::server::http

@@ -1,0 +1,86 @@
+#include "server/http/router.h"
+
+#include <utility>
+
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "server/http/responder.h"
+
+namespace fastest::server::http {
+namespace {
+
+std::vector<std::string> SplitPath(absl::string_view path) {
+  std::vector<std::string> out;
+  for (absl::string_view part : absl::StrSplit(path, '/', absl::SkipEmpty())) {
+    out.emplace_back(part);
+  }
+  return out;
+}
+
+}  // namespace
+
+void Router::Add(absl::string_view method, absl::string_view pattern, Handler handler) {
+  routes_.push_back(Route{std::string(method), SplitPath(pattern), std::move(handler)});
+}
+
+void Router::AddSync(absl::string_view method, absl::string_view pattern, SyncHandler handler) {
+  Add(method, pattern,
+      [handler = std::move(handler)](const Request& req, std::shared_ptr<Responder> responder) {
+        responder->Send(handler(req));
+      });
+}
+
+bool Router::MatchRoute(const Route& route, const std::vector<std::string>& segments,
+                        std::map<std::string, std::string>* params, int* score) {
+  std::map<std::string, std::string> found;
+  int literal = 0;
+  size_t i = 0;
+  for (; i < route.segments.size(); ++i) {
+    const std::string& pat = route.segments[i];
+    if (pat == "*") {
+      std::vector<std::string> rest(segments.begin() + std::min(i, segments.size()),
+                                    segments.end());
+      found["*"] = absl::StrJoin(rest, "/");
+      *params = std::move(found);
+      *score = literal;
+      return true;
+    }
+    if (i >= segments.size()) return false;
+    if (!pat.empty() && pat[0] == ':') {
+      found[pat.substr(1)] = segments[i];
+    } else if (pat == segments[i]) {
+      // Literal matches weigh more the earlier they are, so /jobs/next beats /jobs/:id.
+      literal += 1 << (16 - std::min<size_t>(i, 15));
+    } else {
+      return false;
+    }
+  }
+  if (i != segments.size()) return false;
+  *params = std::move(found);
+  *score = literal;
+  return true;
+}
+
+const Handler* Router::Match(absl::string_view method, absl::string_view path,
+                             std::map<std::string, std::string>* params,
+                             bool* path_matched) const {
+  const std::vector<std::string> segments = SplitPath(path);
+  const Handler* best = nullptr;
+  int best_score = -1;
+  *path_matched = false;
+  for (const Route& route : routes_) {
+    std::map<std::string, std::string> p;
+    int score = 0;
+    if (!MatchRoute(route, segments, &p, &score)) continue;
+    *path_matched = true;
+    if (route.method != method) continue;
+    if (score > best_score) {
+      best_score = score;
+      best = &route.handler;
+      *params = std::move(p);
+    }
+  }
+  return best;
+}
+
+}  // namespace fastest::server::http

@@ -1,0 +1,58 @@
+// File: server/http/router.h
+//
+// Router: maps (method, path) to a handler. Patterns are '/'-separated segments; a segment
+// ":name" matches any one non-empty segment and is stored in Request::params["name"]; a final
+// segment "*" matches the rest of the path (params["*"]). Literal segments win over parameters
+// when both match (e.g. /v1/jobs/next before /v1/jobs/:jobId).
+//
+// Example:
+//   router.Add("GET", "/v1/jobs/:jobId", [](const Request& req, std::shared_ptr<Responder> r) {
+//     r->Send(Response::Json(200, {{"id", req.Param("jobId")}}));
+//   });
+#ifndef FASTEST_SERVER_HTTP_ROUTER_H_
+#define FASTEST_SERVER_HTTP_ROUTER_H_
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "server/http/http_types.h"
+
+namespace fastest::server::http {
+
+class Responder;
+
+// A handler gets the request and a Responder. It may answer at once or keep the Responder and
+// answer later from any thread. Handlers run on the connection's strand (an io thread): do not
+// block in them; move blocking work to a worker pool.
+using Handler = std::function<void(const Request&, std::shared_ptr<Responder>)>;
+// Convenience form for handlers that answer at once.
+using SyncHandler = std::function<Response(const Request&)>;
+
+class Router {
+ public:
+  void Add(absl::string_view method, absl::string_view pattern, Handler handler);
+  void AddSync(absl::string_view method, absl::string_view pattern, SyncHandler handler);
+
+  // Finds the handler for method+path; fills `params`. Returns nullptr when nothing matches;
+  // `*path_matched` tells whether some route matched the path with another method.
+  const Handler* Match(absl::string_view method, absl::string_view path,
+                       std::map<std::string, std::string>* params, bool* path_matched) const;
+
+ private:
+  struct Route {
+    std::string method;
+    std::vector<std::string> segments;
+    Handler handler;
+  };
+  static bool MatchRoute(const Route& route, const std::vector<std::string>& segments,
+                         std::map<std::string, std::string>* params, int* score);
+  std::vector<Route> routes_;
+};
+
+}  // namespace fastest::server::http
+
+#endif  // FASTEST_SERVER_HTTP_ROUTER_H_

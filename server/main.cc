@@ -1,0 +1,360 @@
+// fastest-server: the sandbox worker endpoints, the embedded Fastest /v1 API (SQLite + blob
+// files) and the job dispatcher in one binary.
+//
+//   fastest-server [flags]                 serve
+//   fastest-server token create [--email]  mint an API token, print it once on stdout
+//
+// Every setting resolves as flag > environment (FASTEST_<NAME>) > config file (--config /
+// $FASTEST_CONFIG, JSON, same key names) > default. First token: FASTEST_API_TOKEN (or API_TOKEN)
+// is imported at start-up (hashed) for the admin user, or use `token create`. Remote mode
+// (--api_url): jobs come from that external API, FASTEST_API_TOKEN authenticates against it.
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/time/time.h"
+#include "core/api/api_client.h"
+#include "core/config/config.h"
+#include "core/http/http_client.h"
+#include "core/config/config_absl.h"
+#include "core/plugin/backend.h"
+#include "core/status/status_macros.h"
+#include "server/api/api_service.h"
+#include "server/dispatch/dispatcher.h"
+#include "server/dispatch/instance_types.h"
+#include "server/dispatch/job_source.h"
+#include "server/http/http_server.h"
+#include "server/metrics/metrics.h"
+#include "server/store/blob_store.h"
+#include "server/store/store.h"
+#include "server/util/log.h"
+
+ABSL_FLAG(int, port, 8787, "TCP port (0 = any free port; see --port_file). Env FASTEST_PORT.");
+ABSL_FLAG(std::string, host, "127.0.0.1", "Address to listen on. Env FASTEST_HOST.");
+ABSL_FLAG(std::string, data_dir, "./.fastest",
+          "SQLite database, blobs and manifests. Env FASTEST_DATA_DIR.");
+ABSL_FLAG(std::string, backend, "docker",
+          "Sandbox backend: docker|podman|cloudflare|/path/to/libfastest_backend_x.so|none. "
+          "Env FASTEST_BACKEND.");
+ABSL_FLAG(std::string, backend_config, "{}",
+          "Backend config JSON (e.g. {\"host\":\"unix:///var/run/docker.sock\"}). "
+          "Env FASTEST_BACKEND_CONFIG.");
+ABSL_FLAG(std::string, image, "fastest/sandbox:0.1.0", "Sandbox image. Env FASTEST_IMAGE.");
+ABSL_FLAG(std::string, runner_command, "fastest-runner",
+          "Command run in the sandbox, argv separated by commas. Env FASTEST_RUNNER_COMMAND.");
+ABSL_FLAG(int, max_instances, 10, "Sandboxes running at once. Env FASTEST_MAX_INSTANCES.");
+ABSL_FLAG(bool, auto_dispatch, false,
+          "Run pending jobs without a /run-next trigger. Env FASTEST_AUTO_DISPATCH.");
+ABSL_FLAG(absl::Duration, job_timeout, absl::Minutes(30),
+          "Per-job timeout; the sandbox is killed and the job failed. Env FASTEST_JOB_TIMEOUT.");
+ABSL_FLAG(int64_t, max_body_bytes, 100 * 1024 * 1024,
+          "Largest request body (413 above). Env FASTEST_MAX_BODY_BYTES.");
+ABSL_FLAG(absl::Duration, read_timeout, absl::Seconds(30),
+          "Deadline for reading one request. Env FASTEST_READ_TIMEOUT.");
+ABSL_FLAG(int, threads, 2, "HTTP io threads. Env FASTEST_THREADS.");
+ABSL_FLAG(std::string, sandbox_api_url, "",
+          "API_URL given to sandboxes (default http://127.0.0.1:<port>, for host networking). "
+          "Env FASTEST_SANDBOX_API_URL.");
+ABSL_FLAG(std::string, instance_type, "standard-1",
+          "Sandbox resources: lite|basic|standard-1..4. Env FASTEST_INSTANCE_TYPE.");
+ABSL_FLAG(std::string, network_mode, "",
+          "Sandbox network mode (host|none|bridge; empty = backend default). "
+          "Env FASTEST_NETWORK_MODE.");
+ABSL_FLAG(std::string, api_url, "",
+          "Remote mode: dispatch jobs of this external Fastest API instead of the embedded one; "
+          "FASTEST_API_TOKEN / API_TOKEN is the token for it. Env FASTEST_REMOTE_API_URL.");
+ABSL_FLAG(std::string, port_file, "",
+          "Write the bound port here once listening (for port 0). Env FASTEST_PORT_FILE.");
+ABSL_FLAG(std::string, email, "admin@localhost",
+          "User of the admin token (token create, FASTEST_API_TOKEN). Env FASTEST_ADMIN_EMAIL.");
+ABSL_FLAG(std::string, config, "", "JSON config file. Env FASTEST_CONFIG.");
+
+namespace fastest::server {
+namespace {
+
+using core::ConfigKey;
+
+ConfigKey Key(const char* name, const char* env, const char* def, bool secret = false) {
+  return ConfigKey{name, name, env, name, std::string(def), secret};
+}
+
+const ConfigKey kPort = Key("port", "FASTEST_PORT", "8787");
+const ConfigKey kHost = Key("host", "FASTEST_HOST", "127.0.0.1");
+const ConfigKey kDataDir = Key("data_dir", "FASTEST_DATA_DIR", "./.fastest");
+const ConfigKey kBackend = Key("backend", "FASTEST_BACKEND", "docker");
+const ConfigKey kBackendConfig = Key("backend_config", "FASTEST_BACKEND_CONFIG", "{}");
+const ConfigKey kImage = Key("image", "FASTEST_IMAGE", "fastest/sandbox:0.1.0");
+const ConfigKey kRunnerCommand = Key("runner_command", "FASTEST_RUNNER_COMMAND", "fastest-runner");
+const ConfigKey kMaxInstances = Key("max_instances", "FASTEST_MAX_INSTANCES", "10");
+const ConfigKey kAutoDispatch = Key("auto_dispatch", "FASTEST_AUTO_DISPATCH", "false");
+const ConfigKey kJobTimeout = Key("job_timeout", "FASTEST_JOB_TIMEOUT", "30m");
+const ConfigKey kMaxBody = Key("max_body_bytes", "FASTEST_MAX_BODY_BYTES", "104857600");
+const ConfigKey kReadTimeout = Key("read_timeout", "FASTEST_READ_TIMEOUT", "30s");
+const ConfigKey kThreads = Key("threads", "FASTEST_THREADS", "2");
+const ConfigKey kSandboxApiUrl = Key("sandbox_api_url", "FASTEST_SANDBOX_API_URL", "");
+const ConfigKey kInstanceType = Key("instance_type", "FASTEST_INSTANCE_TYPE", "standard-1");
+const ConfigKey kNetworkMode = Key("network_mode", "FASTEST_NETWORK_MODE", "");
+const ConfigKey kRemoteApiUrl = Key("api_url", "FASTEST_REMOTE_API_URL", "");
+const ConfigKey kPortFile = Key("port_file", "FASTEST_PORT_FILE", "");
+const ConfigKey kEmail = Key("email", "FASTEST_ADMIN_EMAIL", "admin@localhost");
+// The first token: FASTEST_API_TOKEN, else API_TOKEN (env or config file only).
+const ConfigKey kFirstToken{"api_token", "", "FASTEST_API_TOKEN", "api_token", std::nullopt, true};
+const ConfigKey kFirstTokenCompat{"api_token", "", "API_TOKEN", "", std::nullopt, true};
+
+// Environment passed through to every sandbox (values never logged).
+const char* const kPassthroughEnv[] = {
+    "ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GOOGLE_GENERATIVE_AI_API_KEY", "PROVIDER", "MODEL",
+    "FASTEST_MODEL", "FASTEST_MODEL_BASE_URL", "OPENCODE_PERMISSION",
+};
+
+struct Settings {
+  int port;
+  std::string host, data_dir, backend, image, sandbox_api_url, network_mode, remote_api_url,
+      port_file, email;
+  nlohmann::json backend_config;
+  std::vector<std::string> runner_command;
+  int max_instances, threads;
+  bool auto_dispatch;
+  absl::Duration job_timeout, read_timeout;
+  int64_t max_body_bytes;
+  InstanceType instance_type;
+  std::string first_token;
+};
+
+absl::StatusOr<Settings> LoadSettings() {
+  FASTEST_ASSIGN_OR_RETURN(core::ConfigResolver c,
+                           core::ConfigResolver::Create(core::ExplicitAbslFlags()));
+  Settings s;
+  FASTEST_ASSIGN_OR_RETURN(int64_t port, c.GetInt(kPort));
+  s.port = static_cast<int>(port);
+  FASTEST_ASSIGN_OR_RETURN(s.host, c.GetString(kHost));
+  FASTEST_ASSIGN_OR_RETURN(s.data_dir, c.GetString(kDataDir));
+  FASTEST_ASSIGN_OR_RETURN(s.backend, c.GetString(kBackend));
+  FASTEST_ASSIGN_OR_RETURN(std::string backend_config, c.GetString(kBackendConfig));
+  s.backend_config = nlohmann::json::parse(backend_config, nullptr, false);
+  if (s.backend_config.is_discarded() || !s.backend_config.is_object()) {
+    return absl::InvalidArgumentError("--backend_config must be a JSON object");
+  }
+  if (!s.backend_config.contains("schema")) s.backend_config["schema"] = 1;
+  FASTEST_ASSIGN_OR_RETURN(s.image, c.GetString(kImage));
+  FASTEST_ASSIGN_OR_RETURN(std::string cmd, c.GetString(kRunnerCommand));
+  s.runner_command = absl::StrSplit(cmd, ',', absl::SkipEmpty());
+  if (s.runner_command.empty()) return absl::InvalidArgumentError("--runner_command is empty");
+  FASTEST_ASSIGN_OR_RETURN(int64_t max_instances, c.GetInt(kMaxInstances));
+  s.max_instances = static_cast<int>(max_instances);
+  FASTEST_ASSIGN_OR_RETURN(s.auto_dispatch, c.GetBool(kAutoDispatch));
+  FASTEST_ASSIGN_OR_RETURN(s.job_timeout, c.GetDuration(kJobTimeout));
+  FASTEST_ASSIGN_OR_RETURN(s.max_body_bytes, c.GetInt(kMaxBody));
+  FASTEST_ASSIGN_OR_RETURN(s.read_timeout, c.GetDuration(kReadTimeout));
+  FASTEST_ASSIGN_OR_RETURN(int64_t threads, c.GetInt(kThreads));
+  s.threads = static_cast<int>(threads);
+  FASTEST_ASSIGN_OR_RETURN(s.sandbox_api_url, c.GetString(kSandboxApiUrl));
+  FASTEST_ASSIGN_OR_RETURN(std::string type, c.GetString(kInstanceType));
+  auto it = FindInstanceType(type);
+  if (!it) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "unknown --instance_type '", type, "' (lite, basic, standard-1 .. standard-4)"));
+  }
+  s.instance_type = *it;
+  FASTEST_ASSIGN_OR_RETURN(s.network_mode, c.GetString(kNetworkMode));
+  FASTEST_ASSIGN_OR_RETURN(s.remote_api_url, c.GetString(kRemoteApiUrl));
+  FASTEST_ASSIGN_OR_RETURN(s.port_file, c.GetString(kPortFile));
+  FASTEST_ASSIGN_OR_RETURN(s.email, c.GetString(kEmail));
+  auto first = c.Resolve(kFirstToken);
+  if (!first.value) first = c.Resolve(kFirstTokenCompat);
+  s.first_token = first.value.value_or("");
+  return s;
+}
+
+absl::Status WritePortFile(const std::string& path, int port) {
+  const std::string tmp = absl::StrCat(path, ".tmp.", getpid());
+  {
+    std::ofstream out(tmp);
+    out << port << "\n";
+    if (!out) return absl::InternalError(absl::StrCat("cannot write ", tmp));
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    return absl::InternalError(absl::StrCat("cannot rename to ", path));
+  }
+  return absl::OkStatus();
+}
+
+int TokenCreate(const Settings& s) {
+  auto store = Store::Open(s.data_dir);
+  if (!store.ok()) {
+    fprintf(stderr, "fastest-server: %s\n", store.status().ToString().c_str());
+    return 1;
+  }
+  auto user = (*store)->EnsureUser(s.email);
+  if (!user.ok()) {
+    fprintf(stderr, "fastest-server: %s\n", user.status().ToString().c_str());
+    return 1;
+  }
+  auto token = (*store)->CreateToken(*user, std::nullopt);
+  if (!token.ok()) {
+    fprintf(stderr, "fastest-server: %s\n", token.status().ToString().c_str());
+    return 1;
+  }
+  // Printed once; only its SHA-256 is stored.
+  printf("%s\n", token->c_str());
+  return 0;
+}
+
+int Serve(const Settings& s) {
+  const bool remote = !s.remote_api_url.empty();
+  if (remote && s.first_token.empty()) {
+    LogError("remote mode needs FASTEST_API_TOKEN (or API_TOKEN) for the external API");
+    return 2;
+  }
+  auto store_or = Store::Open(s.data_dir);
+  if (!store_or.ok()) {
+    LogError("cannot open store", {{"error", store_or.status().ToString()}});
+    return 1;
+  }
+  std::unique_ptr<Store> store = std::move(*store_or);
+  BlobStore blobs(s.data_dir);
+  if (absl::Status st = blobs.Init(); !st.ok()) {
+    LogError("cannot init blob store", {{"error", st.ToString()}});
+    return 1;
+  }
+  auto admin = store->EnsureUser(s.email);
+  if (!admin.ok()) {
+    LogError("cannot create admin user", {{"error", admin.status().ToString()}});
+    return 1;
+  }
+  if (!s.first_token.empty()) {
+    if (absl::Status st = store->ImportToken(*admin, s.first_token); !st.ok()) {
+      LogError("cannot import FASTEST_API_TOKEN", {{"error", st.ToString()}});
+      return 1;
+    }
+  }
+  if (store->CountTokens().value_or(0) == 0) {
+    LogWarn("no API token yet: set FASTEST_API_TOKEN or run `fastest-server token create`");
+  }
+
+  Metrics metrics;
+  std::unique_ptr<core::SandboxBackend> backend;
+  std::unique_ptr<Dispatcher> dispatcher;
+  core::HttpClient remote_http;
+  std::unique_ptr<core::ApiClient> remote_api;
+  std::unique_ptr<JobSource> source;
+  if (remote) {
+    remote_api = std::make_unique<core::ApiClient>(remote_http, s.remote_api_url, s.first_token);
+    if (absl::Status h = remote_api->Health(); !h.ok()) {
+      LogWarn("remote API not reachable yet", {{"api_url", s.remote_api_url},
+                                               {"error", std::string(h.message())}});
+    }
+    source = std::make_unique<RemoteJobSource>(remote_api.get(), s.first_token);
+  } else {
+    source = std::make_unique<StoreJobSource>(store.get());
+  }
+  if (s.backend != "none") {
+    auto b = core::OpenBackend(s.backend, s.backend_config);
+    if (!b.ok()) {
+      LogError("cannot open sandbox backend",
+               {{"backend", s.backend}, {"error", b.status().ToString()}});
+      return 1;
+    }
+    backend = std::move(*b);
+    DispatcherOptions d;
+    d.image = s.image;
+    d.runner_command = s.runner_command;
+    d.network_mode = s.network_mode;
+    d.instance_type = s.instance_type;
+    d.max_instances = s.max_instances;
+    d.job_timeout = s.job_timeout;
+    d.auto_dispatch = s.auto_dispatch;
+    d.fallback_token = s.first_token;
+    for (const char* name : kPassthroughEnv) {
+      if (const char* v = getenv(name); v != nullptr && *v != '\0') d.passthrough_env[name] = v;
+    }
+    dispatcher = std::make_unique<Dispatcher>(source.get(), store->server_id(), backend.get(),
+                                              &metrics, d);
+  }
+
+  http::HttpServerOptions ho;
+  ho.host = s.host;
+  ho.port = s.port;
+  ho.threads = s.threads;
+  ho.max_body_bytes = static_cast<size_t>(s.max_body_bytes);
+  ho.read_timeout = s.read_timeout;
+  ho.access_log = [&metrics](const http::Request& req, int status, absl::Duration d) {
+    metrics.IncHttpRequest(status);
+    // The path only: ids, never tokens (tokens travel in headers).
+    LogInfo("http", {{"method", req.method},
+                     {"path", req.path},
+                     {"status", std::to_string(status)},
+                     {"ms", std::to_string(absl::ToInt64Milliseconds(d))}});
+  };
+  http::HttpServer server(ho);
+  ApiService api(store.get(), &blobs, dispatcher.get(), &metrics, remote);
+  api.Register(server.router());
+  if (absl::Status st = server.Start(); !st.ok()) {
+    LogError("cannot start HTTP server", {{"error", st.ToString()}});
+    return 1;
+  }
+  if (dispatcher) {
+    std::string sandbox_api_url = s.sandbox_api_url;
+    if (sandbox_api_url.empty()) {
+      sandbox_api_url =
+          remote ? s.remote_api_url : absl::StrCat("http://127.0.0.1:", server.port());
+    }
+    dispatcher->SetSandboxApiUrl(sandbox_api_url);
+    if (absl::Status st = dispatcher->Start(); !st.ok()) {
+      LogError("cannot start dispatcher", {{"error", st.ToString()}});
+      return 1;
+    }
+  }
+  server.StopOnSignals();
+  if (!s.port_file.empty()) {
+    if (absl::Status st = WritePortFile(s.port_file, server.port()); !st.ok()) {
+      LogError("cannot write port file", {{"error", st.ToString()}});
+      return 1;
+    }
+  }
+  LogInfo("listening", {{"host", s.host},
+                        {"port", std::to_string(server.port())},
+                        {"data_dir", s.data_dir},
+                        {"backend", s.backend},
+                        {"mode", remote ? "remote" : "embedded"},
+                        {"server_id", store->server_id()}});
+  server.WaitForStopRequest();
+  LogInfo("stopping");
+  if (dispatcher) dispatcher->Stop();
+  server.Stop();
+  LogInfo("stopped");
+  return 0;
+}
+
+}  // namespace
+}  // namespace fastest::server
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "fastest-server [flags]            serve the worker endpoints, /v1 API and dispatcher\n"
+      "fastest-server token create       mint an API token (printed once)");
+  std::vector<char*> args = absl::ParseCommandLine(argc, argv);
+  auto settings = fastest::server::LoadSettings();
+  if (!settings.ok()) {
+    fprintf(stderr, "fastest-server: %s\n", settings.status().ToString().c_str());
+    return 2;
+  }
+  if (args.size() >= 3 && std::string(args[1]) == "token" && std::string(args[2]) == "create") {
+    return fastest::server::TokenCreate(*settings);
+  }
+  if (args.size() > 1) {
+    fprintf(stderr, "fastest-server: unknown command '%s' (try: token create)\n", args[1]);
+    return 2;
+  }
+  return fastest::server::Serve(*settings);
+}

@@ -1,0 +1,107 @@
+#include "server/metrics/metrics.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace fastest::server {
+
+Metrics::Metrics()
+    : bounds_({0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}),
+      buckets_(bounds_.size(), 0) {}
+
+void Metrics::ObserveDispatchLatency(absl::Duration d) {
+  const double s = absl::ToDoubleSeconds(d);
+  absl::MutexLock lock(&mu_);
+  for (size_t i = 0; i < bounds_.size(); ++i) {
+    if (s <= bounds_[i]) ++buckets_[i];
+  }
+  latency_sum_ += s;
+  ++latency_count_;
+}
+
+void Metrics::AddSandboxesRunning(int delta) {
+  absl::MutexLock lock(&mu_);
+  sandboxes_running_ += delta;
+}
+
+void Metrics::SetQueueLength(int n) {
+  absl::MutexLock lock(&mu_);
+  queue_length_ = n;
+}
+
+void Metrics::IncBackendError(absl::string_view op) {
+  absl::MutexLock lock(&mu_);
+  ++backend_errors_[std::string(op)];
+}
+
+void Metrics::IncDispatched() {
+  absl::MutexLock lock(&mu_);
+  ++dispatched_;
+}
+
+void Metrics::IncHttpRequest(int code) {
+  absl::MutexLock lock(&mu_);
+  ++http_requests_[code];
+}
+
+int Metrics::sandboxes_running() const {
+  absl::MutexLock lock(&mu_);
+  return sandboxes_running_;
+}
+
+int64_t Metrics::backend_errors() const {
+  absl::MutexLock lock(&mu_);
+  int64_t n = 0;
+  for (const auto& [op, c] : backend_errors_) n += c;
+  return n;
+}
+
+std::string Metrics::Render(const std::map<std::string, int64_t>& jobs_by_status) const {
+  absl::MutexLock lock(&mu_);
+  std::string out;
+  out += "# HELP fastest_jobs Jobs in the store by status.\n# TYPE fastest_jobs gauge\n";
+  for (const auto& [status, n] : jobs_by_status) {
+    absl::StrAppend(&out, "fastest_jobs{status=\"", status, "\"} ", n, "\n");
+  }
+  out +=
+      "# HELP fastest_dispatch_latency_seconds Time from claiming a job to its sandbox running.\n"
+      "# TYPE fastest_dispatch_latency_seconds histogram\n";
+  for (size_t i = 0; i < bounds_.size(); ++i) {
+    absl::StrAppend(&out, "fastest_dispatch_latency_seconds_bucket{le=\"", bounds_[i], "\"} ",
+                    buckets_[i], "\n");
+  }
+  absl::StrAppend(&out, "fastest_dispatch_latency_seconds_bucket{le=\"+Inf\"} ", latency_count_,
+                  "\n");
+  absl::StrAppend(&out, "fastest_dispatch_latency_seconds_sum ", latency_sum_, "\n");
+  absl::StrAppend(&out, "fastest_dispatch_latency_seconds_count ", latency_count_, "\n");
+  absl::StrAppend(&out,
+                  "# HELP fastest_sandboxes_running Sandboxes started and not yet removed.\n"
+                  "# TYPE fastest_sandboxes_running gauge\nfastest_sandboxes_running ",
+                  sandboxes_running_, "\n");
+  absl::StrAppend(&out,
+                  "# HELP fastest_dispatch_queue_length Claimed jobs waiting for a slot.\n"
+                  "# TYPE fastest_dispatch_queue_length gauge\nfastest_dispatch_queue_length ",
+                  queue_length_, "\n");
+  absl::StrAppend(&out,
+                  "# HELP fastest_jobs_dispatched_total Jobs whose sandbox was started.\n"
+                  "# TYPE fastest_jobs_dispatched_total counter\nfastest_jobs_dispatched_total ",
+                  dispatched_, "\n");
+  out +=
+      "# HELP fastest_backend_errors_total Failed sandbox backend calls by operation.\n"
+      "# TYPE fastest_backend_errors_total counter\n";
+  int64_t total = 0;
+  for (const auto& [op, n] : backend_errors_) {
+    absl::StrAppend(&out, "fastest_backend_errors_total{op=\"", op, "\"} ", n, "\n");
+    total += n;
+  }
+  if (backend_errors_.empty()) out += "fastest_backend_errors_total{op=\"create\"} 0\n";
+  out +=
+      "# HELP fastest_http_requests_total HTTP requests by status code.\n"
+      "# TYPE fastest_http_requests_total counter\n";
+  for (const auto& [code, n] : http_requests_) {
+    absl::StrAppend(&out, "fastest_http_requests_total{code=\"", code, "\"} ", n, "\n");
+  }
+  (void)total;
+  return out;
+}
+
+}  // namespace fastest::server

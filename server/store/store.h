@@ -1,0 +1,187 @@
+// File: server/store/store.h
+//
+// Store: fastest-server's persistent state in SQLite (<data_dir>/fastest.db, WAL, busy_timeout):
+// users, API tokens (SHA-256 hashed at rest), projects, workspaces, snapshots
+// (UNIQUE(project_id, manifest_hash)), jobs (with a dispatch claim), activity events and drift
+// reports. The schema is migrated on Open() and versioned with PRAGMA user_version.
+//
+// Activity events are written by the same call that changes the data, in one transaction, with the
+// original API's types and actors (project.created/web, workspace.created/cli,
+// snapshot.pushed/<source>, drift.reported/cli, job.created/web, job.started|completed|failed|
+// updated/system, job.cancelled/web).
+//
+// Thread-safety: all methods are thread-safe (one connection behind a mutex; every call is short).
+// Errors: NotFound for unknown ids ("Job not found", ...), FailedPrecondition for illegal job
+// transitions, Internal for SQLite failures (message names the statement, never a secret).
+//
+// Example:
+//   FASTEST_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, Store::Open("./.fastest"));
+//   FASTEST_ASSIGN_OR_RETURN(std::string user, store->EnsureUser("admin@localhost"));
+//   FASTEST_ASSIGN_OR_RETURN(std::string token, store->CreateToken(user, {}));  // print once
+#ifndef FASTEST_SERVER_STORE_STORE_H_
+#define FASTEST_SERVER_STORE_STORE_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "core/model/model.h"
+
+struct sqlite3;
+
+namespace fastest::server {
+
+// Who is calling: the token's user, and for per-job tokens the project (and job) it is limited to.
+struct AuthInfo {
+  std::string user_id;
+  std::string token_id;
+  std::optional<std::string> project_scope;
+  std::optional<std::string> job_scope;
+};
+
+struct JobFilter {
+  std::string owner_user_id;
+  std::optional<std::string> project_scope;
+  std::optional<std::string> workspace_id;
+  std::optional<std::string> project_id;
+  std::optional<std::string> status;
+  int limit = 20;
+};
+
+// Dispatch bookkeeping of a job, beside the wire-visible core::Job.
+struct JobClaim {
+  core::Job job;
+  std::optional<std::string> claimed_by;
+  std::optional<std::string> sandbox_id;
+};
+
+class Store {
+ public:
+  // Opens (creating if needed) <data_dir>/fastest.db and migrates the schema.
+  static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& data_dir);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // A stable id of this data directory (generated on first open); labels sandboxes.
+  const std::string& server_id() const { return server_id_; }
+  int schema_version() const { return schema_version_; }
+
+  // ---- users and tokens ----
+  // Returns the id of the user with this email, creating it if needed.
+  absl::StatusOr<std::string> EnsureUser(absl::string_view email);
+  // Mints a new random token ("fst_" + 48 hex) for user_id, optionally limited to a project/job.
+  // Only the SHA-256 is stored; the plaintext is returned once.
+  absl::StatusOr<std::string> CreateToken(const std::string& user_id,
+                                          std::optional<std::string> project_scope,
+                                          std::optional<std::string> job_scope = std::nullopt);
+  // Stores an externally chosen token (e.g. FASTEST_API_TOKEN) for user_id; no-op if present.
+  absl::Status ImportToken(const std::string& user_id, absl::string_view token);
+  // Unauthenticated if the token is unknown or expired.
+  absl::StatusOr<AuthInfo> Authenticate(absl::string_view token);
+  absl::Status DeleteTokensForJob(const std::string& job_id);
+  absl::StatusOr<int64_t> CountTokens();
+
+  // ---- projects ----
+  absl::StatusOr<core::Project> CreateProject(const std::string& owner_user_id,
+                                              const std::string& name);
+  absl::StatusOr<core::Project> GetProject(const std::string& id);
+  absl::StatusOr<std::vector<core::Project>> ListProjects(const std::string& owner_user_id);
+
+  // ---- workspaces ----
+  // `ws.project_id` and `ws.name` required; id/created_at filled in. A base_snapshot_id that does
+  // not exist in the project -> NotFound("Base snapshot not found").
+  absl::StatusOr<core::Workspace> CreateWorkspace(core::Workspace ws);
+  absl::StatusOr<core::Workspace> GetWorkspace(const std::string& id);
+  absl::StatusOr<std::vector<core::Workspace>> ListWorkspaces(const std::string& project_id);
+  // Sets last_seen_at = now and returns it.
+  absl::StatusOr<std::string> Heartbeat(const std::string& workspace_id);
+  absl::StatusOr<core::DriftReport> AddDriftReport(core::DriftReport report);
+  absl::StatusOr<std::vector<core::DriftReport>> ListDriftReports(const std::string& workspace_id,
+                                                                  int limit);
+
+  // ---- snapshots ----
+  // Idempotent per (project, manifest_hash): returns {snapshot, created}. Atomic.
+  absl::StatusOr<std::pair<core::Snapshot, bool>> CreateSnapshot(
+      const std::string& project_id, const std::string& manifest_hash,
+      std::optional<std::string> parent_snapshot_id, const std::string& source);
+  absl::StatusOr<core::Snapshot> GetSnapshot(const std::string& id);
+  absl::StatusOr<std::vector<core::Snapshot>> ListSnapshots(const std::string& project_id,
+                                                           int limit);
+
+  // ---- activity ----
+  absl::StatusOr<std::vector<core::ActivityEvent>> ListEvents(const std::string& project_id,
+                                                             int limit);
+
+  // ---- jobs ----
+  absl::StatusOr<core::Job> CreateJob(const core::Workspace& ws, const std::string& prompt);
+  absl::StatusOr<core::Job> GetJob(const std::string& id);
+  absl::StatusOr<JobClaim> GetJobClaim(const std::string& id);
+  absl::StatusOr<std::vector<core::Job>> ListJobs(const JobFilter& filter);
+  // Oldest pending, unclaimed job of the user's projects (scope-limited), or nullopt.
+  absl::StatusOr<std::optional<core::Job>> NextPendingJob(
+      const std::string& owner_user_id, const std::optional<std::string>& project_scope);
+  // The runner callback. With `enforce_transitions`, an illegal move -> FailedPrecondition.
+  // Timestamps follow the original: started_at set once on running, completed_at once on a
+  // terminal status; output_snapshot_id/error written only when non-empty.
+  absl::StatusOr<core::Job> UpdateJobStatus(const std::string& id, core::JobStatus to,
+                                            const std::optional<std::string>& output_snapshot_id,
+                                            const std::optional<std::string>& error,
+                                            bool enforce_transitions);
+  // pending|running -> cancelled (completed_at = now); otherwise FailedPrecondition
+  // "Cannot cancel job with status '<s>'".
+  absl::StatusOr<core::Job> CancelJob(const std::string& id);
+  // Ends a job that is still pending/running (dispatcher: timeout, sandbox exit). Returns false
+  // when the job had already reached a terminal state (nothing changed).
+  absl::StatusOr<bool> FinishJobIfActive(const std::string& id, core::JobStatus to,
+                                         const std::string& error);
+
+  // ---- dispatch ----
+  // Atomically claims the oldest pending unclaimed job (optionally only of one owner's projects).
+  absl::StatusOr<std::optional<core::Job>> ClaimNextJob(
+      const std::string& claimer, const std::optional<std::string>& owner_user_id);
+  // Claims one given job; false if it is not pending or already claimed.
+  absl::StatusOr<bool> ClaimJob(const std::string& id, const std::string& claimer);
+  absl::Status ReleaseClaim(const std::string& id);
+  absl::Status SetJobSandbox(const std::string& id, const std::string& sandbox_id);
+  // Jobs claimed by `claimer` that are still pending or running.
+  absl::StatusOr<std::vector<JobClaim>> ListActiveClaims(const std::string& claimer);
+  // Count of jobs per status name (all five present).
+  absl::StatusOr<std::map<std::string, int64_t>> CountJobsByStatus();
+
+ private:
+  Store() = default;
+  absl::Status Migrate() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status Exec(absl::string_view sql) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status AddEventLocked(const std::string& project_id,
+                              const std::optional<std::string>& workspace_id,
+                              const std::string& actor, const std::string& type,
+                              const std::optional<std::string>& snapshot_id,
+                              const std::optional<std::string>& message)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<JobClaim> GetJobLocked(const std::string& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<core::Project> GetProjectLocked(const std::string& id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<core::Snapshot> GetSnapshotLocked(const std::string& id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<core::Workspace> GetWorkspaceLocked(const std::string& id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  mutable absl::Mutex mu_;
+  sqlite3* db_ ABSL_GUARDED_BY(mu_) = nullptr;
+  std::string server_id_;
+  int schema_version_ = 0;
+};
+
+}  // namespace fastest::server
+
+#endif  // FASTEST_SERVER_STORE_STORE_H_

@@ -1,0 +1,229 @@
+#include "tests/runner/e2e_harness.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "core/snapshot/sha256.h"
+#include "core/status/status_macros.h"
+#include "runner/workspace_snapshot.h"
+
+namespace fastest::testing {
+namespace {
+
+std::string Runfile(const std::string& rel) {
+  // Tests and `bazel run` start in the runfiles tree; a binary started directly finds it beside
+  // itself (<exe>.runfiles/fastest).
+  char exe[4096];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+  if (n > 0) {
+    exe[n] = 0;
+    std::string candidate = absl::StrCat(exe, ".runfiles/fastest/", rel);
+    if (access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  char cwd[4096];
+  if (getcwd(cwd, sizeof(cwd)) == nullptr) return rel;
+  return absl::StrCat(cwd, "/", rel);
+}
+
+pid_t Spawn(const std::string& binary, const std::vector<std::string>& args,
+            const std::map<std::string, std::string>& env, const std::string& out_path,
+            const std::string& err_path) {
+  // Everything is prepared before fork(): the child only makes async-signal-safe calls.
+  std::vector<std::string> env_strings;
+  for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
+  std::vector<char*> envp;
+  for (auto& s : env_strings) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> argv_strings = {binary};
+  argv_strings.insert(argv_strings.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& s : argv_strings) argv.push_back(s.data());
+  argv.push_back(nullptr);
+  const bool same = out_path == err_path;
+  pid_t pid = fork();
+  if (pid != 0) return pid;
+  int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
+  int err = same ? out : open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
+  dup2(out, 1);
+  dup2(err, 2);
+  int devnull = open("/dev/null", O_RDONLY);
+  dup2(devnull, 0);
+  execve(binary.c_str(), argv.data(), envp.data());
+  _exit(127);
+}
+
+}  // namespace
+
+int PickFreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+void WriteTestFile(const std::string& root, const std::string& rel, const std::string& content,
+                   unsigned mode) {
+  std::string path = root + "/" + rel;
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << content;
+  chmod(path.c_str(), mode);
+}
+
+std::string ReadTestFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+ServerProcess::ServerProcess(std::string data_dir, std::string token, int port)
+    : data_dir_(std::move(data_dir)), token_(std::move(token)), port_(port) {
+  log_path_ = data_dir_ + ".server.log";
+}
+
+ServerProcess::~ServerProcess() { Stop(); }
+
+std::string ServerProcess::url() const { return absl::StrCat("http://127.0.0.1:", port_); }
+
+absl::Status ServerProcess::Start() {
+  std::filesystem::create_directories(data_dir_);
+  std::map<std::string, std::string> env = {
+      {"PATH", "/usr/bin:/bin"},
+      {"FASTEST_API_TOKEN", token_},
+  };
+  std::vector<std::string> args = {"--host=127.0.0.1", absl::StrCat("--port=", port_),
+                                   absl::StrCat("--data_dir=", data_dir_), "--backend=none"};
+  args.insert(args.end(), extra_args_.begin(), extra_args_.end());
+  pid_ = Spawn(Runfile("server/fastest-server"), args, env, log_path_, log_path_);
+  core::HttpClient http;
+  for (int i = 0; i < 400; ++i) {
+    core::HttpRequest req;
+    req.url = url() + "/health";
+    req.timeout = std::chrono::milliseconds(500);
+    auto resp = http.Send(req);
+    if (resp.ok() && resp->status == 200) return absl::OkStatus();
+    int status;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return absl::InternalError("server exited during start-up; log:\n" + ReadTestFile(log_path_));
+    }
+    usleep(50 * 1000);
+  }
+  return absl::DeadlineExceededError("server did not become healthy; log:\n" +
+                                     ReadTestFile(log_path_));
+}
+
+void ServerProcess::Kill() {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGKILL);
+  waitpid(pid_, nullptr, 0);
+  pid_ = -1;
+}
+
+void ServerProcess::Stop() {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGTERM);
+  for (int i = 0; i < 100; ++i) {
+    if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
+      pid_ = -1;
+      return;
+    }
+    usleep(20 * 1000);
+  }
+  Kill();
+}
+
+RunnerRun RunRunner(const std::map<std::string, std::string>& env_in, int timeout_s) {
+  static int counter = 0;
+  std::string base = absl::StrCat(std::getenv("TEST_TMPDIR") ? std::getenv("TEST_TMPDIR") : "/tmp",
+                                  "/runner_run_", getpid(), "_", counter++);
+  std::map<std::string, std::string> env = env_in;
+  if (env.count("PATH") == 0) env["PATH"] = "/usr/local/bin:/usr/bin:/bin";
+  pid_t pid = Spawn(Runfile("runner/fastest-runner"), {}, env, base + ".out", base + ".err");
+  RunnerRun run;
+  int status = 0;
+  for (int i = 0; i < timeout_s * 20; ++i) {
+    if (waitpid(pid, &status, WNOHANG) == pid) {
+      run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      break;
+    }
+    usleep(50 * 1000);
+  }
+  if (run.exit_code == -1) {
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+  }
+  run.stdout_text = ReadTestFile(base + ".out");
+  run.stderr_text = ReadTestFile(base + ".err");
+  return run;
+}
+
+absl::StatusOr<SeededJob> SeedJob(core::ApiClient& api, const std::string& tree_dir,
+                                  const std::string& prompt) {
+  SeededJob s;
+  FASTEST_ASSIGN_OR_RETURN(core::Project p, api.CreateProject("e2e"));
+  s.project_id = p.id;
+  core::CreateWorkspaceRequest w;
+  w.name = "ws";
+  if (!tree_dir.empty()) {
+    runner::SnapshotRequest req;
+    req.root = tree_dir;
+    req.project_id = p.id;
+    req.source = "cli";
+    FASTEST_ASSIGN_OR_RETURN(runner::SnapshotResult snap, runner::SnapshotWorkspace(api, req));
+    s.base_snapshot_id = snap.snapshot.id;
+    s.base_manifest = snap.manifest;
+    w.base_snapshot_id = snap.snapshot.id;
+  }
+  FASTEST_ASSIGN_OR_RETURN(core::Workspace ws, api.CreateWorkspace(p.id, w));
+  s.workspace_id = ws.id;
+  FASTEST_ASSIGN_OR_RETURN(core::Job job, api.CreateJob(ws.id, prompt));
+  s.job_id = job.id;
+  return s;
+}
+
+absl::StatusOr<SeededJob> SeedJobWithManifestText(core::ApiClient& api, const std::string& text,
+                                                  const std::string& prompt) {
+  SeededJob s;
+  FASTEST_ASSIGN_OR_RETURN(core::Project p, api.CreateProject("hostile"));
+  s.project_id = p.id;
+  std::string hash = core::Sha256Hex(text);
+  FASTEST_RETURN_IF_ERROR(api.UploadManifest(hash, text));
+  FASTEST_ASSIGN_OR_RETURN(core::CreateSnapshotResult snap,
+                           api.CreateSnapshot(p.id, hash, std::nullopt, "cli"));
+  s.base_snapshot_id = snap.snapshot.id;
+  core::CreateWorkspaceRequest w;
+  w.name = "ws";
+  w.base_snapshot_id = snap.snapshot.id;
+  FASTEST_ASSIGN_OR_RETURN(core::Workspace ws, api.CreateWorkspace(p.id, w));
+  s.workspace_id = ws.id;
+  FASTEST_ASSIGN_OR_RETURN(core::Job job, api.CreateJob(ws.id, prompt));
+  s.job_id = job.id;
+  return s;
+}
+
+absl::StatusOr<core::Manifest> FetchManifest(core::ApiClient& api, const std::string& snapshot_id) {
+  FASTEST_ASSIGN_OR_RETURN(core::Snapshot snap, api.GetSnapshot(snapshot_id));
+  FASTEST_ASSIGN_OR_RETURN(std::string text, api.GetManifest(snap.manifest_hash));
+  return core::ParseManifest(text);
+}
+
+}  // namespace fastest::testing

@@ -1,0 +1,78 @@
+// File: tests/server/server_harness.h
+//
+// Test helpers: start the real fastest-server binary (from runfiles) on 127.0.0.1 with port 0,
+// read its bound port from --port_file, and talk to it over HTTP with core::HttpClient.
+#ifndef FASTEST_TESTS_SERVER_SERVER_HARNESS_H_
+#define FASTEST_TESTS_SERVER_SERVER_HARNESS_H_
+
+#include <sys/types.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "core/http/http_client.h"
+#include "nlohmann/json.hpp"
+
+namespace fastest::testing {
+
+inline constexpr char kTestToken[] = "test-token-0123456789";
+
+// A fresh directory under $TEST_TMPDIR.
+std::string FreshDir(const std::string& name);
+// Runfiles path of a workspace-relative file ("server/fastest-server").
+std::string Runfile(const std::string& path);
+// The process backend plugin and the server binary.
+std::string ProcessBackendPath();
+std::string ServerBinaryPath();
+
+class ServerProcess {
+ public:
+  // Starts fastest-server with --port=0 --port_file --data_dir=data_dir plus `args`; env gets
+  // FASTEST_API_TOKEN=kTestToken plus `env`. Waits until the port file appears.
+  static absl::StatusOr<std::unique_ptr<ServerProcess>> Start(
+      const std::string& data_dir, const std::vector<std::string>& args,
+      const std::map<std::string, std::string>& env = {});
+  ~ServerProcess();
+
+  int port() const { return port_; }
+  std::string url(const std::string& path) const;
+  const std::string& log_path() const { return log_path_; }
+  std::string Log() const;
+
+  // Sends `sig` and waits for exit; returns the wait status (or -1).
+  int Stop(int sig);
+
+ private:
+  pid_t pid_ = -1;
+  int port_ = 0;
+  std::string log_path_;
+};
+
+// Runs the server binary to completion (e.g. `token create`), returning its stdout.
+absl::StatusOr<std::string> RunServerCommand(const std::vector<std::string>& args);
+
+// A small client: one call, JSON helpers.
+class Api {
+ public:
+  explicit Api(const ServerProcess* server, std::string token = kTestToken)
+      : server_(server), token_(std::move(token)) {}
+  core::HttpResponse Call(const std::string& method, const std::string& path,
+                          const std::string& body = "", const std::string* token = nullptr,
+                          std::chrono::milliseconds timeout = std::chrono::seconds(60));
+  // Call + parse the body as JSON (null JSON if it does not parse).
+  nlohmann::json Json(const std::string& method, const std::string& path,
+                      const std::string& body = "", long* status = nullptr);
+  void set_token(std::string t) { token_ = std::move(t); }
+
+ private:
+  const ServerProcess* server_;
+  std::string token_;
+  core::HttpClient http_;
+};
+
+}  // namespace fastest::testing
+
+#endif  // FASTEST_TESTS_SERVER_SERVER_HARNESS_H_

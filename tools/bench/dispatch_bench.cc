@@ -1,0 +1,495 @@
+// dispatch_bench: cold-dispatch latency and throughput of fastest-server against the raw engine,
+// measured in the same run on the same image (issues 5 and 6).
+//
+//   bazel run //tools/bench:dispatch_bench -- --backend=docker|podman
+//       [--jobs=30] [--throughput_jobs=48] [--concurrency=8] [--image=fastest/sandbox:0.1.0]
+//
+// Cold dispatch: POST /run-job {"wait":false} -> the runner's first log line. The first line's
+// time is the ENGINE's log timestamp (GET /containers/{id}/logs?timestamps=1), i.e. when the daemon
+// read the line from the container's stdout. The same clock point is used for the raw baseline
+// (create + start of the same image with the same runner command, env, limits, labels, network
+// and init as the plugin uses -> its first log line), so both sides are measured identically and
+// without polling bias; the container is found by label only to read its log. The job turning
+// `running` on the API (started_at) is printed too, but it comes after the runner's first API
+// round trips, so it measures the runner as much as the dispatch path.
+// Raw baseline: the Engine API (Docker, or Podman's compat API) and, for podman, also libpod's own
+// create/start (/libpod/containers/create with a SpecGenerator).
+//
+// Throughput: trivial jobs (agent `true`: restore, agent, snapshot, status) via POST /run-job
+// {"wait":true} from `concurrency` client threads against a server with max_instances=concurrency,
+// vs raw create/start/wait/remove of a trivial container (`true`) at the same concurrency.
+// Rounds alternate raw/fastest twice; the mean of the two rounds is reported.
+//
+// Everything is real: the server binary with the backend plugin, the sandbox image built by
+// tools/build_sandbox_image.sh, the engine socket.
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <regex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "backends/docker/docker_backend.h"
+#include "backends/engine_api/engine_backend.h"
+#include "backends/engine_api/engine_client.h"
+#include "backends/podman/podman_backend.h"
+#include "core/api/api_client.h"
+#include "core/http/http_client.h"
+#include "core/plugin/sandbox_types.h"
+#include "tests/e2e/e2e_harness.h"
+
+ABSL_FLAG(std::string, backend, "docker", "docker or podman");
+ABSL_FLAG(int, jobs, 30, "cold dispatch samples per side (>= 30 for the issue's figures)");
+ABSL_FLAG(int, throughput_jobs, 48, "jobs (and raw containers) per throughput round");
+ABSL_FLAG(int, concurrency, 8, "client threads = server max_instances for throughput");
+ABSL_FLAG(std::string, image, "", "sandbox image (default: $FASTEST_E2E_IMAGE or fastest/sandbox:0.1.0)");
+ABSL_FLAG(bool, keep, false, "keep the temp dir (server log) for inspection");
+
+namespace fastest::bench {
+namespace {
+
+using backends::engine_api::ContainerSpec;
+using backends::engine_api::EngineBackendOptions;
+using backends::engine_api::EngineClient;
+using e2e::BackendKind;
+
+[[noreturn]] void Die(const std::string& msg) {
+  fprintf(stderr, "dispatch_bench: %s\n", msg.c_str());
+  std::exit(1);
+}
+
+template <typename T>
+T Check(absl::StatusOr<T> v, const std::string& what) {
+  if (!v.ok()) Die(absl::StrCat(what, ": ", v.status().ToString()));
+  return std::move(*v);
+}
+void Check(const absl::Status& s, const std::string& what) {
+  if (!s.ok()) Die(absl::StrCat(what, ": ", s.ToString()));
+}
+
+double Ms(absl::Duration d) { return absl::ToDoubleMilliseconds(d); }
+
+// Nearest-rank percentile.
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return NAN;
+  std::sort(v.begin(), v.end());
+  size_t rank = static_cast<size_t>(std::ceil(p * v.size()));
+  if (rank < 1) rank = 1;
+  return v[std::min(rank, v.size()) - 1];
+}
+
+struct Series {
+  std::string name;
+  std::vector<double> ms;
+  void Add(absl::Duration d) { ms.push_back(Ms(d)); }
+  double p50() const { return Percentile(ms, 0.5); }
+  double p90() const { return Percentile(ms, 0.9); }
+};
+
+void PrintSeries(const Series& s) {
+  printf("  %-52s n=%-3zu p50 %8.1f ms   p90 %8.1f ms\n", s.name.c_str(), s.ms.size(), s.p50(),
+         s.p90());
+}
+
+// The engine endpoint and a raw HTTP client on it (for what EngineClient does not expose: log
+// timestamps, libpod create).
+struct RawEngine {
+  core::Endpoint endpoint;
+  core::HttpClient http;
+  std::string libpod_version;  // podman only, e.g. "4.3.1"
+};
+
+// Time at which the engine received the container's first log line (stdout or stderr), following
+// the log until it appears (or `timeout`).
+absl::StatusOr<absl::Time> FirstLogLineTime(RawEngine& raw, const std::string& id,
+                                            absl::Duration timeout) {
+  core::HttpRequest req;
+  req.url = absl::StrCat(raw.endpoint.base_url, "/containers/", id,
+                         "/logs?stdout=1&stderr=1&follow=1&timestamps=1");
+  req.unix_socket = raw.endpoint.unix_socket;
+  req.timeout = std::chrono::milliseconds(absl::ToInt64Milliseconds(timeout));
+  std::string buf;
+  std::optional<std::string> first;
+  req.on_body_chunk = [&](absl::string_view chunk) {
+    buf.append(chunk.data(), chunk.size());
+    // Multiplexed frames: [stream,0,0,0,size(4, big endian)] payload. A TTY container would send
+    // raw text; sandboxes never have a TTY.
+    while (buf.size() >= 8) {
+      uint32_t size = (static_cast<uint8_t>(buf[4]) << 24) | (static_cast<uint8_t>(buf[5]) << 16) |
+                      (static_cast<uint8_t>(buf[6]) << 8) | static_cast<uint8_t>(buf[7]);
+      if (buf.size() < 8 + size) break;
+      std::string payload = buf.substr(8, size);
+      buf.erase(0, 8 + size);
+      if (!payload.empty()) {
+        first = payload;
+        return false;
+      }
+    }
+    return true;
+  };
+  absl::StatusOr<core::HttpResponse> resp = raw.http.Send(req);
+  if (!first) {
+    if (!resp.ok()) return resp.status();
+    return absl::NotFoundError(absl::StrCat("no log line from ", id, " (HTTP ", resp->status, ")"));
+  }
+  std::string ts = first->substr(0, first->find(' '));
+  absl::Time t;
+  std::string err;
+  if (!absl::ParseTime(absl::RFC3339_full, ts, &t, &err)) {
+    return absl::InternalError(absl::StrCat("bad log timestamp '", ts, "': ", err));
+  }
+  return t;
+}
+
+// The sandbox spec the dispatcher builds for a job (server/dispatch/dispatcher.cc), so the raw
+// containers are the same containers minus fastest.
+core::SandboxSpec DispatcherLikeSpec(const std::string& image, std::vector<std::string> command) {
+  core::SandboxSpec spec;
+  spec.image = image;
+  spec.command = std::move(command);
+  // A closed port: the runner prints its banner, then fails to reach the API (retries 1 s).
+  spec.env = {{"API_URL", "http://127.0.0.1:9"},
+              {"API_TOKEN", "bench-token-not-secret"},
+              {"JOB_ID", "BENCHRAW"},
+              {"FASTEST_API_RETRY_SECONDS", "1"}};
+  spec.labels = {{"fastest.bench", "1"}};
+  // standard-1 (server/dispatch/instance_types.cc), the server's default instance type.
+  spec.nano_cpus = 1000000000LL / 2;
+  spec.memory_bytes = 4LL * 1024 * 1024 * 1024;
+  spec.pids_limit = 1024;
+  return spec;
+}
+
+// --- raw podman libpod create/start ---------------------------------------------------------
+
+absl::StatusOr<std::string> LibpodCreate(RawEngine& raw, const ContainerSpec& spec) {
+  nlohmann::json body = {
+      {"image", spec.image},
+      {"command", spec.cmd},
+      {"env", spec.env},
+      {"labels", spec.labels},
+      {"netns", {{"nsmode", spec.network_mode.empty() ? "host" : spec.network_mode}}},
+      {"init", spec.init},
+      {"oci_runtime", spec.runtime.empty() ? "runc" : spec.runtime},
+  };
+  nlohmann::json rl = nlohmann::json::array();
+  for (const auto& u : spec.ulimits) {
+    rl.push_back({{"type", absl::StrCat("RLIMIT_", u.name == "nofile" ? "NOFILE" : "NPROC")},
+                  {"soft", u.soft},
+                  {"hard", u.hard}});
+  }
+  if (!rl.empty()) body["r_limits"] = rl;
+  nlohmann::json limits = nlohmann::json::object();
+  if (spec.memory_bytes > 0) limits["memory"] = {{"limit", spec.memory_bytes}};
+  if (spec.nano_cpus > 0) limits["cpu"] = {{"quota", spec.nano_cpus / 10000}, {"period", 100000}};
+  if (spec.pids_limit > 0) limits["pids"] = {{"limit", spec.pids_limit}};
+  if (!limits.empty()) body["resource_limits"] = limits;
+  core::HttpRequest req;
+  req.method = "POST";
+  req.url = absl::StrCat(raw.endpoint.base_url, "/v", raw.libpod_version, "/libpod/containers/create");
+  req.unix_socket = raw.endpoint.unix_socket;
+  req.headers = {{"Content-Type", "application/json"}};
+  req.body = body.dump();
+  absl::StatusOr<core::HttpResponse> resp = raw.http.Send(req);
+  if (!resp.ok()) return resp.status();
+  nlohmann::json j = nlohmann::json::parse(resp->body, nullptr, false);
+  if (resp->status != 201 || j.is_discarded() || !j.contains("Id")) {
+    return absl::InternalError(absl::StrCat("libpod create: HTTP ", resp->status, " ", resp->body));
+  }
+  return j["Id"].get<std::string>();
+}
+
+absl::Status LibpodStart(RawEngine& raw, const std::string& id) {
+  core::HttpRequest req;
+  req.method = "POST";
+  req.url = absl::StrCat(raw.endpoint.base_url, "/v", raw.libpod_version, "/libpod/containers/", id,
+                         "/start");
+  req.unix_socket = raw.endpoint.unix_socket;
+  absl::StatusOr<core::HttpResponse> resp = raw.http.Send(req);
+  if (!resp.ok()) return resp.status();
+  if (resp->status != 204 && resp->status != 304) {
+    return absl::InternalError(absl::StrCat("libpod start: HTTP ", resp->status, " ", resp->body));
+  }
+  return absl::OkStatus();
+}
+
+// --- server log breakdown ----------------------------------------------------------------------
+
+// "sandbox started" times per job from the server log (ms precision).
+std::map<std::string, absl::Time> SandboxStartedTimes(const std::string& log) {
+  std::map<std::string, absl::Time> out;
+  static const std::regex kLine(
+      "ts=(\\S+) level=info msg=\"sandbox started\" job_id=(\\S+)");
+  for (auto it = std::sregex_iterator(log.begin(), log.end(), kLine); it != std::sregex_iterator();
+       ++it) {
+    absl::Time t;
+    std::string err;
+    if (absl::ParseTime(absl::RFC3339_full, (*it)[1].str(), &t, &err)) out[(*it)[2].str()] = t;
+  }
+  return out;
+}
+
+absl::Time ParseApiTime(const std::string& s) {
+  absl::Time t = absl::InfinitePast();
+  std::string err;
+  absl::ParseTime(absl::RFC3339_full, s, &t, &err);
+  return t;
+}
+
+int Main() {
+  const std::string backend_name = absl::GetFlag(FLAGS_backend);
+  BackendKind kind = Check(e2e::ParseBackendKind(backend_name), "--backend");
+  if (kind == BackendKind::kCloudflare) Die("--backend=cloudflare is not benchmarked (emulated)");
+  const int n = absl::GetFlag(FLAGS_jobs);
+  const int m = absl::GetFlag(FLAGS_throughput_jobs);
+  const int conc = absl::GetFlag(FLAGS_concurrency);
+  const std::string image =
+      absl::GetFlag(FLAGS_image).empty() ? e2e::SandboxImage() : absl::GetFlag(FLAGS_image);
+
+  std::unique_ptr<EngineClient> probe = Check(e2e::ConnectEngine(kind), "engine");
+  Check(e2e::CheckImagePresent(kind, image), "image");
+
+  // The plugin's own engine options -> the same engine client and container spec for raw runs.
+  EngineBackendOptions backend_options =
+      kind == BackendKind::kPodman
+          ? Check(backends::podman::PodmanBackendOptions(nlohmann::json::object()), "podman options")
+          : Check(backends::docker::DockerBackendOptions(nlohmann::json::object()), "docker options");
+  std::unique_ptr<EngineClient> engine =
+      Check(EngineClient::Create(backend_options.engine), "engine client");
+  backends::engine_api::EngineVersion version = Check(engine->Version(), "engine version");
+  RawEngine raw;
+  raw.endpoint = Check(core::ParseEndpoint(backend_options.engine.endpoint), "endpoint");
+  raw.libpod_version = version.libpod_api_version.empty() ? version.version : version.libpod_api_version;
+
+  ContainerSpec runner_spec = Check(
+      backends::engine_api::ContainerSpecFor(DispatcherLikeSpec(image, {"fastest-runner"}),
+                                             backend_options),
+      "container spec");
+  ContainerSpec trivial_spec = Check(
+      backends::engine_api::ContainerSpecFor(DispatcherLikeSpec(image, {"true"}), backend_options),
+      "container spec");
+
+  // The server.
+  const std::string work = e2e::MakeTempDir("dispatch_bench_");
+  const std::string token = "bench-token-0123456789abcdef";
+  e2e::ServerOptions so;
+  so.backend = kind;
+  so.image = image;
+  so.max_instances = conc;
+  so.job_timeout = "2m";
+  e2e::ServerProcess server(work + "/data", token, so);
+  Check(server.Start(), "start fastest-server");
+  core::HttpClient http;
+  core::ApiClient api(http, server.url(), token);
+  e2e::WriteFile(work + "/tree", "README.md", "bench\n");
+  e2e::WriteFile(work + "/tree", "src/a.txt", "a\n");
+  e2e::WriteFile(work + "/tree", "src/run.sh", "#!/bin/sh\n", 0755);
+  e2e::Fixture fixture = Check(e2e::SeedWorkspace(api, work + "/tree", "bench"), "seed");
+
+  printf("dispatch_bench: backend=%s engine=%s %s (API %s) image=%s server_id=%s\n",
+         backend_name.c_str(), backend_options.engine.engine_name.c_str(), version.version.c_str(),
+         version.negotiated.c_str(), image.c_str(), server.server_id().c_str());
+  fflush(stdout);
+
+  auto run_fastest_cold = [&](Series* first_line, Series* accepted, Series* sandbox_started,
+                              Series* running, bool record) {
+    std::string job_id = Check(api.CreateJob(fixture.workspace_id, "sleep 1"), "create job").id;
+    const absl::Time t0 = absl::Now();
+    Check(e2e::RunJob(server.url(), token, job_id, /*wait=*/false).status(), "run-job");
+    const absl::Time t_ack = absl::Now();
+    auto container = Check(e2e::WaitForContainer(*engine, {{"fastest.job_id", job_id}},
+                                                 absl::Seconds(20), absl::Milliseconds(2)),
+                           "find the job's container");
+    absl::Time first = Check(FirstLogLineTime(raw, container.id, absl::Seconds(20)), "first line");
+    core::Job job = Check(e2e::WaitForTerminal(api, job_id, absl::Seconds(60)), "job end");
+    if (job.status != core::JobStatus::kCompleted) {
+      Die(absl::StrCat("job ", job_id, " ended ", core::JobStatusName(job.status), ": ",
+                       job.error.value_or("")));
+    }
+    Check(e2e::WaitNoContainers(*engine, {{"fastest.job_id", job_id}}, absl::Seconds(20)),
+          "container removal");
+    if (!record) return;
+    first_line->Add(first - t0);
+    accepted->Add(t_ack - t0);
+    auto started = SandboxStartedTimes(server.Log());
+    if (auto it = started.find(job_id); it != started.end()) sandbox_started->Add(it->second - t0);
+    if (job.started_at) running->Add(ParseApiTime(*job.started_at) - t0);
+  };
+
+  auto run_raw_cold = [&](Series* first_line, Series* create_start, bool libpod, bool record) {
+    const absl::Time t0 = absl::Now();
+    std::string id = libpod ? Check(LibpodCreate(raw, runner_spec), "libpod create")
+                            : Check(engine->CreateContainer(runner_spec), "create");
+    Check(libpod ? LibpodStart(raw, id) : engine->StartContainer(id), "start");
+    const absl::Time t_started = absl::Now();
+    absl::Time first = Check(FirstLogLineTime(raw, id, absl::Seconds(20)), "raw first line");
+    engine->RemoveContainer(id).IgnoreError();
+    if (!record) return;
+    first_line->Add(first - t0);
+    create_start->Add(t_started - t0);
+  };
+
+  // ---- cold dispatch ----
+  Series f_first{"fastest: POST /run-job -> runner's first log line"};
+  Series f_ack{"fastest: POST /run-job -> 202 accepted"};
+  Series f_started{"fastest: POST /run-job -> 'sandbox started' (server log)"};
+  Series f_running{"fastest: POST /run-job -> job running (started_at)"};
+  Series r_first{"raw engine: create+start -> first log line"};
+  Series r_cs{"raw engine: create+start (API calls return)"};
+  Series l_first{"raw libpod: create+start -> first log line"};
+  Series l_cs{"raw libpod: create+start (API calls return)"};
+  const bool with_libpod = kind == BackendKind::kPodman;
+
+  printf("warm-up...\n");
+  fflush(stdout);
+  for (int i = 0; i < 2; ++i) {
+    run_raw_cold(&r_first, &r_cs, false, false);
+    if (with_libpod) run_raw_cold(&l_first, &l_cs, true, false);
+    run_fastest_cold(&f_first, &f_ack, &f_started, &f_running, false);
+  }
+  printf("cold dispatch: %d samples per side, interleaved...\n", n);
+  fflush(stdout);
+  for (int i = 0; i < n; ++i) {
+    run_raw_cold(&r_first, &r_cs, false, true);
+    if (with_libpod) run_raw_cold(&l_first, &l_cs, true, true);
+    run_fastest_cold(&f_first, &f_ack, &f_started, &f_running, true);
+  }
+
+  // ---- throughput ----
+  auto fastest_round = [&]() -> double {
+    std::vector<std::string> ids;
+    for (int i = 0; i < m; ++i) {
+      ids.push_back(Check(api.CreateJob(fixture.workspace_id, "true"), "create job").id);
+    }
+    std::atomic<int> next{0};
+    std::atomic<int> failed{0};
+    std::mutex err_mu;
+    std::string first_error;
+    const absl::Time t0 = absl::Now();
+    std::vector<std::thread> threads;
+    for (int c = 0; c < conc; ++c) {
+      threads.emplace_back([&] {
+        for (int i = next++; i < m; i = next++) {
+          auto r = e2e::RunJob(server.url(), token, ids[i], /*wait=*/true);
+          if (!r.ok() || !r->value("success", false)) {
+            ++failed;
+            std::lock_guard<std::mutex> lock(err_mu);
+            if (first_error.empty()) first_error = r.ok() ? r->dump() : r.status().ToString();
+          }
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    const absl::Duration took = absl::Now() - t0;
+    if (failed > 0) Die(absl::StrCat(failed.load(), " throughput jobs failed; first: ", first_error));
+    return m / absl::ToDoubleSeconds(took);
+  };
+  auto raw_round = [&]() -> double {
+    std::atomic<int> next{0};
+    std::atomic<int> failed{0};
+    const absl::Time t0 = absl::Now();
+    std::vector<std::thread> threads;
+    for (int c = 0; c < conc; ++c) {
+      threads.emplace_back([&] {
+        for (int i = next++; i < m; i = next++) {
+          auto id = engine->CreateContainer(trivial_spec);
+          if (!id.ok()) {
+            ++failed;
+            continue;
+          }
+          bool ok = engine->StartContainer(*id).ok();
+          auto waited = ok ? engine->WaitContainer(*id, absl::Seconds(60))
+                           : absl::StatusOr<backends::engine_api::WaitOutcome>(
+                                 absl::InternalError("start"));
+          ok = ok && waited.ok() && waited->exited;
+          ok = engine->RemoveContainer(*id).ok() && ok;
+          if (!ok) ++failed;
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    const absl::Duration took = absl::Now() - t0;
+    if (failed > 0) Die(absl::StrCat(failed.load(), " raw throughput runs failed"));
+    return m / absl::ToDoubleSeconds(took);
+  };
+  printf("throughput: %d per round, concurrency %d, 2 rounds each (raw, fastest, raw, fastest)...\n",
+         m, conc);
+  fflush(stdout);
+  std::vector<double> raw_rates, fastest_rates;
+  for (int round = 0; round < 2; ++round) {
+    raw_rates.push_back(raw_round());
+    fastest_rates.push_back(fastest_round());
+  }
+  auto mean = [](const std::vector<double>& v) {
+    double s = 0;
+    for (double x : v) s += x;
+    return v.empty() ? 0 : s / v.size();
+  };
+
+  // ---- report ----
+  printf("\n=== cold dispatch (%s, image %s) ===\n", backend_name.c_str(), image.c_str());
+  PrintSeries(f_first);
+  PrintSeries(r_first);
+  if (with_libpod) PrintSeries(l_first);
+  PrintSeries(r_cs);
+  if (with_libpod) PrintSeries(l_cs);
+  printf("  breakdown of the fastest path:\n");
+  PrintSeries(f_ack);
+  PrintSeries(f_started);
+  PrintSeries(f_running);
+  auto ratio_line = [](const char* what, const Series& a, const Series& b, double target) {
+    double r50 = a.p50() / b.p50(), r90 = a.p90() / b.p90();
+    printf("  ratio %-44s p50 %.2fx  p90 %.2fx  (target <= %.2fx: %s)\n", what, r50, r90, target,
+           r50 <= target ? "MET" : "MISSED");
+  };
+  ratio_line("first line: fastest / raw engine", f_first, r_first, 1.15);
+  if (with_libpod) ratio_line("first line: fastest / raw libpod", f_first, l_first, 1.15);
+  ratio_line("fastest first line / raw create+start calls", f_first, r_cs, 1.15);
+  if (with_libpod) ratio_line("fastest first line / libpod create+start", f_first, l_cs, 1.15);
+
+  printf("\n=== throughput (%s, concurrency %d, %d per round) ===\n", backend_name.c_str(), conc, m);
+  printf("  fastest trivial jobs        %s  -> mean %.1f jobs/s\n",
+         absl::StrFormat("%.1f / %.1f", fastest_rates[0], fastest_rates[1]).c_str(),
+         mean(fastest_rates));
+  printf("  raw create/start/wait/rm    %s  -> mean %.1f containers/s\n",
+         absl::StrFormat("%.1f / %.1f", raw_rates[0], raw_rates[1]).c_str(), mean(raw_rates));
+  double tr = mean(fastest_rates) / mean(raw_rates);
+  printf("  ratio fastest / raw  %.2fx  (target >= 1.00x: %s)\n", tr, tr >= 1.0 ? "MET" : "MISSED");
+
+  server.Stop();
+  Check(e2e::WaitNoContainers(*engine, {{"fastest.server_id", server.server_id()}}, absl::Seconds(20)),
+        "leftover sandboxes");
+  Check(e2e::WaitNoContainers(*engine, {{"fastest.bench", "1"}}, absl::Seconds(20)),
+        "leftover raw containers");
+  printf("\nno containers left (fastest.server_id=%s, fastest.bench=1)\n", server.server_id().c_str());
+  if (absl::GetFlag(FLAGS_keep)) {
+    printf("server log: %s\n", (work + "/data.server.log").c_str());
+  } else {
+    std::error_code ec;
+    std::filesystem::remove_all(work, ec);
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace fastest::bench
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  return fastest::bench::Main();
+}

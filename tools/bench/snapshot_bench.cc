@@ -1,0 +1,194 @@
+// snapshot_bench: restore / snapshot speed of the runner's hot paths against a local fastest-server.
+//
+//   bazel run //tools/bench:snapshot_bench [-- --files=5000 --mb=100 --dir=/tmp --parallel=8
+//                                              --server-threads=N --keep]
+//
+// Builds a workspace of N files / M MB (mixed text-like and random content, 50 directories) in a
+// temp dir, starts fastest-server on loopback, and measures in one run:
+//   full snapshot      scan+hash everything, exists (<=100/call), upload every blob, manifest, row
+//   rescan             the same tree again without a hash cache (blobs already stored)
+//   restore            fetch manifest, download+verify+write every file into an empty dir (8 at a time)
+//   incremental        change one file in the restored tree, snapshot with the restore's hash cache
+//   tar -c | zstd -1   of the same tree, the baseline
+// Targets (issue 4, 2-core machine): restore <= 0.5 s, full <= 1 s, incremental <= 50 ms with
+// exactly one blob uploaded, full <= tar+zstd.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <random>
+#include <string>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "core/api/api_client.h"
+#include "core/http/http_client.h"
+#include "core/snapshot/hash_cache.h"
+#include "runner/workspace_restore.h"
+#include "runner/workspace_snapshot.h"
+#include "tests/runner/e2e_harness.h"
+
+namespace fs = std::filesystem;
+using namespace fastest;
+
+namespace {
+
+double Ms(absl::Duration d) { return absl::ToDoubleMilliseconds(d); }
+
+void MakeTree(const std::string& root, int files, uint64_t total_bytes) {
+  std::mt19937_64 rng(42);
+  const uint64_t avg = total_bytes / files;
+  std::string buf;
+  for (int i = 0; i < files; ++i) {
+    // Sizes between avg/4 and 7*avg/4 (mean avg); every 10th file is text-like (compressible).
+    uint64_t size = avg / 4 + rng() % (avg * 3 / 2);
+    buf.resize(size);
+    if (i % 10 == 0) {
+      for (uint64_t k = 0; k < size; ++k) buf[k] = "abcdefgh ijklmnop\n"[rng() % 18];
+    } else {
+      for (uint64_t k = 0; k + 8 <= size; k += 8) {
+        uint64_t r = rng();
+        memcpy(&buf[k], &r, 8);
+      }
+    }
+    std::string rel = absl::StrFormat("dir%02d/sub%d/file%05d.dat", i % 50, (i / 50) % 4, i);
+    testing::WriteTestFile(root, rel, buf, i % 7 == 0 ? 0755 : 0644);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int files = 5000;
+  int mb = 100;
+  bool keep = false;
+  int parallel = 8;
+  int server_threads = 0;  // 0 = the server's default
+  std::string parent = "/tmp";
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a.rfind("--files=", 0) == 0) absl::SimpleAtoi(a.substr(8), &files);
+    if (a.rfind("--mb=", 0) == 0) absl::SimpleAtoi(a.substr(5), &mb);
+    if (a == "--keep") keep = true;
+    if (a.rfind("--dir=", 0) == 0) parent = a.substr(6);
+    if (a.rfind("--parallel=", 0) == 0) absl::SimpleAtoi(a.substr(11), &parallel);
+    if (a.rfind("--server-threads=", 0) == 0) absl::SimpleAtoi(a.substr(17), &server_threads);
+  }
+  std::string tmpl = parent + "/fastest-bench-XXXXXX";
+  if (mkdtemp(tmpl.data()) == nullptr) return 1;
+  const std::string base = tmpl;
+  const std::string src = base + "/src";
+  const std::string dst = base + "/restored";
+  printf("fastest snapshot benchmark: %d files, %d MB, in %s\n", files, mb, base.c_str());
+  MakeTree(src, files, static_cast<uint64_t>(mb) << 20);
+
+  const std::string token = "bench-token-0123456789";
+  testing::ServerProcess server(base + "/server-data", token, testing::PickFreePort());
+  if (server_threads > 0) server.set_extra_args({absl::StrCat("--threads=", server_threads)});
+  if (absl::Status s = server.Start(); !s.ok()) {
+    fprintf(stderr, "server: %s\n", std::string(s.message()).c_str());
+    return 1;
+  }
+  core::HttpClient http;
+  core::ApiClient api(http, server.url(), token);
+  auto project = api.CreateProject("bench");
+  if (!project.ok()) {
+    fprintf(stderr, "%s\n", project.status().ToString().c_str());
+    return 1;
+  }
+  auto fail = [&](const absl::Status& s) {
+    fprintf(stderr, "FAILED: %s\n", s.ToString().c_str());
+    return 1;
+  };
+
+  // tar | zstd baseline (page cache is warm: the tree was just written).
+  absl::Time t0 = absl::Now();
+  std::string cmd = absl::StrCat("tar -C ", src, " -cf - . | zstd -1 -q -T1 -o ", base, "/tree.tar.zst");
+  if (system(cmd.c_str()) != 0) fprintf(stderr, "tar|zstd failed\n");
+  absl::Duration tar_zstd = absl::Now() - t0;
+
+  // Full snapshot: nothing on the server yet.
+  runner::SnapshotRequest full_req;
+  full_req.root = src;
+  full_req.project_id = project->id;
+  full_req.source = "cli";
+  full_req.upload_parallelism = parallel;
+  t0 = absl::Now();
+  auto full = runner::SnapshotWorkspace(api, full_req);
+  absl::Duration full_time = absl::Now() - t0;
+  if (!full.ok()) return fail(full.status());
+
+  // Rescan: same tree, no cache, blobs already stored (exists calls only).
+  t0 = absl::Now();
+  auto rescan = runner::SnapshotWorkspace(api, full_req);
+  absl::Duration rescan_time = absl::Now() - t0;
+  if (!rescan.ok()) return fail(rescan.status());
+
+  // Restore into an empty dir, as the runner does.
+  core::HashCache cache;
+  t0 = absl::Now();
+  auto text = api.GetManifest(full->manifest_hash);
+  if (!text.ok()) return fail(text.status());
+  auto manifest = core::ParseManifest(*text);
+  if (!manifest.ok()) return fail(manifest.status());
+  auto restored = runner::RestoreWorkspace(api, *manifest, dst, &cache, parallel);
+  absl::Duration restore_time = absl::Now() - t0;
+  if (!restored.ok()) return fail(restored.status());
+
+  // Incremental: one file changed after the restore.
+  std::string changed = dst + "/" + manifest->files[manifest->files.size() / 2].path;
+  testing::WriteTestFile(dst, manifest->files[manifest->files.size() / 2].path,
+                         "changed by the benchmark\n");
+  runner::SnapshotRequest inc_req;
+  inc_req.root = dst;
+  inc_req.project_id = project->id;
+  inc_req.parent_snapshot_id = full->snapshot.id;
+  inc_req.base_manifest = &*manifest;
+  inc_req.cache = &cache;
+  inc_req.upload_parallelism = parallel;
+  t0 = absl::Now();
+  auto inc = runner::SnapshotWorkspace(api, inc_req);
+  absl::Duration inc_time = absl::Now() - t0;
+  if (!inc.ok()) return fail(inc.status());
+
+  const double total_mb = full->diff.bytes_changed / 1048576.0;
+  printf("\n%-34s %10s %10s %8s  %s\n", "measurement", "time", "target", "ratio", "notes");
+  auto row = [](const char* name, absl::Duration d, double target_ms, const std::string& note) {
+    if (target_ms > 0) {
+      printf("%-34s %8.1fms %8.1fms %7.2fx  %s %s\n", name, Ms(d), target_ms, Ms(d) / target_ms,
+             Ms(d) <= target_ms ? "OK  " : "MISS", note.c_str());
+    } else {
+      printf("%-34s %8.1fms %10s %8s  %s\n", name, Ms(d), "-", "-", note.c_str());
+    }
+  };
+  row("tar -c | zstd -1 (baseline)", tar_zstd, 0, "");
+  row("full snapshot (hash+upload all)", full_time, 1000,
+      absl::StrFormat("%d files, %.1f MB, %d blobs uploaded, scan %.0fms; vs tar+zstd %.2fx",
+                      static_cast<int>(full->files), total_mb,
+                      static_cast<int>(full->blobs_uploaded), Ms(full->scan_duration),
+                      Ms(full_time) / Ms(tar_zstd)));
+  row("rescan (no cache, all stored)", rescan_time, 0,
+      absl::StrFormat("%d hashes checked, %d uploaded", static_cast<int>(rescan->blobs_checked),
+                      static_cast<int>(rescan->blobs_uploaded)));
+  row("restore (parallel, verified)", restore_time, 500,
+      absl::StrFormat("%d downloaded, %.1f MB",
+                      static_cast<int>(restored->downloaded), restored->bytes_downloaded / 1048576.0));
+  row("incremental (1 file changed)", inc_time, 50,
+      absl::StrFormat("%d hashed, %d blobs uploaded (must be 1)", static_cast<int>(inc->hashed),
+                      static_cast<int>(inc->blobs_uploaded)));
+  printf("full snapshot vs tar+zstd: %s (%.2fx)\n",
+         full_time <= tar_zstd ? "OK (not slower)" : "MISS (slower)", Ms(full_time) / Ms(tar_zstd));
+  int rc = 0;
+  if (inc->blobs_uploaded != 1) {
+    fprintf(stderr, "FAILED: incremental uploaded %d blobs, expected exactly 1\n",
+            static_cast<int>(inc->blobs_uploaded));
+    rc = 1;
+  }
+  server.Stop();
+  if (!keep) fs::remove_all(base);
+  return rc;
+}
