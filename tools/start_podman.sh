@@ -29,19 +29,10 @@ TIMEOUT="${FASTEST_PODMAN_TIMEOUT:-30}"
 CONF_DIR=/etc/containers/containers.conf.d
 CONF="$CONF_DIR/50-fastest.conf"
 
-ping() {
-  curl -fsS --max-time 2 --unix-socket "$SOCK" http://localhost/_ping >/dev/null 2>&1
-}
+. "$(dirname "$0")/lib/daemon.sh"
 
 if [ "${1:-}" = "--stop" ]; then
-  if [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
-    kill "$(cat "$PIDFILE")"
-    for _ in $(seq 1 100); do kill -0 "$(cat "$PIDFILE")" 2>/dev/null || break; sleep 0.1; done
-    rm -f "$PIDFILE"
-    echo "start_podman: stopped"
-  else
-    echo "start_podman: no podman service started by this script is running"
-  fi
+  daemon_stop start_podman "$PIDFILE"
   exit 0
 fi
 
@@ -73,39 +64,10 @@ CONF
   fi
 fi
 
-if ping; then
-  echo "start_podman: podman service already answers on $SOCK"
-  exit 0
-fi
-
-if ! command -v podman >/dev/null 2>&1; then
+if ! daemon_ping "$SOCK" && ! command -v podman >/dev/null 2>&1; then
   echo "start_podman: podman is not installed (run tools/setup.sh: packages podman runc)" >&2
   exit 1
 fi
 
-if [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
-  echo "start_podman: podman service (pid $(cat "$PIDFILE")) is running but not answering yet; waiting"
-else
-  mkdir -p "$(dirname "$SOCK")" "$(dirname "$LOG")" "$(dirname "$PIDFILE")"
-  [ -S "$SOCK" ] && rm -f "$SOCK"
-  setsid podman --runtime runc system service --time=0 "unix://$SOCK" >>"$LOG" 2>&1 </dev/null &
-  echo $! >"$PIDFILE"
-  echo "start_podman: started podman system service (pid $!), log $LOG"
-fi
-
-deadline=$((SECONDS + TIMEOUT))
-until ping; do
-  if ! kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
-    echo "start_podman: podman service exited during startup; last log lines ($LOG):" >&2
-    tail -n 20 "$LOG" >&2 || true
-    rm -f "$PIDFILE"
-    exit 1
-  fi
-  if [ $SECONDS -ge $deadline ]; then
-    echo "start_podman: podman service did not answer /_ping on $SOCK within ${TIMEOUT}s; last log lines ($LOG):" >&2
-    tail -n 20 "$LOG" >&2 || true
-    exit 1
-  fi
-  sleep 0.2
-done
-echo "start_podman: podman service answers on $SOCK"
+daemon_ensure start_podman "$SOCK" "$LOG" "$PIDFILE" "$TIMEOUT" \
+  podman --runtime runc system service --time=0 "unix://$SOCK"
