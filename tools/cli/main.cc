@@ -1,0 +1,224 @@
+// fastest: the user-facing CLI.
+//
+//   fastest run --dir PATH --prompt TEXT [--diff] [--backend docker] [--server URL]
+//       Snapshots PATH, starts (or reuses) the local embedded server with the Docker backend, runs
+//       the job in a sandbox with live progress, and writes the result back into PATH (or prints
+//       a unified diff with --diff).
+//   fastest jobs [--limit N] [--status S]      recent jobs
+//   fastest logs JOB [--nofollow] [--raw]      a job's log, live until it ends
+//   fastest cancel JOB                         cancel a pending/running job
+//   fastest status                             local server, Docker, image, job counts
+//   fastest server start|stop                  manage the local server explicitly
+//
+// Without --server the CLI talks to the local server recorded in the data directory
+// (--data_dir, $FASTEST_DATA_DIR, default ~/.fastest). With --server URL it uses that server and
+// the token from --token / $FASTEST_API_TOKEN / $API_TOKEN.
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/time.h"
+#include "core/api/api_client.h"
+#include "core/http/http_client.h"
+#include "nlohmann/json.hpp"
+#include "tools/cli/commands.h"
+#include "tools/cli/local_server.h"
+
+ABSL_FLAG(std::string, dir, "", "run: the directory to work on (its files are the job's workspace)");
+ABSL_FLAG(std::string, prompt, "", "run: what the agent should do");
+ABSL_FLAG(bool, diff, false, "run: print the changes as a unified diff instead of writing them");
+ABSL_FLAG(std::string, backend, "docker", "backend of the local server (docker, podman, ...)");
+ABSL_FLAG(std::string, server, "", "URL of a running fastest server (default: the local one)");
+ABSL_FLAG(std::string, token, "", "API token for --server (default $FASTEST_API_TOKEN / $API_TOKEN)");
+ABSL_FLAG(std::string, data_dir, "", "CLI + local server state (default $FASTEST_DATA_DIR or ~/.fastest)");
+ABSL_FLAG(std::string, image, "fastest/sandbox:0.1.0", "sandbox image for the local server");
+ABSL_FLAG(std::string, instance_type, "standard-3",
+          "sandbox resources for the local server (lite|basic|standard-1..4)");
+ABSL_FLAG(std::string, server_bin, "", "fastest-server binary (default: beside the CLI, bazel-bin, PATH)");
+ABSL_FLAG(absl::Duration, timeout, absl::Hours(1), "run: how long to wait for the job");
+ABSL_FLAG(bool, verbose, false, "run: show the runner's raw log lines");
+ABSL_FLAG(bool, follow, true, "logs: follow until the job ends");
+ABSL_FLAG(bool, raw, false, "logs: print the runner's log verbatim");
+ABSL_FLAG(int, limit, 20, "jobs: how many");
+ABSL_FLAG(std::string, status, "", "jobs: only jobs with this status");
+
+namespace {
+
+using fastest::cli::LocalServer;
+using fastest::cli::LocalServerOptions;
+using fastest::cli::ServerTarget;
+using fastest::cli::Target;
+
+constexpr char kUsage[] =
+    "fastest: run coding-agent jobs in sandboxes.\n"
+    "  fastest run --dir PATH --prompt TEXT [--diff] [--backend docker] [--server URL]\n"
+    "  fastest jobs [--limit N] [--status S]\n"
+    "  fastest logs JOB [--nofollow] [--raw]\n"
+    "  fastest cancel JOB\n"
+    "  fastest status\n"
+    "  fastest server start|stop\n";
+
+std::string Env(const char* n) {
+  const char* v = getenv(n);
+  return v ? v : "";
+}
+
+LocalServerOptions ServerOptions() {
+  LocalServerOptions o;
+  o.data_dir = absl::GetFlag(FLAGS_data_dir);
+  if (o.data_dir.empty()) o.data_dir = fastest::cli::DefaultDataDir();
+  o.backend = absl::GetFlag(FLAGS_backend);
+  o.image = absl::GetFlag(FLAGS_image);
+  o.server_bin = absl::GetFlag(FLAGS_server_bin);
+  o.instance_type = absl::GetFlag(FLAGS_instance_type);
+  return o;
+}
+
+// --server, or the local server (started when `start` is true).
+absl::StatusOr<Target> ResolveTarget(fastest::core::HttpClient& http, bool start) {
+  std::string url = absl::GetFlag(FLAGS_server);
+  if (!url.empty()) {
+    std::string token = absl::GetFlag(FLAGS_token);
+    if (token.empty()) token = Env("FASTEST_API_TOKEN");
+    if (token.empty()) token = Env("API_TOKEN");
+    if (token.empty()) {
+      return absl::InvalidArgumentError("--server needs a token: --token or $FASTEST_API_TOKEN");
+    }
+    while (!url.empty() && url.back() == '/') url.pop_back();
+    fastest::core::ApiClient api(http, url, token, fastest::core::RetryPolicy::NoRetry());
+    if (absl::Status s = api.Health(); !s.ok()) {
+      return absl::UnavailableError(
+          absl::StrCat("the fastest server at ", url, " is not reachable: ", s.message()));
+    }
+    return Target{url, token};
+  }
+  LocalServer server(http, ServerOptions());
+  absl::StatusOr<ServerTarget> t = start ? server.Ensure() : server.Find();
+  if (!t.ok()) {
+    if (!start && absl::IsNotFound(t.status())) {
+      return absl::NotFoundError(absl::StrCat(
+          t.status().message(), " (start one with `fastest server start` or `fastest run`)"));
+    }
+    return t.status();
+  }
+  return Target{t->url, t->token};
+}
+
+int StatusCommand(fastest::core::HttpClient& http) {
+  LocalServerOptions o = ServerOptions();
+  printf("data dir:  %s\n", o.data_dir.c_str());
+  absl::Status docker = fastest::cli::CheckDocker(http, "", o.image);
+  printf("docker:    %s\n", docker.ok() ? absl::StrCat("running, image ", o.image, " present").c_str()
+                                        : std::string(docker.message()).c_str());
+  absl::StatusOr<Target> t = ResolveTarget(http, /*start=*/false);
+  if (!t.ok()) {
+    printf("server:    %s\n", std::string(t.status().message()).c_str());
+    return 0;
+  }
+  printf("server:    %s (%s)\n", t->url.c_str(),
+         absl::GetFlag(FLAGS_server).empty() ? "local" : "remote");
+  fastest::core::ApiClient api(http, t->url, t->token);
+  fastest::core::JobFilter f;
+  f.limit = 100;
+  absl::StatusOr<std::vector<fastest::core::Job>> jobs = api.ListJobs(f);
+  if (jobs.ok()) {
+    std::map<std::string, int> counts;
+    for (const auto& j : *jobs) ++counts[std::string(fastest::core::JobStatusName(j.status))];
+    std::vector<std::string> parts;
+    for (const auto& [k, v] : counts) parts.push_back(absl::StrCat(k, " ", v));
+    printf("jobs:      %s (last %zu)\n", parts.empty() ? "none" : absl::StrJoin(parts, ", ").c_str(),
+           jobs->size());
+  }
+  return 0;
+}
+
+int Main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(kUsage);
+  std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
+  if (positional.size() < 2) {
+    fprintf(stderr, "%s", kUsage);
+    return 2;
+  }
+  std::string cmd = positional[1];
+  std::vector<std::string> args(positional.begin() + 2, positional.end());
+  fastest::core::HttpClient http;
+
+  if (cmd == "status") return StatusCommand(http);
+  if (cmd == "server") {
+    if (args.size() != 1 || (args[0] != "start" && args[0] != "stop")) {
+      fprintf(stderr, "usage: fastest server start|stop\n");
+      return 2;
+    }
+    LocalServer server(http, ServerOptions());
+    if (args[0] == "stop") {
+      absl::Status s = server.Stop();
+      if (!s.ok()) {
+        fprintf(stderr, "fastest server stop: %s\n", std::string(s.message()).c_str());
+        return 1;
+      }
+      printf("local server stopped\n");
+      return 0;
+    }
+    absl::StatusOr<ServerTarget> t = server.Ensure();
+    if (!t.ok()) {
+      fprintf(stderr, "fastest server start: %s\n", std::string(t.status().message()).c_str());
+      return 1;
+    }
+    printf("%s\n", t->url.c_str());
+    return 0;
+  }
+  if (cmd != "run" && cmd != "jobs" && cmd != "logs" && cmd != "cancel") {
+    fprintf(stderr, "fastest: unknown command %s\n%s", cmd.c_str(), kUsage);
+    return 2;
+  }
+  if ((cmd == "logs" || cmd == "cancel") && args.size() != 1) {
+    fprintf(stderr, "usage: fastest %s JOB\n", cmd.c_str());
+    return 2;
+  }
+  if (cmd == "run" && (absl::GetFlag(FLAGS_dir).empty() || absl::GetFlag(FLAGS_prompt).empty())) {
+    fprintf(stderr, "usage: fastest run --dir PATH --prompt TEXT [--diff]\n");
+    return 2;
+  }
+  absl::StatusOr<Target> target = ResolveTarget(http, /*start=*/cmd == "run");
+  if (!target.ok()) {
+    fprintf(stderr, "fastest %s: %s\n", cmd.c_str(), std::string(target.status().message()).c_str());
+    return 1;
+  }
+  fastest::core::ApiClient api(http, target->url, target->token);
+  if (cmd == "jobs") return fastest::cli::JobsCommand(api, absl::GetFlag(FLAGS_limit),
+                                                      absl::GetFlag(FLAGS_status));
+  if (cmd == "logs") {
+    return fastest::cli::LogsCommand(
+        http, api, *target, args[0], absl::GetFlag(FLAGS_follow), absl::GetFlag(FLAGS_raw),
+        absl::GetFlag(FLAGS_server).empty() && absl::GetFlag(FLAGS_backend) == "docker");
+  }
+  if (cmd == "cancel") return fastest::cli::CancelCommand(api, args[0]);
+  fastest::cli::RunOptions run;
+  run.dir = absl::GetFlag(FLAGS_dir);
+  run.prompt = absl::GetFlag(FLAGS_prompt);
+  run.diff = absl::GetFlag(FLAGS_diff);
+  run.verbose = absl::GetFlag(FLAGS_verbose);
+  run.timeout = absl::GetFlag(FLAGS_timeout);
+  run.data_dir = ServerOptions().data_dir;
+  run.docker_logs_fallback =
+      absl::GetFlag(FLAGS_server).empty() && absl::GetFlag(FLAGS_backend) == "docker";
+  return fastest::cli::RunJobCommand(http, api, *target, run);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int rc = Main(argc, argv);
+  // A log-follow thread may still sit in a request: leave without running static destructors.
+  fflush(stdout);
+  fflush(stderr);
+  _exit(rc);
+}
