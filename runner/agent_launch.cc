@@ -161,6 +161,12 @@ absl::StatusOr<AgentLaunch> PrepareAgentLaunch(const RunnerConfig& config,
   if (absl::Status s = WriteFile(launch.config_path, cfg.dump(2)); !s.ok()) return s;
   launch.env["OPENCODE_CONFIG"] = launch.config_path;
   launch.env["OPENCODE_PERMISSION"] = "\"allow\"";
+  // An opencode.json (or .opencode/) inside the workspace must not override the generated
+  // permissions and provider: the workspace is user content. (Both names checked in OpenCode
+  // 1.18's binary.)
+  launch.env["OPENCODE_DISABLE_PROJECT_CONFIG"] = "1";
+  // No fetch of models.dev at start: sandboxes may have no internet, and the model is ours.
+  launch.env["OPENCODE_DISABLE_MODELS_FETCH"] = "1";
   // A prompt starting with '-' would be parsed as a flag.
   std::string message = absl::StartsWith(prompt, "-") ? " " + prompt : prompt;
   launch.argv = {config.opencode_bin, "run", "--format", "json", "--model",

@@ -7,6 +7,8 @@
 //   - otherwise OpenCode: `opencode run --format json --model <provider>/<model> <prompt>` with a
 //     generated opencode.json (permissions allowed, provider set up) in the agent home, which is
 //     outside the workspace, and XDG_{CONFIG,DATA,CACHE,STATE}_HOME + HOME under it.
+//     OPENCODE_DISABLE_PROJECT_CONFIG=1 (an opencode.json in the workspace cannot override it)
+//     and OPENCODE_DISABLE_MODELS_FETCH=1 (no models.dev fetch) are always set.
 // Model selection: PROVIDER/MODEL override; FASTEST_MODEL_BASE_URL → an OpenAI-compatible provider
 // (npm @ai-sdk/openai-compatible); else ANTHROPIC_API_KEY → anthropic, OPENAI_API_KEY → openai,
 // GOOGLE_GENERATIVE_AI_API_KEY → google.

@@ -76,6 +76,15 @@ TEST(AgentLaunchTest, OpenCodeAnthropicFromKey) {
   EXPECT_EQ(cfg["permission"], "allow");
   EXPECT_EQ(cfg["model"], "anthropic/claude-sonnet-4-20250514");
   EXPECT_FALSE(absl::StrContains(ReadAll(l->config_path), "sk-ant-secret"));
+  // The workspace's own opencode.json must not override ours; no models.dev fetch.
+  EXPECT_EQ(l->env.at("OPENCODE_DISABLE_PROJECT_CONFIG"), "1");
+  EXPECT_EQ(l->env.at("OPENCODE_DISABLE_MODELS_FETCH"), "1");
+  // Even if the sandbox environment tried to turn them off.
+  env["OPENCODE_DISABLE_PROJECT_CONFIG"] = "0";
+  c = RunnerConfigFromEnv(env);
+  l = PrepareAgentLaunch(*c, "fix the bug");
+  ASSERT_TRUE(l.ok());
+  EXPECT_EQ(l->env.at("OPENCODE_DISABLE_PROJECT_CONFIG"), "1");
 }
 
 TEST(AgentLaunchTest, ProviderOverridesAndBaseUrl) {

@@ -30,8 +30,10 @@
 #include "core/plugin/backend.h"
 #include "core/status/status_macros.h"
 #include "server/api/api_service.h"
+#include "server/api/job_logs.h"
 #include "server/dispatch/dispatcher.h"
 #include "server/dispatch/instance_types.h"
+#include "server/dispatch/job_log_hub.h"
 #include "server/dispatch/job_source.h"
 #include "server/http/http_server.h"
 #include "server/metrics/metrics.h"
@@ -114,7 +116,7 @@ const ConfigKey kFirstTokenCompat{"api_token", "", "API_TOKEN", "", std::nullopt
 // Environment passed through to every sandbox (values never logged).
 const char* const kPassthroughEnv[] = {
     "ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GOOGLE_GENERATIVE_AI_API_KEY", "PROVIDER", "MODEL",
-    "FASTEST_MODEL", "FASTEST_MODEL_BASE_URL", "OPENCODE_PERMISSION",
+    "FASTEST_MODEL", "FASTEST_MODEL_BASE_URL", "FASTEST_MODEL_API_KEY", "OPENCODE_PERMISSION",
 };
 
 struct Settings {
@@ -242,6 +244,13 @@ int Serve(const Settings& s) {
     LogWarn("no API token yet: set FASTEST_API_TOKEN or run `fastest-server token create`");
   }
 
+  // Sandbox output of every job: <data_dir>/logs/<job_id>.log (GET /v1/jobs/:jobId/logs).
+  JobLogHub log_hub(s.data_dir + "/logs");
+  if (absl::Status st = log_hub.Init(); !st.ok()) {
+    LogError("cannot create the job log directory", {{"error", st.ToString()}});
+    return 1;
+  }
+
   Metrics metrics;
   std::unique_ptr<core::SandboxBackend> backend;
   std::unique_ptr<Dispatcher> dispatcher;
@@ -275,6 +284,7 @@ int Serve(const Settings& s) {
     d.job_timeout = s.job_timeout;
     d.auto_dispatch = s.auto_dispatch;
     d.fallback_token = s.first_token;
+    d.log_hub = &log_hub;
     for (const char* name : kPassthroughEnv) {
       if (const char* v = getenv(name); v != nullptr && *v != '\0') d.passthrough_env[name] = v;
     }
@@ -299,6 +309,8 @@ int Serve(const Settings& s) {
   http::HttpServer server(ho);
   ApiService api(store.get(), &blobs, dispatcher.get(), &metrics, remote);
   api.Register(server.router());
+  JobLogsService job_logs(store.get(), &log_hub);
+  job_logs.Register(server.router());
   if (absl::Status st = server.Start(); !st.ok()) {
     LogError("cannot start HTTP server", {{"error", st.ToString()}});
     return 1;
@@ -331,6 +343,7 @@ int Serve(const Settings& s) {
   server.WaitForStopRequest();
   LogInfo("stopping");
   if (dispatcher) dispatcher->Stop();
+  job_logs.Stop();  // log followers get the rest of their logs and their streams end
   server.Stop();
   LogInfo("stopped");
   return 0;

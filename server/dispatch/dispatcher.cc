@@ -1,10 +1,13 @@
 #include "server/dispatch/dispatcher.h"
 
+#include <algorithm>
+#include <chrono>
 #include <csignal>
 #include <regex>
 #include <utility>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -27,7 +30,148 @@ void KeepTail(std::string* s, size_t max) {
 
 std::string DurationText(absl::Duration d) { return absl::FormatDuration(d); }
 
+// The last `max_lines` lines of `text`.
+std::string LastLines(absl::string_view text, int max_lines) {
+  while (!text.empty() && text.back() == '\n') text.remove_suffix(1);
+  size_t pos = text.size();
+  for (int i = 0; i < max_lines && pos != 0; ++i) {
+    size_t nl = text.rfind('\n', pos - 1);
+    if (nl == absl::string_view::npos) return std::string(text);
+    pos = nl;
+  }
+  return std::string(pos == 0 ? text : text.substr(pos + 1));
+}
+
+// Secrets to keep out of a job's log: its token and provider keys passed through.
+std::vector<std::string> SecretsOf(const core::SandboxSpec& spec) {
+  std::vector<std::string> secrets;
+  for (const auto& [name, value] : spec.env) {
+    if (name == "API_TOKEN" || absl::EndsWith(name, "_KEY") || absl::EndsWith(name, "_TOKEN")) {
+      secrets.push_back(value);
+    }
+  }
+  return secrets;
+}
+
 }  // namespace
+
+// Collects one sandbox's output: into the job's log file (through the hub) and, kept to a tail,
+// into the RunResult. A follow thread feeds it while the sandbox runs; CatchUp() reads whatever
+// the follow missed (or everything, for backends without log streaming), skipping the bytes per
+// stream already seen, so nothing is written twice.
+class Dispatcher::OutputCapture {
+ public:
+  OutputCapture(std::unique_ptr<JobLogWriter> writer, std::vector<std::string> secrets,
+                size_t max_output)
+      : writer_(std::move(writer)), secrets_(std::move(secrets)), max_output_(max_output) {}
+  ~OutputCapture() { Join(); }
+
+  // Starts following on a thread of its own.
+  void StartFollow(core::SandboxBackend* backend, const std::string& sandbox_id) {
+    follow_ = std::thread([this, backend, sandbox_id] {
+      core::LogOptions opts;
+      opts.follow = true;
+      absl::Status s = backend->ReadLogs(
+          sandbox_id, opts, [this](int stream, absl::string_view d) { return Sink(stream, d); });
+      std::lock_guard<std::mutex> lock(mu_);
+      follow_status_ = s;
+      follow_done_ = true;
+      cv_.notify_all();
+    });
+  }
+  bool following() const { return follow_.joinable(); }
+  bool FollowDone() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return follow_done_;
+  }
+  // Waits for the follow to end (it does when the sandbox exits). False on timeout.
+  bool WaitFollow(absl::Duration timeout) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, std::chrono::milliseconds(absl::ToInt64Milliseconds(timeout)),
+                        [&] { return follow_done_; });
+  }
+  absl::Status follow_status() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return follow_status_;
+  }
+  // One non-following read, skipping what was already captured.
+  absl::Status CatchUp(core::SandboxBackend* backend, const std::string& sandbox_id) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      skip_[0] = seen_[0];
+      skip_[1] = seen_[1];
+    }
+    return backend->ReadLogs(sandbox_id, core::LogOptions{},
+                             [this](int stream, absl::string_view d) { return Sink(stream, d); });
+  }
+  // From now on the sink refuses data (a follow that did not end lets go at its next chunk).
+  void Abandon() {
+    std::lock_guard<std::mutex> lock(mu_);
+    abandoned_ = true;
+  }
+  void Join() {
+    if (follow_.joinable()) follow_.join();
+  }
+
+  // Output for the RunResult and the last lines (both streams, in order, secrets redacted).
+  void TakeOutput(RunResult* r, int tail_lines, std::string* tail) {
+    std::lock_guard<std::mutex> lock(mu_);
+    r->stdout_text = out_[0];
+    r->stderr_text = out_[1];
+    KeepTail(&r->stdout_text, max_output_);
+    KeepTail(&r->stderr_text, max_output_);
+    *tail = RedactSecrets(LastLines(combined_, tail_lines), secrets_);
+  }
+  // Completes the log file and tells its followers. Call once the job's final status is stored.
+  void CloseLog() {
+    std::lock_guard<std::mutex> lock(mu_);
+    abandoned_ = true;
+    if (writer_) writer_->Close();
+  }
+
+ private:
+  static constexpr size_t kCombinedTail = 8 * 1024;
+
+  bool Sink(int stream, absl::string_view data) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (abandoned_) return false;
+    const int s = stream == 2 ? 1 : 0;
+    if (skip_[s] > 0) {
+      size_t n = std::min<size_t>(skip_[s], data.size());
+      skip_[s] -= n;
+      data.remove_prefix(n);
+      if (data.empty()) return true;
+    }
+    seen_[s] += data.size();
+    out_[s].append(data.data(), data.size());
+    if (out_[s].size() > 2 * max_output_) KeepTail(&out_[s], max_output_);
+    combined_.append(data.data(), data.size());
+    if (combined_.size() > 2 * kCombinedTail) KeepTail(&combined_, kCombinedTail);
+    if (writer_ && !write_failed_) {
+      absl::Status st = writer_->Append(stream, data);
+      if (!st.ok()) {
+        write_failed_ = true;  // keep running the job; the log is just incomplete
+        LogWarn("cannot write job log", {{"error", std::string(st.message())}});
+      }
+    }
+    return true;
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::unique_ptr<JobLogWriter> writer_;
+  std::vector<std::string> secrets_;
+  size_t max_output_;
+  std::thread follow_;
+  bool follow_done_ = false;
+  absl::Status follow_status_;
+  bool abandoned_ = false;
+  bool write_failed_ = false;
+  uint64_t seen_[2] = {0, 0};
+  uint64_t skip_[2] = {0, 0};
+  std::string out_[2];
+  std::string combined_;
+};
 
 nlohmann::json RunResult::ToJson() const {
   nlohmann::json j;
@@ -57,6 +201,9 @@ Dispatcher::~Dispatcher() { Stop(); }
 
 absl::Status Dispatcher::Start() {
   FASTEST_RETURN_IF_ERROR(Reconcile());
+  // Backends without log streaming are read once, when the sandbox has exited.
+  auto caps = backend_->Describe();
+  log_streaming_ = !caps.ok() || !caps->is_object() || caps->value("log_streaming", true) != false;
   std::lock_guard<std::mutex> lock(mu_);
   started_ = true;
   for (int i = 0; i < options_.max_instances; ++i) {
@@ -73,6 +220,7 @@ absl::Status Dispatcher::Start() {
            {"max_instances", std::to_string(options_.max_instances)},
            {"auto_dispatch", options_.auto_dispatch ? "true" : "false"},
            {"instance_type", options_.instance_type.name},
+           {"log_streaming", log_streaming_ ? "true" : "false"},
            {"job_timeout", DurationText(options_.job_timeout)}});
   return absl::OkStatus();
 }
@@ -373,6 +521,21 @@ RunResult Dispatcher::RunTask(const Task& task) {
   // The job may have been cancelled while the sandbox was being created.
   if (cancelled_early) backend_->Kill(sandbox_id, SIGKILL).IgnoreError();
 
+  // Capture the output while it runs.
+  std::unique_ptr<JobLogWriter> log_writer;
+  std::vector<std::string> secrets = SecretsOf(spec);
+  if (options_.log_hub != nullptr) {
+    auto w = options_.log_hub->OpenWriter(job->id, secrets);
+    if (w.ok()) {
+      log_writer = std::move(*w);
+    } else {
+      LogWarn("cannot open job log", {{"job_id", job->id}, {"error", w.status().ToString()}});
+    }
+  }
+  OutputCapture capture(std::move(log_writer), std::move(secrets), options_.max_output_bytes);
+  if (log_streaming_) capture.StartFollow(backend_, sandbox_id);
+  bool follow_ended_early = false;
+
   // Wait in slices so timeout and stop are noticed; cancel kills through the control thread.
   const absl::Time deadline = t0 + options_.job_timeout;
   bool timed_out = false;
@@ -381,6 +544,7 @@ RunResult Dispatcher::RunTask(const Task& task) {
   while (true) {
     absl::Duration slice = std::min(absl::Seconds(1), deadline - absl::Now());
     if (slice < absl::ZeroDuration()) slice = absl::ZeroDuration();
+    if (capture.following() && !follow_ended_early) follow_ended_early = capture.FollowDone();
     auto waited = backend_->Wait(sandbox_id, slice);
     if (!waited.ok()) {
       metrics_->IncBackendError("wait");
@@ -409,27 +573,23 @@ RunResult Dispatcher::RunTask(const Task& task) {
   }
   result.exit_code = exit_code;
 
-  // Output (kept to a tail) for the RunResult, and the last lines for a failure message.
-  auto logs = backend_->ReadLogs(sandbox_id, core::LogOptions{},
-                                 [&](int stream, absl::string_view data) {
-                                   std::string& dst =
-                                       stream == 2 ? result.stderr_text : result.stdout_text;
-                                   dst.append(data.data(), data.size());
-                                   if (dst.size() > 2 * options_.max_output_bytes) {
-                                     KeepTail(&dst, options_.max_output_bytes);
-                                   }
-                                   return true;
-                                 });
-  if (!logs.ok()) metrics_->IncBackendError("logs");
-  KeepTail(&result.stdout_text, options_.max_output_bytes);
-  KeepTail(&result.stderr_text, options_.max_output_bytes);
+  // The follow ends with the sandbox; whatever it missed (or everything, without streaming) is
+  // read once more. A follow that does not end is let go (it stops at its next chunk).
+  bool catch_up = !capture.following() || follow_ended_early;
+  if (capture.following()) {
+    if (!capture.WaitFollow(absl::Seconds(5))) {
+      LogWarn("log follow did not end with the sandbox", {{"job_id", job->id}});
+      capture.Abandon();
+    } else if (!capture.follow_status().ok()) {
+      metrics_->IncBackendError("logs");
+      catch_up = true;
+    }
+  }
+  if (catch_up) {
+    if (!capture.CatchUp(backend_, sandbox_id).ok()) metrics_->IncBackendError("logs");
+  }
   std::string tail;
-  core::LogOptions tail_opts;
-  tail_opts.tail = 20;
-  backend_->ReadLogs(sandbox_id, tail_opts, [&](int, absl::string_view data) {
-    tail.append(data.data(), data.size());
-    return true;
-  }).IgnoreError();
+  capture.TakeOutput(&result, 20, &tail);
   KeepTail(&tail, 4000);
 
   bool cancelled;
@@ -473,6 +633,9 @@ RunResult Dispatcher::RunTask(const Task& task) {
     }
   }
 
+  // The final status is stored: complete the log (its followers then end).
+  capture.CloseLog();
+
   // Always remove the sandbox.
   absl::Status removed = backend_->Remove(sandbox_id);
   if (!removed.ok() && !absl::IsNotFound(removed)) {
@@ -480,6 +643,7 @@ RunResult Dispatcher::RunTask(const Task& task) {
     LogWarn("sandbox remove failed",
             {{"sandbox", sandbox_id}, {"error", std::string(removed.message())}});
   }
+  capture.Join();  // a follow let go ends once its sandbox is gone
   metrics_->AddSandboxesRunning(-1);
   {
     std::lock_guard<std::mutex> lock(mu_);

@@ -13,6 +13,11 @@
 //     the sandbox (image, runner command, env API_URL/API_TOKEN/JOB_ID + pass-through provider
 //     keys, labels fastest.server_id/fastest.job_id, resources of the instance type), wait with
 //     the per-job timeout, then always remove the sandbox.
+//   - Output: while the sandbox runs, a capture thread follows its output through the backend
+//     (ReadLogs follow=true; backends without "log_streaming" are read once at the end, as is
+//     anything a broken follow missed) into the JobLogHub (`<data_dir>/logs/<job_id>.log`, the
+//     job's token and *_API_KEY values redacted), which serves GET /v1/jobs/:jobId/logs. The log
+//     is complete and its writer closed only after the job's final status is stored.
 //   - Outcomes: the runner's terminal status wins. Timeout -> failed "Job timed out after <d>";
 //     cancel (NotifyJobCancelled after the API cancelled the job) -> sandbox killed, job stays
 //     cancelled; sandbox exit without a terminal status -> failed
@@ -47,6 +52,7 @@
 #include "core/plugin/sandbox_backend.h"
 #include "nlohmann/json.hpp"
 #include "server/dispatch/instance_types.h"
+#include "server/dispatch/job_log_hub.h"
 #include "server/metrics/metrics.h"
 #include "server/dispatch/job_source.h"
 #include "server/store/store.h"
@@ -83,6 +89,9 @@ struct DispatcherOptions {
   std::string fallback_token;
   // Cap of stdout/stderr kept in a RunResult (tail).
   size_t max_output_bytes = 256 * 1024;
+  // Where sandbox output is captured (not owned; null = not captured, only the RunResult keeps
+  // a tail).
+  JobLogHub* log_hub = nullptr;
 };
 
 class Dispatcher {
@@ -125,6 +134,7 @@ class Dispatcher {
     absl::Time claimed_at;
     DoneCallback done;
   };
+  class OutputCapture;
   struct Active {
     std::string sandbox_id;
     bool cancelled = false;
@@ -157,6 +167,7 @@ class Dispatcher {
   bool feeder_wake_ = false;
   bool stopping_ = false;
   bool started_ = false;
+  bool log_streaming_ = true;  // the backend's Describe()["log_streaming"]
   std::vector<std::thread> threads_;
 };
 

@@ -1,12 +1,17 @@
 // End-to-end tests of the dispatcher: the real fastest-server binary with the process backend
 // plugin (sandboxes are local child processes running a small shell "runner").
 #include <dirent.h>
+#include <stdio.h>
 #include <signal.h>
 
 #include <atomic>
 #include <fstream>
 #include <mutex>
 #include <set>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
 #include <thread>
 
 #include "absl/strings/match.h"
@@ -31,6 +36,14 @@ echo "projects_seen=$(curl -sf -H "$H" "$API_URL/v1/projects" | grep -o owner_us
 case "$JOB" in
   *'"prompt":"sleep'*) sleep 60 ;;
   *'"prompt":"exit3'*) echo "about to fail" >&2; echo "boom line" >&2; exit 3 ;;
+  *'"prompt":"lines:'*)
+    SID=$(echo "$JOB" | sed 's/.*"prompt":"lines:\([0-9A-Z]*\)".*/\1/')
+    for i in 1 2 3 4 5 6 7 8 9 10; do echo "line $i"; sleep 0.1; done
+    echo "warning on stderr" >&2
+    echo "token=$API_TOKEN"
+    curl -sf -X POST -H "$H" -d "{\"status\":\"completed\",\"output_snapshot_id\":\"$SID\"}" \
+      "$API_URL/v1/jobs/$JOB_ID/status" >/dev/null || exit 22
+    echo "Output snapshot: $SID" ;;
   *'"prompt":"complete:'*)
     SID=$(echo "$JOB" | sed 's/.*"prompt":"complete:\([0-9A-Z]*\)".*/\1/')
     curl -sf -X POST -H "$H" -d "{\"status\":\"completed\",\"output_snapshot_id\":\"$SID\"}" \
@@ -297,6 +310,220 @@ TEST_F(DispatchE2eTest, RemoteModeRunsJobsOfAnExternalApi) {
   EXPECT_TRUE(absl::StartsWith(GetJob(job2)["error"].get<std::string>(),
                                "Sandbox exited with code 3"));
   EXPECT_TRUE(Eventually([&] { return CountEntries(state_dir_) == 0; }, 5000));
+}
+
+// ------------------------------------------------------------------ GET /v1/jobs/:jobId/logs
+
+struct FollowResult {
+  long status = 0;
+  std::string body;
+  std::vector<std::pair<std::chrono::steady_clock::time_point, std::string>> chunks;
+  std::chrono::steady_clock::time_point ended;
+  bool ok = false;
+};
+
+// GET .../logs?follow=1 until the server ends the stream.
+FollowResult Follow(const ServerProcess& server, const std::string& job, const std::string& token,
+                    int64_t offset = 0) {
+  FollowResult out;
+  core::HttpClient http;
+  core::HttpRequest req;
+  req.url = server.url(absl::StrCat("/v1/jobs/", job, "/logs?follow=1&offset=", offset));
+  req.bearer_token = token;
+  req.timeout = std::chrono::seconds(30);
+  req.on_body_chunk = [&](absl::string_view chunk) {
+    out.chunks.emplace_back(std::chrono::steady_clock::now(), std::string(chunk));
+    out.body.append(chunk.data(), chunk.size());
+    return true;
+  };
+  auto r = http.Send(req);
+  out.ended = std::chrono::steady_clock::now();
+  out.ok = r.ok();
+  if (r.ok()) out.status = r->status;
+  return out;
+}
+
+TEST_F(DispatchE2eTest, JobLogsFollowStreamsLiveOutputAndEndsWithTheJob) {
+  StartServer();
+  Seed();
+  const std::string job = CreateJob("lines:" + snapshot_);
+  // Pending, no log yet: an empty 200, not 404.
+  core::HttpResponse r = api_->Call("GET", "/v1/jobs/" + job + "/logs");
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, "");
+  EXPECT_EQ(r.Header("x-log-offset-next"), "0");
+  EXPECT_EQ(r.Header("x-job-status"), "pending");
+
+  // Two followers, one started before the job is dispatched.
+  FollowResult early, late;
+  std::thread t1([&] { early = Follow(*server_, job, kTestToken); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  ASSERT_EQ(api_->Call("POST", "/run-job", json{{"job_id", job}, {"wait", false}}.dump()).status,
+            202);
+  ASSERT_TRUE(Eventually([&] { return GetJob(job)["status"] == "running"; })) << server_->Log();
+  std::thread t2([&] { late = Follow(*server_, job, kTestToken); });
+  t1.join();
+  t2.join();
+  // The stream ended by itself, and only once the job was over.
+  EXPECT_EQ(GetJob(job)["status"], "completed");
+  for (const FollowResult* f : {&early, &late}) {
+    ASSERT_TRUE(f->ok);
+    EXPECT_EQ(f->status, 200) << f->body;
+    std::string expected;
+    for (int i = 1; i <= 10; ++i) absl::StrAppend(&expected, "line ", i, "\n");
+    EXPECT_TRUE(absl::StartsWith(f->body, "provider=testprov\n")) << f->body;
+    EXPECT_TRUE(absl::StrContains(f->body, expected)) << f->body;
+    EXPECT_TRUE(absl::StrContains(f->body, "warning on stderr\n")) << f->body;
+    EXPECT_TRUE(absl::StrContains(f->body, "Output snapshot: " + snapshot_)) << f->body;
+    // The job's token never reaches the log.
+    EXPECT_TRUE(absl::StrContains(f->body, "token=[redacted]\n")) << f->body;
+    EXPECT_FALSE(absl::StrContains(f->body, "token=fst_")) << f->body;
+  }
+  EXPECT_EQ(early.body, late.body);
+  // Live: the early follower got the lines in several pieces spread over the ~1 s run.
+  ASSERT_GE(early.chunks.size(), 3u);
+  EXPECT_GE(early.chunks.back().first - early.chunks.front().first,
+            std::chrono::milliseconds(500));
+  EXPECT_TRUE(absl::StartsWith(early.chunks.front().second, "provider=testprov\n"))
+      << early.chunks.front().second;
+
+  // ?offset=: the same bytes, from anywhere.
+  const std::string full = early.body;
+  r = api_->Call("GET", "/v1/jobs/" + job + "/logs");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, full);
+  EXPECT_EQ(r.Header("x-log-offset-next"), std::to_string(full.size()));
+  EXPECT_EQ(r.Header("x-job-status"), "completed");
+  EXPECT_TRUE(absl::StartsWith(r.Header("content-type"), "text/plain")) << r.Header("content-type");
+  r = api_->Call("GET", "/v1/jobs/" + job + "/logs?offset=7");
+  EXPECT_EQ(r.body, full.substr(7));
+  EXPECT_EQ(r.Header("x-log-offset-next"), std::to_string(full.size()));
+  r = api_->Call("GET", absl::StrCat("/v1/jobs/", job, "/logs?offset=", full.size() + 5));
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "");
+  EXPECT_EQ(r.Header("x-log-offset-next"), std::to_string(full.size() + 5));
+  EXPECT_EQ(api_->Call("GET", "/v1/jobs/" + job + "/logs?offset=-1").status, 400);
+  EXPECT_EQ(api_->Call("GET", "/v1/jobs/" + job + "/logs?offset=abc").status, 400);
+  // Following a finished job: the rest of the log, then the end at once.
+  FollowResult done = Follow(*server_, job, kTestToken, 7);
+  EXPECT_EQ(done.status, 200);
+  EXPECT_EQ(done.body, full.substr(7));
+  // The log stays after the sandbox is gone.
+  EXPECT_EQ(CountEntries(state_dir_), 0);
+  std::ifstream file(dir_ + "/data/logs/" + job + ".log");
+  std::stringstream ss;
+  ss << file.rdbuf();
+  EXPECT_EQ(ss.str(), full);
+}
+
+TEST_F(DispatchE2eTest, JobLogsAuthAndOwnership) {
+  StartServer();
+  Seed();
+  const std::string job = CreateJob("exit3");
+  json r = api_->Json("POST", "/run-job", json{{"job_id", job}}.dump());
+  EXPECT_EQ(r["success"], false);
+  core::HttpResponse mine = api_->Call("GET", "/v1/jobs/" + job + "/logs");
+  EXPECT_EQ(mine.status, 200);
+  EXPECT_TRUE(absl::StrContains(mine.body, "boom line\n")) << mine.body;
+  // The failure message's tail comes from the captured output.
+  EXPECT_TRUE(absl::StrContains(r["error"].get<std::string>(), "boom line")) << r;
+
+  // Unknown job -> 404 with the error JSON.
+  core::HttpResponse missing = api_->Call("GET", "/v1/jobs/NOSUCHJOB/logs");
+  EXPECT_EQ(missing.status, 404);
+  json err = json::parse(missing.body, nullptr, false);
+  EXPECT_EQ(err["error"]["code"], "NOT_FOUND") << missing.body;
+  EXPECT_EQ(api_->Call("GET", "/v1/jobs/NOSUCHJOB/logs?follow=1").status, 404);
+  // No or a wrong token -> 401.
+  const std::string bad = "wrong-token";
+  EXPECT_EQ(api_->Call("GET", "/v1/jobs/" + job + "/logs", "", &bad).status, 401);
+  // Another user's token -> 403, for the offset and the follow form.
+  auto other = RunServerCommand({"token", "create", "--email=other@example.test",
+                                 "--data_dir=" + dir_ + "/data", "--backend=none"});
+  ASSERT_TRUE(other.ok()) << other.status();
+  std::string other_token = *other;
+  while (!other_token.empty() && other_token.back() == '\n') other_token.pop_back();
+  core::HttpResponse theirs = api_->Call("GET", "/v1/jobs/" + job + "/logs", "", &other_token);
+  EXPECT_EQ(theirs.status, 403);
+  EXPECT_FALSE(absl::StrContains(theirs.body, "boom")) << theirs.body;
+  EXPECT_EQ(json::parse(theirs.body, nullptr, false)["error"]["code"], "FORBIDDEN");
+  FollowResult f = Follow(*server_, job, other_token);
+  EXPECT_EQ(f.status, 403);
+  EXPECT_FALSE(absl::StrContains(f.body, "boom"));
+}
+
+TEST_F(DispatchE2eTest, JobLogsFollowOfACancelledPendingJobEnds) {
+  StartServer();
+  Seed();
+  const std::string job = CreateJob("never runs");
+  FollowResult f;
+  std::thread t([&] { f = Follow(*server_, job, kTestToken); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_EQ(api_->Call("POST", "/v1/jobs/" + job + "/cancel").status, 200);
+  auto cancelled_at = std::chrono::steady_clock::now();
+  t.join();
+  EXPECT_EQ(f.status, 200);
+  EXPECT_EQ(f.body, "");
+  // No log writer ever: the periodic recheck ends it.
+  EXPECT_LT(f.ended - cancelled_at, std::chrono::seconds(4));
+}
+
+// The CLI's `fastest logs JOB` follows through the server's endpoint (it never talks to an engine).
+TEST_F(DispatchE2eTest, CliLogsFollowsThroughTheServer) {
+  StartServer();
+  Seed();
+  const std::string job = CreateJob("lines:" + snapshot_);
+  const std::string cmd = absl::StrCat(
+      "FASTEST_API_TOKEN=", kTestToken, " DOCKER_HOST=unix:///nonexistent.sock ",
+      Runfile("tools/cli/fastest"), " logs ", job, " --raw --server=", server_->url(""),
+      " --data_dir=", dir_, "/cli 2>&1; echo \"exit=$?\"");
+  FILE* p = popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_EQ(api_->Call("POST", "/run-job", json{{"job_id", job}, {"wait", false}}.dump()).status,
+            202);
+  std::vector<std::pair<std::chrono::steady_clock::time_point, std::string>> lines;
+  char buf[4096];
+  while (fgets(buf, sizeof(buf), p) != nullptr) {
+    lines.emplace_back(std::chrono::steady_clock::now(), buf);
+  }
+  pclose(p);
+  std::string all;
+  for (const auto& l : lines) all += l.second;
+  EXPECT_TRUE(absl::StrContains(all, "line 1\nline 2\nline 3\n")) << all;
+  EXPECT_TRUE(absl::StrContains(all, "line 10\n")) << all;
+  EXPECT_TRUE(absl::StrContains(all, "==> job " + job + " completed")) << all;
+  EXPECT_TRUE(absl::EndsWith(all, "exit=0\n")) << all;
+  // Printed as they happened, not all at the end.
+  auto at = [&](const std::string& text) {
+    for (const auto& l : lines) {
+      if (l.second == text) return l.first;
+    }
+    return std::chrono::steady_clock::time_point();
+  };
+  EXPECT_GE(at("line 10\n") - at("line 1\n"), std::chrono::milliseconds(500)) << all;
+
+  // Unknown job / server gone: clear errors, exit 1.
+  std::string out;
+  p = popen(absl::StrCat("FASTEST_API_TOKEN=", kTestToken, " ", Runfile("tools/cli/fastest"),
+                         " logs NOSUCHJOB --server=", server_->url(""), " 2>&1; echo \"exit=$?\"")
+                .c_str(),
+            "r");
+  while (fgets(buf, sizeof(buf), p) != nullptr) out += buf;
+  pclose(p);
+  EXPECT_TRUE(absl::StrContains(out, "fastest logs:")) << out;
+  EXPECT_TRUE(absl::EndsWith(out, "exit=1\n")) << out;
+  const std::string url = server_->url("");
+  server_->Stop(SIGTERM);
+  out.clear();
+  p = popen(absl::StrCat("FASTEST_API_TOKEN=", kTestToken, " ", Runfile("tools/cli/fastest"),
+                         " logs ", job, " --server=", url, " 2>&1; echo \"exit=$?\"")
+                .c_str(),
+            "r");
+  while (fgets(buf, sizeof(buf), p) != nullptr) out += buf;
+  pclose(p);
+  EXPECT_TRUE(absl::StrContains(out, "is not reachable")) << out;
+  EXPECT_TRUE(absl::EndsWith(out, "exit=1\n")) << out;
 }
 
 }  // namespace

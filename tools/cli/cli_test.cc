@@ -11,7 +11,6 @@
 #include "core/snapshot/manifest.h"
 #include "core/snapshot/sha256.h"
 #include "gtest/gtest.h"
-#include "tools/cli/docker_logs.h"
 #include "tools/cli/log_format.h"
 #include "tools/cli/unified_diff.h"
 #include "tools/cli/write_back.h"
@@ -194,29 +193,6 @@ TEST(LogFormatTest, PhasesAndAgentEvents) {
   EXPECT_EQ(FormatRunnerLine("[snapshotting] Changes: +1 ~1 -0").phase, Phase::kSnapshotting);
   EXPECT_TRUE(FormatRunnerLine("Job failed: boom").show);
   EXPECT_FALSE(FormatRunnerLine("============").show);
-}
-
-TEST(DockerLogDemuxerTest, FramesSplitAnywhereBecomeLines) {
-  auto frame = [](char stream, const std::string& payload) {
-    std::string h(8, '\0');
-    h[0] = stream;
-    h[7] = static_cast<char>(payload.size());
-    return h + payload;
-  };
-  std::string data = frame(1, "[agent] one\n[agent] tw") + frame(2, "o\nthree") + frame(1, "\n");
-  for (size_t cut = 1; cut < data.size(); cut += 3) {
-    std::vector<std::string> lines;
-    DockerLogDemuxer d([&lines](const std::string& l) { lines.push_back(l); });
-    d.Feed(absl::string_view(data).substr(0, cut));
-    d.Feed(absl::string_view(data).substr(cut));
-    d.Flush();
-    EXPECT_EQ(lines, (std::vector<std::string>{"[agent] one", "[agent] two", "three"})) << cut;
-  }
-  std::vector<std::string> raw;
-  DockerLogDemuxer t([&raw](const std::string& l) { raw.push_back(l); });
-  t.Feed("tty line\r\nnext");
-  t.Flush();
-  EXPECT_EQ(raw, (std::vector<std::string>{"tty line", "next"}));
 }
 
 }  // namespace

@@ -21,7 +21,6 @@
 #include "core/snapshot/manifest.h"
 #include "core/snapshot/safe_fs.h"
 #include "nlohmann/json.hpp"
-#include "tools/cli/docker_logs.h"
 #include "tools/cli/log_format.h"
 #include "tools/cli/write_back.h"
 
@@ -98,84 +97,143 @@ absl::StatusOr<std::string> ProjectFor(ApiClient& api, const std::string& data_d
   return p->id;
 }
 
-// Follows GET /v1/jobs/:id/logs?follow=1 on its own thread and hands complete lines to `on_line`.
-// Reconnects (with ?offset=) if the stream ends while the job is still active.
-class LogFollower {
+// A job's log through the server: GET /v1/jobs/:id/logs (?offset= pages, ?follow=1 live).
+// Bytes are cut into complete lines for `on_line`; `offset_` counts every byte received, so a
+// reconnect resumes exactly where the last stream stopped.
+class LogReader {
  public:
-  LogFollower(core::HttpClient& http, const Target& target, std::string job_id,
-              std::function<void(const std::string&)> on_line)
-      : http_(http), base_url_(target.url), token_(target.token),
-        job_id_(std::move(job_id)), on_line_(std::move(on_line)) {}
+  LogReader(core::HttpClient& http, const Target& target, std::string job_id,
+            std::function<void(const std::string&)> on_line)
+      : http_(http), base_url_(absl::StrCat(target.url, "/v1/jobs/", job_id, "/logs")),
+        token_(target.token), on_line_(std::move(on_line)) {}
 
-  void Start() {
-    std::packaged_task<void()> task([this] { Loop(); });
-    done_ = task.get_future();
-    std::thread(std::move(task)).detach();
-  }
-  // The job is over: drain what is left (bounded), then stop.
-  void Finish(absl::Duration grace) {
-    job_over_ = true;
-    if (done_.valid()) done_.wait_for(std::chrono::milliseconds(absl::ToInt64Milliseconds(grace)));
-    stop_ = true;
-  }
-  bool unavailable() const { return unavailable_; }
-  bool got_any() const { return offset_ > 0; }
-
- private:
-  void Loop() {
-    while (!stop_) {
+  // Everything there is now (paged by X-Log-Offset-Next). Errors: the server's message.
+  absl::Status ReadAvailable() {
+    while (true) {
       core::HttpRequest req;
-      req.url = absl::StrCat(base_url_, "/v1/jobs/", job_id_, "/logs?follow=1&offset=", offset_.load());
+      req.url = absl::StrCat(base_url_, "?offset=", offset_.load());
       req.bearer_token = token_;
-      req.timeout = std::chrono::milliseconds(0);
-      long status = 0;
-      bool streaming = false;
-      std::string error_body;
-      req.on_body_chunk = [&](absl::string_view chunk) {
-        if (stop_) return false;
-        if (!streaming) {
-          // The first chunk tells whether this is the log or an error body.
-          streaming = true;
-        }
-        buffer_.append(chunk.data(), chunk.size());
-        size_t nl;
-        while ((nl = buffer_.find('\n')) != std::string::npos) {
-          std::string line = buffer_.substr(0, nl);
-          offset_ += nl + 1;
-          buffer_.erase(0, nl + 1);
-          on_line_(line);
-        }
+      absl::StatusOr<core::HttpResponse> r = http_.Send(req);
+      if (!r.ok()) return r.status();
+      if (r->status != 200) return HttpError(*r);
+      if (r->body.empty()) return absl::OkStatus();
+      Feed(r->body);
+    }
+  }
+
+  // Streams until the server ends the stream (the job is over and its log complete) or `stop`.
+  // A broken connection is resumed from the current offset.
+  absl::Status Follow(const std::atomic<bool>& stop) {
+    int failures = 0;
+    while (!stop) {
+      core::HttpRequest req;
+      req.url = absl::StrCat(base_url_, "?follow=1&offset=", offset_.load());
+      req.bearer_token = token_;
+      req.timeout = std::chrono::milliseconds(0);  // as long as the job runs
+      req.on_body_chunk = [this, &stop](absl::string_view chunk) {
+        if (stop) return false;
+        Feed(chunk);
         return true;
       };
       absl::StatusOr<core::HttpResponse> r = http_.Send(req);
-      if (r.ok()) status = r->status;
-      if (r.ok() && (status == 404 || status == 405 || status == 501) && offset_ == 0) {
-        // Either the job is unknown (cannot be: we just made it) or the route does not exist.
-        unavailable_ = true;
-        buffer_.clear();
-        return;
+      if (r.ok() && r->status == 200) {
+        FlushPartial();
+        return absl::OkStatus();
       }
-      if (r.ok() && status >= 400) buffer_.clear();  // an error body, not log text
-      if (job_over_ || stop_) {
-        if (!buffer_.empty()) on_line_(buffer_);
-        buffer_.clear();
-        return;
-      }
+      if (r.ok()) return HttpError(*r);
+      if (stop) break;
+      // The connection broke: resume from the offset, unless the server stays unreachable.
       absl::SleepFor(absl::Milliseconds(500));
+      absl::Status again = ReadAvailable();
+      if (again.ok()) {
+        failures = 0;
+      } else if (!absl::IsUnavailable(again) || ++failures >= 20) {
+        return absl::UnavailableError(absl::StrCat(
+            "lost the log stream: the fastest server is not reachable (", again.message(), ")"));
+      }
     }
+    FlushPartial();
+    return absl::OkStatus();
+  }
+
+  void FlushPartial() {
+    if (!buffer_.empty()) on_line_(buffer_);
+    buffer_.clear();
+  }
+  int64_t offset() const { return offset_; }
+
+ private:
+  void Feed(absl::string_view data) {
+    offset_ += static_cast<int64_t>(data.size());
+    buffer_.append(data.data(), data.size());
+    size_t start = 0, nl;
+    while ((nl = buffer_.find('\n', start)) != std::string::npos) {
+      on_line_(buffer_.substr(start, nl - start));
+      start = nl + 1;
+    }
+    buffer_.erase(0, start);
+  }
+
+  static absl::Status HttpError(const core::HttpResponse& r) {
+    nlohmann::json j = nlohmann::json::parse(r.body, nullptr, false);
+    std::string msg = r.body;
+    if (j.is_object() && j.contains("error") && j["error"].is_object()) {
+      msg = j["error"].value("message", r.body);
+    }
+    if (r.status == 404 && msg == "Route not found") {
+      return absl::UnimplementedError("this server has no job logs (GET /v1/jobs/:id/logs)");
+    }
+    return absl::Status(r.status == 404   ? absl::StatusCode::kNotFound
+                        : r.status == 403 ? absl::StatusCode::kPermissionDenied
+                        : r.status == 401 ? absl::StatusCode::kUnauthenticated
+                                          : absl::StatusCode::kInternal,
+                        absl::StrCat("HTTP ", r.status, ": ", msg));
   }
 
   core::HttpClient& http_;
   std::string base_url_;
   std::string token_;
-  std::string job_id_;
   std::function<void(const std::string&)> on_line_;
+  std::atomic<int64_t> offset_{0};
+  std::string buffer_;
+};
+
+// Follows a job's log on its own thread (for `run`, which polls the job meanwhile).
+class LogFollower {
+ public:
+  LogFollower(core::HttpClient& http, const Target& target, std::string job_id,
+              std::function<void(const std::string&)> on_line)
+      : reader_(http, target, std::move(job_id), std::move(on_line)) {}
+
+  void Start() {
+    std::packaged_task<void()> task([this] {
+      absl::Status s = reader_.ReadAvailable();
+      if (s.ok()) s = reader_.Follow(stop_);
+      std::lock_guard<std::mutex> lock(mu_);
+      status_ = s;
+    });
+    done_ = task.get_future();
+    std::thread(std::move(task)).detach();
+  }
+  // The job is over: the server ends the stream once the log is complete; wait for that
+  // (bounded), then stop.
+  void Finish(absl::Duration grace) {
+    if (done_.valid()) done_.wait_for(std::chrono::milliseconds(absl::ToInt64Milliseconds(grace)));
+    stop_ = true;
+  }
+  bool got_any() const { return reader_.offset() > 0; }
+  // Why the log could not be followed (OK while following or after a normal end).
+  absl::Status status() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return status_;
+  }
+
+ private:
+  LogReader reader_;
   std::future<void> done_;
   std::atomic<bool> stop_{false};
-  std::atomic<bool> job_over_{false};
-  std::atomic<bool> unavailable_{false};
-  std::atomic<size_t> offset_{0};
-  std::string buffer_;
+  std::mutex mu_;
+  absl::Status status_;
 };
 
 // Prints runner log lines as phases + summaries.
@@ -314,10 +372,7 @@ int RunJobCommand(core::HttpClient& http, ApiClient& api, const Target& target,
   LogFollower logs(http, target, job->id, [&](const std::string& l) { printer.OnLine(l); });
   logs.Start();
   core::Job current = *job;
-  bool said_queued = false, said_running = false;
-  bool docker_tail_started = false;
-  std::atomic<bool> docker_stop{false};
-  std::future<void> docker_done;
+  bool said_queued = false, said_no_logs = false;
   const absl::Time deadline = absl::Now() + options.timeout;
   while (true) {
     absl::StatusOr<core::Job> j = api.GetJob(job->id);
@@ -327,22 +382,9 @@ int RunJobCommand(core::HttpClient& http, ApiClient& api, const Target& target,
         said_queued = true;
         Step("queued");
       }
-      if (logs.unavailable() && options.docker_logs_fallback && !docker_tail_started) {
-        // No log endpoint on this server: read the sandbox's output from Docker directly.
-        docker_tail_started = true;
-        std::packaged_task<void()> task([&http, &options, &printer, &docker_stop, id = job->id] {
-          DockerLogTail tail(http, options.docker_host, id,
-                             [&printer](const std::string& l) { printer.OnLine(l); });
-          tail.Run(docker_stop);
-        });
-        docker_done = task.get_future();
-        std::thread(std::move(task)).detach();
-      }
-      if (current.status == JobStatus::kRunning && !said_running) {
-        said_running = true;
-        if (logs.unavailable() && !docker_tail_started) {
-          Step("running in the sandbox (no live output: the server has no GET /v1/jobs/:id/logs)");
-        }
+      if (absl::Status ls = logs.status(); !ls.ok() && !said_no_logs) {
+        said_no_logs = true;
+        Step(absl::StrCat("no live output: ", Msg(ls)));
       }
       if (core::IsTerminal(current.status)) break;
     }
@@ -355,12 +397,8 @@ int RunJobCommand(core::HttpClient& http, ApiClient& api, const Target& target,
     }
     absl::SleepFor(absl::Milliseconds(300));
   }
-  logs.Finish(absl::Seconds(3));
-  if (docker_done.valid()) {
-    // The container's exit ends the stream; do not wait long for it.
-    docker_done.wait_for(std::chrono::seconds(3));
-    docker_stop = true;
-  }
+  // The server ends the log stream right after the job's final status: wait for the last lines.
+  logs.Finish(absl::Seconds(5));
 
   if (current.status == JobStatus::kCancelled) {
     Step(absl::StrCat("job ", job->id, " was cancelled after ", Seconds(absl::Now() - start)));
@@ -461,7 +499,7 @@ int JobsCommand(ApiClient& api, int limit, const std::string& status) {
 }
 
 int LogsCommand(core::HttpClient& http, ApiClient& api, const Target& target,
-                const std::string& job_id, bool follow, bool raw, bool docker_fallback) {
+                const std::string& job_id, bool follow, bool raw) {
   absl::StatusOr<core::Job> job = api.GetJob(job_id);
   if (!job.ok()) {
     fprintf(stderr, "fastest logs: %s\n", Msg(job.status()).c_str());
@@ -477,55 +515,25 @@ int LogsCommand(core::HttpClient& http, ApiClient& api, const Target& target,
     }
     fflush(stdout);
   };
-  if (!follow || core::IsTerminal(job->status)) {
-    core::HttpRequest req;
-    req.url = absl::StrCat(target.url, "/v1/jobs/", job_id, "/logs");
-    req.bearer_token = target.token;
-    absl::StatusOr<core::HttpResponse> r = http.Send(req);
-    if (!r.ok() || r->status != 200) {
-      fprintf(stderr, "fastest logs: %s\n",
-              r.ok() ? (r->status == 404 ? "this server has no job logs (GET /v1/jobs/:id/logs)"
-                                         : absl::StrCat("HTTP ", r->status, ": ", r->body).c_str())
-                     : Msg(r.status()).c_str());
-      if (job->error) fprintf(stderr, "job %s error: %s\n", job_id.c_str(), job->error->c_str());
-      return 1;
-    }
-    std::stringstream ss(r->body);
-    std::string line;
-    while (std::getline(ss, line)) print(line);
-    return 0;
+  LogReader reader(http, target, job_id, print);
+  absl::Status s = reader.ReadAvailable();
+  // Following ends when the server ends the stream: the job is over and its log complete.
+  if (s.ok() && follow && !core::IsTerminal(job->status)) {
+    std::atomic<bool> never{false};
+    s = reader.Follow(never);
   }
-  LogFollower logs(http, target, job_id, print);
-  logs.Start();
-  std::atomic<bool> docker_stop{false};
-  std::future<void> docker_done;
-  while (true) {
-    absl::StatusOr<core::Job> j = api.GetJob(job_id);
-    if (logs.unavailable() && docker_fallback && !docker_done.valid()) {
-      std::packaged_task<void()> task([&http, &print, &docker_stop, job_id] {
-        DockerLogTail tail(http, "", job_id, print);
-        tail.Run(docker_stop);
-      });
-      docker_done = task.get_future();
-      std::thread(std::move(task)).detach();
-    }
-    if (j.ok() && core::IsTerminal(j->status)) {
-      logs.Finish(absl::Seconds(3));
-      if (docker_done.valid()) {
-        docker_done.wait_for(std::chrono::seconds(3));
-        docker_stop = true;
-      }
-      fprintf(stderr, "==> job %s %s\n", job_id.c_str(),
-              std::string(core::JobStatusName(j->status)).c_str());
-      if (j->error) fprintf(stderr, "error: %s\n", j->error->c_str());
-      return j->status == JobStatus::kCompleted ? 0 : 1;
-    }
-    if (logs.unavailable() && !docker_fallback) {
-      fprintf(stderr, "fastest logs: this server has no job logs (GET /v1/jobs/:id/logs)\n");
-      return 1;
-    }
-    absl::SleepFor(absl::Milliseconds(500));
+  reader.FlushPartial();
+  if (!s.ok()) {
+    fprintf(stderr, "fastest logs: %s\n", Msg(s).c_str());
+    return 1;
   }
+  absl::StatusOr<core::Job> final_job = api.GetJob(job_id);
+  if (final_job.ok()) job = final_job;
+  if (!core::IsTerminal(job->status)) return 0;  // --nofollow on an active job
+  fprintf(stderr, "==> job %s %s\n", job_id.c_str(),
+          std::string(core::JobStatusName(job->status)).c_str());
+  if (job->error) fprintf(stderr, "error: %s\n", job->error->c_str());
+  return job->status == JobStatus::kCompleted ? 0 : 1;
 }
 
 int CancelCommand(ApiClient& api, const std::string& job_id) {

@@ -14,6 +14,8 @@
 namespace fastest::cli {
 
 // Where the API is and how to authenticate (also used for raw calls such as the log stream).
+// The CLI only ever talks to the fastest server: live output comes from its
+// GET /v1/jobs/:id/logs (?offset=, ?follow=1), whatever backend runs the sandboxes.
 struct Target {
   std::string url;
   std::string token;
@@ -26,17 +28,14 @@ struct RunOptions {
   bool verbose = false;                   // raw runner log lines
   absl::Duration timeout = absl::Hours(1);  // how long the CLI waits for the job
   std::string data_dir;                   // project ids are remembered here (projects.json)
-  // When the server has no job-log endpoint: follow the sandbox's output straight from Docker
-  // (local server with the Docker backend only).
-  bool docker_logs_fallback = false;
-  std::string docker_host;                // "" = $DOCKER_HOST or the default socket
 };
 
 int RunJobCommand(core::HttpClient& http, core::ApiClient& api, const Target& target,
                   const RunOptions& options);
 int JobsCommand(core::ApiClient& api, int limit, const std::string& status);
+// Prints the job's log; with `follow`, live until the job ends (exit 0 if it completed).
 int LogsCommand(core::HttpClient& http, core::ApiClient& api, const Target& target,
-                const std::string& job_id, bool follow, bool raw, bool docker_fallback = false);
+                const std::string& job_id, bool follow, bool raw);
 int CancelCommand(core::ApiClient& api, const std::string& job_id);
 
 }  // namespace fastest::cli

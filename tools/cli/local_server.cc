@@ -95,32 +95,6 @@ std::string SelfDir() {
   return path.substr(0, path.rfind('/'));
 }
 
-absl::Status CheckDocker(core::HttpClient& http, const std::string& docker_host,
-                         const std::string& image) {
-  std::string host = docker_host;
-  if (host.empty()) host = Env("DOCKER_HOST");
-  if (host.empty()) host = "unix:///var/run/docker.sock";
-  absl::StatusOr<core::Endpoint> ep = core::ParseEndpoint(host);
-  if (!ep.ok()) return absl::InvalidArgumentError(absl::StrCat("bad DOCKER_HOST ", host));
-  core::HttpRequest req;
-  req.url = ep->base_url + "/_ping";
-  req.unix_socket = ep->unix_socket;
-  req.timeout = std::chrono::milliseconds(3000);
-  absl::StatusOr<core::HttpResponse> ping = http.Send(req);
-  if (!ping.ok() || ping->status != 200) {
-    return absl::UnavailableError(absl::StrCat(
-        "Docker is not running (no answer on ", host,
-        "): start it with `sudo bash tools/start_dockerd.sh` (or `systemctl start docker`)"));
-  }
-  req.url = absl::StrCat(ep->base_url, "/images/", image, "/json");
-  absl::StatusOr<core::HttpResponse> img = http.Send(req);
-  if (img.ok() && img->status == 404) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "the sandbox image ", image, " is missing: build it with `bash tools/build_sandbox_image.sh`"));
-  }
-  return absl::OkStatus();
-}
-
 LocalServer::LocalServer(core::HttpClient& http, LocalServerOptions options)
     : http_(http), options_(std::move(options)) {
   if (options_.data_dir.empty()) options_.data_dir = DefaultDataDir();
@@ -253,11 +227,6 @@ absl::StatusOr<ServerTarget> LocalServer::Ensure() {
 }
 
 absl::StatusOr<ServerTarget> LocalServer::Start(const std::string& token) {
-  if (options_.backend == "docker") {
-    if (absl::Status s = CheckDocker(http_, options_.docker_host, options_.image); !s.ok()) {
-      return s;
-    }
-  }
   absl::StatusOr<std::string> bin = FindServerBinary();
   if (!bin.ok()) return bin.status();
   std::string store_dir = options_.data_dir + "/store";

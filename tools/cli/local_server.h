@@ -40,16 +40,10 @@ struct LocalServerOptions {
   // (Cloudflare parity), which makes OpenCode ~2.5x slower to start; locally we give it 2 vCPUs.
   std::string instance_type = "standard-3";
   std::string server_bin;   // "" = next to this binary / bazel-bin / PATH
-  std::string docker_host;  // "" = $DOCKER_HOST or unix:///var/run/docker.sock
   bool quiet = false;
 };
 
 std::string DefaultDataDir();
-
-// Checks that dockerd answers and the image exists; errors carry the fix
-// ("start it with tools/start_dockerd.sh", "build it with tools/build_sandbox_image.sh").
-absl::Status CheckDocker(core::HttpClient& http, const std::string& docker_host,
-                         const std::string& image);
 
 class LocalServer {
  public:

@@ -7,7 +7,7 @@
 //   fastest jobs [--limit N] [--status S]      recent jobs
 //   fastest logs JOB [--nofollow] [--raw]      a job's log, live until it ends
 //   fastest cancel JOB                         cancel a pending/running job
-//   fastest status                             local server, Docker, image, job counts
+//   fastest status                             local server, backend, job counts
 //   fastest server start|stop                  manage the local server explicitly
 //
 // Without --server the CLI talks to the local server recorded in the data directory
@@ -115,9 +115,8 @@ absl::StatusOr<Target> ResolveTarget(fastest::core::HttpClient& http, bool start
 int StatusCommand(fastest::core::HttpClient& http) {
   LocalServerOptions o = ServerOptions();
   printf("data dir:  %s\n", o.data_dir.c_str());
-  absl::Status docker = fastest::cli::CheckDocker(http, "", o.image);
-  printf("docker:    %s\n", docker.ok() ? absl::StrCat("running, image ", o.image, " present").c_str()
-                                        : std::string(docker.message()).c_str());
+  // The server owns the backend (Docker, Podman, ...): the CLI never talks to the engine.
+  printf("backend:   %s, image %s\n", o.backend.c_str(), o.image.c_str());
   absl::StatusOr<Target> t = ResolveTarget(http, /*start=*/false);
   if (!t.ok()) {
     printf("server:    %s\n", std::string(t.status().message()).c_str());
@@ -196,9 +195,8 @@ int Main(int argc, char** argv) {
   if (cmd == "jobs") return fastest::cli::JobsCommand(api, absl::GetFlag(FLAGS_limit),
                                                       absl::GetFlag(FLAGS_status));
   if (cmd == "logs") {
-    return fastest::cli::LogsCommand(
-        http, api, *target, args[0], absl::GetFlag(FLAGS_follow), absl::GetFlag(FLAGS_raw),
-        absl::GetFlag(FLAGS_server).empty() && absl::GetFlag(FLAGS_backend) == "docker");
+    return fastest::cli::LogsCommand(http, api, *target, args[0], absl::GetFlag(FLAGS_follow),
+                                     absl::GetFlag(FLAGS_raw));
   }
   if (cmd == "cancel") return fastest::cli::CancelCommand(api, args[0]);
   fastest::cli::RunOptions run;
@@ -208,8 +206,6 @@ int Main(int argc, char** argv) {
   run.verbose = absl::GetFlag(FLAGS_verbose);
   run.timeout = absl::GetFlag(FLAGS_timeout);
   run.data_dir = ServerOptions().data_dir;
-  run.docker_logs_fallback =
-      absl::GetFlag(FLAGS_server).empty() && absl::GetFlag(FLAGS_backend) == "docker";
   return fastest::cli::RunJobCommand(http, api, *target, run);
 }
 
