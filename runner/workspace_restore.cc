@@ -10,12 +10,14 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "core/snapshot/safe_fs.h"
 #include "core/snapshot/sha256.h"
@@ -23,6 +25,11 @@
 
 namespace fastest::runner {
 namespace {
+
+// Download batches: a few MB each so several are in flight and a retry refetches little.
+constexpr size_t kBatchMaxBlobs = 500;
+constexpr uint64_t kBatchMaxBytes = 8ull << 20;
+constexpr int kBatchStreams = 3;
 
 constexpr char kEmptyHash[] = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
@@ -98,6 +105,37 @@ absl::Status WriteNewFile(const std::string& path, absl::string_view data, uint3
   return absl::OkStatus();
 }
 
+// Runs fn(i) for i in [0, n) on up to `parallelism` threads; the first error wins.
+absl::Status ParallelFor(size_t n, int parallelism, const std::function<absl::Status(size_t)>& fn) {
+  std::atomic<size_t> next{0};
+  std::atomic<bool> failed{false};
+  std::mutex mu;
+  absl::Status first;
+  auto worker = [&]() {
+    while (!failed.load()) {
+      size_t i = next.fetch_add(1);
+      if (i >= n) return;
+      absl::Status s = fn(i);
+      if (!s.ok()) {
+        std::lock_guard<std::mutex> lock(mu);
+        if (first.ok()) first = s;
+        failed = true;
+        return;
+      }
+    }
+  };
+  const int threads = std::max(1, std::min<int>(parallelism, static_cast<int>(n)));
+  if (n == 0) return absl::OkStatus();
+  if (threads == 1) {
+    worker();
+    return first;
+  }
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) pool.emplace_back(worker);
+  for (auto& t : pool) t.join();
+  return first;
+}
+
 }  // namespace
 
 absl::StatusOr<RestoreStats> RestoreWorkspace(core::ApiClient& api, const core::Manifest& manifest,
@@ -161,69 +199,105 @@ absl::StatusOr<RestoreStats> RestoreWorkspace(core::ApiClient& api, const core::
     }
   }
 
-  // 4. Download (or reuse) in parallel.
-  std::atomic<size_t> next{0};
+  // 4. Reuse files that already have the right content (local reads only, in parallel).
+  std::vector<char> reused_flag(n, 0);
   std::atomic<uint64_t> done{0}, downloaded{0}, reused{0}, bytes{0};
-  std::atomic<bool> failed{false};
-  std::mutex mu;
-  absl::Status first_error;
-  auto worker = [&]() {
-    std::string buffer;
-    while (!failed.load()) {
-      size_t i = next.fetch_add(1);
-      if (i >= n) return;
-      const core::FileEntry& e = manifest.files[i];
-      const std::string& abs = abs_paths[i];
-      absl::Status s;
-      bool reuse = false;
-      if (existing[i].present && existing[i].size == e.size) {
-        absl::StatusOr<std::string> h = core::Sha256FileHex(abs);
-        if (h.ok() && *h == e.hash) {
-          reuse = true;
-          if (existing[i].mode != (e.mode & 07777) && chmod(abs.c_str(), e.mode & 07777) != 0) {
-            s = absl::InternalError(absl::StrCat("chmod ", e.path, ": ", std::strerror(errno)));
-          }
-          ++reused;
-        }
-      }
-      if (!reuse && s.ok()) {
-        absl::StatusOr<std::string> data =
-            e.hash == kEmptyHash ? absl::StatusOr<std::string>(std::string())
-                                 : api.DownloadVerifiedBlob(e.hash);
-        if (!data.ok()) {
-          s = core::Annotate(data.status(), absl::StrCat("restore \"", e.path, "\""));
-        } else if (data->size() != e.size) {
-          s = absl::DataLossError(absl::StrCat("restore \"", e.path, "\": size ", data->size(),
-                                               " != manifest size ", e.size));
-        } else {
-          // A stale file is replaced atomically; a new one is simply created.
-          s = existing[i].present ? core::WriteFileWithMode(abs, *data, e.mode)
-                                  : WriteNewFile(abs, *data, e.mode);
-          if (s.ok()) {
-            ++downloaded;
-            bytes += data->size();
-          }
-        }
-      }
-      if (s.ok() && cache != nullptr) s = cache->RecordFile(root, e.path, e.hash);
-      if (!s.ok()) {
-        std::lock_guard<std::mutex> lock(mu);
-        if (first_error.ok()) first_error = s;
-        failed = true;
-        return;
-      }
-      uint64_t d = ++done;
-      if (progress && (d % 1000 == 0 || d == n)) {
-        std::lock_guard<std::mutex> lock(mu);
-        progress(d, n);
-      }
+  std::mutex progress_mu;
+  auto note_done = [&]() {
+    uint64_t d = ++done;
+    if (progress && (d % 1000 == 0 || d == n)) {
+      std::lock_guard<std::mutex> lock(progress_mu);
+      progress(d, n);
     }
   };
-  int threads = std::max(1, std::min<int>(parallelism, static_cast<int>(n)));
-  std::vector<std::thread> pool;
-  for (int t = 0; t < threads; ++t) pool.emplace_back(worker);
-  for (auto& t : pool) t.join();
-  if (!first_error.ok()) return first_error;
+  std::vector<size_t> present;
+  for (size_t i = 0; i < n; ++i) {
+    if (existing[i].present && existing[i].size == manifest.files[i].size) present.push_back(i);
+  }
+  FASTEST_RETURN_IF_ERROR(ParallelFor(present.size(), parallelism, [&](size_t k) -> absl::Status {
+    const size_t i = present[k];
+    const core::FileEntry& e = manifest.files[i];
+    absl::StatusOr<std::string> h = core::Sha256FileHex(abs_paths[i]);
+    if (!h.ok() || *h != e.hash) return absl::OkStatus();  // stale: downloaded below
+    reused_flag[i] = 1;
+    if (existing[i].mode != (e.mode & 07777) && chmod(abs_paths[i].c_str(), e.mode & 07777) != 0) {
+      return absl::InternalError(absl::StrCat("chmod ", e.path, ": ", std::strerror(errno)));
+    }
+    ++reused;
+    if (cache != nullptr) FASTEST_RETURN_IF_ERROR(cache->RecordFile(root, e.path, e.hash));
+    note_done();
+    return absl::OkStatus();
+  }));
+
+  // 5. Everything else: group the files by blob (a blob is fetched once however many files
+  // share it), then fetch the blobs in batches, a few batches at a time, writing each file as its
+  // blob arrives (verified by the ApiClient before we see it).
+  auto write_entry = [&](size_t i, absl::string_view data) -> absl::Status {
+    const core::FileEntry& e = manifest.files[i];
+    if (data.size() != e.size) {
+      return absl::DataLossError(absl::StrCat("restore \"", e.path, "\": size ", data.size(),
+                                              " != manifest size ", e.size));
+    }
+    // A stale file is replaced atomically; a new one is simply created.
+    absl::Status s = existing[i].present ? core::WriteFileWithMode(abs_paths[i], data, e.mode)
+                                         : WriteNewFile(abs_paths[i], data, e.mode);
+    if (!s.ok()) return core::Annotate(s, absl::StrCat("restore \"", e.path, "\""));
+    if (cache != nullptr) FASTEST_RETURN_IF_ERROR(cache->RecordFile(root, e.path, e.hash));
+    ++downloaded;
+    bytes += data.size();
+    note_done();
+    return absl::OkStatus();
+  };
+  std::unordered_map<std::string, std::vector<size_t>> files_of;
+  std::vector<std::string> order;  // distinct hashes, manifest order
+  for (size_t i = 0; i < n; ++i) {
+    if (reused_flag[i]) continue;
+    const core::FileEntry& e = manifest.files[i];
+    if (e.hash == kEmptyHash) {
+      FASTEST_RETURN_IF_ERROR(write_entry(i, absl::string_view()));
+      continue;
+    }
+    auto [it, inserted] = files_of.try_emplace(e.hash);
+    if (inserted) order.push_back(e.hash);
+    it->second.push_back(i);
+  }
+  std::vector<std::vector<std::string>> batches;
+  uint64_t batch_bytes = 0;
+  for (const std::string& h : order) {
+    const uint64_t size = manifest.files[files_of[h][0]].size;
+    if (batches.empty() || batches.back().size() >= kBatchMaxBlobs ||
+        (batch_bytes + size > kBatchMaxBytes && !batches.back().empty())) {
+      batches.emplace_back();
+      batch_bytes = 0;
+    }
+    batches.back().push_back(h);
+    batch_bytes += size;
+  }
+  const core::ApiClient::BlobSink sink = [&](const std::string& hash,
+                                             absl::string_view data) -> absl::Status {
+    auto it = files_of.find(hash);
+    if (it == files_of.end()) return absl::InternalError("unexpected blob");
+    for (size_t i : it->second) FASTEST_RETURN_IF_ERROR(write_entry(i, data));
+    return absl::OkStatus();
+  };
+  // In the per-blob fallback (a server without batches) each batch fans out itself.
+  const int streams = std::max(1, std::min(parallelism, kBatchStreams));
+  const int fallback = std::max(1, parallelism / streams);
+  absl::Status fetched = ParallelFor(batches.size(), streams, [&](size_t b) -> absl::Status {
+    absl::Status s = api.DownloadBlobs(batches[b], sink, fallback);
+    if (!s.ok() && !absl::StrContains(s.message(), "restore \"")) {
+      // Name a file of the failing blob when the error does not already.
+      for (const std::string& h : batches[b]) {
+        if (absl::StrContains(s.message(), h.substr(0, 16))) {
+          return core::Annotate(
+              s, absl::StrCat("restore \"", manifest.files[files_of.at(h)[0]].path, "\""));
+        }
+      }
+      return core::Annotate(s, "restore");
+    }
+    return s;
+  });
+  if (!fetched.ok()) return fetched;
   if (cache != nullptr) cache->Seal();
   stats.downloaded = downloaded;
   stats.reused = reused;

@@ -43,6 +43,7 @@ struct SnapshotResult {
   uint64_t blobs_uploaded = 0;
   uint64_t bytes_uploaded = 0;
   absl::Duration scan_duration;
+  absl::Duration upload_duration;  // exists checks + blob uploads
   absl::Duration duration;
 };
 

@@ -11,7 +11,10 @@
 #include <cstdio>
 #include <cstring>
 #include <random>
+#include <memory>
+#include <mutex>
 #include <thread>
+#include <unordered_map>
 #include <unordered_set>
 #include <utility>
 
@@ -20,6 +23,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "core/api/blob_batch.h"
 #include "core/status/status_macros.h"
 
 namespace fastest::core {
@@ -187,7 +191,8 @@ ApiClient::ApiClient(HttpClient& http, std::string base_url, std::string token, 
 
 absl::StatusOr<HttpResponse> ApiClient::SendWithRetry(
     absl::string_view method, absl::string_view path,
-    const std::function<HttpRequest()>& make_request, bool idempotent) {
+    const std::function<HttpRequest()>& make_request, bool idempotent,
+    const std::function<std::string()>& streamed_error_body) {
   thread_local std::mt19937_64 rng(std::random_device{}() ^
                                    std::hash<std::thread::id>()(std::this_thread::get_id()));
   const absl::Time start = absl::Now();
@@ -210,6 +215,7 @@ absl::StatusOr<HttpResponse> ApiClient::SendWithRetry(
     } else if (resp->status >= 200 && resp->status < 300) {
       return resp;
     } else {
+      if (streamed_error_body) resp->body = streamed_error_body();
       last = StatusFromHttpError(method, path, *resp);
       transient = idempotent ? IsTransientHttp(resp->status)
                              : (resp->status == 429 || resp->status == 503);
@@ -628,6 +634,355 @@ absl::StatusOr<std::string> ApiClient::GetManifest(absl::string_view hash) {
   };
   FASTEST_ASSIGN_OR_RETURN(HttpResponse resp, SendWithRetry("GET", path, make, true));
   return std::move(resp.body);
+}
+
+// ---- Batch blob transfer ----
+
+namespace {
+
+constexpr char kBatchUploadPath[] = "/v1/blobs/batch-upload";
+constexpr char kBatchDownloadPath[] = "/v1/blobs/batch-download";
+
+// Runs fn(i) for i in [0, n) on up to `parallelism` threads; the first error wins and stops the
+// others from starting new items.
+absl::Status ParallelFor(size_t n, int parallelism, const std::function<absl::Status(size_t)>& fn) {
+  std::atomic<size_t> next{0};
+  std::atomic<bool> failed{false};
+  std::mutex mu;
+  absl::Status first;
+  auto worker = [&]() {
+    while (!failed.load()) {
+      size_t i = next.fetch_add(1);
+      if (i >= n) return;
+      absl::Status s = fn(i);
+      if (!s.ok()) {
+        std::lock_guard<std::mutex> lock(mu);
+        if (first.ok()) first = s;
+        failed = true;
+        return;
+      }
+    }
+  };
+  int threads = std::max(1, std::min<int>(parallelism, static_cast<int>(n)));
+  if (threads == 1) {
+    worker();
+  } else {
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t) pool.emplace_back(worker);
+    for (auto& t : pool) t.join();
+  }
+  return first;
+}
+
+// Appends the whole file to *out; returns its size.
+absl::StatusOr<uint64_t> AppendFile(const std::string& path, std::string* out,
+                                    absl::string_view hash) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return absl::NotFoundError(absl::StrCat("open ", path, ": ", std::strerror(errno)));
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    int e = errno;
+    close(fd);
+    return absl::InternalError(absl::StrCat("stat ", path, ": ", std::strerror(e)));
+  }
+  const size_t size = static_cast<size_t>(st.st_size);
+  *out += BlobFrameHeader(hash, size);
+  const size_t start = out->size();
+  out->resize(start + size);
+  size_t got = 0;
+  while (got < size) {
+    ssize_t n = read(fd, &(*out)[start + got], size - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  close(fd);
+  if (got != size) {
+    return absl::DataLossError(absl::StrCat("read ", path, ": file shrank while uploading"));
+  }
+  return static_cast<uint64_t>(size);
+}
+
+}  // namespace
+
+bool ApiClient::NoteBatchUnsupported(const absl::Status& status) {
+  std::optional<ApiErrorInfo> info = GetApiErrorInfo(status);
+  // The original API has no such route: 404 (or 405 from a proxy in front of it).
+  if (info && (info->http_status == 404 || info->http_status == 405)) {
+    batch_support_ = BatchSupport::kUnsupported;
+    return true;
+  }
+  return false;
+}
+
+absl::StatusOr<BatchUploadResult> ApiClient::UploadPerBlob(
+    const std::vector<const BlobFile*>& files, int parallelism) {
+  std::atomic<uint64_t> created{0}, bytes{0};
+  FASTEST_RETURN_IF_ERROR(ParallelFor(files.size(), parallelism, [&](size_t i) -> absl::Status {
+    absl::StatusOr<BlobUploadResult> r = UploadBlobFromFile(files[i]->hash, files[i]->path);
+    if (!r.ok()) return Annotate(r.status(), absl::StrCat("upload ", files[i]->path));
+    if (r->created) ++created;
+    bytes += r->size;
+    return absl::OkStatus();
+  }));
+  BatchUploadResult result;
+  result.blobs = files.size();
+  result.created = created;
+  result.bytes = bytes;
+  result.requests = files.size();
+  return result;
+}
+
+absl::StatusOr<BatchUploadResult> ApiClient::UploadBatchRequest(
+    const std::vector<const BlobFile*>& files, const std::string& body) {
+  // The body is streamed from our buffer (no copy of several MB per request); each attempt
+  // starts over at its beginning.
+  auto offset = std::make_shared<size_t>(0);
+  auto make = [&, offset]() {
+    *offset = 0;
+    HttpRequest req;
+    req.timeout = ToChrono(retry_.transfer_timeout);
+    req.headers.emplace_back("Content-Type", kBlobBatchContentType);
+    req.body_size = static_cast<long long>(body.size());
+    req.body_reader = [&body, offset](char* buf, size_t max) -> size_t {
+      size_t n = std::min(max, body.size() - *offset);
+      memcpy(buf, body.data() + *offset, n);
+      *offset += n;
+      return n;
+    };
+    return req;
+  };
+  FASTEST_ASSIGN_OR_RETURN(HttpResponse resp, SendWithRetry("POST", kBatchUploadPath, make, true));
+  batch_support_ = BatchSupport::kSupported;
+  FASTEST_ASSIGN_OR_RETURN(nlohmann::json j, ParseBody("POST", kBatchUploadPath, resp));
+  auto it = j.find("results");
+  if (it == j.end() || !it->is_array() || it->size() != files.size()) {
+    return absl::InternalError(absl::StrCat("POST ", kBatchUploadPath,
+                                            ": response lacks one result per blob"));
+  }
+  BatchUploadResult result;
+  result.requests = 1;
+  for (size_t i = 0; i < files.size(); ++i) {
+    const nlohmann::json& r = (*it)[i];
+    if (!r.is_object() || r.value("hash", "") != files[i]->hash) {
+      return absl::InternalError(absl::StrCat("POST ", kBatchUploadPath,
+                                              ": results out of order"));
+    }
+    auto err = r.find("error");
+    if (err != r.end()) {
+      std::string code = err->is_object() ? err->value("code", "") : "";
+      std::string message = err->is_object() ? err->value("message", "") : "";
+      absl::Status s(absl::StatusCode::kInvalidArgument,
+                     absl::StrCat("POST ", kBatchUploadPath, ": upload ", files[i]->path,
+                                  ": HTTP 400 ", code, ": ", message));
+      s.SetPayload(kPayloadUrl, absl::Cord(absl::StrCat("400 ", code)));
+      return s;
+    }
+    ++result.blobs;
+    if (r.value("created", false)) ++result.created;
+    if (r.contains("size") && r["size"].is_number_unsigned()) {
+      result.bytes += r["size"].get<uint64_t>();
+    }
+  }
+  return result;
+}
+
+absl::StatusOr<BatchUploadResult> ApiClient::UploadBlobFiles(const std::vector<BlobFile>& files,
+                                                             int fallback_parallelism) {
+  for (const BlobFile& f : files) FASTEST_RETURN_IF_ERROR(CheckHash(f.hash));
+  BatchUploadResult total;
+  auto add = [&total](const BatchUploadResult& r) {
+    total.blobs += r.blobs;
+    total.created += r.created;
+    total.bytes += r.bytes;
+    total.requests += r.requests;
+  };
+  std::vector<const BlobFile*> pending;
+  std::vector<const BlobFile*> alone;  // too large for a batch: streamed one by one
+  // Reused by the thread's later calls: no fresh multi-MB allocation (and page faults) per batch.
+  thread_local std::string body;
+  body.clear();
+  // Sends what is pending as one batch (or per blob once the server is known not to have it).
+  auto flush = [&]() -> absl::Status {
+    if (pending.empty()) return absl::OkStatus();
+    absl::StatusOr<BatchUploadResult> r;
+    if (batch_support_.load() != BatchSupport::kUnsupported) {
+      r = UploadBatchRequest(pending, body);
+      if (!r.ok() && NoteBatchUnsupported(r.status())) r = UploadPerBlob(pending, fallback_parallelism);
+    } else {
+      r = UploadPerBlob(pending, fallback_parallelism);
+    }
+    pending.clear();
+    body.clear();
+    FASTEST_RETURN_IF_ERROR(r.status());
+    add(*r);
+    return absl::OkStatus();
+  };
+  for (const BlobFile& f : files) {
+    if (batch_support_.load() == BatchSupport::kUnsupported) {
+      pending.push_back(&f);  // no body needed
+      continue;
+    }
+    struct stat st;
+    if (stat(f.path.c_str(), &st) == 0 && static_cast<uint64_t>(st.st_size) > kMaxBatchBodyBytes) {
+      alone.push_back(&f);
+      continue;
+    }
+    if (!pending.empty() &&
+        (pending.size() >= kMaxBlobsPerBatch ||
+         body.size() + static_cast<uint64_t>(st.st_size) > kMaxBatchBodyBytes)) {
+      FASTEST_RETURN_IF_ERROR(flush());
+    }
+    FASTEST_RETURN_IF_ERROR(AppendFile(f.path, &body, f.hash).status());
+    pending.push_back(&f);
+  }
+  FASTEST_RETURN_IF_ERROR(flush());
+  if (!alone.empty()) {
+    FASTEST_ASSIGN_OR_RETURN(BatchUploadResult r, UploadPerBlob(alone, fallback_parallelism));
+    add(r);
+  }
+  return total;
+}
+
+absl::Status ApiClient::DownloadPerBlob(const std::vector<std::string>& hashes,
+                                        const BlobSink& sink, int parallelism) {
+  return ParallelFor(hashes.size(), parallelism, [&](size_t i) -> absl::Status {
+    FASTEST_ASSIGN_OR_RETURN(std::string data, DownloadVerifiedBlob(hashes[i]));
+    return sink(hashes[i], data);
+  });
+}
+
+absl::Status ApiClient::DownloadBatchRequest(const std::vector<std::string>& hashes,
+                                             const BlobSink& sink, int fallback_parallelism) {
+  // Shared by every attempt: what was delivered stays delivered, a retry asks only for the rest.
+  struct State {
+    std::unordered_map<std::string, bool> delivered;  // requested hash -> handed to the sink
+    std::unordered_set<std::string> missing;
+    BlobBatchReader reader{64ull << 20};
+    std::string head;  // first bytes of the attempt's body, for an error status
+    absl::Status sink_error;
+  };
+  auto state = std::make_shared<State>();
+  for (const std::string& h : hashes) state->delivered.emplace(h, false);
+  BlobBatchReader::FrameCallback on_frame = [&](const BlobFrame& f) -> absl::Status {
+    std::string hash(f.hash);
+    auto it = state->delivered.find(hash);
+    if (it == state->delivered.end()) {
+      return absl::DataLossError(absl::StrCat("POST ", kBatchDownloadPath,
+                                              ": answer holds a blob that was not asked for"));
+    }
+    batch_support_ = BatchSupport::kSupported;  // a well-formed frame: the server has batches
+    if (it->second) return absl::OkStatus();  // a retry re-sent it
+    if (f.missing) {
+      state->missing.insert(hash);
+      return absl::OkStatus();
+    }
+    std::string actual = Sha256OfString(f.data);
+    if (actual != hash) {
+      return absl::DataLossError(absl::StrCat("blob ", hash.substr(0, 16),
+                                              "...: hash mismatch (got ", actual.substr(0, 16),
+                                              "...)"));
+    }
+    it->second = true;
+    absl::Status s = sink(hash, f.data);
+    if (!s.ok()) {
+      state->sink_error = s;
+      return absl::CancelledError("stopped by the blob sink");
+    }
+    return absl::OkStatus();
+  };
+  auto make = [&, state]() {
+    state->reader.Reset();
+    state->head.clear();
+    state->missing.clear();
+    nlohmann::json body = {{"hashes", nlohmann::json::array()}};
+    for (const std::string& h : hashes) {
+      if (!state->delivered[h]) body["hashes"].push_back(h);
+    }
+    HttpRequest req;
+    req.timeout = ToChrono(retry_.transfer_timeout);
+    req.headers.emplace_back("Content-Type", "application/json");
+    req.body = body.dump();
+    req.on_body_chunk = [state, &on_frame](absl::string_view chunk) {
+      if (state->head.size() < 4096) {
+        state->head.append(chunk.data(), std::min(chunk.size(), 4096 - state->head.size()));
+      }
+      absl::Status s = state->reader.Feed(chunk, on_frame);
+      if (s.ok()) return true;
+      // Not our framing (an error body, say): keep reading; the status decides afterwards
+      // (Finish() reports it for a 2xx answer). A sink or verification failure stops the transfer.
+      if (absl::IsInvalidArgument(s) && state->sink_error.ok()) return true;
+      if (state->sink_error.ok()) state->sink_error = s;
+      return false;
+    };
+    return req;
+  };
+  absl::StatusOr<HttpResponse> resp =
+      SendWithRetry("POST", kBatchDownloadPath, make, true, [state] { return state->head; });
+  if (!state->sink_error.ok()) return state->sink_error;
+  if (!resp.ok()) {
+    if (NoteBatchUnsupported(resp.status())) {
+      std::vector<std::string> rest;
+      for (const std::string& h : hashes) {
+        if (!state->delivered[h]) rest.push_back(h);
+      }
+      return DownloadPerBlob(rest, sink, fallback_parallelism);
+    }
+    std::optional<ApiErrorInfo> info = GetApiErrorInfo(resp.status());
+    if (info && info->http_status == 413) {
+      // Too much for one answer: halve what is left; a single blob goes the per-blob way.
+      std::vector<std::string> rest;
+      for (const std::string& h : hashes) {
+        if (!state->delivered[h]) rest.push_back(h);
+      }
+      if (rest.size() <= 1) return DownloadPerBlob(rest, sink, 1);
+      std::vector<std::string> a(rest.begin(), rest.begin() + rest.size() / 2);
+      std::vector<std::string> b(rest.begin() + rest.size() / 2, rest.end());
+      FASTEST_RETURN_IF_ERROR(DownloadBatchRequest(a, sink, fallback_parallelism));
+      return DownloadBatchRequest(b, sink, fallback_parallelism);
+    }
+    return resp.status();
+  }
+  batch_support_ = BatchSupport::kSupported;
+  if (absl::Status s = state->reader.Finish(); !s.ok()) {
+    return absl::DataLossError(absl::StrCat("POST ", kBatchDownloadPath, ": ", s.message()));
+  }
+  for (const std::string& h : hashes) {
+    if (state->delivered[h]) continue;
+    if (state->missing.count(h) > 0) {
+      absl::Status s = absl::NotFoundError(
+          absl::StrCat("POST ", kBatchDownloadPath, ": blob ", h.substr(0, 16),
+                       "...: HTTP 404 NOT_FOUND: Blob not found"));
+      s.SetPayload(kPayloadUrl, absl::Cord("404 NOT_FOUND"));
+      return s;
+    }
+    return absl::DataLossError(absl::StrCat("POST ", kBatchDownloadPath, ": answer lacks blob ",
+                                            h.substr(0, 16), "..."));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ApiClient::DownloadBlobs(const std::vector<std::string>& hashes,
+                                      const BlobSink& sink, int fallback_parallelism) {
+  std::vector<std::string> unique;
+  unique.reserve(hashes.size());
+  {
+    std::unordered_set<std::string> seen;
+    for (const std::string& h : hashes) {
+      FASTEST_RETURN_IF_ERROR(CheckHash(h));
+      if (seen.insert(h).second) unique.push_back(h);
+    }
+  }
+  for (size_t begin = 0; begin < unique.size(); begin += kMaxBlobsPerBatch) {
+    std::vector<std::string> part(
+        unique.begin() + begin, unique.begin() + std::min(unique.size(), begin + kMaxBlobsPerBatch));
+    if (batch_support_.load() == BatchSupport::kUnsupported) {
+      FASTEST_RETURN_IF_ERROR(DownloadPerBlob(part, sink, fallback_parallelism));
+    } else {
+      FASTEST_RETURN_IF_ERROR(DownloadBatchRequest(part, sink, fallback_parallelism));
+    }
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace fastest::core

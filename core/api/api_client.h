@@ -24,6 +24,7 @@
 #ifndef FASTEST_CORE_API_API_CLIENT_H_
 #define FASTEST_CORE_API_API_CLIENT_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -98,6 +99,22 @@ struct BlobUploadResult {
   bool created = false;  // false: already stored
 };
 
+// A blob to upload from a file (its content must hash to `hash`).
+struct BlobFile {
+  std::string hash;
+  std::string path;
+};
+
+struct BatchUploadResult {
+  uint64_t blobs = 0;    // stored (new or already present)
+  uint64_t created = 0;  // newly created
+  uint64_t bytes = 0;
+  uint64_t requests = 0;  // HTTP requests used (batch or per-blob)
+};
+
+// Whether the server has the batch blob extension (POST /v1/blobs/batch-*).
+enum class BatchSupport { kUnknown, kSupported, kUnsupported };
+
 class ApiClient {
  public:
   // `base_url` like "http://127.0.0.1:8788" (a trailing '/' is dropped). `http` must outlive this.
@@ -155,6 +172,34 @@ class ApiClient {
   // file is removed and kDataLoss "hash mismatch" is returned. Returns the byte count.
   absl::StatusOr<uint64_t> DownloadBlobToFile(absl::string_view hash, const std::string& path);
 
+  // ---- Batch blob transfer: a fastest extension (server/README.md, core/api/blob_batch.h) ----
+  // Far fewer requests for many small blobs. Against a server without it (the original API
+  // answers the batch path with 404/405) both calls fall back to the per-blob endpoints, and the
+  // client remembers that, so later calls go straight to the per-blob path.
+  static constexpr size_t kMaxBlobsPerBatch = 1000;           // server limit per request
+  static constexpr uint64_t kMaxBatchBodyBytes = 32ull << 20;  // upload body size we send
+
+  // Uploads the files (split into requests of <= kMaxBlobsPerBatch blobs / kMaxBatchBodyBytes;
+  // a file larger than that goes alone, streamed). The server verifies every blob; the first
+  // rejected one fails the call with InvalidArgument "... HASH_MISMATCH ..." (the others of the
+  // same request are stored). `fallback_parallelism` threads are used for per-blob uploads.
+  absl::StatusOr<BatchUploadResult> UploadBlobFiles(const std::vector<BlobFile>& files,
+                                                    int fallback_parallelism = 4);
+
+  // Called once per distinct hash with its verified bytes (valid only during the call). In the
+  // per-blob fallback it may be called from several threads at once. An error stops the download
+  // and is returned.
+  using BlobSink = std::function<absl::Status(const std::string& hash, absl::string_view data)>;
+  // Downloads the blobs (duplicates asked once), verifying SHA-256 of each before `sink` sees it
+  // (kDataLoss "hash mismatch" otherwise); kNotFound "Blob not found" if the server lacks one.
+  // Streams: blobs are handed to `sink` while the response is still arriving. A transient failure
+  // retries only the blobs not yet delivered. Requests are split at kMaxBlobsPerBatch, and halved
+  // when the server says a response would be too large (413).
+  absl::Status DownloadBlobs(const std::vector<std::string>& hashes, const BlobSink& sink,
+                             int fallback_parallelism = 4);
+
+  BatchSupport batch_support() const { return batch_support_.load(); }
+
   // Manifests (raw canonical text; see core/snapshot for parsing).
   absl::Status UploadManifest(absl::string_view hash, absl::string_view text);
   absl::StatusOr<std::string> GetManifest(absl::string_view hash);
@@ -167,14 +212,29 @@ class ApiClient {
  private:
   // Sends `request` (URL/auth filled in here) with retries; returns the final 2xx response or an
   // error status. `make_request` is called for every attempt (bodies read from files restart).
-  absl::StatusOr<HttpResponse> SendWithRetry(absl::string_view method, absl::string_view path,
-                                             const std::function<HttpRequest()>& make_request,
-                                             bool idempotent);
+  // `streamed_error_body` (for requests with on_body_chunk, whose body is not kept): returns the
+  // bytes of the last attempt's body, to build the error status of a non-2xx answer.
+  absl::StatusOr<HttpResponse> SendWithRetry(
+      absl::string_view method, absl::string_view path,
+      const std::function<HttpRequest()>& make_request, bool idempotent,
+      const std::function<std::string()>& streamed_error_body = nullptr);
+
+  absl::StatusOr<BatchUploadResult> UploadBatchRequest(const std::vector<const BlobFile*>& files,
+                                                       const std::string& body);
+  absl::Status DownloadBatchRequest(const std::vector<std::string>& hashes, const BlobSink& sink,
+                                    int fallback_parallelism);
+  absl::Status DownloadPerBlob(const std::vector<std::string>& hashes, const BlobSink& sink,
+                               int parallelism);
+  absl::StatusOr<BatchUploadResult> UploadPerBlob(const std::vector<const BlobFile*>& files,
+                                                  int parallelism);
+  // Records the answer of a batch endpoint; true if `status` says the server lacks the extension.
+  bool NoteBatchUnsupported(const absl::Status& status);
 
   HttpClient& http_;
   std::string base_url_;
   std::string token_;
   RetryPolicy retry_;
+  std::atomic<BatchSupport> batch_support_{BatchSupport::kUnknown};
 };
 
 // Builds the status for a non-2xx response (exposed for tests and other clients).

@@ -4,11 +4,15 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <filesystem>
+#include <map>
+#include <mutex>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "core/api/blob_batch.h"
 #include "core/api/testing/loopback_http_server.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -233,6 +237,130 @@ TEST(ApiClientTest, NextJobNullAndSnapshotCreate) {
   EXPECT_TRUE(snap->created);
   EXPECT_EQ(snap->snapshot.parent_snapshot_id.value_or(""), "S1");
   EXPECT_EQ(snap->snapshot.source, "agent");
+}
+
+// A server with only the original per-blob endpoints (like the original deployment): the batch
+// calls fall back to them, and the client remembers that the batch path is absent.
+TEST(ApiClientTest, BatchCallsFallBackToPerBlobEndpoints) {
+  std::map<std::string, std::string> stored;
+  std::mutex mu;
+  LoopbackHttpServer server([&](const TestRequest& req) {
+    std::lock_guard<std::mutex> lock(mu);
+    const std::string up = "/v1/blobs/upload/", down = "/v1/blobs/download/";
+    if (req.method == "PUT" && req.target.rfind(up, 0) == 0) {
+      std::string hash = req.target.substr(up.size());
+      if (Sha(req.body) != hash) {
+        return TestResponse{400, "application/json",
+                            R"({"error":{"code":"HASH_MISMATCH","message":"mismatch"}})"};
+      }
+      bool created = stored.emplace(hash, req.body).second;
+      return TestResponse{created ? 201 : 200, "application/json",
+                          nlohmann::json({{"hash", hash},
+                                          {"size", req.body.size()},
+                                          {"created", created}})
+                              .dump()};
+    }
+    if (req.method == "GET" && req.target.rfind(down, 0) == 0) {
+      auto it = stored.find(req.target.substr(down.size()));
+      if (it != stored.end()) return TestResponse{200, "application/octet-stream", it->second};
+      return TestResponse{404, "application/json",
+                          R"({"error":{"code":"NOT_FOUND","message":"Blob not found"}})"};
+    }
+    return TestResponse{404, "application/json",
+                        R"({"error":{"code":"NOT_FOUND","message":"Route not found"}})"};
+  });
+  std::string dir = ::testing::TempDir() + "/fallback";
+  std::filesystem::create_directories(dir);
+  std::vector<BlobFile> files;
+  std::vector<std::string> hashes;
+  for (int i = 0; i < 5; ++i) {
+    std::string content = absl::StrCat("blob ", i);
+    std::string path = absl::StrCat(dir, "/f", i);
+    std::ofstream(path, std::ios::binary) << content;
+    files.push_back({Sha(content), path});
+    hashes.push_back(Sha(content));
+  }
+  HttpClient http;
+  ApiClient api(http, server.base_url(), "t", FastRetry());
+  auto up = api.UploadBlobFiles(files, 2);
+  ASSERT_TRUE(up.ok()) << up.status();
+  EXPECT_EQ(up->blobs, 5u);
+  EXPECT_EQ(up->created, 5u);
+  EXPECT_EQ(api.batch_support(), BatchSupport::kUnsupported);
+  EXPECT_EQ(stored.size(), 5u);
+
+  std::map<std::string, std::string> got;
+  std::mutex got_mu;
+  absl::Status s = api.DownloadBlobs(hashes, [&](const std::string& h, absl::string_view data) {
+    std::lock_guard<std::mutex> lock(got_mu);
+    got[h] = std::string(data);
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(got.size(), 5u);
+  EXPECT_EQ(got[hashes[2]], "blob 2");
+
+  // The batch path was tried exactly once (by the first call), never again.
+  int batch_calls = 0;
+  for (const auto& r : server.requests()) {
+    if (r.target.find("/v1/blobs/batch-") == 0) ++batch_calls;
+  }
+  EXPECT_EQ(batch_calls, 1);
+
+  // Per-blob errors keep their meaning in the fallback: corrupt content and unknown blobs.
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    stored[hashes[1]] = "tampered";
+  }
+  s = api.DownloadBlobs({hashes[1]}, [](const std::string&, absl::string_view) {
+    return absl::OkStatus();
+  });
+  EXPECT_TRUE(absl::IsDataLoss(s)) << s;
+  EXPECT_THAT(std::string(s.message()), HasSubstr("hash mismatch"));
+  s = api.DownloadBlobs({Sha("unknown")}, [](const std::string&, absl::string_view) {
+    return absl::OkStatus();
+  });
+  EXPECT_TRUE(absl::IsNotFound(s)) << s;
+}
+
+// A batch answer whose blob does not match its hash is refused before the sink sees it.
+TEST(ApiClientTest, BatchDownloadVerifiesEveryBlob) {
+  const std::string good = "good bytes", bad = "evil bytes";
+  LoopbackHttpServer server([&](const TestRequest& req) {
+    std::string body;
+    AppendBlobFrame(&body, Sha(good), good);
+    AppendBlobFrame(&body, Sha("expected"), bad);
+    return TestResponse{200, kBlobBatchContentType, body};
+  });
+  HttpClient http;
+  ApiClient api(http, server.base_url(), "t", FastRetry());
+  std::vector<std::string> seen;
+  absl::Status s = api.DownloadBlobs({Sha(good), Sha("expected")},
+                                     [&](const std::string& h, absl::string_view) {
+                                       seen.push_back(h);
+                                       return absl::OkStatus();
+                                     });
+  EXPECT_TRUE(absl::IsDataLoss(s)) << s;
+  EXPECT_THAT(std::string(s.message()), HasSubstr("hash mismatch"));
+  EXPECT_EQ(seen, std::vector<std::string>{Sha(good)});
+  EXPECT_EQ(api.batch_support(), BatchSupport::kSupported);
+}
+
+// A truncated or garbled batch answer is an error, not a silent partial restore.
+TEST(ApiClientTest, BatchDownloadRejectsMalformedAnswer) {
+  LoopbackHttpServer server([&](const TestRequest&) {
+    std::string body;
+    AppendBlobFrame(&body, Sha("abc"), "abc");
+    return TestResponse{200, kBlobBatchContentType, body + "trailing junk"};
+  });
+  HttpClient http;
+  ApiClient api(http, server.base_url(), "t", RetryPolicy::NoRetry());
+  absl::Status s = api.DownloadBlobs({Sha("abc"), Sha("def")},
+                                     [](const std::string&, absl::string_view) {
+                                       return absl::OkStatus();
+                                     });
+  EXPECT_FALSE(s.ok());
+  EXPECT_TRUE(absl::IsDataLoss(s)) << s;
 }
 
 }  // namespace

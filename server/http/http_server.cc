@@ -1,5 +1,6 @@
 #include "server/http/http_server.h"
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -33,6 +34,11 @@ std::chrono::steady_clock::duration ToChrono(absl::Duration d) {
 }
 
 class Session;
+
+// Largest socket read while receiving a body.
+constexpr size_t kMaxReadChunk = 1 << 20;
+// Largest body buffer a connection keeps for its next request.
+constexpr size_t kMaxSpareBody = 16 << 20;
 
 }  // namespace
 
@@ -130,7 +136,10 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
   void DoReadHeader() {
     if (closed_ || stopping_) return Close();
     idle_ = true;
-    parser_.emplace();
+    // The previous request's body buffer is reused: a multi-MB upload then does not map (and
+    // page-fault in) fresh memory every time.
+    parser_.emplace(std::piecewise_construct, std::make_tuple(std::move(spare_body_)));
+    spare_body_ = std::string();
     parser_->header_limit(64 * 1024);
     parser_->body_limit(ctx_->options.max_body_bytes);
     stream_.expires_after(ToChrono(ctx_->options.read_timeout));
@@ -162,6 +171,14 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
   }
 
   void DoReadBody() {
+    // Beast sizes each socket read by the buffer's free capacity (at least 512 bytes): a buffer
+    // left at header size reads a large body 512 bytes per recv (+ a timer re-arm each time).
+    // Room for big reads makes that ~100x fewer syscalls.
+    if (auto len = parser_->content_length(); !len || *len > buffer_.capacity()) {
+      const size_t want = std::min<size_t>(len ? static_cast<size_t>(*len) : kMaxReadChunk,
+                                           kMaxReadChunk);
+      if (buffer_.capacity() - buffer_.size() < want) buffer_.reserve(buffer_.size() + want);
+    }
     stream_.expires_after(ToChrono(ctx_->options.read_timeout));
     bhttp::async_read(
         stream_, buffer_, *parser_,
@@ -193,8 +210,14 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
     if (ec) return OnReadError(ec);
     auto msg = parser_->release();
     keep_alive_ = msg.keep_alive();
+    // An idle keep-alive connection should not pin the big read buffer.
+    if (buffer_.size() == 0 && buffer_.capacity() > 64 * 1024) buffer_.shrink_to_fit();
     stream_.expires_never();
 
+    if (request_.body.capacity() <= kMaxSpareBody) {
+      spare_body_ = std::move(request_.body);
+      spare_body_.clear();
+    }
     request_ = Request{};
     request_.method = std::string(msg.method_string());
     request_.target = std::string(msg.target());
@@ -279,15 +302,15 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
     if (closed_) return;
     status_ = r.status;
     drain_after_ = drain_after;
-    std::string bytes = FormatHead(r.status, r.headers, /*chunked=*/false, r.body.size());
-    bytes += r.body;
+    std::string head = FormatHead(r.status, r.headers, /*chunked=*/false, r.body.size());
     stream_ended_ = true;
-    Enqueue(std::move(bytes));
+    // Head and body go out in one gathered write: a large body is never copied.
+    Enqueue(std::move(head), std::move(r.body));
   }
 
-  void Enqueue(std::string bytes) {
+  void Enqueue(std::string bytes, std::string body = std::string()) {
     if (closed_) return;
-    out_.push_back(std::move(bytes));
+    out_.push_back(OutBuffer{std::move(bytes), std::move(body)});
     if (!writing_) DoWriteNext();
   }
 
@@ -299,7 +322,9 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
     }
     writing_ = true;
     stream_.expires_after(ToChrono(ctx_->options.write_timeout));
-    net::async_write(stream_, net::buffer(out_.front()),
+    const OutBuffer& front = out_.front();
+    std::array<net::const_buffer, 2> buffers = {net::buffer(front.head), net::buffer(front.body)};
+    net::async_write(stream_, buffers,
                      [self = shared_from_this()](beast::error_code ec, size_t) {
                        if (ec) return self->Close();
                        self->out_.pop_front();
@@ -354,8 +379,13 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   Request request_;
+  std::string spare_body_;  // a cleared body buffer kept for the next request
   std::string remote_;
-  std::deque<std::string> out_;
+  struct OutBuffer {
+    std::string head;
+    std::string body;
+  };
+  std::deque<OutBuffer> out_;
   std::vector<char> drain_buf_;
   absl::Time start_;
   int status_ = 0;

@@ -1,6 +1,7 @@
 #include "server/store/blob_store.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -8,37 +9,91 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "core/snapshot/sha256.h"
 
 namespace fastest::server {
+namespace {
 
-BlobStore::BlobStore(std::string data_dir) : data_dir_(std::move(data_dir)) {}
+absl::Status NotFound(BlobStore::Kind kind) {
+  return absl::NotFoundError(kind == BlobStore::Kind::kBlob ? "Blob not found"
+                                                            : "Manifest not found");
+}
+
+// Reads exactly `size` bytes of fd into dst; false on a short read or error.
+bool ReadFully(int fd, char* dst, size_t size) {
+  size_t off = 0;
+  while (off < size) {
+    ssize_t n = ::read(fd, dst + off, size - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    off += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+}  // namespace
+
+BlobStore::BlobStore(std::string data_dir, bool fsync_writes)
+    : data_dir_(std::move(data_dir)), fsync_writes_(fsync_writes) {}
+
+BlobStore::~BlobStore() {
+  if (blobs_fd_ >= 0) ::close(blobs_fd_);
+  if (manifests_fd_ >= 0) ::close(manifests_fd_);
+}
 
 absl::Status BlobStore::Init() {
-  for (const char* sub : {"blobs", "manifests", "tmp"}) {
+  static const char kHex[] = "0123456789abcdef";
+  for (Kind kind : {Kind::kBlob, Kind::kManifest}) {
+    const char* sub = kind == Kind::kBlob ? "blobs" : "manifests";
+    const std::string top = absl::StrCat(data_dir_, "/", sub);
     std::error_code ec;
-    std::filesystem::create_directories(absl::StrCat(data_dir_, "/", sub), ec);
+    std::filesystem::create_directories(top, ec);
     if (ec) {
       return absl::FailedPreconditionError(
-          absl::StrCat("cannot create ", data_dir_, "/", sub, ": ", ec.message()));
+          absl::StrCat("cannot create ", top, ": ", ec.message()));
     }
+    // All shard directories up front: Put then never needs a mkdir on the hot path.
+    for (int i = 0; i < 256; ++i) {
+      const char shard[3] = {kHex[i >> 4], kHex[i & 15], 0};
+      std::string dir = absl::StrCat(top, "/", shard);
+      if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("cannot create ", dir, ": ", std::strerror(errno)));
+      }
+    }
+    int fd = ::open(top.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot open ", top, ": ", std::strerror(errno)));
+    }
+    int& slot = kind == Kind::kBlob ? blobs_fd_ : manifests_fd_;
+    if (slot >= 0) ::close(slot);
+    slot = fd;
   }
   return absl::OkStatus();
 }
 
+std::string BlobStore::RelPath(absl::string_view hash) {
+  return absl::StrCat(hash.substr(0, 2), "/", hash);
+}
+
 std::string BlobStore::PathFor(Kind kind, absl::string_view hash) const {
-  return absl::StrCat(data_dir_, kind == Kind::kBlob ? "/blobs/" : "/manifests/",
-                      hash.substr(0, 2), "/", hash);
+  return absl::StrCat(data_dir_, kind == Kind::kBlob ? "/blobs/" : "/manifests/", RelPath(hash));
 }
 
 bool BlobStore::Exists(Kind kind, absl::string_view hash) const {
-  if (!core::IsLowerHexSha256(hash)) return false;
-  std::error_code ec;
-  return std::filesystem::is_regular_file(PathFor(kind, hash), ec);
+  return Size(kind, hash).has_value();
+}
+
+std::optional<uint64_t> BlobStore::Size(Kind kind, absl::string_view hash) const {
+  if (!core::IsLowerHexSha256(hash) || DirFd(kind) < 0) return std::nullopt;
+  struct stat st;
+  if (::fstatat(DirFd(kind), RelPath(hash).c_str(), &st, 0) != 0 || !S_ISREG(st.st_mode)) {
+    return std::nullopt;
+  }
+  return static_cast<uint64_t>(st.st_size);
 }
 
 absl::StatusOr<bool> BlobStore::Put(Kind kind, absl::string_view hash, absl::string_view bytes) {
@@ -46,15 +101,21 @@ absl::StatusOr<bool> BlobStore::Put(Kind kind, absl::string_view hash, absl::str
   if (!core::IsLowerHexSha256(hash) || actual != hash) {
     return absl::InvalidArgumentError(absl::StrCat("hash mismatch: content hash ", actual));
   }
-  if (Exists(kind, hash)) return false;
-  const std::string final_path = PathFor(kind, hash);
-  std::error_code ec;
-  std::filesystem::create_directories(std::filesystem::path(final_path).parent_path(), ec);
-  if (ec) return absl::InternalError(absl::StrCat("mkdir for blob: ", ec.message()));
+  const int dir = DirFd(kind);
+  if (dir < 0) return absl::FailedPreconditionError("BlobStore::Init was not called");
+  const std::string rel = RelPath(hash);
   static std::atomic<uint64_t> counter{0};
-  const std::string tmp = absl::StrCat(data_dir_, "/tmp/", hash, ".", getpid(), ".",
-                                       counter.fetch_add(1));
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  // The temp file lives beside its final name (same directory: rename is atomic and only the
+  // shard's directory lock is taken, instead of every upload contending on one tmp/). Its name
+  // is never a valid key, so Exists/Get never see a partial file.
+  const std::string tmp = absl::StrCat(hash.substr(0, 2), "/.tmp.", hash.substr(0, 16), ".",
+                                       getpid(), ".", counter.fetch_add(1));
+  int fd = ::openat(dir, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0 && errno == ENOENT) {
+    // Shard directory missing (removed behind our back): create it and retry.
+    ::mkdirat(dir, std::string(hash.substr(0, 2)).c_str(), 0755);
+    fd = ::openat(dir, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  }
   if (fd < 0) return absl::InternalError(absl::StrCat("open temp blob: ", strerror(errno)));
   size_t off = 0;
   while (off < bytes.size()) {
@@ -63,32 +124,66 @@ absl::StatusOr<bool> BlobStore::Put(Kind kind, absl::string_view hash, absl::str
       if (errno == EINTR) continue;
       int e = errno;
       ::close(fd);
-      ::unlink(tmp.c_str());
+      ::unlinkat(dir, tmp.c_str(), 0);
       return absl::InternalError(absl::StrCat("write blob: ", strerror(e)));
     }
     off += static_cast<size_t>(n);
   }
-  ::fsync(fd);
+  if (fsync_writes_) ::fsync(fd);
   ::close(fd);
-  if (::rename(tmp.c_str(), final_path.c_str()) != 0) {
+  // No-replace rename: one syscall both publishes the blob and tells whether it already
+  // existed (no separate stat per upload).
+  if (::renameat2(dir, tmp.c_str(), dir, rel.c_str(), RENAME_NOREPLACE) != 0) {
     int e = errno;
-    ::unlink(tmp.c_str());
+    if (e == EINVAL || e == ENOSYS) {
+      // File system without RENAME_NOREPLACE: check, then plain rename.
+      const bool existed = Exists(kind, hash);
+      if (!existed && ::renameat(dir, tmp.c_str(), dir, rel.c_str()) == 0) return true;
+      e = existed ? EEXIST : errno;
+    }
+    ::unlinkat(dir, tmp.c_str(), 0);
+    if (e == EEXIST) return false;
     return absl::InternalError(absl::StrCat("rename blob: ", strerror(e)));
+  }
+  if (fsync_writes_) {
+    int dfd = ::openat(dir, std::string(hash.substr(0, 2)).c_str(),
+                       O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+      ::fsync(dfd);
+      ::close(dfd);
+    }
   }
   return true;
 }
 
+absl::StatusOr<uint64_t> BlobStore::AppendTo(Kind kind, absl::string_view hash,
+                                             std::string* out) const {
+  if (!core::IsLowerHexSha256(hash) || DirFd(kind) < 0) return NotFound(kind);
+  int fd = ::openat(DirFd(kind), RelPath(hash).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return NotFound(kind);
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return NotFound(kind);
+  }
+  const size_t size = static_cast<size_t>(st.st_size);
+  const size_t start = out->size();
+  out->resize(start + size);
+  const bool ok = ReadFully(fd, out->data() + start, size);
+  ::close(fd);
+  if (!ok) {
+    out->resize(start);
+    return absl::InternalError(
+        absl::StrCat("read ", PathFor(kind, hash), ": short read"));
+  }
+  return static_cast<uint64_t>(size);
+}
+
 absl::StatusOr<std::string> BlobStore::Get(Kind kind, absl::string_view hash) const {
-  if (!core::IsLowerHexSha256(hash)) {
-    return absl::NotFoundError(kind == Kind::kBlob ? "Blob not found" : "Manifest not found");
-  }
-  std::ifstream in(PathFor(kind, hash), std::ios::binary);
-  if (!in) {
-    return absl::NotFoundError(kind == Kind::kBlob ? "Blob not found" : "Manifest not found");
-  }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  std::string out;
+  absl::StatusOr<uint64_t> n = AppendTo(kind, hash, &out);
+  if (!n.ok()) return n.status();
+  return out;
 }
 
 }  // namespace fastest::server

@@ -404,44 +404,88 @@ absl::StatusOr<std::string> Store::CreateToken(const std::string& user_id,
                               .Bind(5, job_scope)
                               .Bind(6, core::NowIso8601())
                               .Run());
+  ClearAuthCache();
   return token;
 }
 
 absl::Status Store::ImportToken(const std::string& user_id, absl::string_view token) {
   if (token.empty()) return absl::InvalidArgumentError("empty token");
-  absl::MutexLock lock(&mu_);
-  Stmt s(db_,
-         "INSERT OR IGNORE INTO tokens(id, user_id, token_hash, created_at) VALUES(?, ?, ?, ?)");
-  return s.Bind(1, core::NewId())
-      .Bind(2, user_id)
-      .Bind(3, TokenHash(token))
-      .Bind(4, core::NowIso8601())
-      .Run();
+  absl::Status status;
+  {
+    absl::MutexLock lock(&mu_);
+    Stmt s(db_,
+           "INSERT OR IGNORE INTO tokens(id, user_id, token_hash, created_at) VALUES(?, ?, ?, ?)");
+    status = s.Bind(1, core::NewId())
+                 .Bind(2, user_id)
+                 .Bind(3, TokenHash(token))
+                 .Bind(4, core::NowIso8601())
+                 .Run();
+  }
+  ClearAuthCache();
+  return status;
 }
 
 absl::StatusOr<AuthInfo> Store::Authenticate(absl::string_view token) {
-  absl::MutexLock lock(&mu_);
-  Stmt s(db_,
-         "SELECT id, user_id, project_id, job_id, expires_at FROM tokens WHERE token_hash = ?");
-  s.Bind(1, TokenHash(token));
-  FASTEST_ASSIGN_OR_RETURN(bool row, s.Step());
-  if (!row) return absl::UnauthenticatedError("Authentication required");
-  auto expires = s.OptText(4);
-  if (expires && *expires < core::NowIso8601()) {
-    return absl::UnauthenticatedError("Authentication required");
+  const std::string token_hash = TokenHash(token);
+  const absl::Time now = absl::Now();
+  uint64_t generation;
+  {
+    absl::MutexLock lock(&auth_mu_);
+    generation = auth_generation_;
+    auto it = auth_cache_.find(token_hash);
+    if (it != auth_cache_.end()) {
+      if (now < it->second.cached_until &&
+          (!it->second.expires_at || *it->second.expires_at >= core::NowIso8601())) {
+        return it->second.info;
+      }
+      auth_cache_.erase(it);
+    }
   }
-  AuthInfo info;
-  info.token_id = s.Text(0);
-  info.user_id = s.Text(1);
-  info.project_scope = s.OptText(2);
-  info.job_scope = s.OptText(3);
+  CachedAuth entry;
+  {
+    absl::MutexLock lock(&mu_);
+    Stmt s(db_,
+           "SELECT id, user_id, project_id, job_id, expires_at FROM tokens WHERE token_hash = ?");
+    s.Bind(1, token_hash);
+    FASTEST_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) return absl::UnauthenticatedError("Authentication required");
+    entry.expires_at = s.OptText(4);
+    if (entry.expires_at && *entry.expires_at < core::NowIso8601()) {
+      return absl::UnauthenticatedError("Authentication required");
+    }
+    entry.info.token_id = s.Text(0);
+    entry.info.user_id = s.Text(1);
+    entry.info.project_scope = s.OptText(2);
+    entry.info.job_scope = s.OptText(3);
+  }
+  entry.cached_until = now + kAuthCacheTtl;
+  AuthInfo info = entry.info;
+  absl::MutexLock lock(&auth_mu_);
+  // A token change since our query started may have made this row stale: do not cache it.
+  if (generation != auth_generation_) return info;
+  // Bounded: a flood of distinct valid tokens cannot grow it without limit.
+  if (auth_cache_.size() >= 4096) auth_cache_.clear();
+  auth_cache_[token_hash] = std::move(entry);
   return info;
 }
 
+void Store::ClearAuthCache() {
+  absl::MutexLock lock(&auth_mu_);
+  ++auth_generation_;
+  auth_cache_.clear();
+}
+
 absl::Status Store::DeleteTokensForJob(const std::string& job_id) {
-  absl::MutexLock lock(&mu_);
-  Stmt s(db_, "DELETE FROM tokens WHERE job_id = ?");
-  return s.Bind(1, job_id).Run();
+  absl::Status s;
+  {
+    absl::MutexLock lock(&mu_);
+    Stmt stmt(db_, "DELETE FROM tokens WHERE job_id = ?");
+    s = stmt.Bind(1, job_id).Run();
+  }
+  // After the delete; the generation bump also stops a concurrent Authenticate that read the row
+  // before the delete from caching it.
+  ClearAuthCache();
+  return s;
 }
 
 absl::StatusOr<int64_t> Store::CountTokens() {

@@ -30,10 +30,13 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "core/model/model.h"
 
 struct sqlite3;
@@ -86,7 +89,11 @@ class Store {
                                           std::optional<std::string> job_scope = std::nullopt);
   // Stores an externally chosen token (e.g. FASTEST_API_TOKEN) for user_id; no-op if present.
   absl::Status ImportToken(const std::string& user_id, absl::string_view token);
-  // Unauthenticated if the token is unknown or expired.
+  // Unauthenticated if the token is unknown or expired. Known tokens are cached in memory (by
+  // token hash) for kAuthCacheTtl, so the per-request check usually costs no SQLite query; any
+  // token change made through this Store clears the cache, and the token's own expiry is checked
+  // on every hit.
+  static constexpr absl::Duration kAuthCacheTtl = absl::Seconds(30);
   absl::StatusOr<AuthInfo> Authenticate(absl::string_view token);
   absl::Status DeleteTokensForJob(const std::string& job_id);
   absl::StatusOr<int64_t> CountTokens();
@@ -176,8 +183,18 @@ class Store {
   absl::StatusOr<core::Workspace> GetWorkspaceLocked(const std::string& id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  void ClearAuthCache();
+
   mutable absl::Mutex mu_;
   sqlite3* db_ ABSL_GUARDED_BY(mu_) = nullptr;
+  struct CachedAuth {
+    AuthInfo info;
+    std::optional<std::string> expires_at;  // the token's own expiry (ISO 8601), if any
+    absl::Time cached_until;
+  };
+  absl::Mutex auth_mu_;
+  absl::flat_hash_map<std::string, CachedAuth> auth_cache_ ABSL_GUARDED_BY(auth_mu_);
+  uint64_t auth_generation_ ABSL_GUARDED_BY(auth_mu_) = 0;  // bumped by every token change
   std::string server_id_;
   int schema_version_ = 0;
 };

@@ -12,6 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "core/api/api_client.h"
 #include "core/api/testing/loopback_http_server.h"
 #include "core/snapshot/sha256.h"
@@ -70,6 +71,8 @@ class RunnerE2ETest : public ::testing::Test {
     WriteTestFile(tree, "keep/unchanged.txt", "same\n");
     return tree;
   }
+
+  void CorruptBlobCase(bool original_api);
 
   std::string dir_;
   std::string ws_;
@@ -246,7 +249,16 @@ TEST_F(RunnerE2ETest, ApiOutageBeyondRetryCapFailsClearly) {
 }
 
 // A proxy in front of the server corrupts one blob download: the runner refuses it.
-TEST_F(RunnerE2ETest, CorruptBlobFailsWithHashMismatch) {
+// A corrupt blob fails the job, whether it arrives in a batch answer (fastest-server) or through
+// the per-blob endpoint (a server without the batch extension, like the original API: the proxy
+// answers the batch paths with 404 and the runner falls back).
+TEST_F(RunnerE2ETest, CorruptBlobFailsWithHashMismatch) { CorruptBlobCase(false); }
+
+TEST_F(RunnerE2ETest, CorruptBlobFailsAgainstServerWithoutBatches) {
+  CorruptBlobCase(true);
+}
+
+void RunnerE2ETest::CorruptBlobCase(bool original_api) {
   std::string tree = MakeBaseTree();
   WriteTestFile(tree, "victim.txt", "the real content\n");
   auto seeded = SeedJob(*api_, tree, "never runs");
@@ -255,6 +267,10 @@ TEST_F(RunnerE2ETest, CorruptBlobFailsWithHashMismatch) {
   core::HttpClient proxy_http;
   const std::string upstream = server_->url();
   core::testing::LoopbackHttpServer proxy([&](const core::testing::TestRequest& req) {
+    if (original_api && absl::StartsWith(req.target, "/v1/blobs/batch-")) {
+      return core::testing::TestResponse{
+          404, "application/json", R"({"error":{"code":"NOT_FOUND","message":"Route not found"}})"};
+    }
     core::HttpRequest out;
     out.method = req.method;
     out.url = upstream + req.target;
@@ -268,6 +284,10 @@ TEST_F(RunnerE2ETest, CorruptBlobFailsWithHashMismatch) {
     r.content_type = resp->Header("content-type");
     r.body = resp->body;
     if (absl::EndsWith(req.target, victim)) r.body = "tampered content!\n";
+    if (absl::StartsWith(req.target, "/v1/blobs/batch-download")) {
+      // Same length, so the framing stays intact and only the hash check can catch it.
+      r.body = absl::StrReplaceAll(r.body, {{"the real content\n", "the fake content\n"}});
+    }
     return r;
   });
   std::string marker = dir_ + "/agent_ran";
@@ -281,6 +301,13 @@ TEST_F(RunnerE2ETest, CorruptBlobFailsWithHashMismatch) {
   EXPECT_THAT(job.error.value_or(""), HasSubstr("victim.txt"));
   EXPECT_FALSE(fs::exists(marker)) << "agent must not run on a corrupt workspace";
   EXPECT_FALSE(fs::exists(ws_ + "/victim.txt"));
+  bool per_blob = false, batch = false;
+  for (const auto& r : proxy.requests()) {
+    per_blob |= absl::StartsWith(r.target, "/v1/blobs/download/");
+    batch |= absl::StartsWith(r.target, "/v1/blobs/batch-download");
+  }
+  EXPECT_TRUE(batch);  // tried first in both cases
+  EXPECT_EQ(per_blob, original_api);
 }
 
 struct HostileCase {
