@@ -23,6 +23,8 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
@@ -58,7 +60,7 @@ using fastest::cli::ServerTarget;
 using fastest::cli::Target;
 
 constexpr char kUsage[] =
-    "fastest: run coding-agent jobs in sandboxes.\n"
+    "run coding-agent jobs in sandboxes.\n"
     "  fastest run --dir PATH --prompt TEXT [--diff] [--backend docker] [--server URL]\n"
     "  fastest jobs [--limit N] [--status S]\n"
     "  fastest logs JOB [--nofollow] [--raw]\n"
@@ -141,9 +143,15 @@ int StatusCommand(fastest::core::HttpClient& http) {
 
 int Main(int argc, char** argv) {
   absl::SetProgramUsageMessage(kUsage);
+  // --help lists the flags of this CLI (absl's default filter matches none of our files).
+  absl::FlagsUsageConfig usage_config;
+  usage_config.contains_help_flags = [](absl::string_view path) {
+    return absl::StrContains(path, "tools/cli/");
+  };
+  absl::SetFlagsUsageConfig(usage_config);
   std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
   if (positional.size() < 2) {
-    fprintf(stderr, "%s", kUsage);
+    fprintf(stderr, "fastest: %s", kUsage);
     return 2;
   }
   std::string cmd = positional[1];
@@ -175,7 +183,7 @@ int Main(int argc, char** argv) {
     return 0;
   }
   if (cmd != "run" && cmd != "jobs" && cmd != "logs" && cmd != "cancel") {
-    fprintf(stderr, "fastest: unknown command %s\n%s", cmd.c_str(), kUsage);
+    fprintf(stderr, "fastest: unknown command %s\nfastest: %s", cmd.c_str(), kUsage);
     return 2;
   }
   if ((cmd == "logs" || cmd == "cancel") && args.size() != 1) {
