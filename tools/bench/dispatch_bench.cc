@@ -5,8 +5,9 @@
 //       [--jobs=30] [--throughput_jobs=48] [--concurrency=8] [--image=fastest/sandbox:0.1.0]
 //
 // Cold dispatch: POST /run-job {"wait":false} -> the runner's first log line. The first line's
-// time is the ENGINE's log timestamp (GET /containers/{id}/logs?timestamps=1), i.e. when the daemon
-// read the line from the container's stdout. The same clock point is used for the raw baseline
+// time is the ENGINE's log timestamp (Docker: GET /containers/{id}/logs?timestamps=1; Podman, whose
+// API rounds those to seconds: conmon's log file), i.e. when the engine read the line from the
+// container's stdout. The same clock point is used for the raw baseline
 // (create + start of the same image with the same runner command, env, limits, labels, network
 // and init as the plugin uses -> its first log line), so both sides are measured identically and
 // without polling bias; the container is found by label only to read its log. The job turning
@@ -28,6 +29,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -37,11 +40,14 @@
 #include <thread>
 #include <vector>
 
+#include <unistd.h>
+
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "backends/docker/docker_backend.h"
@@ -59,6 +65,8 @@ ABSL_FLAG(int, throughput_jobs, 48, "jobs (and raw containers) per throughput ro
 ABSL_FLAG(int, concurrency, 8, "client threads = server max_instances for throughput");
 ABSL_FLAG(std::string, image, "", "sandbox image (default: $FASTEST_E2E_IMAGE or fastest/sandbox:0.1.0)");
 ABSL_FLAG(bool, keep, false, "keep the temp dir (server log) for inspection");
+ABSL_FLAG(bool, skip_cold, false, "only measure throughput");
+ABSL_FLAG(bool, skip_throughput, false, "only measure cold dispatch");
 
 namespace fastest::bench {
 namespace {
@@ -112,11 +120,12 @@ struct RawEngine {
   core::Endpoint endpoint;
   core::HttpClient http;
   std::string libpod_version;  // podman only, e.g. "4.3.1"
+  bool podman = false;
 };
 
 // Time at which the engine received the container's first log line (stdout or stderr), following
 // the log until it appears (or `timeout`).
-absl::StatusOr<absl::Time> FirstLogLineTime(RawEngine& raw, const std::string& id,
+absl::StatusOr<absl::Time> FirstLogLineOnce(RawEngine& raw, const std::string& id,
                                             absl::Duration timeout) {
   core::HttpRequest req;
   req.url = absl::StrCat(raw.endpoint.base_url, "/containers/", id,
@@ -175,6 +184,47 @@ core::SandboxSpec DispatcherLikeSpec(const std::string& image, std::vector<std::
   return spec;
 }
 
+// Podman: its logs API rounds timestamps to whole seconds, so read conmon's k8s-file log
+// (inspect's LogPath; lines "2026-11-26T15:48:24.993403422+00:00 stdout F text") directly - the
+// bench runs as root next to the service. Same clock point: when conmon read the line.
+absl::StatusOr<absl::Time> FirstLogLineFromConmonFile(RawEngine& raw, const std::string& id) {
+  core::HttpRequest req;
+  req.url = absl::StrCat(raw.endpoint.base_url, "/containers/", id, "/json");
+  req.unix_socket = raw.endpoint.unix_socket;
+  absl::StatusOr<core::HttpResponse> resp = raw.http.Send(req);
+  if (!resp.ok()) return resp.status();
+  nlohmann::json j = nlohmann::json::parse(resp->body, nullptr, false);
+  if (resp->status != 200 || j.is_discarded() || !j.contains("LogPath") || !j["LogPath"].is_string()) {
+    return absl::NotFoundError(absl::StrCat("inspect ", id, ": HTTP ", resp->status));
+  }
+  std::ifstream in(j["LogPath"].get<std::string>());
+  std::string line;
+  if (!std::getline(in, line) || line.empty()) return absl::NotFoundError("no log line yet");
+  std::string ts = line.substr(0, line.find(' '));
+  absl::Time t;
+  std::string err;
+  if (!absl::ParseTime(absl::RFC3339_full, ts, &t, &err)) {
+    return absl::InternalError(absl::StrCat("bad conmon timestamp '", ts, "': ", err));
+  }
+  return t;
+}
+
+// A container found by label may not be started yet: its log then ends at once (or is not there
+// yet, 404). Ask again until a line arrives; the timestamp is the engine's, so retrying adds no bias.
+absl::StatusOr<absl::Time> FirstLogLineTime(RawEngine& raw, const std::string& id,
+                                            absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  absl::Status last;
+  while (absl::Now() < deadline) {
+    absl::StatusOr<absl::Time> t = raw.podman ? FirstLogLineFromConmonFile(raw, id)
+                                              : FirstLogLineOnce(raw, id, deadline - absl::Now());
+    if (t.ok()) return t;
+    last = t.status();
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+  return last;
+}
+
 // --- raw podman libpod create/start ---------------------------------------------------------
 
 absl::StatusOr<std::string> LibpodCreate(RawEngine& raw, const ContainerSpec& spec) {
@@ -189,7 +239,7 @@ absl::StatusOr<std::string> LibpodCreate(RawEngine& raw, const ContainerSpec& sp
   };
   nlohmann::json rl = nlohmann::json::array();
   for (const auto& u : spec.ulimits) {
-    rl.push_back({{"type", absl::StrCat("RLIMIT_", u.name == "nofile" ? "NOFILE" : "NPROC")},
+    rl.push_back({{"type", u.name},  // podman adds the RLIMIT_ prefix itself
                   {"soft", u.soft},
                   {"hard", u.hard}});
   }
@@ -226,6 +276,36 @@ absl::Status LibpodStart(RawEngine& raw, const std::string& id) {
     return absl::InternalError(absl::StrCat("libpod start: HTTP ", resp->status, " ", resp->body));
   }
   return absl::OkStatus();
+}
+
+// --- CPU accounting ----------------------------------------------------------------------------
+
+// Busy CPU time of the whole machine (all cores), from /proc/stat.
+absl::Duration MachineBusy() {
+  std::ifstream in("/proc/stat");
+  std::string cpu;
+  long long user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
+  in >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal;
+  const long hz = sysconf(_SC_CLK_TCK);
+  return absl::Milliseconds((user + nice + system + irq + softirq + steal) * 1000 / hz);
+}
+
+// CPU time (user+system, + reaped children) of one process, from /proc/<pid>/stat.
+absl::Duration ProcessCpu(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  size_t close = text.rfind(')');
+  if (close == std::string::npos) return absl::ZeroDuration();
+  std::vector<std::string> f = absl::StrSplit(text.substr(close + 2), ' ');
+  // After the comm: state(0) ... utime(11) stime(12) cutime(13) cstime(14).
+  if (f.size() < 15) return absl::ZeroDuration();
+  long long t = 0;
+  for (int i = 11; i <= 14; ++i) {
+    long long v = 0;
+    absl::SimpleAtoi(f[i], &v);
+    t += v;
+  }
+  return absl::Milliseconds(t * 1000 / sysconf(_SC_CLK_TCK));
 }
 
 // --- server log breakdown ----------------------------------------------------------------------
@@ -275,6 +355,7 @@ int Main() {
   RawEngine raw;
   raw.endpoint = Check(core::ParseEndpoint(backend_options.engine.endpoint), "endpoint");
   raw.libpod_version = version.libpod_api_version.empty() ? version.version : version.libpod_api_version;
+  raw.podman = kind == BackendKind::kPodman;
 
   ContainerSpec runner_spec = Check(
       backends::engine_api::ContainerSpecFor(DispatcherLikeSpec(image, {"fastest-runner"}),
@@ -335,7 +416,9 @@ int Main() {
     const absl::Time t0 = absl::Now();
     std::string id = libpod ? Check(LibpodCreate(raw, runner_spec), "libpod create")
                             : Check(engine->CreateContainer(runner_spec), "create");
-    Check(libpod ? LibpodStart(raw, id) : engine->StartContainer(id), "start");
+    absl::Status started = libpod ? LibpodStart(raw, id) : engine->StartContainer(id);
+    if (!started.ok()) engine->RemoveContainer(id).IgnoreError();  // leave nothing behind
+    Check(started, "start");
     const absl::Time t_started = absl::Now();
     absl::Time first = Check(FirstLogLineTime(raw, id, absl::Seconds(20)), "raw first line");
     engine->RemoveContainer(id).IgnoreError();
@@ -355,6 +438,8 @@ int Main() {
   Series l_cs{"raw libpod: create+start (API calls return)"};
   const bool with_libpod = kind == BackendKind::kPodman;
 
+  const bool cold = !absl::GetFlag(FLAGS_skip_cold);
+  const bool throughput = !absl::GetFlag(FLAGS_skip_throughput);
   printf("warm-up...\n");
   fflush(stdout);
   for (int i = 0; i < 2; ++i) {
@@ -364,7 +449,7 @@ int Main() {
   }
   printf("cold dispatch: %d samples per side, interleaved...\n", n);
   fflush(stdout);
-  for (int i = 0; i < n; ++i) {
+  for (int i = 0; cold && i < n; ++i) {
     run_raw_cold(&r_first, &r_cs, false, true);
     if (with_libpod) run_raw_cold(&l_first, &l_cs, true, true);
     run_fastest_cold(&f_first, &f_ack, &f_started, &f_running, true);
@@ -431,9 +516,17 @@ int Main() {
          m, conc);
   fflush(stdout);
   std::vector<double> raw_rates, fastest_rates;
-  for (int round = 0; round < 2; ++round) {
+  // CPU per job/container: the machine's busy time (all processes, both cores) and the server's.
+  absl::Duration raw_busy, fastest_busy, server_cpu;
+  for (int round = 0; throughput && round < 2; ++round) {
+    absl::Duration b0 = MachineBusy();
     raw_rates.push_back(raw_round());
+    absl::Duration b1 = MachineBusy();
+    absl::Duration s0 = ProcessCpu(server.pid());
     fastest_rates.push_back(fastest_round());
+    server_cpu += ProcessCpu(server.pid()) - s0;
+    fastest_busy += MachineBusy() - b1;
+    raw_busy += b1 - b0;
   }
   auto mean = [](const std::vector<double>& v) {
     double s = 0;
@@ -442,6 +535,7 @@ int Main() {
   };
 
   // ---- report ----
+  if (cold) {
   printf("\n=== cold dispatch (%s, image %s) ===\n", backend_name.c_str(), image.c_str());
   PrintSeries(f_first);
   PrintSeries(r_first);
@@ -462,6 +556,8 @@ int Main() {
   ratio_line("fastest first line / raw create+start calls", f_first, r_cs, 1.15);
   if (with_libpod) ratio_line("fastest first line / libpod create+start", f_first, l_cs, 1.15);
 
+  }
+  if (throughput) {
   printf("\n=== throughput (%s, concurrency %d, %d per round) ===\n", backend_name.c_str(), conc, m);
   printf("  fastest trivial jobs        %s  -> mean %.1f jobs/s\n",
          absl::StrFormat("%.1f / %.1f", fastest_rates[0], fastest_rates[1]).c_str(),
@@ -470,6 +566,10 @@ int Main() {
          absl::StrFormat("%.1f / %.1f", raw_rates[0], raw_rates[1]).c_str(), mean(raw_rates));
   double tr = mean(fastest_rates) / mean(raw_rates);
   printf("  ratio fastest / raw  %.2fx  (target >= 1.00x: %s)\n", tr, tr >= 1.0 ? "MET" : "MISSED");
+  printf("  CPU per unit (machine busy time, all processes): fastest job %.0f ms, raw container %.0f ms;"
+         " of that fastest-server itself %.1f ms/job\n",
+         Ms(fastest_busy) / (2 * m), Ms(raw_busy) / (2 * m), Ms(server_cpu) / (2 * m));
+  }
 
   server.Stop();
   Check(e2e::WaitNoContainers(*engine, {{"fastest.server_id", server.server_id()}}, absl::Seconds(20)),

@@ -1,0 +1,556 @@
+#include "tests/e2e/e2e_harness.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
+#include "core/snapshot/directory_scan.h"
+#include "core/snapshot/sha256.h"
+#include "core/status/status_macros.h"
+
+namespace fastest::e2e {
+namespace {
+
+namespace fs = std::filesystem;
+using backends::engine_api::ContainerSpec;
+using backends::engine_api::ContainerSummary;
+using backends::engine_api::EngineClient;
+using backends::engine_api::EngineOptions;
+
+constexpr char kWorkspaceName[] = "fastest";
+
+bool Exists(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0;
+}
+
+std::string EnvOr(const char* name, const std::string& fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? std::string(v) : fallback;
+}
+
+// Reads an integer written by --port_file / --port-file (atomically renamed into place).
+std::optional<int> ReadPortFile(const std::string& path) {
+  std::ifstream in(path);
+  int port = 0;
+  if (in >> port && port > 0) return port;
+  return std::nullopt;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- files and processes
+
+std::string RunfilePath(const std::string& rel) {
+  if (const char* srcdir = std::getenv("TEST_SRCDIR"); srcdir != nullptr) {
+    std::string p = absl::StrCat(srcdir, "/", EnvOr("TEST_WORKSPACE", kWorkspaceName), "/", rel);
+    if (Exists(p)) return p;
+  }
+  if (const char* dir = std::getenv("RUNFILES_DIR"); dir != nullptr) {
+    std::string p = absl::StrCat(dir, "/", kWorkspaceName, "/", rel);
+    if (Exists(p)) return p;
+  }
+  char exe[4096];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+  if (n > 0) {
+    exe[n] = '\0';
+    std::string p = absl::StrCat(exe, ".runfiles/", kWorkspaceName, "/", rel);
+    if (Exists(p)) return p;
+  }
+  std::error_code ec;
+  return (fs::current_path(ec) / rel).string();
+}
+
+std::string MakeTempDir(const std::string& prefix) {
+  std::string base = EnvOr("TEST_TMPDIR", "/tmp");
+  std::string tmpl = absl::StrCat(base, "/", prefix, "XXXXXX");
+  std::vector<char> buf(tmpl.begin(), tmpl.end());
+  buf.push_back('\0');
+  if (mkdtemp(buf.data()) == nullptr) return absl::StrCat(base, "/", prefix, getpid());
+  return std::string(buf.data());
+}
+
+void WriteFile(const std::string& root, const std::string& rel, const std::string& content,
+               unsigned mode) {
+  fs::path path = fs::path(root) / rel;
+  std::error_code ec;
+  fs::create_directories(path.parent_path(), ec);
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << content;
+  chmod(path.c_str(), mode);
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+pid_t SpawnProcess(const std::string& binary, const std::vector<std::string>& args,
+                   const std::map<std::string, std::string>& env, const std::string& log_path) {
+  // Everything is prepared before fork(): the child only makes async-signal-safe calls.
+  std::vector<std::string> env_strings;
+  for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
+  std::vector<char*> envp;
+  for (auto& s : env_strings) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> argv_strings = {binary};
+  argv_strings.insert(argv_strings.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& s : argv_strings) argv.push_back(s.data());
+  argv.push_back(nullptr);
+  int log_fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (log_fd < 0) return -1;
+  pid_t pid = fork();
+  if (pid != 0) {
+    close(log_fd);
+    return pid;
+  }
+  // A child server must not outlive a crashed test.
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  dup2(log_fd, 1);
+  dup2(log_fd, 2);
+  int devnull = open("/dev/null", O_RDONLY);
+  dup2(devnull, 0);
+  execve(binary.c_str(), argv.data(), envp.data());
+  _exit(127);
+}
+
+bool ProcessExited(pid_t pid) {
+  if (pid <= 0) return true;
+  int status;
+  return waitpid(pid, &status, WNOHANG) == pid;
+}
+
+void StopProcess(pid_t pid, int sig, absl::Duration grace) {
+  if (pid <= 0) return;
+  kill(pid, sig);
+  const absl::Time deadline = absl::Now() + grace;
+  while (absl::Now() < deadline) {
+    int status;
+    if (waitpid(pid, &status, WNOHANG) == pid) return;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+}
+
+// ---------------------------------------------------------------- backends
+
+absl::StatusOr<BackendKind> ParseBackendKind(const std::string& name) {
+  if (name == "docker") return BackendKind::kDocker;
+  if (name == "podman") return BackendKind::kPodman;
+  if (name == "cloudflare") return BackendKind::kCloudflare;
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown backend '", name, "' (docker, podman or cloudflare)"));
+}
+
+std::string BackendName(BackendKind kind) {
+  switch (kind) {
+    case BackendKind::kDocker: return "docker";
+    case BackendKind::kPodman: return "podman";
+    case BackendKind::kCloudflare: return "cloudflare";
+  }
+  return "?";
+}
+
+std::string SandboxImage() { return EnvOr("FASTEST_E2E_IMAGE", "fastest/sandbox:0.1.0"); }
+
+EngineTarget EngineFor(BackendKind kind) {
+  if (kind == BackendKind::kPodman) {
+    return {"Podman", EnvOr("FASTEST_E2E_PODMAN_HOST", "unix:///run/podman/podman.sock"),
+            "start the podman service with tools/start_podman.sh"};
+  }
+  return {"Docker", EnvOr("FASTEST_E2E_DOCKER_HOST", "unix:///var/run/docker.sock"),
+          "start dockerd with tools/start_dockerd.sh"};
+}
+
+absl::StatusOr<std::unique_ptr<EngineClient>> ConnectEngine(BackendKind kind) {
+  EngineTarget target = EngineFor(kind);
+  EngineOptions options;
+  options.endpoint = target.endpoint;
+  options.engine_name = target.engine_name;
+  options.start_hint = target.start_hint;
+  if (kind == BackendKind::kPodman) {
+    options.wait_method = backends::engine_api::WaitMethod::kLibpod;
+    options.retry_on_reset = true;
+  }
+  FASTEST_ASSIGN_OR_RETURN(std::unique_ptr<EngineClient> engine, EngineClient::Create(options));
+  absl::Status ping = engine->Ping();
+  if (!ping.ok()) {
+    return absl::UnavailableError(absl::StrCat(target.engine_name, " engine at ", target.endpoint,
+                                               " does not answer (", ping.message(), "): ",
+                                               target.start_hint));
+  }
+  return engine;
+}
+
+absl::Status CheckImagePresent(BackendKind kind, const std::string& image) {
+  EngineTarget target = EngineFor(kind);
+  FASTEST_ASSIGN_OR_RETURN(core::Endpoint ep, core::ParseEndpoint(target.endpoint));
+  core::HttpClient http;
+  core::HttpRequest req;
+  req.url = absl::StrCat(ep.base_url, "/images/", image, "/json");
+  req.unix_socket = ep.unix_socket;
+  req.timeout = std::chrono::milliseconds(10000);
+  FASTEST_ASSIGN_OR_RETURN(core::HttpResponse resp, http.Send(req));
+  if (resp.status == 200) return absl::OkStatus();
+  std::string how = kind == BackendKind::kPodman ? "tools/build_sandbox_image.sh --podman"
+                                                 : "tools/build_sandbox_image.sh";
+  return absl::FailedPreconditionError(
+      absl::StrCat("sandbox image ", image, " is missing in ", target.engine_name, " (", target.endpoint,
+                   ", HTTP ", resp.status, "): build it with ", how,
+                   " (it packs bazel-bin/runner/fastest-runner; rebuild whenever the runner changes)"));
+}
+
+std::string CheckRunnerFreshness(EngineClient& engine, const std::string& image,
+                                 const std::string& runner_path) {
+  absl::StatusOr<std::string> want = core::Sha256FileHex(runner_path);
+  if (!want.ok()) return absl::StrCat("cannot hash ", runner_path, ": ", want.status().message());
+  ContainerSpec spec;
+  spec.image = image;
+  spec.cmd = {"sha256sum", "/usr/local/bin/fastest-runner"};
+  spec.network_mode = "none";
+  spec.labels = {{"fastest.e2e.probe", "1"}};
+  if (engine.options().engine_name == "Podman") {
+    spec.runtime = "runc";
+    spec.ulimits = {{"nofile", 1024, 1024}, {"nproc", 1000, 1000}};
+  }
+  absl::StatusOr<std::string> id = engine.CreateContainer(spec);
+  if (!id.ok()) return absl::StrCat("cannot probe the image: ", id.status().message());
+  std::string out;
+  if (engine.StartContainer(*id).ok() && engine.WaitContainer(*id, absl::Seconds(30)).ok()) {
+    engine.Logs(*id, {}, [&](int, absl::string_view data) {
+      out.append(data.data(), data.size());
+      return true;
+    }).IgnoreError();
+  }
+  engine.RemoveContainer(*id).IgnoreError();
+  std::string have = out.substr(0, out.find(' '));
+  if (have == *want) return "";
+  return absl::StrCat("the runner in ", image, " (sha256 ", have.empty() ? "?" : have.substr(0, 12),
+                      ") differs from ", runner_path, " (", want->substr(0, 12),
+                      "): the image is stale - rebuild it with tools/build_sandbox_image.sh");
+}
+
+// ---------------------------------------------------------------- the bridge emulator
+
+EmulatorProcess::EmulatorProcess(std::string work_dir, std::string api_key, std::string image)
+    : work_dir_(std::move(work_dir)), api_key_(std::move(api_key)), image_(std::move(image)) {
+  log_path_ = work_dir_ + "/emulator.log";
+}
+
+EmulatorProcess::~EmulatorProcess() { Stop(); }
+
+std::string EmulatorProcess::url() const { return absl::StrCat("http://127.0.0.1:", port_); }
+std::string EmulatorProcess::Log() const { return ReadFile(log_path_); }
+
+absl::Status EmulatorProcess::Start() {
+  std::error_code ec;
+  fs::create_directories(work_dir_, ec);
+  const std::string port_file = work_dir_ + "/emulator.port";
+  fs::remove(port_file, ec);
+  std::string binary = RunfilePath("tools/cf_bridge_emulator/cf-bridge-emulator");
+  pid_ = SpawnProcess(binary, {"--port", "0", "--port-file", port_file, "--image", image_},
+                      {{"PATH", "/usr/bin:/bin"}, {"SANDBOX_API_KEY", api_key_}}, log_path_);
+  if (pid_ <= 0) return absl::InternalError(absl::StrCat("cannot start ", binary));
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (absl::Now() < deadline) {
+    if (ProcessExited(pid_)) {
+      pid_ = -1;
+      return absl::InternalError(absl::StrCat("cf-bridge-emulator exited at start; log:\n", Log()));
+    }
+    if (auto port = ReadPortFile(port_file)) {
+      port_ = *port;
+      return absl::OkStatus();
+    }
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return absl::DeadlineExceededError(absl::StrCat("cf-bridge-emulator not ready; log:\n", Log()));
+}
+
+void EmulatorProcess::Stop() {
+  // SIGTERM: the emulator removes every container it created.
+  StopProcess(pid_, SIGTERM, absl::Seconds(20));
+  pid_ = -1;
+}
+
+absl::Status EmulatorProcess::SetFaults(const nlohmann::json& faults) {
+  core::HttpRequest req;
+  req.method = "POST";
+  req.url = url() + "/_emulator/faults";
+  req.body = faults.dump();
+  req.headers = {{"Content-Type", "application/json"}};
+  FASTEST_ASSIGN_OR_RETURN(core::HttpResponse resp, http_.Send(req));
+  if (resp.status / 100 != 2) {
+    return absl::InternalError(absl::StrCat("emulator faults: HTTP ", resp.status, " ", resp.body));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status EmulatorProcess::ClearFaults() {
+  core::HttpRequest req;
+  req.method = "DELETE";
+  req.url = url() + "/_emulator/faults";
+  FASTEST_ASSIGN_OR_RETURN(core::HttpResponse resp, http_.Send(req));
+  if (resp.status / 100 != 2) {
+    return absl::InternalError(absl::StrCat("emulator faults: HTTP ", resp.status, " ", resp.body));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<nlohmann::json> EmulatorProcess::State() {
+  core::HttpRequest req;
+  req.url = url() + "/_emulator/state";
+  FASTEST_ASSIGN_OR_RETURN(core::HttpResponse resp, http_.Send(req));
+  nlohmann::json j = nlohmann::json::parse(resp.body, nullptr, false);
+  if (resp.status != 200 || j.is_discarded()) {
+    return absl::InternalError(absl::StrCat("emulator state: HTTP ", resp.status, " ", resp.body));
+  }
+  return j;
+}
+
+// ---------------------------------------------------------------- the server
+
+std::string PluginPath(BackendKind kind) {
+  std::string name = BackendName(kind);
+  return RunfilePath(absl::StrCat("backends/", name, "/libfastest_backend_", name, ".so"));
+}
+
+ServerProcess::ServerProcess(std::string data_dir, std::string token, ServerOptions options)
+    : data_dir_(std::move(data_dir)), token_(std::move(token)), options_(std::move(options)) {
+  log_path_ = data_dir_ + ".server.log";
+  port_ = options_.port;
+  if (options_.image.empty()) options_.image = SandboxImage();
+}
+
+ServerProcess::~ServerProcess() { Stop(); }
+
+std::string ServerProcess::url() const { return absl::StrCat("http://127.0.0.1:", port_); }
+std::string ServerProcess::Log() const { return ReadFile(log_path_); }
+
+absl::Status ServerProcess::Start() {
+  std::error_code ec;
+  fs::create_directories(data_dir_, ec);
+  const std::string port_file = data_dir_ + ".port";
+  fs::remove(port_file, ec);
+  std::vector<std::string> args = {
+      absl::StrCat("--port=", port_),
+      absl::StrCat("--port_file=", port_file),
+      "--host=127.0.0.1",
+      absl::StrCat("--data_dir=", data_dir_),
+      absl::StrCat("--backend=", PluginPath(options_.backend)),
+      absl::StrCat("--backend_config=", options_.backend_config.dump()),
+      absl::StrCat("--image=", options_.image),
+      absl::StrCat("--max_instances=", options_.max_instances),
+      absl::StrCat("--job_timeout=", options_.job_timeout),
+  };
+  // The agent command reaches the runner through the server's sandbox env pass-through. Only to
+  // run the rest of the suite while that pass-through is broken, FASTEST_E2E_AGENT_VIA_WRAPPER=1
+  // injects it with an `env` wrapper around the runner instead (argv is comma-separated).
+  const bool via_wrapper = EnvOr("FASTEST_E2E_AGENT_VIA_WRAPPER", "") == "1";
+  if (via_wrapper && !options_.agent_command.empty()) {
+    args.push_back(absl::StrCat("--runner_command=env,FASTEST_AGENT_COMMAND=",
+                                options_.agent_command, ",fastest-runner"));
+  }
+  args.insert(args.end(), options_.extra_flags.begin(), options_.extra_flags.end());
+  std::map<std::string, std::string> env = {
+      {"PATH", "/usr/local/bin:/usr/bin:/bin"},
+      {"HOME", data_dir_},
+      {"FASTEST_API_TOKEN", token_},  // imported (hashed) as the admin's token
+      {"FASTEST_STATE_DIR", data_dir_},
+  };
+  if (!options_.agent_command.empty()) env["FASTEST_AGENT_COMMAND"] = options_.agent_command;
+  for (const auto& [k, v] : options_.extra_env) env[k] = v;
+  std::string binary = RunfilePath("server/fastest-server");
+  pid_ = SpawnProcess(binary, args, env, log_path_);
+  if (pid_ <= 0) return absl::InternalError(absl::StrCat("cannot start ", binary));
+
+  core::HttpClient http;
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (absl::Now() < deadline) {
+    if (ProcessExited(pid_)) {
+      pid_ = -1;
+      return absl::InternalError(absl::StrCat("fastest-server exited during start-up; log:\n", Log()));
+    }
+    if (auto port = ReadPortFile(port_file)) {
+      port_ = *port;
+      core::HttpRequest req;
+      req.url = url() + "/health";
+      req.timeout = std::chrono::milliseconds(1000);
+      auto resp = http.Send(req);
+      if (resp.ok() && resp->status == 200) {
+        // The id labels this server's sandboxes (fastest.server_id).
+        std::string log = Log();
+        static const std::regex kId("msg=\"?listening\"?[^\n]*server_id=\"?([A-Za-z0-9_-]+)");
+        std::smatch m;
+        std::string last;
+        for (auto it = std::sregex_iterator(log.begin(), log.end(), kId);
+             it != std::sregex_iterator(); ++it) {
+          last = (*it)[1].str();
+        }
+        server_id_ = last;
+        return absl::OkStatus();
+      }
+    }
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return absl::DeadlineExceededError(absl::StrCat("fastest-server not healthy in 20 s; log:\n", Log()));
+}
+
+void ServerProcess::Crash() {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGKILL);
+  waitpid(pid_, nullptr, 0);
+  pid_ = -1;
+}
+
+void ServerProcess::Stop() {
+  StopProcess(pid_, SIGTERM, absl::Seconds(30));
+  pid_ = -1;
+}
+
+// ---------------------------------------------------------------- API helpers
+
+absl::StatusOr<Fixture> SeedWorkspace(core::ApiClient& api, const std::string& dir,
+                                      const std::string& name) {
+  Fixture f;
+  FASTEST_ASSIGN_OR_RETURN(f.manifest, core::BuildManifestFromDirectory(dir));
+  std::vector<std::string> hashes;
+  std::map<std::string, std::string> path_of;
+  for (const core::FileEntry& e : f.manifest.files) {
+    hashes.push_back(e.hash);
+    path_of.emplace(e.hash, e.path);
+  }
+  FASTEST_ASSIGN_OR_RETURN(std::vector<std::string> missing, api.MissingBlobs(hashes));
+  for (const std::string& h : missing) {
+    FASTEST_RETURN_IF_ERROR(
+        api.UploadBlobFromFile(h, (fs::path(dir) / path_of[h]).string()).status());
+  }
+  const std::string text = core::SerializeManifest(f.manifest);
+  const std::string hash = core::ManifestHash(f.manifest);
+  FASTEST_RETURN_IF_ERROR(api.UploadManifest(hash, text));
+  FASTEST_ASSIGN_OR_RETURN(core::Project project, api.CreateProject(name));
+  f.project_id = project.id;
+  FASTEST_ASSIGN_OR_RETURN(core::CreateSnapshotResult snap,
+                           api.CreateSnapshot(project.id, hash, std::nullopt, "cli"));
+  f.snapshot_id = snap.snapshot.id;
+  core::CreateWorkspaceRequest w;
+  w.name = name + "-ws";
+  w.base_snapshot_id = f.snapshot_id;
+  FASTEST_ASSIGN_OR_RETURN(core::Workspace ws, api.CreateWorkspace(project.id, w));
+  f.workspace_id = ws.id;
+  return f;
+}
+
+absl::StatusOr<core::Manifest> FetchSnapshotManifest(core::ApiClient& api,
+                                                     const std::string& snapshot_id) {
+  FASTEST_ASSIGN_OR_RETURN(core::Snapshot snap, api.GetSnapshot(snapshot_id));
+  FASTEST_ASSIGN_OR_RETURN(std::string text, api.GetManifest(snap.manifest_hash));
+  return core::ParseManifest(text);
+}
+
+absl::StatusOr<nlohmann::json> RunJob(const std::string& base_url, const std::string& token,
+                                      const std::string& job_id, bool wait,
+                                      absl::Duration timeout) {
+  static core::HttpClient* http = new core::HttpClient();
+  core::HttpRequest req;
+  req.method = "POST";
+  req.url = base_url + "/run-job";
+  req.bearer_token = token;
+  req.headers = {{"Content-Type", "application/json"}};
+  req.body = nlohmann::json{{"job_id", job_id}, {"wait", wait}}.dump();
+  req.timeout = std::chrono::milliseconds(absl::ToInt64Milliseconds(timeout));
+  FASTEST_ASSIGN_OR_RETURN(core::HttpResponse resp, http->Send(req));
+  nlohmann::json j = nlohmann::json::parse(resp.body, nullptr, false);
+  if (resp.status / 100 != 2 || j.is_discarded()) {
+    return absl::InternalError(absl::StrCat("POST /run-job ", job_id, ": HTTP ", resp.status, " ",
+                                            resp.body.substr(0, 2000)));
+  }
+  return j;
+}
+
+absl::StatusOr<core::Job> WaitForJob(core::ApiClient& api, const std::string& job_id,
+                                     const std::function<bool(const core::Job&)>& pred,
+                                     absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  std::string last = "(none)";
+  while (true) {
+    absl::StatusOr<core::Job> job = api.GetJob(job_id);
+    if (job.ok()) {
+      if (pred(*job)) return job;
+      last = std::string(core::JobStatusName(job->status));
+      if (job->error) absl::StrAppend(&last, " (error: ", *job->error, ")");
+    } else {
+      last = job.status().ToString();
+    }
+    if (absl::Now() >= deadline) break;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  return absl::DeadlineExceededError(absl::StrCat("job ", job_id, " did not reach the expected state in ",
+                                                  absl::FormatDuration(timeout), "; last: ", last));
+}
+
+absl::StatusOr<core::Job> WaitForTerminal(core::ApiClient& api, const std::string& job_id,
+                                          absl::Duration timeout) {
+  return WaitForJob(api, job_id, [](const core::Job& j) { return core::IsTerminal(j.status); },
+                    timeout);
+}
+
+// ---------------------------------------------------------------- sandbox observation
+
+absl::StatusOr<std::vector<ContainerSummary>> ListLabelled(
+    EngineClient& engine, const std::map<std::string, std::string>& labels) {
+  return engine.ListContainers(labels);
+}
+
+absl::Status WaitNoContainers(EngineClient& engine, const std::map<std::string, std::string>& labels,
+                              absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  std::vector<ContainerSummary> left;
+  while (true) {
+    FASTEST_ASSIGN_OR_RETURN(left, engine.ListContainers(labels));
+    if (left.empty()) return absl::OkStatus();
+    if (absl::Now() >= deadline) break;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  std::vector<std::string> names;
+  for (const auto& c : left) names.push_back(absl::StrCat(c.name, " (", c.state, ")"));
+  std::vector<std::string> sel;
+  for (const auto& [k, v] : labels) sel.push_back(k + "=" + v);
+  return absl::FailedPreconditionError(
+      absl::StrCat(left.size(), " container(s) labelled ", absl::StrJoin(sel, ","),
+                   " still exist after ", absl::FormatDuration(timeout), ": ",
+                   absl::StrJoin(names, ", ")));
+}
+
+absl::StatusOr<ContainerSummary> WaitForContainer(EngineClient& engine,
+                                                  const std::map<std::string, std::string>& labels,
+                                                  absl::Duration timeout, absl::Duration poll) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (true) {
+    FASTEST_ASSIGN_OR_RETURN(std::vector<ContainerSummary> found, engine.ListContainers(labels));
+    if (!found.empty()) return found.front();
+    if (absl::Now() >= deadline) break;
+    absl::SleepFor(poll);
+  }
+  return absl::DeadlineExceededError(
+      absl::StrCat("no container appeared within ", absl::FormatDuration(timeout)));
+}
+
+}  // namespace fastest::e2e
