@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -18,9 +21,157 @@ namespace {
 
 // Upload batches: bounded so several requests are in flight and a retry resends little.
 constexpr size_t kBatchMaxBlobs = 500;
-constexpr uint64_t kBatchMaxBytes = 8ull << 20;
+constexpr uint64_t kBatchMaxBytes = 4ull << 20;
 // Concurrent exists+upload pipelines.
 constexpr int kBatchStreams = 3;
+// Batch buffers in existence at once (filling + queued + uploading): bounds the memory of the
+// kept file contents to kBatchBuffers * kBatchMaxBytes (20 MiB). Reused, so their pages are
+// faulted in once per snapshot (fewer, smaller buffers: fewer page faults).
+constexpr int kBatchBuffers = kBatchStreams + 2;
+
+// Read-once uploading: the scan hands every file it reads (bytes + hash) to Offer(), which packs
+// blobs not known to be stored into batch buffers; worker threads ask `exists` for a full batch
+// and upload the missing blobs straight from the buffer while the scan goes on.
+class BlobPipeline {
+ public:
+  BlobPipeline(core::ApiClient& api, const std::unordered_set<std::string>& known, int streams)
+      : api_(api), known_(known) {
+    for (int i = 0; i < kBatchBuffers; ++i) {
+      auto b = std::make_unique<Batch>();
+      b->bytes.reserve(kBatchMaxBytes);
+      free_.push_back(std::move(b));
+    }
+    for (int i = 0; i < streams; ++i) workers_.emplace_back([this] { Work(); });
+  }
+  ~BlobPipeline() { Finish(); }
+
+  // From the scan's hashing threads.
+  void Offer(const std::string& hash, absl::string_view data) {
+    if (known_.count(hash) != 0) return;
+    std::unique_lock<std::mutex> lock(mu_);
+    if (failed_ || !offered_.insert(hash).second) return;
+    // Loop: while this thread waited for a buffer, another one may have installed (or filled) one.
+    for (;;) {
+      if (failed_) return;
+      if (filling_ != nullptr && (filling_->items.size() >= kBatchMaxBlobs ||
+                                  filling_->bytes.size() + data.size() > kBatchMaxBytes)) {
+        queue_.push_back(std::move(filling_));
+        cv_.notify_all();
+      }
+      if (filling_ != nullptr) break;
+      if (!free_.empty()) {
+        filling_ = std::move(free_.back());
+        free_.pop_back();
+        continue;
+      }
+      cv_.wait(lock);
+    }
+    Batch& b = *filling_;
+    b.items.push_back(Item{hash, b.bytes.size(), data.size()});
+    b.bytes.append(data.data(), data.size());
+  }
+
+  // Hashes offered (whether or not the upload of their batch finished).
+  bool Offered(const std::string& hash) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return offered_.count(hash) != 0;
+  }
+
+  // Sends what is left and waits for the workers; the first error, if any.
+  absl::Status Finish() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (filling_ != nullptr && !filling_->items.empty()) queue_.push_back(std::move(filling_));
+      done_ = true;
+      cv_.notify_all();
+    }
+    for (auto& t : workers_) t.join();
+    workers_.clear();
+    std::lock_guard<std::mutex> lock(mu_);
+    return first_error_;
+  }
+
+  void Abort() {
+    std::lock_guard<std::mutex> lock(mu_);
+    failed_ = true;
+    cv_.notify_all();
+  }
+
+  uint64_t checked() const { return checked_; }
+  uint64_t uploaded() const { return uploaded_; }
+  uint64_t bytes() const { return bytes_; }
+
+ private:
+  struct Item {
+    std::string hash;
+    size_t offset, size;
+  };
+  struct Batch {
+    std::string bytes;  // the blobs' contents, back to back
+    std::vector<Item> items;
+  };
+
+  void Work() {
+    for (;;) {
+      std::unique_ptr<Batch> batch;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [this] { return failed_ || done_ || !queue_.empty(); });
+        if (failed_ || queue_.empty()) return;
+        batch = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      absl::Status s = Upload(*batch);
+      std::lock_guard<std::mutex> lock(mu_);
+      batch->bytes.clear();  // keeps its capacity (and faulted-in pages)
+      batch->items.clear();
+      free_.push_back(std::move(batch));
+      if (!s.ok()) {
+        if (first_error_.ok()) first_error_ = s;
+        failed_ = true;
+      }
+      cv_.notify_all();
+    }
+  }
+
+  absl::Status Upload(const Batch& batch) {
+    std::vector<std::string> hashes;
+    hashes.reserve(batch.items.size());
+    for (const Item& i : batch.items) hashes.push_back(i.hash);
+    checked_ += hashes.size();
+    absl::StatusOr<std::vector<std::string>> missing = api_.MissingBlobs(hashes);
+    if (!missing.ok()) return core::Annotate(missing.status(), "check blobs");
+    if (missing->empty()) return absl::OkStatus();
+    std::unordered_set<std::string> want(missing->begin(), missing->end());
+    std::vector<core::BlobData> blobs;
+    blobs.reserve(want.size());
+    for (const Item& i : batch.items) {
+      if (want.count(i.hash) != 0) {
+        blobs.push_back(
+            core::BlobData{i.hash, absl::string_view(batch.bytes.data() + i.offset, i.size)});
+      }
+    }
+    absl::StatusOr<core::BatchUploadResult> up = api_.UploadBlobs(blobs);
+    if (!up.ok()) return core::Annotate(up.status(), "upload blobs");
+    uploaded_ += blobs.size();
+    bytes_ += up->bytes;
+    return absl::OkStatus();
+  }
+
+  core::ApiClient& api_;
+  const std::unordered_set<std::string>& known_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::unordered_set<std::string> offered_;
+  std::unique_ptr<Batch> filling_;
+  std::deque<std::unique_ptr<Batch>> queue_;
+  std::vector<std::unique_ptr<Batch>> free_;
+  bool done_ = false;
+  bool failed_ = false;
+  absl::Status first_error_;
+  std::vector<std::thread> workers_;
+  std::atomic<uint64_t> checked_{0}, uploaded_{0}, bytes_{0};
+};
 
 }  // namespace
 
@@ -28,12 +179,29 @@ absl::StatusOr<SnapshotResult> SnapshotWorkspace(core::ApiClient& api,
                                                  const SnapshotRequest& request) {
   const absl::Time start = absl::Now();
   SnapshotResult result;
+  std::unordered_set<std::string> known;
+  if (request.base_manifest != nullptr) {
+    for (const auto& e : request.base_manifest->files) known.insert(e.hash);
+  }
+  const int streams = std::max(1, std::min(request.upload_parallelism, kBatchStreams));
+  // Files the scan reads go straight into upload batches (one read per file); uploads start
+  // while later files are still being hashed.
+  BlobPipeline pipeline(api, known, streams);
   core::ScanOptions options;
+  options.content_max_bytes = kBatchMaxBytes;
+  options.on_file_content = [&pipeline](const std::string&, const std::string& hash,
+                                        absl::string_view data) { pipeline.Offer(hash, data); };
   core::ScanStats scan;
-  FASTEST_ASSIGN_OR_RETURN(
-      result.manifest,
-      core::BuildManifestFromDirectory(request.root, options, request.cache, &scan));
+  absl::StatusOr<core::Manifest> manifest =
+      core::BuildManifestFromDirectory(request.root, options, request.cache, &scan);
   result.scan_duration = absl::Now() - start;
+  const absl::Time scan_end = absl::Now();
+  if (!manifest.ok()) {
+    pipeline.Abort();
+    pipeline.Finish().IgnoreError();
+    return manifest.status();
+  }
+  result.manifest = *std::move(manifest);
   result.files = result.manifest.files.size();
   result.hashed = scan.hashed;
   // Serialized once: the same bytes are hashed and uploaded.
@@ -43,82 +211,41 @@ absl::StatusOr<SnapshotResult> SnapshotWorkspace(core::ApiClient& api,
   result.diff = core::DiffManifests(
       request.base_manifest != nullptr ? *request.base_manifest : kEmpty, result.manifest);
 
-  // Unique hashes, with one path to read each from.
+  // Blobs the scan did not hand over (hash from the cache, or too large to keep): checked and
+  // uploaded from their files, as before.
   std::unordered_map<std::string, std::string> path_of;
-  std::vector<std::string> unknown;
-  std::unordered_set<std::string> known;
-  if (request.base_manifest != nullptr) {
-    for (const auto& e : request.base_manifest->files) known.insert(e.hash);
-  }
+  std::unordered_set<std::string> unique;
+  std::vector<std::string> rest;
   for (const auto& e : result.manifest.files) {
-    if (path_of.emplace(e.hash, e.path).second && known.count(e.hash) == 0) {
-      unknown.push_back(e.hash);
-    }
+    if (!unique.insert(e.hash).second) continue;
+    if (known.count(e.hash) != 0 || pipeline.Offered(e.hash)) continue;
+    path_of.emplace(e.hash, e.path);
+    rest.push_back(e.hash);
   }
-  result.unique_blobs = path_of.size();
-  result.blobs_checked = unknown.size();
-  std::unordered_map<std::string, uint64_t> size_of;
-  for (const auto& e : result.manifest.files) size_of.emplace(e.hash, e.size);
+  result.unique_blobs = unique.size();
+  FASTEST_RETURN_IF_ERROR(pipeline.Finish());
 
-  // Pipelined: each worker takes <= 100 unknown hashes, asks `exists`, adds the missing ones to its
-  // own batch and uploads the batch once it is big enough, so exists calls, file reads and
-  // uploads of different workers overlap. Few workers: every request carries many blobs.
-  const absl::Time upload_start = absl::Now();
-  const size_t groups = (unknown.size() + core::ApiClient::kMaxHashesPerCall - 1) /
-                        core::ApiClient::kMaxHashesPerCall;
-  std::atomic<size_t> next{0};
-  std::atomic<uint64_t> uploaded{0}, bytes{0};
-  std::atomic<bool> failed{false};
-  std::mutex mu;
-  absl::Status first_error;
-  auto fail = [&](const absl::Status& s) {
-    std::lock_guard<std::mutex> lock(mu);
-    if (first_error.ok()) first_error = s;
-    failed = true;
-  };
-  auto worker = [&]() {
-    std::vector<core::BlobFile> batch;
-    uint64_t batch_bytes = 0;
-    auto flush = [&]() -> bool {
-      if (batch.empty()) return true;
-      absl::StatusOr<core::BatchUploadResult> up = api.UploadBlobFiles(batch);
-      if (!up.ok()) {
-        fail(core::Annotate(up.status(), "upload blobs"));
-        return false;
-      }
-      uploaded += batch.size();
-      bytes += up->bytes;
-      batch.clear();
-      batch_bytes = 0;
-      return true;
-    };
-    while (!failed.load()) {
-      size_t g = next.fetch_add(1);
-      if (g >= groups) break;
-      size_t begin = g * core::ApiClient::kMaxHashesPerCall;
-      size_t end = std::min(unknown.size(), begin + core::ApiClient::kMaxHashesPerCall);
-      std::vector<std::string> group(unknown.begin() + begin, unknown.begin() + end);
-      absl::StatusOr<std::vector<std::string>> missing = api.MissingBlobs(group);
-      if (!missing.ok()) return fail(core::Annotate(missing.status(), "check blobs"));
-      for (std::string& hash : *missing) {
-        batch_bytes += size_of.at(hash);
-        batch.push_back(core::BlobFile{hash, absl::StrCat(request.root, "/", path_of.at(hash))});
-        if (batch.size() >= kBatchMaxBlobs || batch_bytes >= kBatchMaxBytes) {
-          if (!flush()) return;
-        }
-      }
+  uint64_t checked = pipeline.checked(), uploaded = pipeline.uploaded(),
+           bytes = pipeline.bytes();
+  if (!rest.empty()) {
+    checked += rest.size();
+    absl::StatusOr<std::vector<std::string>> missing = api.MissingBlobs(rest);
+    if (!missing.ok()) return core::Annotate(missing.status(), "check blobs");
+    std::vector<core::BlobFile> files;
+    files.reserve(missing->size());
+    for (const std::string& hash : *missing) {
+      files.push_back(core::BlobFile{hash, absl::StrCat(request.root, "/", path_of.at(hash))});
     }
-    if (!failed.load()) flush();
-  };
-  int threads = std::max(1, std::min<int>(std::min(request.upload_parallelism, kBatchStreams),
-                                          static_cast<int>(groups)));
-  if (groups > 0) {
-    std::vector<std::thread> pool;
-    for (int t = 0; t < threads; ++t) pool.emplace_back(worker);
-    for (auto& t : pool) t.join();
+    if (!files.empty()) {
+      absl::StatusOr<core::BatchUploadResult> up =
+          api.UploadBlobFiles(files, request.upload_parallelism);
+      if (!up.ok()) return core::Annotate(up.status(), "upload blobs");
+      uploaded += files.size();
+      bytes += up->bytes;
+    }
   }
-  if (!first_error.ok()) return first_error;
-  result.upload_duration = absl::Now() - upload_start;
+  result.upload_duration = absl::Now() - scan_end;
+  result.blobs_checked = checked;
   result.blobs_uploaded = uploaded;
   result.bytes_uploaded = bytes;
 

@@ -5,6 +5,10 @@
 // files), ask the API which blobs are missing (<= 100 hashes per call; blobs of the base manifest
 // are known to be stored and are not asked about), upload only those (parallel, bounded), upload
 // the manifest, then create the snapshot row {parent = base, source} — idempotent per hash.
+// Each file is read once: the scan hands its bytes to upload batches (at most 20 MiB kept), and
+// the exists checks and uploads of full batches run while later files are still being hashed; the
+// uploaded bytes are exactly the hashed ones. Files whose hash came from the cache (or larger than
+// 4 MiB) are uploaded from their files after the scan, if the server lacks them.
 #ifndef FASTEST_RUNNER_WORKSPACE_SNAPSHOT_H_
 #define FASTEST_RUNNER_WORKSPACE_SNAPSHOT_H_
 
@@ -43,7 +47,8 @@ struct SnapshotResult {
   uint64_t blobs_uploaded = 0;
   uint64_t bytes_uploaded = 0;
   absl::Duration scan_duration;
-  absl::Duration upload_duration;  // exists checks + blob uploads
+  absl::Duration upload_duration;  // exists checks + uploads still running after the scan (they
+                                   // overlap it)
   absl::Duration duration;
 };
 

@@ -752,19 +752,30 @@ absl::StatusOr<BatchUploadResult> ApiClient::UploadBatchRequest(
     };
     return req;
   };
+  return SendBatchUpload(
+      files.size(), make, [&](size_t i) -> absl::string_view { return files[i]->hash; },
+      [&](size_t i) { return files[i]->path; });
+}
+
+absl::StatusOr<BatchUploadResult> ApiClient::SendBatchUpload(
+    size_t count, const std::function<HttpRequest()>& make,
+    const std::function<absl::string_view(size_t)>& hash_of,
+    const std::function<std::string(size_t)>& name_of) {
   FASTEST_ASSIGN_OR_RETURN(HttpResponse resp, SendWithRetry("POST", kBatchUploadPath, make, true));
   batch_support_ = BatchSupport::kSupported;
   FASTEST_ASSIGN_OR_RETURN(nlohmann::json j, ParseBody("POST", kBatchUploadPath, resp));
   auto it = j.find("results");
-  if (it == j.end() || !it->is_array() || it->size() != files.size()) {
+  if (it == j.end() || !it->is_array() || it->size() != count) {
     return absl::InternalError(absl::StrCat("POST ", kBatchUploadPath,
                                             ": response lacks one result per blob"));
   }
   BatchUploadResult result;
   result.requests = 1;
-  for (size_t i = 0; i < files.size(); ++i) {
+  for (size_t i = 0; i < count; ++i) {
     const nlohmann::json& r = (*it)[i];
-    if (!r.is_object() || r.value("hash", "") != files[i]->hash) {
+    auto h = r.is_object() ? r.find("hash") : r.end();
+    if (!r.is_object() || h == r.end() || !h->is_string() ||
+        h->get_ref<const std::string&>() != hash_of(i)) {
       return absl::InternalError(absl::StrCat("POST ", kBatchUploadPath,
                                               ": results out of order"));
     }
@@ -773,18 +784,125 @@ absl::StatusOr<BatchUploadResult> ApiClient::UploadBatchRequest(
       std::string code = err->is_object() ? err->value("code", "") : "";
       std::string message = err->is_object() ? err->value("message", "") : "";
       absl::Status s(absl::StatusCode::kInvalidArgument,
-                     absl::StrCat("POST ", kBatchUploadPath, ": upload ", files[i]->path,
+                     absl::StrCat("POST ", kBatchUploadPath, ": upload ", name_of(i),
                                   ": HTTP 400 ", code, ": ", message));
       s.SetPayload(kPayloadUrl, absl::Cord(absl::StrCat("400 ", code)));
       return s;
     }
     ++result.blobs;
     if (r.value("created", false)) ++result.created;
-    if (r.contains("size") && r["size"].is_number_unsigned()) {
-      result.bytes += r["size"].get<uint64_t>();
-    }
+    auto size = r.find("size");
+    if (size != r.end() && size->is_number_unsigned()) result.bytes += size->get<uint64_t>();
   }
   return result;
+}
+
+absl::StatusOr<BatchUploadResult> ApiClient::UploadBlobs(const std::vector<BlobData>& blobs,
+                                                         int fallback_parallelism) {
+  for (const BlobData& b : blobs) FASTEST_RETURN_IF_ERROR(CheckHash(b.hash));
+  BatchUploadResult total;
+  auto add = [&total](const BatchUploadResult& r) {
+    total.blobs += r.blobs;
+    total.created += r.created;
+    total.bytes += r.bytes;
+    total.requests += r.requests;
+  };
+  auto per_blob = [&](size_t begin, size_t end) -> absl::StatusOr<BatchUploadResult> {
+    std::atomic<uint64_t> created{0}, bytes{0};
+    FASTEST_RETURN_IF_ERROR(
+        ParallelFor(end - begin, fallback_parallelism, [&](size_t k) -> absl::Status {
+          const BlobData& b = blobs[begin + k];
+          absl::StatusOr<BlobUploadResult> r = UploadBlob(b.hash, b.data);
+          if (!r.ok()) {
+            return Annotate(r.status(), absl::StrCat("upload blob ", b.hash.substr(0, 16)));
+          }
+          if (r->created) ++created;
+          bytes += r->size;
+          return absl::OkStatus();
+        }));
+    BatchUploadResult r;
+    r.blobs = end - begin;
+    r.created = created;
+    r.bytes = bytes;
+    r.requests = end - begin;
+    return r;
+  };
+  size_t begin = 0;
+  while (begin < blobs.size()) {
+    // One request: up to kMaxBlobsPerBatch blobs / kMaxBatchBodyBytes (at least one blob).
+    size_t end = begin;
+    uint64_t body_size = 0;
+    while (end < blobs.size() && end - begin < kMaxBlobsPerBatch) {
+      const uint64_t frame =
+          BlobFrameHeader(blobs[end].hash, blobs[end].data.size()).size() + blobs[end].data.size();
+      if (end > begin && body_size + frame > kMaxBatchBodyBytes) break;
+      body_size += frame;
+      ++end;
+    }
+    absl::StatusOr<BatchUploadResult> r;
+    if (batch_support_.load() != BatchSupport::kUnsupported) {
+      // Streamed frame by frame straight from the caller's buffers: header, then the bytes.
+      struct Cursor {
+        size_t blob = 0;
+        size_t pos = 0;  // within header + data of `blob`
+        std::string header;
+      };
+      auto cursor = std::make_shared<Cursor>();
+      auto make = [&, cursor, begin, end, body_size]() {
+        *cursor = Cursor();
+        cursor->blob = begin;
+        if (begin < end) {
+          cursor->header = BlobFrameHeader(blobs[begin].hash, blobs[begin].data.size());
+        }
+        HttpRequest req;
+        req.timeout = ToChrono(retry_.transfer_timeout);
+        req.headers.emplace_back("Content-Type", kBlobBatchContentType);
+        req.body_size = static_cast<long long>(body_size);
+        req.body_reader = [&blobs, cursor, end](char* buf, size_t max) -> size_t {
+          size_t n = 0;
+          while (n < max && cursor->blob < end) {
+            const BlobData& b = blobs[cursor->blob];
+            const size_t hsize = cursor->header.size();
+            if (cursor->pos < hsize) {
+              size_t k = std::min(max - n, hsize - cursor->pos);
+              memcpy(buf + n, cursor->header.data() + cursor->pos, k);
+              n += k;
+              cursor->pos += k;
+              continue;
+            }
+            size_t dpos = cursor->pos - hsize;
+            size_t k = std::min(max - n, b.data.size() - dpos);
+            memcpy(buf + n, b.data.data() + dpos, k);
+            n += k;
+            cursor->pos += k;
+            if (cursor->pos == hsize + b.data.size()) {
+              ++cursor->blob;
+              cursor->pos = 0;
+              if (cursor->blob < end) {
+                cursor->header =
+                    BlobFrameHeader(blobs[cursor->blob].hash, blobs[cursor->blob].data.size());
+              }
+            }
+          }
+          return n;
+        };
+        return req;
+      };
+      r = SendBatchUpload(
+          end - begin, make,
+          [&, begin](size_t i) -> absl::string_view { return blobs[begin + i].hash; },
+          [&, begin](size_t i) {
+            return absl::StrCat("blob ", blobs[begin + i].hash.substr(0, 16), "...");
+          });
+      if (!r.ok() && NoteBatchUnsupported(r.status())) r = per_blob(begin, end);
+    } else {
+      r = per_blob(begin, end);
+    }
+    FASTEST_RETURN_IF_ERROR(r.status());
+    add(*r);
+    begin = end;
+  }
+  return total;
 }
 
 absl::StatusOr<BatchUploadResult> ApiClient::UploadBlobFiles(const std::vector<BlobFile>& files,

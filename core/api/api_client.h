@@ -105,6 +105,12 @@ struct BlobFile {
   std::string path;
 };
 
+// A blob whose bytes are already in memory (`data` must stay valid during the call).
+struct BlobData {
+  std::string hash;
+  absl::string_view data;
+};
+
 struct BatchUploadResult {
   uint64_t blobs = 0;    // stored (new or already present)
   uint64_t created = 0;  // newly created
@@ -186,6 +192,12 @@ class ApiClient {
   absl::StatusOr<BatchUploadResult> UploadBlobFiles(const std::vector<BlobFile>& files,
                                                     int fallback_parallelism = 4);
 
+  // Like UploadBlobFiles for blobs already in memory (a snapshot that kept the bytes it hashed):
+  // the request body is streamed from `blobs` with no copy into a framed body. Split at
+  // kMaxBlobsPerBatch / kMaxBatchBodyBytes; falls back to per-blob PUTs like UploadBlobFiles.
+  absl::StatusOr<BatchUploadResult> UploadBlobs(const std::vector<BlobData>& blobs,
+                                                int fallback_parallelism = 4);
+
   // Called once per distinct hash with its verified bytes (valid only during the call). In the
   // per-blob fallback it may be called from several threads at once. An error stops the download
   // and is returned.
@@ -221,6 +233,12 @@ class ApiClient {
 
   absl::StatusOr<BatchUploadResult> UploadBatchRequest(const std::vector<const BlobFile*>& files,
                                                        const std::string& body);
+  // One batch-upload request; `make` builds each attempt's request (body streamed), `hash_of(i)` /
+  // `name_of(i)` describe blob i for checking the answer and for error messages.
+  absl::StatusOr<BatchUploadResult> SendBatchUpload(
+      size_t count, const std::function<HttpRequest()>& make,
+      const std::function<absl::string_view(size_t)>& hash_of,
+      const std::function<std::string(size_t)>& name_of);
   absl::Status DownloadBatchRequest(const std::vector<std::string>& hashes, const BlobSink& sink,
                                     int fallback_parallelism);
   absl::Status DownloadPerBlob(const std::vector<std::string>& hashes, const BlobSink& sink,

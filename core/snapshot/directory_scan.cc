@@ -102,8 +102,26 @@ class Walker {
   std::vector<std::string>* skipped_;
 };
 
+// Reads the whole file (expected `size` bytes) into *buffer; false if it holds more than that.
+bool ReadWhole(int fd, uint64_t size, std::string* buffer, size_t* got, absl::Status* status) {
+  // One byte of slack tells "exactly size" from "grew since fstat".
+  if (buffer->size() < size + 1) buffer->resize(size + 1);
+  *got = 0;
+  while (*got < size + 1) {
+    ssize_t n = read(fd, &(*buffer)[*got], size + 1 - *got);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      *status = absl::InternalError(absl::StrCat("read: ", strerror(errno)));
+      return false;
+    }
+    if (n == 0) return true;
+    *got += static_cast<size_t>(n);
+  }
+  return false;
+}
+
 // Reads and hashes one candidate. Uses the fd's fstat for the recorded identity.
-void HashOne(const std::string& root, Candidate* c, std::string* buffer) {
+void HashOne(const std::string& root, Candidate* c, std::string* buffer, const ScanOptions& options) {
   std::string path = absl::StrCat(root, "/", c->rel);
   // O_NONBLOCK: if a fifo was swapped in after the walk, do not hang on it.
   int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
@@ -122,6 +140,30 @@ void HashOne(const std::string& root, Candidate* c, std::string* buffer) {
     return;
   }
   c->st = st;
+  if (options.on_file_content &&
+      static_cast<uint64_t>(st.st_size) <= options.content_max_bytes) {
+    size_t got = 0;
+    absl::Status read_status;
+    if (ReadWhole(fd, static_cast<uint64_t>(st.st_size), buffer, &got, &read_status)) {
+      close(fd);
+      absl::string_view data(buffer->data(), got);
+      c->hash = Sha256Hex(data);
+      c->size = got;
+      options.on_file_content(c->rel, c->hash, data);
+      return;
+    }
+    if (!read_status.ok()) {
+      close(fd);
+      c->status = absl::Status(read_status.code(), absl::StrCat(c->rel, ": ", read_status.message()));
+      return;
+    }
+    // Grew while being read: hash it from the start like any other file.
+    if (lseek(fd, 0, SEEK_SET) != 0) {
+      c->status = absl::InternalError(absl::StrCat("seek ", c->rel, ": ", strerror(errno)));
+      close(fd);
+      return;
+    }
+  }
   if (st.st_size > (1 << 20)) posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   uint64_t size = 0;
   auto hash = Sha256Fd(fd, &size, buffer);
@@ -188,7 +230,7 @@ absl::StatusOr<Manifest> BuildManifestFromDirectory(const std::string& root_in, 
     for (;;) {
       size_t k = next.fetch_add(1);
       if (k >= to_hash.size()) return;
-      HashOne(root, &files[to_hash[k]], &buffer);
+      HashOne(root, &files[to_hash[k]], &buffer, options);
     }
   };
   if (threads <= 1) {

@@ -14,10 +14,12 @@
 #define FASTEST_CORE_SNAPSHOT_DIRECTORY_SCAN_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "core/snapshot/hash_cache.h"
 #include "core/snapshot/manifest.h"
 
@@ -32,6 +34,14 @@ struct ScanOptions {
   int threads = 0;
   // Appended after the defaults and .fstignore.
   std::vector<std::string> extra_ignore_patterns;
+  // Read-once snapshots: when set, every file of at most `content_max_bytes` that the scan reads
+  // is read whole into memory, hashed, and handed here with its hash (`data` valid only during
+  // the call), so the caller can upload exactly the hashed bytes without reading the file again.
+  // Called from the hashing threads, possibly concurrently; may block (back-pressure). Files read
+  // as they change (grown past the size fstat gave) and larger files are hashed but not handed out.
+  std::function<void(const std::string& rel_path, const std::string& hash, absl::string_view data)>
+      on_file_content;
+  uint64_t content_max_bytes = 8ull << 20;
 };
 
 struct ScanStats {

@@ -6,6 +6,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <map>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -416,4 +418,36 @@ TEST(WriteFileWithModeTest, ExactModeDespiteUmaskAndNoSymlinkFollow) {
 }
 
 }  // namespace
+
+// Read-once scans: every file read (up to content_max_bytes) is handed over whole with its hash.
+TEST(DirectoryScanTest, OnFileContentGetsExactlyTheHashedBytes) {
+  testing::TempDir dir;
+  dir.Write("a.txt", "alpha");
+  dir.Write("sub/b.bin", std::string(100000, 'z'));
+  dir.Write("big.bin", std::string(5000, 'q'));
+  std::mutex mu;
+  std::map<std::string, std::string> got;
+  ScanOptions options;
+  options.content_max_bytes = 4096;  // big.bin is hashed but not handed over
+  options.on_file_content = [&](const std::string& rel, const std::string& hash,
+                                absl::string_view data) {
+    std::lock_guard<std::mutex> lock(mu);
+    EXPECT_EQ(hash, Sha256Hex(data));
+    got[rel] = std::string(data);
+  };
+  HashCache cache;
+  auto m = BuildManifestFromDirectory(dir.path(), options, &cache);
+  ASSERT_TRUE(m.ok()) << m.status();
+  ASSERT_EQ(m->files.size(), 3u);
+  EXPECT_EQ(got.size(), 1u);
+  EXPECT_EQ(got["a.txt"], "alpha");
+  options.content_max_bytes = 1 << 20;
+  got.clear();
+  auto m2 = BuildManifestFromDirectory(dir.path(), options, nullptr);
+  ASSERT_TRUE(m2.ok()) << m2.status();
+  EXPECT_EQ(got.size(), 3u);
+  EXPECT_EQ(got["sub/b.bin"], std::string(100000, 'z'));
+  EXPECT_EQ(ManifestHash(*m), ManifestHash(*m2));
+}
+
 }  // namespace fastest::core

@@ -16,6 +16,7 @@
 #include "core/snapshot/manifest.h"  // IsValidUtf8
 #include "core/snapshot/sha256.h"
 #include "core/status/status_macros.h"
+#include "server/api/request_auth.h"
 
 namespace fastest::server {
 namespace {
@@ -40,17 +41,6 @@ Response Unauthorized() {
 }
 Response Validation(absl::string_view msg) { return ErrorResponse(422, "VALIDATION_ERROR", msg); }
 Response BadRequest(absl::string_view msg) { return ErrorResponse(400, "BAD_REQUEST", msg); }
-
-absl::StatusOr<AuthInfo> Authenticate(Store* store, const Request& req) {
-  // Exactly "Bearer <token>" (capital B, one space), like the original.
-  const std::string header = req.Header("authorization");
-  if (!absl::StartsWith(header, "Bearer ")) {
-    return absl::UnauthenticatedError("Authentication required");
-  }
-  const std::string token = header.substr(7);
-  if (token.empty()) return absl::UnauthenticatedError("Authentication required");
-  return store->Authenticate(token);
-}
 
 // Parses the body as a JSON object. An empty body counts as {} only if `allow_empty`.
 std::optional<Response> ParseObject(const Request& req, json* out, bool allow_empty) {
@@ -110,41 +100,6 @@ std::optional<Response> ParseLimit(const Request& req, int fallback, int* out) {
   }
   *out = std::max(1, std::min(100, v));
   return std::nullopt;
-}
-
-bool CanSeeProject(const AuthInfo& auth, const Project& p) {
-  return p.owner_user_id == auth.user_id && (!auth.project_scope || *auth.project_scope == p.id);
-}
-
-absl::StatusOr<Project> OwnedProject(Store* store, const AuthInfo& auth, const std::string& id) {
-  auto p = store->GetProject(id);
-  if (!p.ok()) return p.status();
-  if (!CanSeeProject(auth, *p)) return absl::NotFoundError("Project not found");
-  return p;
-}
-
-absl::StatusOr<Workspace> OwnedWorkspace(Store* store, const AuthInfo& auth,
-                                         const std::string& id) {
-  FASTEST_ASSIGN_OR_RETURN(Workspace ws, store->GetWorkspace(id));
-  auto p = store->GetProject(ws.project_id);
-  if (!p.ok() || !CanSeeProject(auth, *p)) return absl::NotFoundError("Workspace not found");
-  return ws;
-}
-
-// Snapshots and jobs of other users are 403 like the original.
-absl::StatusOr<Snapshot> OwnedSnapshot(Store* store, const AuthInfo& auth,
-                                       const std::string& id) {
-  FASTEST_ASSIGN_OR_RETURN(Snapshot s, store->GetSnapshot(id));
-  auto p = store->GetProject(s.project_id);
-  if (!p.ok() || !CanSeeProject(auth, *p)) return absl::PermissionDeniedError("Access denied");
-  return s;
-}
-
-absl::StatusOr<Job> OwnedJob(Store* store, const AuthInfo& auth, const std::string& id) {
-  FASTEST_ASSIGN_OR_RETURN(Job j, store->GetJob(id));
-  auto p = store->GetProject(j.project_id);
-  if (!p.ok() || !CanSeeProject(auth, *p)) return absl::PermissionDeniedError("Access denied");
-  return j;
 }
 
 json DriftSummary(const core::DriftReport& d) {
@@ -207,7 +162,7 @@ void ApiService::Register(http::Router& router) {
 
   auto authed = [store](AuthedHandler fn) {
     return [store, fn = std::move(fn)](const Request& req) -> Response {
-      auto auth = Authenticate(store, req);
+      auto auth = AuthenticateRequest(store, req);
       if (!auth.ok()) {
         if (absl::IsUnauthenticated(auth.status())) return Unauthorized();
         return http::ResponseFromStatus(auth.status());
@@ -223,7 +178,7 @@ void ApiService::Register(http::Router& router) {
   auto async_post = [&](const char* path, AuthedAsyncHandler fn) {
     router.Add("POST", path,
                [store, fn = std::move(fn)](const Request& req, std::shared_ptr<Responder> r) {
-                 auto auth = Authenticate(store, req);
+                 auto auth = AuthenticateRequest(store, req);
                  if (!auth.ok()) return r->Send(Unauthorized());
                  fn(req, *auth, std::move(r));
                });

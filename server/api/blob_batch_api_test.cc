@@ -236,5 +236,37 @@ TEST_F(BlobBatchApiTest, ApiClientUsesBatchesAndRoundTrips) {
   EXPECT_THAT(std::string(bad.status().message()), HasSubstr("HASH_MISMATCH"));
 }
 
+TEST_F(BlobBatchApiTest, UploadBlobsFromMemoryInSeveralRequests) {
+  // 1,001 blobs: more than kMaxBlobsPerBatch (1,000), so two requests.
+  std::vector<std::string> contents;
+  uint64_t total = 0;
+  for (int i = 0; i < 1000; ++i) {
+    contents.push_back(absl::StrCat("blob ", i, std::string(i, 'x')));
+    total += contents.back().size();
+  }
+  contents.push_back("");  // an empty blob frames fine too
+  std::vector<core::BlobData> blobs;
+  for (const std::string& c : contents) blobs.push_back({core::Sha256Hex(c), c});
+  core::ApiClient api(http_, base_, kToken, core::RetryPolicy::NoRetry());
+  auto up = api.UploadBlobs(blobs);
+  ASSERT_TRUE(up.ok()) << up.status();
+  EXPECT_EQ(up->blobs, 1001u);
+  EXPECT_EQ(up->created, 1001u);
+  EXPECT_EQ(up->requests, 2u);
+  EXPECT_EQ(up->bytes, total);
+  for (size_t i : {size_t{0}, size_t{999}, size_t{1000}}) {
+    auto got = api.DownloadVerifiedBlob(blobs[i].hash);
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(*got, contents[i]);
+  }
+  // Stored again: not created. Bytes that do not match their hash are refused.
+  auto again = api.UploadBlobs({blobs[3]});
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->created, 0u);
+  auto bad = api.UploadBlobs({core::BlobData{core::Sha256Hex("x"), "y"}});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("HASH_MISMATCH"));
+}
+
 }  // namespace
 }  // namespace fastest::server

@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "core/model/model.h"
+#include "server/api/request_auth.h"
 
 namespace fastest::server {
 namespace {
@@ -17,29 +18,6 @@ using http::ErrorResponse;
 using http::Request;
 using http::Responder;
 using http::Response;
-
-// Same rules as the /v1 handlers (api_service.cc): exactly "Bearer <token>".
-absl::StatusOr<AuthInfo> Authenticate(Store* store, const Request& req) {
-  const std::string header = req.Header("authorization");
-  if (!absl::StartsWith(header, "Bearer ")) {
-    return absl::UnauthenticatedError("Authentication required");
-  }
-  const std::string token = header.substr(7);
-  if (token.empty()) return absl::UnauthenticatedError("Authentication required");
-  return store->Authenticate(token);
-}
-
-// Jobs of other users (or outside a per-job token's project) are 403, like GET /v1/jobs/:id.
-absl::StatusOr<core::Job> OwnedJob(Store* store, const AuthInfo& auth, const std::string& id) {
-  absl::StatusOr<core::Job> job = store->GetJob(id);
-  if (!job.ok()) return job.status();
-  absl::StatusOr<core::Project> p = store->GetProject(job->project_id);
-  if (!p.ok() || p->owner_user_id != auth.user_id ||
-      (auth.project_scope && *auth.project_scope != p->id)) {
-    return absl::PermissionDeniedError("Access denied");
-  }
-  return job;
-}
 
 bool Truthy(const std::string& v) {
   std::string s = absl::AsciiStrToLower(v);
@@ -80,7 +58,7 @@ int JobLogsService::followers() const {
 }
 
 void JobLogsService::Handle(const Request& req, std::shared_ptr<Responder> r) {
-  absl::StatusOr<AuthInfo> auth = Authenticate(store_, req);
+  absl::StatusOr<AuthInfo> auth = AuthenticateRequest(store_, req);
   if (!auth.ok()) {
     if (absl::IsUnauthenticated(auth.status())) {
       return r->Send(ErrorResponse(401, "UNAUTHORIZED", "Authentication required"));

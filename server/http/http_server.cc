@@ -40,6 +40,53 @@ constexpr size_t kMaxReadChunk = 1 << 20;
 // Largest body buffer a connection keeps for its next request.
 constexpr size_t kMaxSpareBody = 16 << 20;
 
+// A string body whose reader does not zero-fill: beast's string_body resizes the string for every
+// chunk (a memset of the whole body) and then copies into it. This reader sizes the string once
+// from Content-Length and copies each chunk into place. The string handed in may still hold the
+// previous request's bytes (its size is kept): growing to the new length then only zero-fills
+// the part beyond the old size.
+struct ReusedStringBody {
+  using value_type = std::string;
+
+  class reader {
+   public:
+    template <bool isRequest, class Fields>
+    reader(bhttp::header<isRequest, Fields>&, value_type& body) : body_(body) {}
+
+    void init(const boost::optional<std::uint64_t>& length, beast::error_code& ec) {
+      ec = {};
+      if (length) {
+        if (*length > body_.max_size()) {
+          ec = bhttp::error::buffer_overflow;
+          return;
+        }
+        body_.resize(static_cast<size_t>(*length));
+      } else {
+        body_.clear();
+      }
+    }
+
+    template <class ConstBufferSequence>
+    size_t put(const ConstBufferSequence& buffers, beast::error_code& ec) {
+      ec = {};
+      const size_t extra = beast::buffer_bytes(buffers);
+      if (used_ + extra > body_.size()) body_.resize(used_ + extra);  // chunked / no length
+      size_t n = net::buffer_copy(net::buffer(&body_[used_], extra), buffers);
+      used_ += n;
+      return n;
+    }
+
+    void finish(beast::error_code& ec) {
+      ec = {};
+      body_.resize(used_);
+    }
+
+   private:
+    value_type& body_;
+    size_t used_ = 0;
+  };
+};
+
 }  // namespace
 
 struct HttpServer::Context {
@@ -153,6 +200,9 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
     if (ec) return OnReadError(ec);
     start_ = absl::Now();
     auto& req = parser_->get();
+    // No Content-Length and not chunked: no body, and the reader is never set up; drop the bytes
+    // the reused buffer still holds from the previous request.
+    if (!parser_->content_length() && !parser_->chunked()) req.body().clear();
     if (auto len = parser_->content_length();
         len && *len > ctx_->options.max_body_bytes) {
       return SendTooLarge();
@@ -215,8 +265,8 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
     stream_.expires_never();
 
     if (request_.body.capacity() <= kMaxSpareBody) {
+      // Not cleared: ReusedStringBody overwrites it, and a kept size spares a zero-fill.
       spare_body_ = std::move(request_.body);
-      spare_body_.clear();
     }
     request_ = Request{};
     request_.method = std::string(msg.method_string());
@@ -377,9 +427,9 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
   std::shared_ptr<HttpServer::Context> ctx_;
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
-  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  std::optional<bhttp::request_parser<ReusedStringBody>> parser_;
   Request request_;
-  std::string spare_body_;  // a cleared body buffer kept for the next request
+  std::string spare_body_;  // the previous body's buffer, kept for the next request
   std::string remote_;
   struct OutBuffer {
     std::string head;

@@ -72,6 +72,22 @@ class HttpServerTest : public ::testing::Test {
   std::string base_;
 };
 
+// The body buffer is reused across requests of a connection without being cleared: a request
+// without a body, or with a shorter one, must not see the previous request's bytes.
+TEST_F(HttpServerTest, ReusedBodyBufferNeverLeaksPreviousBody) {
+  StartServer();
+  server_->router().AddSync("GET", "/body-size", [](const Request& req) {
+    return Response::Text(200, std::to_string(req.body.size()));
+  });
+  const std::string big(3 << 20, 'b');
+  EXPECT_EQ(Do("POST", "/echo", big).body, big);
+  EXPECT_EQ(Do("GET", "/body-size").body, "0");
+  EXPECT_EQ(Do("POST", "/echo", "short").body, "short");
+  EXPECT_EQ(Do("POST", "/echo", "").body, "");
+  EXPECT_EQ(Do("POST", "/echo", big + "tail").body, big + "tail");
+  EXPECT_EQ(Do("GET", "/body-size").body, "0");
+}
+
 TEST_F(HttpServerTest, RoutesParamsAndLiteralPrecedence) {
   StartServer();
   auto r = Do("GET", "/health");

@@ -1,7 +1,7 @@
 // snapshot_bench: restore / snapshot speed of the runner's hot paths against a local fastest-server.
 //
 //   bazel run //tools/bench:snapshot_bench [-- --files=5000 --mb=100 --dir=/tmp --parallel=8
-//                                              --server-threads=N --keep]
+//                                              --server-threads=N --keep --perf=FILE]
 // (--dir defaults to /dev/shm when it is a tmpfs, else /tmp.)
 //
 // Builds a workspace of N files / M MB (mixed text-like and random content, 50 directories) in a
@@ -11,12 +11,17 @@
 //   restore            fetch manifest, download+verify+write every file into an empty dir (8 at a time)
 //   incremental        change one file in the restored tree, snapshot with the restore's hash cache
 //   tar -c | zstd -1   of the same tree, the baseline
+// --perf=FILE records `perf record -g` of this process and the server during the full snapshot only
+// (then: perf report -i FILE --comm fastest-server / --comm snapshot_bench).
 // Targets (issue 4, 2-core machine): restore <= 0.5 s, full <= 1 s, incremental <= 50 ms with
 // exactly one blob uploaded, full <= tar+zstd.
 #include <linux/magic.h>
 #include <sys/resource.h>
 #include <sys/statfs.h>
+#include <signal.h>
+#include <spawn.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -25,6 +30,7 @@
 #include <fstream>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -124,6 +130,26 @@ void MakeTree(const std::string& root, int files, uint64_t total_bytes) {
   }
 }
 
+// Starts `perf record` on this process and the server; returns its pid (or -1).
+pid_t StartPerf(const std::string& out, pid_t server) {
+  std::vector<std::string> args = {"perf", "record", "-F", "4000", "-g", "-q", "-o", out,
+                                    "-p", absl::StrCat(getpid(), ",", server)};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = -1;
+  if (posix_spawnp(&pid, "perf", nullptr, nullptr, argv.data(), environ) != 0) return -1;
+  usleep(500 * 1000);  // let it attach
+  return pid;
+}
+
+void StopPerf(pid_t pid) {
+  if (pid <= 0) return;
+  kill(pid, SIGINT);
+  int st = 0;
+  waitpid(pid, &st, 0);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -132,6 +158,7 @@ int main(int argc, char** argv) {
   bool keep = false;
   int parallel = 8;
   int server_threads = 0;  // 0 = the server's default
+  std::string perf_out;
   // Default: a tmpfs, so the figures measure fastest rather than this VM's disk (on the ext4
   // root, creating ~10,000 files shortly after a previous run deleted as many costs seconds in
   // the kernel's inode allocator; --dir=/tmp measures that case).
@@ -150,6 +177,7 @@ int main(int argc, char** argv) {
     if (a == "--keep") keep = true;
     if (a.rfind("--dir=", 0) == 0) parent = a.substr(6);
     if (a.rfind("--parallel=", 0) == 0) absl::SimpleAtoi(a.substr(11), &parallel);
+    if (a.rfind("--perf=", 0) == 0) perf_out = a.substr(7);
     if (a.rfind("--server-threads=", 0) == 0) absl::SimpleAtoi(a.substr(17), &server_threads);
   }
   std::string tmpl = parent + "/fastest-bench-XXXXXX";
@@ -197,11 +225,13 @@ int main(int argc, char** argv) {
   full_req.project_id = project->id;
   full_req.source = "cli";
   full_req.upload_parallelism = parallel;
+  const pid_t perf_pid = perf_out.empty() ? -1 : StartPerf(perf_out, server_pid);
   t0 = absl::Now();
   CpuMark full_cpu(server_pid);
   auto full = runner::SnapshotWorkspace(api, full_req);
   const std::string full_cpu_text = full_cpu.Since();
   absl::Duration full_time = absl::Now() - t0;
+  StopPerf(perf_pid);
   if (!full.ok()) return fail(full.status());
 
   // Rescan: same tree, no cache, blobs already stored (exists calls only).
