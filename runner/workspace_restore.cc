@@ -19,6 +19,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "core/concurrency/parallel_for.h"
 #include "core/snapshot/safe_fs.h"
 #include "core/snapshot/sha256.h"
 #include "core/status/status_macros.h"
@@ -105,37 +106,6 @@ absl::Status WriteNewFile(const std::string& path, absl::string_view data, uint3
   return absl::OkStatus();
 }
 
-// Runs fn(i) for i in [0, n) on up to `parallelism` threads; the first error wins.
-absl::Status ParallelFor(size_t n, int parallelism, const std::function<absl::Status(size_t)>& fn) {
-  std::atomic<size_t> next{0};
-  std::atomic<bool> failed{false};
-  std::mutex mu;
-  absl::Status first;
-  auto worker = [&]() {
-    while (!failed.load()) {
-      size_t i = next.fetch_add(1);
-      if (i >= n) return;
-      absl::Status s = fn(i);
-      if (!s.ok()) {
-        std::lock_guard<std::mutex> lock(mu);
-        if (first.ok()) first = s;
-        failed = true;
-        return;
-      }
-    }
-  };
-  const int threads = std::max(1, std::min<int>(parallelism, static_cast<int>(n)));
-  if (n == 0) return absl::OkStatus();
-  if (threads == 1) {
-    worker();
-    return first;
-  }
-  std::vector<std::thread> pool;
-  for (int t = 0; t < threads; ++t) pool.emplace_back(worker);
-  for (auto& t : pool) t.join();
-  return first;
-}
-
 }  // namespace
 
 absl::StatusOr<RestoreStats> RestoreWorkspace(core::ApiClient& api, const core::Manifest& manifest,
@@ -214,7 +184,7 @@ absl::StatusOr<RestoreStats> RestoreWorkspace(core::ApiClient& api, const core::
   for (size_t i = 0; i < n; ++i) {
     if (existing[i].present && existing[i].size == manifest.files[i].size) present.push_back(i);
   }
-  FASTEST_RETURN_IF_ERROR(ParallelFor(present.size(), parallelism, [&](size_t k) -> absl::Status {
+  FASTEST_RETURN_IF_ERROR(core::ParallelFor(present.size(), parallelism, [&](size_t k) -> absl::Status {
     const size_t i = present[k];
     const core::FileEntry& e = manifest.files[i];
     absl::StatusOr<std::string> h = core::Sha256FileHex(abs_paths[i]);
@@ -283,7 +253,7 @@ absl::StatusOr<RestoreStats> RestoreWorkspace(core::ApiClient& api, const core::
   // In the per-blob fallback (a server without batches) each batch fans out itself.
   const int streams = std::max(1, std::min(parallelism, kBatchStreams));
   const int fallback = std::max(1, parallelism / streams);
-  absl::Status fetched = ParallelFor(batches.size(), streams, [&](size_t b) -> absl::Status {
+  absl::Status fetched = core::ParallelFor(batches.size(), streams, [&](size_t b) -> absl::Status {
     absl::Status s = api.DownloadBlobs(batches[b], sink, fallback);
     if (!s.ok() && !absl::StrContains(s.message(), "restore \"")) {
       // Name a file of the failing blob when the error does not already.

@@ -23,6 +23,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "core/concurrency/parallel_for.h"
 #include "core/api/blob_batch.h"
 #include "core/status/status_macros.h"
 
@@ -642,37 +643,6 @@ namespace {
 
 constexpr char kBatchUploadPath[] = "/v1/blobs/batch-upload";
 constexpr char kBatchDownloadPath[] = "/v1/blobs/batch-download";
-
-// Runs fn(i) for i in [0, n) on up to `parallelism` threads; the first error wins and stops the
-// others from starting new items.
-absl::Status ParallelFor(size_t n, int parallelism, const std::function<absl::Status(size_t)>& fn) {
-  std::atomic<size_t> next{0};
-  std::atomic<bool> failed{false};
-  std::mutex mu;
-  absl::Status first;
-  auto worker = [&]() {
-    while (!failed.load()) {
-      size_t i = next.fetch_add(1);
-      if (i >= n) return;
-      absl::Status s = fn(i);
-      if (!s.ok()) {
-        std::lock_guard<std::mutex> lock(mu);
-        if (first.ok()) first = s;
-        failed = true;
-        return;
-      }
-    }
-  };
-  int threads = std::max(1, std::min<int>(parallelism, static_cast<int>(n)));
-  if (threads == 1) {
-    worker();
-  } else {
-    std::vector<std::thread> pool;
-    for (int t = 0; t < threads; ++t) pool.emplace_back(worker);
-    for (auto& t : pool) t.join();
-  }
-  return first;
-}
 
 // Appends the whole file to *out; returns its size.
 absl::StatusOr<uint64_t> AppendFile(const std::string& path, std::string* out,
