@@ -117,6 +117,8 @@ const ConfigKey kFirstTokenCompat{"api_token", "", "API_TOKEN", "", std::nullopt
 const char* const kPassthroughEnv[] = {
     "ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GOOGLE_GENERATIVE_AI_API_KEY", "PROVIDER", "MODEL",
     "FASTEST_MODEL", "FASTEST_MODEL_BASE_URL", "FASTEST_MODEL_API_KEY", "OPENCODE_PERMISSION",
+    // A server-wide agent (instead of OpenCode) and its deadline, read by the runner.
+    "FASTEST_AGENT_COMMAND", "FASTEST_AGENT_TIMEOUT",
 };
 
 struct Settings {

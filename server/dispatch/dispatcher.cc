@@ -22,6 +22,14 @@ using core::JobStatus;
 
 constexpr char kLabelServer[] = "fastest.server_id";
 constexpr char kLabelJob[] = "fastest.job_id";
+// Backend Wait errors in a row before the dispatcher gives the sandbox up.
+constexpr int kMaxWaitErrors = 3;
+// How long a log follow may take to end after its sandbox exited (then it is abandoned and the
+// log is read once), and after the sandbox was removed (then its thread is detached).
+constexpr absl::Duration kFollowGrace = absl::Seconds(5);
+constexpr absl::Duration kFollowReleaseGrace = absl::Seconds(1);
+// How long Stop() waits for detached follows to end.
+constexpr absl::Duration kStragglerWait = absl::Seconds(3);
 
 // Keeps the last `max` bytes of `s`.
 void KeepTail(std::string* s, size_t max) {
@@ -55,122 +63,206 @@ std::vector<std::string> SecretsOf(const core::SandboxSpec& spec) {
 
 }  // namespace
 
+// Log follows that were let go (detached) and have not ended yet. Shared with those threads, so
+// it outlives the dispatcher; Stop() waits a little for them.
+struct Dispatcher::Stragglers {
+  std::mutex mu;
+  std::condition_variable cv;
+  int count = 0;
+
+  void Add() {
+    std::lock_guard<std::mutex> lock(mu);
+    ++count;
+  }
+  void Done() {
+    std::lock_guard<std::mutex> lock(mu);
+    --count;
+    cv.notify_all();
+  }
+  // True when none is left within `timeout`.
+  bool WaitNone(absl::Duration timeout) {
+    std::unique_lock<std::mutex> lock(mu);
+    return cv.wait_for(lock, std::chrono::milliseconds(absl::ToInt64Milliseconds(timeout)),
+                       [&] { return count == 0; });
+  }
+  int Count() {
+    std::lock_guard<std::mutex> lock(mu);
+    return count;
+  }
+};
+
 // Collects one sandbox's output: into the job's log file (through the hub) and, kept to a tail,
 // into the RunResult. A follow thread feeds it while the sandbox runs; CatchUp() reads whatever
 // the follow missed (or everything, for backends without log streaming), skipping the bytes per
 // stream already seen, so nothing is written twice.
+//
+// A follow may never end (a backend whose log stream hangs after the sandbox is gone). So the
+// follow thread touches only `State`, which it co-owns through a shared_ptr: Release() can then
+// detach it instead of joining forever. Once let go its sink refuses data, and the log writer
+// (which points into the hub) is destroyed by CloseLog() on the dispatcher's thread, never by a
+// straggler.
 class Dispatcher::OutputCapture {
  public:
   OutputCapture(std::unique_ptr<JobLogWriter> writer, std::vector<std::string> secrets,
-                size_t max_output)
-      : writer_(std::move(writer)), secrets_(std::move(secrets)), max_output_(max_output) {}
-  ~OutputCapture() { Join(); }
+                size_t max_output, std::shared_ptr<Stragglers> stragglers)
+      : state_(std::make_shared<State>()) {
+    state_->writer = std::move(writer);
+    state_->secrets = std::move(secrets);
+    state_->max_output = max_output;
+    state_->stragglers = std::move(stragglers);
+  }
+  ~OutputCapture() {
+    CloseLog();
+    Release(absl::ZeroDuration());
+  }
 
   // Starts following on a thread of its own.
   void StartFollow(core::SandboxBackend* backend, const std::string& sandbox_id) {
-    follow_ = std::thread([this, backend, sandbox_id] {
+    std::shared_ptr<State> state = state_;
+    follow_ = std::thread([state, backend, sandbox_id] {
       core::LogOptions opts;
       opts.follow = true;
-      absl::Status s = backend->ReadLogs(
-          sandbox_id, opts, [this](int stream, absl::string_view d) { return Sink(stream, d); });
-      std::lock_guard<std::mutex> lock(mu_);
-      follow_status_ = s;
-      follow_done_ = true;
-      cv_.notify_all();
+      absl::Status s = backend->ReadLogs(sandbox_id, opts, [&state](int stream, absl::string_view d) {
+        return state->Sink(stream, d, /*from_follow=*/true);
+      });
+      bool detached;
+      {
+        std::lock_guard<std::mutex> lock(state->mu);
+        state->follow_status = s;
+        state->follow_done = true;
+        detached = state->detached;
+        state->cv.notify_all();
+      }
+      if (detached && state->stragglers) state->stragglers->Done();
     });
   }
   bool following() const { return follow_.joinable(); }
   bool FollowDone() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return follow_done_;
+    std::lock_guard<std::mutex> lock(state_->mu);
+    return state_->follow_done;
   }
   // Waits for the follow to end (it does when the sandbox exits). False on timeout.
   bool WaitFollow(absl::Duration timeout) {
-    std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, std::chrono::milliseconds(absl::ToInt64Milliseconds(timeout)),
-                        [&] { return follow_done_; });
+    std::unique_lock<std::mutex> lock(state_->mu);
+    return state_->cv.wait_for(lock,
+                               std::chrono::milliseconds(absl::ToInt64Milliseconds(timeout)),
+                               [&] { return state_->follow_done; });
   }
   absl::Status follow_status() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return follow_status_;
+    std::lock_guard<std::mutex> lock(state_->mu);
+    return state_->follow_status;
   }
-  // One non-following read, skipping what was already captured.
+  // One non-following read, skipping what was already captured. Call only when the follow has
+  // ended or was abandoned (its sink refuses data then, so the two never interleave).
   absl::Status CatchUp(core::SandboxBackend* backend, const std::string& sandbox_id) {
     {
-      std::lock_guard<std::mutex> lock(mu_);
-      skip_[0] = seen_[0];
-      skip_[1] = seen_[1];
+      std::lock_guard<std::mutex> lock(state_->mu);
+      state_->skip[0] = state_->seen[0];
+      state_->skip[1] = state_->seen[1];
     }
+    std::shared_ptr<State> state = state_;
     return backend->ReadLogs(sandbox_id, core::LogOptions{},
-                             [this](int stream, absl::string_view d) { return Sink(stream, d); });
+                             [&state](int stream, absl::string_view d) {
+                               return state->Sink(stream, d, /*from_follow=*/false);
+                             });
   }
-  // From now on the sink refuses data (a follow that did not end lets go at its next chunk).
+  // From now on the follow's sink refuses data (a follow that did not end lets go at its next
+  // chunk, if it ever delivers one).
   void Abandon() {
-    std::lock_guard<std::mutex> lock(mu_);
-    abandoned_ = true;
+    std::lock_guard<std::mutex> lock(state_->mu);
+    state_->follow_abandoned = true;
   }
-  void Join() {
-    if (follow_.joinable()) follow_.join();
+  // Joins the follow if it ends within `grace`; otherwise lets it go (detached, counted as a
+  // straggler until it ends). Returns false when it was let go.
+  bool Release(absl::Duration grace) {
+    if (!follow_.joinable()) return true;
+    if (grace > absl::ZeroDuration()) WaitFollow(grace);
+    {
+      std::lock_guard<std::mutex> lock(state_->mu);
+      state_->follow_abandoned = true;
+      if (!state_->follow_done) {
+        state_->detached = true;
+        if (state_->stragglers) state_->stragglers->Add();
+      }
+      if (state_->detached) {
+        follow_.detach();
+        return false;
+      }
+    }
+    follow_.join();
+    return true;
   }
 
   // Output for the RunResult and the last lines (both streams, in order, secrets redacted).
   void TakeOutput(RunResult* r, int tail_lines, std::string* tail) {
-    std::lock_guard<std::mutex> lock(mu_);
-    r->stdout_text = out_[0];
-    r->stderr_text = out_[1];
-    KeepTail(&r->stdout_text, max_output_);
-    KeepTail(&r->stderr_text, max_output_);
-    *tail = RedactSecrets(LastLines(combined_, tail_lines), secrets_);
+    std::lock_guard<std::mutex> lock(state_->mu);
+    r->stdout_text = state_->out[0];
+    r->stderr_text = state_->out[1];
+    KeepTail(&r->stdout_text, state_->max_output);
+    KeepTail(&r->stderr_text, state_->max_output);
+    *tail = RedactSecrets(LastLines(state_->combined, tail_lines), state_->secrets);
   }
   // Completes the log file and tells its followers. Call once the job's final status is stored.
+  // Idempotent.
   void CloseLog() {
-    std::lock_guard<std::mutex> lock(mu_);
-    abandoned_ = true;
-    if (writer_) writer_->Close();
+    std::unique_ptr<JobLogWriter> writer;
+    {
+      std::lock_guard<std::mutex> lock(state_->mu);
+      state_->closed = true;
+      writer = std::move(state_->writer);
+    }
+    if (writer) writer->Close();
   }
 
  private:
   static constexpr size_t kCombinedTail = 8 * 1024;
 
-  bool Sink(int stream, absl::string_view data) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (abandoned_) return false;
-    const int s = stream == 2 ? 1 : 0;
-    if (skip_[s] > 0) {
-      size_t n = std::min<size_t>(skip_[s], data.size());
-      skip_[s] -= n;
-      data.remove_prefix(n);
-      if (data.empty()) return true;
-    }
-    seen_[s] += data.size();
-    out_[s].append(data.data(), data.size());
-    if (out_[s].size() > 2 * max_output_) KeepTail(&out_[s], max_output_);
-    combined_.append(data.data(), data.size());
-    if (combined_.size() > 2 * kCombinedTail) KeepTail(&combined_, kCombinedTail);
-    if (writer_ && !write_failed_) {
-      absl::Status st = writer_->Append(stream, data);
-      if (!st.ok()) {
-        write_failed_ = true;  // keep running the job; the log is just incomplete
-        LogWarn("cannot write job log", {{"error", std::string(st.message())}});
-      }
-    }
-    return true;
-  }
+  struct State {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::unique_ptr<JobLogWriter> writer;
+    std::vector<std::string> secrets;
+    size_t max_output = 0;
+    std::shared_ptr<Stragglers> stragglers;
+    bool follow_done = false;
+    absl::Status follow_status;
+    bool follow_abandoned = false;  // the follow's data is refused
+    bool detached = false;          // the follow thread was let go
+    bool closed = false;            // the log is complete: all data is refused
+    bool write_failed = false;
+    uint64_t seen[2] = {0, 0};
+    uint64_t skip[2] = {0, 0};
+    std::string out[2];
+    std::string combined;
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::unique_ptr<JobLogWriter> writer_;
-  std::vector<std::string> secrets_;
-  size_t max_output_;
+    bool Sink(int stream, absl::string_view data, bool from_follow) {
+      std::lock_guard<std::mutex> lock(mu);
+      if (closed || (from_follow && follow_abandoned)) return false;
+      const int s = stream == 2 ? 1 : 0;
+      if (skip[s] > 0) {
+        size_t n = std::min<size_t>(skip[s], data.size());
+        skip[s] -= n;
+        data.remove_prefix(n);
+        if (data.empty()) return true;
+      }
+      seen[s] += data.size();
+      out[s].append(data.data(), data.size());
+      if (out[s].size() > 2 * max_output) KeepTail(&out[s], max_output);
+      combined.append(data.data(), data.size());
+      if (combined.size() > 2 * kCombinedTail) KeepTail(&combined, kCombinedTail);
+      if (writer && !write_failed) {
+        absl::Status st = writer->Append(stream, data);
+        if (!st.ok()) {
+          write_failed = true;  // keep running the job; the log is just incomplete
+          LogWarn("cannot write job log", {{"error", std::string(st.message())}});
+        }
+      }
+      return true;
+    }
+  };
+
+  std::shared_ptr<State> state_;
   std::thread follow_;
-  bool follow_done_ = false;
-  absl::Status follow_status_;
-  bool abandoned_ = false;
-  bool write_failed_ = false;
-  uint64_t seen_[2] = {0, 0};
-  uint64_t skip_[2] = {0, 0};
-  std::string out_[2];
-  std::string combined_;
 };
 
 nlohmann::json RunResult::ToJson() const {
@@ -193,7 +285,8 @@ Dispatcher::Dispatcher(JobSource* source, std::string server_id, core::SandboxBa
       backend_(backend),
       metrics_(metrics),
       options_(std::move(options)),
-      server_id_(std::move(server_id)) {
+      server_id_(std::move(server_id)),
+      stragglers_(std::make_shared<Stragglers>()) {
   if (options_.max_instances < 1) options_.max_instances = 1;
 }
 
@@ -289,6 +382,11 @@ void Dispatcher::Stop() {
   for (auto& t : threads_) t.join();
   threads_.clear();
   metrics_->SetQueueLength(0);
+  // Detached log follows still run inside the backend, which the caller destroys next.
+  if (!stragglers_->WaitNone(kStragglerWait)) {
+    LogWarn("log follows still hang in the backend at stop",
+            {{"count", std::to_string(stragglers_->Count())}});
+  }
 }
 
 bool Dispatcher::stopping() const {
@@ -532,7 +630,8 @@ RunResult Dispatcher::RunTask(const Task& task) {
       LogWarn("cannot open job log", {{"job_id", job->id}, {"error", w.status().ToString()}});
     }
   }
-  OutputCapture capture(std::move(log_writer), std::move(secrets), options_.max_output_bytes);
+  OutputCapture capture(std::move(log_writer), std::move(secrets), options_.max_output_bytes,
+                        stragglers_);
   if (log_streaming_) capture.StartFollow(backend_, sandbox_id);
   bool follow_ended_early = false;
 
@@ -541,6 +640,9 @@ RunResult Dispatcher::RunTask(const Task& task) {
   bool timed_out = false;
   bool stopped = false;
   std::optional<int> exit_code;
+  // The backend's last Wait error: the job's failure reason when we lose the sandbox.
+  absl::Status wait_error;
+  int wait_errors_in_a_row = 0;
   while (true) {
     absl::Duration slice = std::min(absl::Seconds(1), deadline - absl::Now());
     if (slice < absl::ZeroDuration()) slice = absl::ZeroDuration();
@@ -548,10 +650,19 @@ RunResult Dispatcher::RunTask(const Task& task) {
     auto waited = backend_->Wait(sandbox_id, slice);
     if (!waited.ok()) {
       metrics_->IncBackendError("wait");
-      LogError("sandbox wait failed",
-               {{"job_id", job->id}, {"error", std::string(waited.status().message())}});
-      break;
+      wait_error = waited.status();
+      ++wait_errors_in_a_row;
+      LogError("sandbox wait failed", {{"job_id", job->id},
+                                       {"attempt", std::to_string(wait_errors_in_a_row)},
+                                       {"error", std::string(waited.status().message())}});
+      // A backend retries transient failures itself; a few more tries here cover a blip
+      // between its retries. NotFound: the sandbox is gone, nothing to wait for.
+      if (absl::IsNotFound(wait_error) || wait_errors_in_a_row >= kMaxWaitErrors) break;
+      absl::SleepFor(std::max(slice, absl::Milliseconds(200)));
+      continue;
     }
+    wait_errors_in_a_row = 0;
+    wait_error = absl::OkStatus();
     if (waited->exited) {
       exit_code = waited->exit_code;
       break;
@@ -574,12 +685,15 @@ RunResult Dispatcher::RunTask(const Task& task) {
   result.exit_code = exit_code;
 
   // The follow ends with the sandbox; whatever it missed (or everything, without streaming) is
-  // read once more. A follow that does not end is let go (it stops at its next chunk).
+  // read once more. A follow that does not end within the grace period is abandoned (its data
+  // is refused from then on) and the log is read once instead.
   bool catch_up = !capture.following() || follow_ended_early;
   if (capture.following()) {
-    if (!capture.WaitFollow(absl::Seconds(5))) {
-      LogWarn("log follow did not end with the sandbox", {{"job_id", job->id}});
+    if (!capture.WaitFollow(kFollowGrace)) {
+      LogWarn("log follow did not end with the sandbox; reading the log once instead",
+              {{"job_id", job->id}});
       capture.Abandon();
+      catch_up = true;
     } else if (!capture.follow_status().ok()) {
       metrics_->IncBackendError("logs");
       catch_up = true;
@@ -617,8 +731,14 @@ RunResult Dispatcher::RunTask(const Task& task) {
     source_->FinishIfActive(job->id, JobStatus::kFailed, msg).IgnoreError();
     result.error = msg;
   } else {
-    std::string msg = exit_code ? absl::StrCat("Sandbox exited with code ", *exit_code)
-                                : std::string("Sandbox ended without an exit code");
+    std::string msg;
+    if (exit_code) {
+      msg = absl::StrCat("Sandbox exited with code ", *exit_code);
+    } else if (!wait_error.ok()) {
+      msg = absl::StrCat("Lost contact with the sandbox: ", wait_error.message());
+    } else {
+      msg = "Sandbox ended without an exit code";
+    }
     std::string trimmed(absl::StripTrailingAsciiWhitespace(tail));
     if (!trimmed.empty()) absl::StrAppend(&msg, ": ", trimmed);
     source_->FinishIfActive(job->id, JobStatus::kFailed, msg).IgnoreError();
@@ -643,7 +763,12 @@ RunResult Dispatcher::RunTask(const Task& task) {
     LogWarn("sandbox remove failed",
             {{"sandbox", sandbox_id}, {"error", std::string(removed.message())}});
   }
-  capture.Join();  // a follow let go ends once its sandbox is gone
+  // A follow let go usually ends once its sandbox is gone; one that still hangs is detached, so
+  // the job ends regardless.
+  if (!capture.Release(kFollowReleaseGrace)) {
+    LogWarn("log follow still hangs after the sandbox was removed; detached",
+            {{"job_id", job->id}, {"sandbox", sandbox_id}});
+  }
   metrics_->AddSandboxesRunning(-1);
   {
     std::lock_guard<std::mutex> lock(mu_);

@@ -21,8 +21,13 @@
 //   - Outcomes: the runner's terminal status wins. Timeout -> failed "Job timed out after <d>";
 //     cancel (NotifyJobCancelled after the API cancelled the job) -> sandbox killed, job stays
 //     cancelled; sandbox exit without a terminal status -> failed
-//     "Sandbox exited with code N: <last log lines>"; Stop() -> failed "server stopped while the
-//     job was running"; queued jobs are released (back to unclaimed pending).
+//     "Sandbox exited with code N: <last log lines>"; the backend's Wait failing (3 times in a
+//     row, or NotFound) -> failed "Lost contact with the sandbox: <backend error>: <last log
+//     lines>"; Stop() -> failed "server stopped while the job was running"; queued jobs are
+//     released (back to unclaimed pending).
+//   - A log follow that does not end within 5 s of the sandbox's exit is abandoned (the log is
+//     read once instead); if it still hangs after the sandbox was removed its thread is detached
+//     (it shares only reference-counted state), so the job always reaches its final state.
 //   - Start() reconciles: sandboxes labelled with this server id are removed (nothing runs yet);
 //     jobs this server had claimed: running or with a sandbox -> failed "server restarted while
 //     the job was running" (not re-queued: the agent may have had side effects); claimed but never
@@ -135,6 +140,7 @@ class Dispatcher {
     DoneCallback done;
   };
   class OutputCapture;
+  struct Stragglers;
   struct Active {
     std::string sandbox_id;
     bool cancelled = false;
@@ -169,6 +175,8 @@ class Dispatcher {
   bool started_ = false;
   bool log_streaming_ = true;  // the backend's Describe()["log_streaming"]
   std::vector<std::thread> threads_;
+  // Log follow threads let go because they did not end (see OutputCapture).
+  std::shared_ptr<Stragglers> stragglers_;
 };
 
 }  // namespace fastest::server
