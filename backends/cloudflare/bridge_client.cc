@@ -36,6 +36,19 @@ BridgeClient::BridgeClient(BridgeClientOptions options)
   if (options_.max_attempts < 1) options_.max_attempts = 1;
 }
 
+absl::Time BridgeClient::last_answer() const {
+  int64_t ns = last_answer_unix_ns_.load();
+  return ns == 0 ? absl::InfinitePast() : absl::FromUnixNanos(ns);
+}
+
+void BridgeClient::NoteAnswer() { last_answer_unix_ns_.store(absl::ToUnixNanos(absl::Now())); }
+
+bool BridgeClient::SleepBeforeRetry(absl::Duration wait, absl::Time deadline) {
+  if (deadline != absl::InfiniteFuture() && absl::Now() + wait >= deadline) return false;
+  absl::SleepFor(wait);
+  return true;
+}
+
 absl::Status BridgeClient::StatusFromBridgeResponse(long http_status, absl::string_view body,
                                                     absl::string_view what) {
   std::string code;
@@ -106,6 +119,7 @@ absl::StatusOr<core::HttpResponse> BridgeClient::SendWithRetry(core::HttpRequest
   for (int attempt = 0; attempt < options_.max_attempts; ++attempt) {
     absl::StatusOr<core::HttpResponse> response = http_->Send(request);
     if (response.ok()) {
+      NoteAnswer();
       if (!IsRetryable(response->status, response->body)) return response;
       last = StatusFromBridgeResponse(response->status, response->body, what);
       if (attempt + 1 < options_.max_attempts) absl::SleepFor(Backoff(attempt, &*response));
@@ -167,15 +181,27 @@ absl::StatusOr<ExecResult> BridgeClient::Exec(const std::string& id, const ExecR
   std::string body_text = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 
   absl::Status last;
+  int attempts = 0;
   for (int attempt = 0; attempt < options_.max_attempts; ++attempt) {
     core::HttpRequest request = NewRequest("POST", absl::StrCat("/v1/sandbox/", id, "/exec"));
     request.headers.emplace_back("Content-Type", "application/json");
     if (!exec.session_id.empty()) request.headers.emplace_back("Session-Id", exec.session_id);
     request.body = body_text;
+    absl::Duration attempt_timeout = options_.request_timeout;
     if (exec.timeout_ms > 0) {
       // The bridge ends the command itself; leave room for its final events.
-      request.timeout = ToChrono(options_.request_timeout + absl::Milliseconds(exec.timeout_ms));
+      attempt_timeout += absl::Milliseconds(exec.timeout_ms);
     }
+    if (exec.deadline != absl::InfiniteFuture()) {
+      absl::Duration left = exec.deadline - absl::Now();
+      if (left < absl::Milliseconds(10)) {  // curl reads a 0 ms timeout as "none"
+        if (!last.ok()) break;
+        return absl::DeadlineExceededError("bridge exec: no time left for the request");
+      }
+      attempt_timeout = std::min(attempt_timeout, left);
+    }
+    request.timeout = ToChrono(attempt_timeout);
+    ++attempts;
 
     ExecResult result;
     bool terminal = false;
@@ -229,6 +255,7 @@ absl::StatusOr<ExecResult> BridgeClient::Exec(const std::string& id, const ExecR
     };
 
     absl::StatusOr<core::HttpResponse> response = http_->Send(request);
+    if (response.ok()) NoteAnswer();
     if (!response.ok()) {
       last = core::Annotate(response.status(), "bridge exec");
       if (terminal && event_error.ok()) return result;  // finished; only the close failed
@@ -240,7 +267,10 @@ absl::StatusOr<ExecResult> BridgeClient::Exec(const std::string& id, const ExecR
               "bridge exec: transport error: the stream broke before the exit event; the "
               "command's fate is unknown");
         }
-        if (attempt + 1 < options_.max_attempts) absl::SleepFor(Backoff(attempt, nullptr));
+        if (attempt + 1 < options_.max_attempts &&
+            !SleepBeforeRetry(Backoff(attempt, nullptr), exec.deadline)) {
+          break;
+        }
         continue;
       }
       return last;
@@ -248,7 +278,10 @@ absl::StatusOr<ExecResult> BridgeClient::Exec(const std::string& id, const ExecR
     if (response->status != 200) {
       if (IsRetryable(response->status, raw)) {
         last = StatusFromBridgeResponse(response->status, raw, "exec");
-        if (attempt + 1 < options_.max_attempts) absl::SleepFor(Backoff(attempt, &*response));
+        if (attempt + 1 < options_.max_attempts &&
+            !SleepBeforeRetry(Backoff(attempt, &*response), exec.deadline)) {
+          break;
+        }
         continue;
       }
       return StatusFromBridgeResponse(response->status, raw, "exec");
@@ -260,9 +293,14 @@ absl::StatusOr<ExecResult> BridgeClient::Exec(const std::string& id, const ExecR
     last = absl::UnavailableError(
         "bridge exec: transport error: the stream ended without an exit or error event");
     if (!idempotent) return last;
-    if (attempt + 1 < options_.max_attempts) absl::SleepFor(Backoff(attempt, nullptr));
+    if (attempt + 1 < options_.max_attempts &&
+        !SleepBeforeRetry(Backoff(attempt, nullptr), exec.deadline)) {
+      break;
+    }
   }
-  return core::Annotate(last, absl::StrCat("gave up after ", options_.max_attempts, " attempts"));
+  return core::Annotate(
+      last, absl::StrCat("gave up after ", attempts, attempts == 1 ? " attempt" : " attempts",
+                         attempts < options_.max_attempts ? " (out of time)" : ""));
 }
 
 absl::Status BridgeClient::PutFile(const std::string& id, absl::string_view path,

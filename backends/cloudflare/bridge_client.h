@@ -27,6 +27,7 @@
 #ifndef FASTEST_BACKENDS_CLOUDFLARE_BRIDGE_CLIENT_H_
 #define FASTEST_BACKENDS_CLOUDFLARE_BRIDGE_CLIENT_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -57,6 +58,9 @@ struct ExecRequest {
   int64_t timeout_ms = 0;  // bridge-side timeout (exit 124); 0 = none
   std::string cwd;         // optional, within /workspace
   std::string session_id;  // optional Session-Id header
+  // Bounds the whole call, retries included: each attempt waits at most until then, and no
+  // retry starts after it (the last error is returned; DeadlineExceeded if none was tried).
+  absl::Time deadline = absl::InfiniteFuture();
 };
 
 struct ExecResult {
@@ -73,6 +77,11 @@ class BridgeClient {
   explicit BridgeClient(BridgeClientOptions options);
 
   const BridgeClientOptions& options() const { return options_; }
+
+  // When the bridge last answered anything (an HTTP response, any status); InfinitePast if it
+  // never did. Tells "the bridge is silent" (timeouts, refused connections) from "the bridge
+  // answered with an error".
+  absl::Time last_answer() const;
 
   // GET /health -> the JSON body ({"ok":true}); Unavailable if the bridge does not answer 200.
   absl::StatusOr<nlohmann::json> Health();
@@ -107,8 +116,13 @@ class BridgeClient {
   absl::Duration Backoff(int attempt, const core::HttpResponse* response) const;
   static bool IsRetryable(long http_status, absl::string_view body);
 
+  void NoteAnswer();
+  // Sleeps `wait` before a retry unless that would pass `deadline` (then false: do not retry).
+  static bool SleepBeforeRetry(absl::Duration wait, absl::Time deadline);
+
   BridgeClientOptions options_;
   std::unique_ptr<core::HttpClient> http_;
+  std::atomic<int64_t> last_answer_unix_ns_{0};  // 0 = never
 };
 
 }  // namespace fastest::backends::cloudflare

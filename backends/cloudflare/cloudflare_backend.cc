@@ -29,6 +29,8 @@ constexpr char kRunDir[] = "/tmp/fastest";
 constexpr char kStageDir[] = "/workspace/.fastest";
 // ReadLogs fetches the log in pieces of this many bytes.
 constexpr int64_t kLogChunkBytes = 1 << 20;
+// A probe inside Wait gets at least this long, even when the Wait's timeout is shorter.
+constexpr absl::Duration kMinProbeTime = absl::Seconds(1);
 
 const std::vector<InstanceType>& InstanceTypes() {
   static const auto* types = new std::vector<InstanceType>{
@@ -124,16 +126,19 @@ absl::StatusOr<CloudflareConfig> ParseCloudflareConfig(const nlohmann::json& con
   FASTEST_ASSIGN_OR_RETURN(int64_t backoff_initial_ms, IntField(config, "backoff_initial_ms", 200));
   FASTEST_ASSIGN_OR_RETURN(int64_t backoff_cap_ms, IntField(config, "backoff_cap_ms", 5000));
   FASTEST_ASSIGN_OR_RETURN(int64_t poll_interval_ms, IntField(config, "poll_interval_ms", 2000));
+  FASTEST_ASSIGN_OR_RETURN(int64_t stall_timeout_ms, IntField(config, "stall_timeout_ms", 60000));
   if (request_timeout_ms <= 0 || max_attempts < 1 || backoff_initial_ms < 0 || backoff_cap_ms < 0 ||
-      poll_interval_ms <= 0) {
+      poll_interval_ms <= 0 || stall_timeout_ms <= 0) {
     return absl::InvalidArgumentError(
-        "cloudflare config: request_timeout_ms, max_attempts and poll_interval_ms must be positive");
+        "cloudflare config: request_timeout_ms, max_attempts, poll_interval_ms and "
+        "stall_timeout_ms must be positive");
   }
   out.bridge.request_timeout = absl::Milliseconds(request_timeout_ms);
   out.bridge.max_attempts = static_cast<int>(max_attempts);
   out.bridge.backoff_initial = absl::Milliseconds(backoff_initial_ms);
   out.bridge.backoff_cap = absl::Milliseconds(backoff_cap_ms);
   out.poll_interval = absl::Milliseconds(poll_interval_ms);
+  out.stall_timeout = absl::Milliseconds(stall_timeout_ms);
   FASTEST_ASSIGN_OR_RETURN(out.state_file, StringField(config, "state_file", DefaultStateFile()));
   FASTEST_ASSIGN_OR_RETURN(out.image, StringField(config, "image", "fastest/sandbox:0.1.0"));
   return out;
@@ -354,6 +359,7 @@ absl::StatusOr<core::SandboxInfo> CloudflareBackend::CreateSandbox(const core::S
     record.created_at = absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone());
     if (spec.timeout_ms > 0) record.deadline_unix_ms = NowUnixMs() + spec.timeout_ms;
     records_[id] = record;
+    last_contact_[id] = absl::Now();
     FASTEST_RETURN_IF_ERROR(SaveStateLocked());
   }
   absl::Status launched = Launch(id, spec);
@@ -372,9 +378,11 @@ absl::StatusOr<core::SandboxInfo> CloudflareBackend::CreateSandbox(const core::S
   return info;
 }
 
-absl::StatusOr<CloudflareBackend::Probe> CloudflareBackend::ProbeJob(const std::string& id) {
+absl::StatusOr<CloudflareBackend::Probe> CloudflareBackend::ProbeJob(const std::string& id,
+                                                                    absl::Time deadline) {
   std::string r = kRunDir;
   ExecRequest exec;
+  exec.deadline = deadline;
   exec.argv = {
       "sh", "-c",
       absl::StrCat(
@@ -387,6 +395,7 @@ absl::StatusOr<CloudflareBackend::Probe> CloudflareBackend::ProbeJob(const std::
           "  else echo gone; fi\n",
           "else echo missing; fi\n")};
   FASTEST_ASSIGN_OR_RETURN(ExecResult result, bridge_.Exec(id, exec, /*idempotent=*/true));
+  NoteContact(id);
   std::string out(absl::StripAsciiWhitespace(result.stdout_data));
   Probe probe;
   if (out == "running") {
@@ -421,15 +430,48 @@ absl::StatusOr<CloudflareBackend::Probe> CloudflareBackend::Finish(const std::st
   return probe;
 }
 
+absl::Time CloudflareBackend::LastContact(const std::string& id, absl::Time fallback) {
+  absl::MutexLock lock(&mu_);
+  return last_contact_.emplace(id, fallback).first->second;
+}
+
+void CloudflareBackend::NoteContact(const std::string& id) {
+  absl::MutexLock lock(&mu_);
+  if (records_.count(id) > 0) last_contact_[id] = absl::Now();
+}
+
 absl::StatusOr<core::WaitResult> CloudflareBackend::Wait(const std::string& id, absl::Duration timeout) {
   FASTEST_ASSIGN_OR_RETURN(Record record, FindRecord(id));
-  absl::Time end = timeout == absl::InfiniteDuration() ? absl::InfiniteFuture() : absl::Now() + timeout;
+  const absl::Time start = absl::Now();
+  absl::Time end = timeout == absl::InfiniteDuration() ? absl::InfiniteFuture() : start + timeout;
   while (true) {
-    FASTEST_ASSIGN_OR_RETURN(Probe probe, ProbeJob(id));
-    if (probe.state == "exited") {
+    const absl::Time probe_start = absl::Now();
+    // Bounded by what is left of this Wait (at least kMinProbeTime, so even a zero timeout asks
+    // once): a stalled bridge must not hold the caller for request_timeout x max_attempts.
+    absl::StatusOr<Probe> probe = ProbeJob(id, std::max(end, probe_start + kMinProbeTime));
+    if (!probe.ok()) {
+      // An HTTP answer (even a 500 after retries) is a real error: report it. Silence
+      // (timeouts, refused connections) is tolerated until stall_timeout.
+      const bool silent = (absl::IsDeadlineExceeded(probe.status()) ||
+                           absl::IsUnavailable(probe.status())) &&
+                          bridge_.last_answer() < probe_start;
+      if (!silent) return probe.status();
+      const absl::Time now = absl::Now();
+      const absl::Duration quiet = now - LastContact(id, start);
+      if (quiet >= config_.stall_timeout) {
+        return absl::UnavailableError(absl::StrCat(
+            "cloudflare: bridge not answering for ", absl::ToInt64Seconds(quiet), "s (sandbox ", id,
+            "; stall_timeout_ms ", absl::ToInt64Milliseconds(config_.stall_timeout),
+            "): ", probe.status().message()));
+      }
+      if (now >= end) return core::WaitResult{};
+      absl::SleepFor(std::min(config_.poll_interval, end - now));
+      continue;
+    }
+    if (probe->state == "exited") {
       core::WaitResult result;
       result.exited = true;
-      result.exit_code = probe.exit_code;
+      result.exit_code = probe->exit_code;
       return result;
     }
     absl::Time now = absl::Now();
@@ -523,6 +565,7 @@ absl::Status CloudflareBackend::Remove(const std::string& id) {
   FASTEST_RETURN_IF_ERROR(bridge_.DeleteSandbox(id));
   absl::MutexLock lock(&mu_);
   records_.erase(id);
+  last_contact_.erase(id);
   FASTEST_RETURN_IF_ERROR(SaveStateLocked());
   if (!known) {
     return absl::NotFoundError(absl::StrCat("cloudflare: unknown sandbox ", id,

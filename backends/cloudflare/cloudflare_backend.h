@@ -13,6 +13,9 @@
 //   "request_timeout_ms"  per HTTP request (default 30000)
 //   "max_attempts", "backoff_initial_ms", "backoff_cap_ms"   retry policy (5, 200, 5000)
 //   "poll_interval_ms"    Wait/ReadLogs(follow) polling period (default 2000)
+//   "stall_timeout_ms"    Wait gives up on a bridge that has not answered (timeouts, refused
+//                         connections; an HTTP error is an answer) a sandbox's probes for this
+//                         long: Unavailable "bridge not answering for Ns" (default 60000)
 //   "state_file"          local record of live sandboxes (default
 //                         $FASTEST_STATE_DIR/cloudflare-sandboxes.json or
 //                         ~/.local/state/fastest/cloudflare-sandboxes.json)
@@ -28,7 +31,8 @@
 //      and `echo $! > R/pid`. run.sh sources and deletes R/env, cd's to the working dir and execs
 //      the command, so secrets live only in the job's process environment.
 //   4. Wait polls `R/exit` (and liveness of R/pid via /proc) every poll interval until the
-//      deadline; ReadLogs reads R/log from a byte offset (`tail -c +N | head -c | base64`, so
+//      deadline; each probe is bounded by what is left of the Wait (at least 1 s), so a stalled
+//      bridge cannot stretch a short Wait to request_timeout x max_attempts; ReadLogs reads R/log from a byte offset (`tail -c +N | head -c | base64`, so
 //      output stays byte-exact despite the bridge's UTF-8 re-decoding); Kill signals the process
 //      group (`kill -SIG -- -PGID`); Remove always DELETEs the sandbox.
 // Orphans: the bridge cannot list sandboxes, so the local state file is the registry (labels
@@ -72,6 +76,7 @@ struct CloudflareConfig {
   InstanceType instance_type;
   int max_instances = 0;
   absl::Duration poll_interval = absl::Seconds(2);
+  absl::Duration stall_timeout = absl::Seconds(60);
   std::string state_file;
   std::string image;
 };
@@ -117,7 +122,12 @@ class CloudflareBackend : public core::SandboxBackend {
     std::optional<int> exit_code;
   };
 
-  absl::StatusOr<Probe> ProbeJob(const std::string& id);
+  // One probe; `deadline` bounds it, retries included.
+  absl::StatusOr<Probe> ProbeJob(const std::string& id, absl::Time deadline = absl::InfiniteFuture());
+  // When a probe of `id` last got an answer (set to `fallback` if never recorded, e.g. after a
+  // restart).
+  absl::Time LastContact(const std::string& id, absl::Time fallback);
+  void NoteContact(const std::string& id);
   absl::StatusOr<Record> FindRecord(const std::string& id);
   absl::Status SaveStateLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status LoadState();
@@ -130,6 +140,8 @@ class CloudflareBackend : public core::SandboxBackend {
   BridgeClient bridge_;
   absl::Mutex mu_;
   std::map<std::string, Record> records_ ABSL_GUARDED_BY(mu_);
+  // In memory only: the last successful probe per sandbox (stall detection).
+  std::map<std::string, absl::Time> last_contact_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace fastest::backends::cloudflare

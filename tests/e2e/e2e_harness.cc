@@ -360,14 +360,6 @@ absl::Status ServerProcess::Start() {
       absl::StrCat("--max_instances=", options_.max_instances),
       absl::StrCat("--job_timeout=", options_.job_timeout),
   };
-  // The agent command reaches the runner through the server's sandbox env pass-through. Only to
-  // run the rest of the suite while that pass-through is broken, FASTEST_E2E_AGENT_VIA_WRAPPER=1
-  // injects it with an `env` wrapper around the runner instead (argv is comma-separated).
-  const bool via_wrapper = EnvOr("FASTEST_E2E_AGENT_VIA_WRAPPER", "") == "1";
-  if (via_wrapper && !options_.agent_command.empty()) {
-    args.push_back(absl::StrCat("--runner_command=env,FASTEST_AGENT_COMMAND=",
-                                options_.agent_command, ",fastest-runner"));
-  }
   args.insert(args.end(), options_.extra_flags.begin(), options_.extra_flags.end());
   std::map<std::string, std::string> env = {
       {"PATH", "/usr/local/bin:/usr/bin:/bin"},
@@ -375,6 +367,7 @@ absl::Status ServerProcess::Start() {
       {"FASTEST_API_TOKEN", token_},  // imported (hashed) as the admin's token
       {"FASTEST_STATE_DIR", data_dir_},
   };
+  // The scripted agent reaches the runner only through the server's sandbox env pass-through.
   if (!options_.agent_command.empty()) env["FASTEST_AGENT_COMMAND"] = options_.agent_command;
   for (const auto& [k, v] : options_.extra_env) env[k] = v;
   std::string binary = RunfilePath("server/fastest-server");

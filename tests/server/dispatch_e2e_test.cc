@@ -33,6 +33,7 @@ curl -sf -X POST -H "$H" -d '{"status":"running"}' "$API_URL/v1/jobs/$JOB_ID/sta
   || { echo "cannot post running" >&2; exit 21; }
 echo "provider=$PROVIDER"
 echo "projects_seen=$(curl -sf -H "$H" "$API_URL/v1/projects" | grep -o owner_user_id | wc -l)"
+echo "agent=[$FASTEST_AGENT_COMMAND] agent_timeout=[$FASTEST_AGENT_TIMEOUT]"
 case "$JOB" in
   *'"prompt":"sleep'*) sleep 60 ;;
   *'"prompt":"exit3'*) echo "about to fail" >&2; echo "boom line" >&2; exit 3 ;;
@@ -89,7 +90,10 @@ class DispatchE2eTest : public ::testing::Test {
         "--max_instances=10",
     };
     args.insert(args.end(), extra.begin(), extra.end());
-    auto s = ServerProcess::Start(dir_ + "/data", args, {{"PROVIDER", "testprov"}});
+    auto s = ServerProcess::Start(dir_ + "/data", args,
+                                  {{"PROVIDER", "testprov"},
+                                   {"FASTEST_AGENT_COMMAND", "eval \"$1\""},
+                                   {"FASTEST_AGENT_TIMEOUT", "90s"}});
     ASSERT_TRUE(s.ok()) << s.status();
     server_ = std::move(*s);
     api_ = std::make_unique<Api>(server_.get());
@@ -131,6 +135,10 @@ TEST_F(DispatchE2eTest, RunJobCompletesThroughTheRealApi) {
   EXPECT_EQ(r["output_snapshot_id"], snapshot_);
   EXPECT_TRUE(r["duration_ms"].is_number_integer());
   EXPECT_TRUE(absl::StrContains(r["stdout"].get<std::string>(), "provider=testprov")) << r;
+  // A server-wide agent command and its deadline reach the runner (sandbox env pass-through).
+  EXPECT_TRUE(absl::StrContains(r["stdout"].get<std::string>(),
+                                "agent=[eval \"$1\"] agent_timeout=[90s]"))
+      << r;
   // The per-job token sees only the job's project.
   EXPECT_TRUE(absl::StrContains(r["stdout"].get<std::string>(), "projects_seen=1")) << r;
   json j = GetJob(job);
