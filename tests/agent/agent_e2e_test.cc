@@ -9,10 +9,7 @@
 //
 // Needs dockerd (tools/start_dockerd.sh) and the image (tools/build_sandbox_image.sh); without them
 // the test FAILS with the fix, it never skips. Image: $FASTEST_TEST_IMAGE or fastest/sandbox:0.1.0.
-#include <fcntl.h>
-#include <signal.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -35,8 +32,7 @@
 #include "core/snapshot/safe_fs.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
-
-extern char** environ;
+#include "tests/testing/child_process.h"
 
 namespace fastest::tests {
 namespace {
@@ -70,61 +66,40 @@ std::string TempDir(const std::string& name) {
   return mkdtemp(buf.data());
 }
 
-// A child process with its output in a log file; killed (its process group) on destruction.
+// A child process with the test's environment plus `extra_env`, its output in a log file, in its
+// own process group; SIGTERM (then SIGKILL after 5 s) on destruction.
 class Child {
  public:
-  Child(std::vector<std::string> argv, std::map<std::string, std::string> extra_env,
-        std::string log_path)
-      : log_path_(std::move(log_path)) {
-    std::vector<std::string> env;
-    for (char** e = environ; *e; ++e) {
-      std::string kv = *e;
-      if (!extra_env.count(kv.substr(0, kv.find('=')))) env.push_back(kv);
-    }
-    for (const auto& [k, v] : extra_env) env.push_back(k + "=" + v);
-    pid_ = fork();
-    if (pid_ == 0) {
-      setpgid(0, 0);
-      int fd = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      dup2(fd, 1);
-      dup2(fd, 2);
-      std::vector<char*> a, e;
-      for (auto& s : argv) a.push_back(s.data());
-      a.push_back(nullptr);
-      for (auto& s : env) e.push_back(s.data());
-      e.push_back(nullptr);
-      execve(a[0], a.data(), e.data());
-      _exit(127);
+  Child(std::vector<std::string> argv, const std::map<std::string, std::string>& extra_env,
+        std::string log_path) {
+    testing::SpawnOptions o;
+    o.binary = argv.front();
+    o.args.assign(argv.begin() + 1, argv.end());
+    o.env = testing::CurrentEnvironment();
+    for (const auto& [k, v] : extra_env) o.env[k] = v;
+    o.log_path = std::move(log_path);
+    o.new_process_group = true;
+    log_path_ = o.log_path;
+    absl::StatusOr<testing::ChildProcess> child = testing::ChildProcess::Spawn(o);
+    if (child.ok()) {
+      process_ = std::move(*child);
+    } else {
+      spawn_error_ = child.status().ToString();
     }
   }
-  ~Child() {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      for (int i = 0; i < 100; ++i) {
-        if (waitpid(pid_, nullptr, WNOHANG) == pid_) return;
-        usleep(50000);
-      }
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-  bool Alive() { return waitpid(pid_, nullptr, WNOHANG) == 0; }
-  std::string Log() const { return ReadFile(log_path_); }
+  ~Child() { process_.Stop(absl::Seconds(5)); }
+  std::string Log() const { return spawn_error_ + ReadFile(log_path_); }
 
-  // Waits for a port file written by the child.
+  // Waits for a port file written by the child; 0 if it exits first or on timeout.
   int WaitPort(const std::string& port_file, absl::Duration timeout) {
-    absl::Time deadline = absl::Now() + timeout;
-    while (absl::Now() < deadline && Alive()) {
-      std::string p = ReadFile(port_file);
-      if (!p.empty() && p.back() == '\n') return std::atoi(p.c_str());
-      absl::SleepFor(absl::Milliseconds(50));
-    }
-    return 0;
+    absl::StatusOr<int> port = process_.WaitForPortFile(port_file, timeout);
+    return port.ok() ? *port : 0;
   }
 
  private:
-  pid_t pid_ = -1;
+  testing::ChildProcess process_;
   std::string log_path_;
+  std::string spawn_error_;
 };
 
 struct JobOutcome {

@@ -107,7 +107,9 @@ class BridgeContractTest : public ::testing::Test {
     ASSERT_FALSE(body.is_discarded()) << r.body;
     EXPECT_EQ(body.value("code", ""), code) << r.body;
     ASSERT_TRUE(body.contains("error") && body["error"].is_string()) << r.body;
-    if (!message.empty()) EXPECT_EQ(body["error"].get<std::string>(), message);
+    if (!message.empty()) {
+      EXPECT_EQ(body["error"].get<std::string>(), message);
+    }
   }
 
   static EmulatorProcess* emulator_;

@@ -1,17 +1,12 @@
 #include "tests/cloudflare/emulator_process.h"
 
-#include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
-#include <fstream>
 #include <memory>
 #include <random>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "core/http/http_client.h"
 
@@ -74,60 +69,28 @@ absl::StatusOr<std::unique_ptr<EmulatorProcess>> EmulatorProcess::Start(
                                    "--port-file", port_file, "--image", *image};
   args.insert(args.end(), extra_args.begin(), extra_args.end());
 
-  pid_t pid = fork();
-  if (pid < 0) return absl::InternalError("fork failed");
-  if (pid == 0) {
-    setenv("SANDBOX_API_KEY", kTestApiKey, 1);
-    FILE* log = std::fopen(log_file.c_str(), "w");
-    if (log != nullptr) {
-      dup2(fileno(log), 1);
-      dup2(fileno(log), 2);
-    }
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
+  // The emulator inherits the test's environment, plus the API key.
+  fastest::testing::SpawnOptions options;
+  options.binary = args.front();
+  options.args.assign(args.begin() + 1, args.end());
+  options.env = fastest::testing::CurrentEnvironment();
+  options.env["SANDBOX_API_KEY"] = kTestApiKey;
+  options.log_path = log_file;
+  options.name = "cf-bridge-emulator";
   std::unique_ptr<EmulatorProcess> process(new EmulatorProcess());
-  process->pid_ = pid;
-  absl::Time deadline = absl::Now() + absl::Seconds(20);
-  while (absl::Now() < deadline) {
-    std::ifstream in(port_file);
-    int port = 0;
-    std::string text;
-    if (in >> text && absl::SimpleAtoi(text, &port) && port > 0) {
-      process->port_ = port;
-      process->url_ = absl::StrCat("http://127.0.0.1:", port);
-      return process;
-    }
-    int status = 0;
-    if (waitpid(pid, &status, WNOHANG) == pid) {
-      process->pid_ = -1;
-      std::ifstream log(log_file);
-      std::string out((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
-      return absl::InternalError(absl::StrCat("cf-bridge-emulator exited at start: ", out));
-    }
-    absl::SleepFor(absl::Milliseconds(20));
-  }
-  return absl::DeadlineExceededError("cf-bridge-emulator did not write its port file in 20s");
+  absl::StatusOr<fastest::testing::ChildProcess> child =
+      fastest::testing::ChildProcess::Spawn(options);
+  if (!child.ok()) return child.status();
+  process->child_ = std::move(*child);
+  absl::StatusOr<int> port = process->child_.WaitForPortFile(port_file, absl::Seconds(20));
+  if (!port.ok()) return port.status();
+  process->port_ = *port;
+  process->url_ = absl::StrCat("http://127.0.0.1:", *port);
+  return process;
 }
 
-void EmulatorProcess::Stop() {
-  if (pid_ <= 0) return;
-  kill(pid_, SIGTERM);
-  int status = 0;
-  for (int i = 0; i < 300; ++i) {  // up to 30 s: it removes its containers first
-    if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      return;
-    }
-    absl::SleepFor(absl::Milliseconds(100));
-  }
-  kill(pid_, SIGKILL);
-  waitpid(pid_, &status, 0);
-  pid_ = -1;
-}
+// Up to 30 s: it removes its containers first.
+void EmulatorProcess::Stop() { child_.Stop(absl::Seconds(30)); }
 
 EmulatorProcess::~EmulatorProcess() { Stop(); }
 

@@ -9,11 +9,13 @@
 
 #include <sys/types.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "tests/testing/child_process.h"
 
 namespace fastest::tests::cloudflare {
 
@@ -40,7 +42,7 @@ class EmulatorProcess {
 
  private:
   EmulatorProcess() = default;
-  pid_t pid_ = -1;
+  fastest::testing::ChildProcess child_;
   int port_ = 0;
   std::string url_;
 };

@@ -1,10 +1,6 @@
 #include "tests/e2e/e2e_harness.h"
 
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -12,7 +8,6 @@
 #include <fstream>
 #include <regex>
 #include <sstream>
-#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -44,12 +39,18 @@ std::string EnvOr(const char* name, const std::string& fallback) {
   return v != nullptr && *v != '\0' ? std::string(v) : fallback;
 }
 
-// Reads an integer written by --port_file / --port-file (atomically renamed into place).
-std::optional<int> ReadPortFile(const std::string& path) {
-  std::ifstream in(path);
-  int port = 0;
-  if (in >> port && port > 0) return port;
-  return std::nullopt;
+// Spawn options shared by the server and the emulator: one log, appended across restarts (the
+// server_id is taken from the last "listening" line), killed if the test process dies.
+testing::SpawnOptions ChildOptions(std::string binary, std::vector<std::string> args,
+                                   std::map<std::string, std::string> env, std::string log_path) {
+  testing::SpawnOptions o;
+  o.binary = std::move(binary);
+  o.args = std::move(args);
+  o.env = std::move(env);
+  o.log_path = std::move(log_path);
+  o.append = true;
+  o.die_with_parent = true;
+  return o;
 }
 
 }  // namespace
@@ -99,55 +100,6 @@ std::string ReadFile(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
-}
-
-pid_t SpawnProcess(const std::string& binary, const std::vector<std::string>& args,
-                   const std::map<std::string, std::string>& env, const std::string& log_path) {
-  // Everything is prepared before fork(): the child only makes async-signal-safe calls.
-  std::vector<std::string> env_strings;
-  for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
-  std::vector<char*> envp;
-  for (auto& s : env_strings) envp.push_back(s.data());
-  envp.push_back(nullptr);
-  std::vector<std::string> argv_strings = {binary};
-  argv_strings.insert(argv_strings.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& s : argv_strings) argv.push_back(s.data());
-  argv.push_back(nullptr);
-  int log_fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (log_fd < 0) return -1;
-  pid_t pid = fork();
-  if (pid != 0) {
-    close(log_fd);
-    return pid;
-  }
-  // A child server must not outlive a crashed test.
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
-  dup2(log_fd, 1);
-  dup2(log_fd, 2);
-  int devnull = open("/dev/null", O_RDONLY);
-  dup2(devnull, 0);
-  execve(binary.c_str(), argv.data(), envp.data());
-  _exit(127);
-}
-
-bool ProcessExited(pid_t pid) {
-  if (pid <= 0) return true;
-  int status;
-  return waitpid(pid, &status, WNOHANG) == pid;
-}
-
-void StopProcess(pid_t pid, int sig, absl::Duration grace) {
-  if (pid <= 0) return;
-  kill(pid, sig);
-  const absl::Time deadline = absl::Now() + grace;
-  while (absl::Now() < deadline) {
-    int status;
-    if (waitpid(pid, &status, WNOHANG) == pid) return;
-    absl::SleepFor(absl::Milliseconds(10));
-  }
-  kill(pid, SIGKILL);
-  waitpid(pid, nullptr, 0);
 }
 
 // ---------------------------------------------------------------- backends
@@ -266,28 +218,17 @@ absl::Status EmulatorProcess::Start() {
   const std::string port_file = work_dir_ + "/emulator.port";
   fs::remove(port_file, ec);
   std::string binary = RunfilePath("tools/cf_bridge_emulator/cf-bridge-emulator");
-  pid_ = SpawnProcess(binary, {"--port", "0", "--port-file", port_file, "--image", image_},
-                      {{"PATH", "/usr/bin:/bin"}, {"SANDBOX_API_KEY", api_key_}}, log_path_);
-  if (pid_ <= 0) return absl::InternalError(absl::StrCat("cannot start ", binary));
-  const absl::Time deadline = absl::Now() + absl::Seconds(20);
-  while (absl::Now() < deadline) {
-    if (ProcessExited(pid_)) {
-      pid_ = -1;
-      return absl::InternalError(absl::StrCat("cf-bridge-emulator exited at start; log:\n", Log()));
-    }
-    if (auto port = ReadPortFile(port_file)) {
-      port_ = *port;
-      return absl::OkStatus();
-    }
-    absl::SleepFor(absl::Milliseconds(20));
-  }
-  return absl::DeadlineExceededError(absl::StrCat("cf-bridge-emulator not ready; log:\n", Log()));
+  FASTEST_ASSIGN_OR_RETURN(
+      child_, testing::ChildProcess::Spawn(ChildOptions(
+                  binary, {"--port", "0", "--port-file", port_file, "--image", image_},
+                  {{"PATH", "/usr/bin:/bin"}, {"SANDBOX_API_KEY", api_key_}}, log_path_)));
+  FASTEST_ASSIGN_OR_RETURN(port_, child_.WaitForPortFile(port_file, absl::Seconds(20)));
+  return absl::OkStatus();
 }
 
 void EmulatorProcess::Stop() {
   // SIGTERM: the emulator removes every container it created.
-  StopProcess(pid_, SIGTERM, absl::Seconds(20));
-  pid_ = -1;
+  child_.Stop(absl::Seconds(20));
 }
 
 absl::Status EmulatorProcess::SetFaults(const nlohmann::json& faults) {
@@ -370,53 +311,41 @@ absl::Status ServerProcess::Start() {
   // The scripted agent reaches the runner only through the server's sandbox env pass-through.
   if (!options_.agent_command.empty()) env["FASTEST_AGENT_COMMAND"] = options_.agent_command;
   for (const auto& [k, v] : options_.extra_env) env[k] = v;
-  std::string binary = RunfilePath("server/fastest-server");
-  pid_ = SpawnProcess(binary, args, env, log_path_);
-  if (pid_ <= 0) return absl::InternalError(absl::StrCat("cannot start ", binary));
+  FASTEST_ASSIGN_OR_RETURN(
+      child_, testing::ChildProcess::Spawn(ChildOptions(RunfilePath("server/fastest-server"),
+                                                        args, env, log_path_)));
+  FASTEST_ASSIGN_OR_RETURN(port_, child_.WaitForPortFile(port_file, absl::Seconds(20)));
 
   core::HttpClient http;
   const absl::Time deadline = absl::Now() + absl::Seconds(20);
   while (absl::Now() < deadline) {
-    if (ProcessExited(pid_)) {
-      pid_ = -1;
+    if (child_.Exited()) {
       return absl::InternalError(absl::StrCat("fastest-server exited during start-up; log:\n", Log()));
     }
-    if (auto port = ReadPortFile(port_file)) {
-      port_ = *port;
-      core::HttpRequest req;
-      req.url = url() + "/health";
-      req.timeout = std::chrono::milliseconds(1000);
-      auto resp = http.Send(req);
-      if (resp.ok() && resp->status == 200) {
-        // The id labels this server's sandboxes (fastest.server_id).
-        std::string log = Log();
-        static const std::regex kId("msg=\"?listening\"?[^\n]*server_id=\"?([A-Za-z0-9_-]+)");
-        std::smatch m;
-        std::string last;
-        for (auto it = std::sregex_iterator(log.begin(), log.end(), kId);
-             it != std::sregex_iterator(); ++it) {
-          last = (*it)[1].str();
-        }
-        server_id_ = last;
-        return absl::OkStatus();
+    core::HttpRequest req;
+    req.url = url() + "/health";
+    req.timeout = std::chrono::milliseconds(1000);
+    auto resp = http.Send(req);
+    if (resp.ok() && resp->status == 200) {
+      // The id labels this server's sandboxes (fastest.server_id).
+      std::string log = Log();
+      static const std::regex kId("msg=\"?listening\"?[^\n]*server_id=\"?([A-Za-z0-9_-]+)");
+      std::string last;
+      for (auto it = std::sregex_iterator(log.begin(), log.end(), kId);
+           it != std::sregex_iterator(); ++it) {
+        last = (*it)[1].str();
       }
+      server_id_ = last;
+      return absl::OkStatus();
     }
     absl::SleepFor(absl::Milliseconds(20));
   }
   return absl::DeadlineExceededError(absl::StrCat("fastest-server not healthy in 20 s; log:\n", Log()));
 }
 
-void ServerProcess::Crash() {
-  if (pid_ <= 0) return;
-  kill(pid_, SIGKILL);
-  waitpid(pid_, nullptr, 0);
-  pid_ = -1;
-}
+void ServerProcess::Crash() { child_.Kill(); }
 
-void ServerProcess::Stop() {
-  StopProcess(pid_, SIGTERM, absl::Seconds(30));
-  pid_ = -1;
-}
+void ServerProcess::Stop() { child_.Stop(absl::Seconds(30)); }
 
 // ---------------------------------------------------------------- API helpers
 

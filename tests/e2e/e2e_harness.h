@@ -28,6 +28,7 @@
 #include "core/model/model.h"
 #include "core/snapshot/manifest.h"
 #include "nlohmann/json.hpp"
+#include "tests/testing/child_process.h"
 
 namespace fastest::e2e {
 
@@ -44,13 +45,7 @@ std::string MakeTempDir(const std::string& prefix);
 void WriteFile(const std::string& root, const std::string& rel, const std::string& content,
                unsigned mode = 0644);
 std::string ReadFile(const std::string& path);
-
-// Starts `binary args...` with exactly `env`, stdout+stderr appended to `log_path`. -1 on failure.
-pid_t SpawnProcess(const std::string& binary, const std::vector<std::string>& args,
-                   const std::map<std::string, std::string>& env, const std::string& log_path);
-// Sends `sig` and reaps (waits up to `grace`, then SIGKILL). No-op for pid <= 0.
-void StopProcess(pid_t pid, int sig, absl::Duration grace);
-bool ProcessExited(pid_t pid);
+// Child processes: fastest::testing::ChildProcess (tests/testing/child_process.h).
 
 // ---------------------------------------------------------------- backends
 
@@ -104,7 +99,7 @@ class EmulatorProcess {
   std::string work_dir_;
   std::string api_key_;
   std::string image_;
-  pid_t pid_ = -1;
+  testing::ChildProcess child_;
   int port_ = 0;
   std::string log_path_;
   core::HttpClient http_;
@@ -137,8 +132,8 @@ class ServerProcess {
   void Crash();
   // SIGTERM and reap.
   void Stop();
-  bool running() const { return pid_ > 0; }
-  pid_t pid() const { return pid_; }
+  bool running() const { return child_.running(); }
+  pid_t pid() const { return child_.pid(); }
 
   int port() const { return port_; }
   std::string url() const;
@@ -152,7 +147,7 @@ class ServerProcess {
   std::string data_dir_;
   std::string token_;
   ServerOptions options_;
-  pid_t pid_ = -1;
+  testing::ChildProcess child_;
   int port_ = 0;
   std::string server_id_;
   std::string log_path_;

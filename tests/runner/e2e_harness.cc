@@ -1,12 +1,9 @@
 #include "tests/runner/e2e_harness.h"
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <netinet/in.h>
-#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -16,6 +13,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "core/snapshot/sha256.h"
 #include "core/status/status_macros.h"
 #include "runner/workspace_snapshot.h"
@@ -36,33 +34,6 @@ std::string Runfile(const std::string& rel) {
   char cwd[4096];
   if (getcwd(cwd, sizeof(cwd)) == nullptr) return rel;
   return absl::StrCat(cwd, "/", rel);
-}
-
-pid_t Spawn(const std::string& binary, const std::vector<std::string>& args,
-            const std::map<std::string, std::string>& env, const std::string& out_path,
-            const std::string& err_path) {
-  // Everything is prepared before fork(): the child only makes async-signal-safe calls.
-  std::vector<std::string> env_strings;
-  for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
-  std::vector<char*> envp;
-  for (auto& s : env_strings) envp.push_back(s.data());
-  envp.push_back(nullptr);
-  std::vector<std::string> argv_strings = {binary};
-  argv_strings.insert(argv_strings.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& s : argv_strings) argv.push_back(s.data());
-  argv.push_back(nullptr);
-  const bool same = out_path == err_path;
-  pid_t pid = fork();
-  if (pid != 0) return pid;
-  int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
-  int err = same ? out : open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
-  dup2(out, 1);
-  dup2(err, 2);
-  int devnull = open("/dev/null", O_RDONLY);
-  dup2(devnull, 0);
-  execve(binary.c_str(), argv.data(), envp.data());
-  _exit(127);
 }
 
 }  // namespace
@@ -112,7 +83,12 @@ absl::Status ServerProcess::Start() {
   std::vector<std::string> args = {"--host=127.0.0.1", absl::StrCat("--port=", port_),
                                    absl::StrCat("--data_dir=", data_dir_), "--backend=none"};
   args.insert(args.end(), extra_args_.begin(), extra_args_.end());
-  pid_ = Spawn(Runfile("server/fastest-server"), args, env, log_path_, log_path_);
+  SpawnOptions options;
+  options.binary = Runfile("server/fastest-server");
+  options.args = args;
+  options.env = env;
+  options.log_path = log_path_;
+  FASTEST_ASSIGN_OR_RETURN(child_, ChildProcess::Spawn(options));
   core::HttpClient http;
   for (int i = 0; i < 400; ++i) {
     core::HttpRequest req;
@@ -120,9 +96,7 @@ absl::Status ServerProcess::Start() {
     req.timeout = std::chrono::milliseconds(500);
     auto resp = http.Send(req);
     if (resp.ok() && resp->status == 200) return absl::OkStatus();
-    int status;
-    if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
+    if (child_.Exited()) {
       return absl::InternalError("server exited during start-up; log:\n" + ReadTestFile(log_path_));
     }
     usleep(50 * 1000);
@@ -131,46 +105,30 @@ absl::Status ServerProcess::Start() {
                                      ReadTestFile(log_path_));
 }
 
-void ServerProcess::Kill() {
-  if (pid_ <= 0) return;
-  kill(pid_, SIGKILL);
-  waitpid(pid_, nullptr, 0);
-  pid_ = -1;
-}
+void ServerProcess::Kill() { child_.Kill(); }
 
-void ServerProcess::Stop() {
-  if (pid_ <= 0) return;
-  kill(pid_, SIGTERM);
-  for (int i = 0; i < 100; ++i) {
-    if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
-      pid_ = -1;
-      return;
-    }
-    usleep(20 * 1000);
-  }
-  Kill();
-}
+void ServerProcess::Stop() { child_.Stop(absl::Seconds(2)); }
 
 RunnerRun RunRunner(const std::map<std::string, std::string>& env_in, int timeout_s) {
   static int counter = 0;
   std::string base = absl::StrCat(std::getenv("TEST_TMPDIR") ? std::getenv("TEST_TMPDIR") : "/tmp",
                                   "/runner_run_", getpid(), "_", counter++);
-  std::map<std::string, std::string> env = env_in;
-  if (env.count("PATH") == 0) env["PATH"] = "/usr/local/bin:/usr/bin:/bin";
-  pid_t pid = Spawn(Runfile("runner/fastest-runner"), {}, env, base + ".out", base + ".err");
+  SpawnOptions options;
+  options.binary = Runfile("runner/fastest-runner");
+  options.env = env_in;
+  if (options.env.count("PATH") == 0) options.env["PATH"] = "/usr/local/bin:/usr/bin:/bin";
+  options.stdout_path = base + ".out";
+  options.stderr_path = base + ".err";
   RunnerRun run;
-  int status = 0;
-  for (int i = 0; i < timeout_s * 20; ++i) {
-    if (waitpid(pid, &status, WNOHANG) == pid) {
-      run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      break;
-    }
-    usleep(50 * 1000);
+  absl::StatusOr<ChildProcess> child = ChildProcess::Spawn(options);
+  if (!child.ok()) {
+    run.stderr_text = child.status().ToString();
+    return run;
   }
-  if (run.exit_code == -1) {
-    kill(pid, SIGKILL);
-    waitpid(pid, nullptr, 0);
-  }
+  // On timeout exit_code stays -1 and the runner is killed.
+  absl::StatusOr<int> status = child->Wait(absl::Seconds(timeout_s));
+  if (status.ok()) run.exit_code = ExitCode(*status);
+  child->Kill();
   run.stdout_text = ReadTestFile(base + ".out");
   run.stderr_text = ReadTestFile(base + ".err");
   return run;

@@ -18,6 +18,7 @@
 #include "core/api/api_client.h"
 #include "core/http/http_client.h"
 #include "core/snapshot/manifest.h"
+#include "tests/testing/child_process.h"
 
 namespace fastest::testing {
 
@@ -39,7 +40,7 @@ class ServerProcess {
   // SIGKILL (simulated crash) or SIGTERM, then reap.
   void Kill();
   void Stop();
-  bool running() const { return pid_ > 0; }
+  bool running() const { return child_.running(); }
   std::string url() const;
   const std::string& data_dir() const { return data_dir_; }
   const std::string& log_path() const { return log_path_; }
@@ -50,7 +51,7 @@ class ServerProcess {
   std::string data_dir_;
   std::string token_;
   int port_;
-  pid_t pid_ = -1;
+  ChildProcess child_;
   std::string log_path_;
   std::vector<std::string> extra_args_;
 };

@@ -1,19 +1,16 @@
 #include "tests/server/server_harness.h"
 
-#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
-
-extern char** environ;
+#include "absl/time/time.h"
+#include "core/status/status_macros.h"
 
 namespace fastest::testing {
 
@@ -46,37 +43,12 @@ std::string ReadFile(const std::string& path) {
   return ss.str();
 }
 
-std::vector<std::string> BuildEnv(const std::map<std::string, std::string>& extra) {
-  std::map<std::string, std::string> env;
-  for (char** e = environ; *e != nullptr; ++e) {
-    std::string kv = *e;
-    size_t eq = kv.find('=');
-    if (eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
-  }
+// The test's own environment plus the token and `extra`.
+std::map<std::string, std::string> BuildEnv(const std::map<std::string, std::string>& extra) {
+  std::map<std::string, std::string> env = CurrentEnvironment();
   env["FASTEST_API_TOKEN"] = kTestToken;
   for (const auto& [k, v] : extra) env[k] = v;
-  std::vector<std::string> out;
-  for (const auto& [k, v] : env) out.push_back(k + "=" + v);
-  return out;
-}
-
-pid_t Spawn(const std::vector<std::string>& argv, const std::vector<std::string>& env,
-            const std::string& stdout_path, const std::string& stderr_path) {
-  std::vector<char*> a, e;
-  for (const auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
-  a.push_back(nullptr);
-  for (const auto& s : env) e.push_back(const_cast<char*>(s.c_str()));
-  e.push_back(nullptr);
-  pid_t pid = fork();
-  if (pid == 0) {
-    int out = open(stdout_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    int err = open(stderr_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (out >= 0) dup2(out, 1);
-    if (err >= 0) dup2(err, 2);
-    execve(a[0], a.data(), e.data());
-    _exit(127);
-  }
-  return pid;
+  return env;
 }
 
 }  // namespace
@@ -92,22 +64,16 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
   std::vector<std::string> argv = {ServerBinaryPath(), "--port=0", "--port_file=" + port_file,
                                    "--data_dir=" + data_dir, "--host=127.0.0.1"};
   argv.insert(argv.end(), args.begin(), args.end());
-  server->pid_ = Spawn(argv, BuildEnv(env), server->log_path_, server->log_path_);
-  if (server->pid_ < 0) return absl::InternalError("fork failed");
-  for (int i = 0; i < 200; ++i) {
-    std::string text = ReadFile(port_file);
-    if (!text.empty() && text.back() == '\n') {
-      server->port_ = std::atoi(text.c_str());
-      return server;
-    }
-    int status;
-    if (waitpid(server->pid_, &status, WNOHANG) == server->pid_) {
-      server->pid_ = -1;
-      return absl::InternalError(absl::StrCat("server exited at start: ", server->Log()));
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(25));
-  }
-  return absl::DeadlineExceededError(absl::StrCat("server did not start: ", server->Log()));
+  SpawnOptions options;
+  options.binary = argv.front();
+  options.args.assign(argv.begin() + 1, argv.end());
+  options.env = BuildEnv(env);
+  options.log_path = server->log_path_;
+  options.append = true;
+  FASTEST_ASSIGN_OR_RETURN(server->child_, ChildProcess::Spawn(options));
+  FASTEST_ASSIGN_OR_RETURN(server->port_,
+                           server->child_.WaitForPortFile(port_file, absl::Seconds(5)));
+  return server;
 }
 
 ServerProcess::~ServerProcess() { Stop(SIGTERM); }
@@ -118,31 +84,19 @@ std::string ServerProcess::url(const std::string& path) const {
 
 std::string ServerProcess::Log() const { return ReadFile(log_path_); }
 
-int ServerProcess::Stop(int sig) {
-  if (pid_ <= 0) return -1;
-  kill(pid_, sig);
-  int status = -1;
-  // Bounded wait, then SIGKILL so a hung server cannot hang the test.
-  for (int i = 0; i < 400; ++i) {
-    if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      return status;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(25));
-  }
-  kill(pid_, SIGKILL);
-  waitpid(pid_, &status, 0);
-  pid_ = -1;
-  return status;
-}
+// Bounded wait, then SIGKILL so a hung server cannot hang the test.
+int ServerProcess::Stop(int sig) { return child_.Stop(absl::Seconds(10), sig); }
 
 absl::StatusOr<std::string> RunServerCommand(const std::vector<std::string>& args) {
   const std::string dir = FreshDir(absl::StrCat("cmd", getpid(), "_", rand()));
-  std::vector<std::string> argv = {ServerBinaryPath()};
-  argv.insert(argv.end(), args.begin(), args.end());
-  pid_t pid = Spawn(argv, BuildEnv({}), dir + "/out", dir + "/err");
-  int status = 0;
-  waitpid(pid, &status, 0);
+  SpawnOptions options;
+  options.binary = ServerBinaryPath();
+  options.args = args;
+  options.env = BuildEnv({});
+  options.stdout_path = dir + "/out";
+  options.stderr_path = dir + "/err";
+  FASTEST_ASSIGN_OR_RETURN(ChildProcess child, ChildProcess::Spawn(options));
+  FASTEST_ASSIGN_OR_RETURN(int status, child.Wait(absl::InfiniteDuration()));
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     return absl::InternalError(absl::StrCat("command failed: ", ReadFile(dir + "/err")));
   }

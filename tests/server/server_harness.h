@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "core/http/http_client.h"
 #include "nlohmann/json.hpp"
+#include "tests/testing/child_process.h"
 
 namespace fastest::testing {
 
@@ -42,11 +43,11 @@ class ServerProcess {
   const std::string& log_path() const { return log_path_; }
   std::string Log() const;
 
-  // Sends `sig` and waits for exit; returns the wait status (or -1).
+  // Sends `sig` and waits for exit (10 s, then SIGKILL); returns the wait status (or -1).
   int Stop(int sig);
 
  private:
-  pid_t pid_ = -1;
+  ChildProcess child_;
   int port_ = 0;
   std::string log_path_;
 };
