@@ -771,12 +771,6 @@ absl::StatusOr<BatchUploadResult> ApiClient::UploadBlobs(const std::vector<BlobD
                                                          int fallback_parallelism) {
   for (const BlobData& b : blobs) FASTEST_RETURN_IF_ERROR(CheckHash(b.hash));
   BatchUploadResult total;
-  auto add = [&total](const BatchUploadResult& r) {
-    total.blobs += r.blobs;
-    total.created += r.created;
-    total.bytes += r.bytes;
-    total.requests += r.requests;
-  };
   auto per_blob = [&](size_t begin, size_t end) -> absl::StatusOr<BatchUploadResult> {
     std::atomic<uint64_t> created{0}, bytes{0};
     FASTEST_RETURN_IF_ERROR(
@@ -869,7 +863,7 @@ absl::StatusOr<BatchUploadResult> ApiClient::UploadBlobs(const std::vector<BlobD
       r = per_blob(begin, end);
     }
     FASTEST_RETURN_IF_ERROR(r.status());
-    add(*r);
+    total.Add(*r);
     begin = end;
   }
   return total;
@@ -879,12 +873,6 @@ absl::StatusOr<BatchUploadResult> ApiClient::UploadBlobFiles(const std::vector<B
                                                              int fallback_parallelism) {
   for (const BlobFile& f : files) FASTEST_RETURN_IF_ERROR(CheckHash(f.hash));
   BatchUploadResult total;
-  auto add = [&total](const BatchUploadResult& r) {
-    total.blobs += r.blobs;
-    total.created += r.created;
-    total.bytes += r.bytes;
-    total.requests += r.requests;
-  };
   std::vector<const BlobFile*> pending;
   std::vector<const BlobFile*> alone;  // too large for a batch: streamed one by one
   // Reused by the thread's later calls: no fresh multi-MB allocation (and page faults) per batch.
@@ -903,7 +891,7 @@ absl::StatusOr<BatchUploadResult> ApiClient::UploadBlobFiles(const std::vector<B
     pending.clear();
     body.clear();
     FASTEST_RETURN_IF_ERROR(r.status());
-    add(*r);
+    total.Add(*r);
     return absl::OkStatus();
   };
   for (const BlobFile& f : files) {
@@ -927,7 +915,7 @@ absl::StatusOr<BatchUploadResult> ApiClient::UploadBlobFiles(const std::vector<B
   FASTEST_RETURN_IF_ERROR(flush());
   if (!alone.empty()) {
     FASTEST_ASSIGN_OR_RETURN(BatchUploadResult r, UploadPerBlob(alone, fallback_parallelism));
-    add(r);
+    total.Add(r);
   }
   return total;
 }

@@ -116,6 +116,13 @@ struct BatchUploadResult {
   uint64_t created = 0;  // newly created
   uint64_t bytes = 0;
   uint64_t requests = 0;  // HTTP requests used (batch or per-blob)
+
+  void Add(const BatchUploadResult& other) {
+    blobs += other.blobs;
+    created += other.created;
+    bytes += other.bytes;
+    requests += other.requests;
+  }
 };
 
 // Whether the server has the batch blob extension (POST /v1/blobs/batch-*).
