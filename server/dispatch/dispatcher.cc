@@ -112,19 +112,43 @@ class Dispatcher::OutputCapture {
     state_->stragglers = std::move(stragglers);
   }
   ~OutputCapture() {
+    SandboxEnded();
     CloseLog();
     Release(absl::ZeroDuration());
   }
 
-  // Starts following on a thread of its own.
-  void StartFollow(core::SandboxBackend* backend, const std::string& sandbox_id) {
+  // Starts following on a thread of its own. `lazy`: the thread reads nothing until someone
+  // reads the job's log (Demand()); then it reads what exists so far (readers waiting in Demand
+  // get it), and follows from there, skipping those bytes. If nobody asks before the sandbox
+  // ends (SandboxEnded()) it reads nothing: CatchUp() then reads the log once.
+  void StartFollow(core::SandboxBackend* backend, const std::string& sandbox_id, bool lazy) {
     std::shared_ptr<State> state = state_;
-    follow_ = std::thread([state, backend, sandbox_id] {
-      core::LogOptions opts;
-      opts.follow = true;
-      absl::Status s = backend->ReadLogs(sandbox_id, opts, [&state](int stream, absl::string_view d) {
+    follow_ = std::thread([state, backend, sandbox_id, lazy] {
+      auto sink = [&state](int stream, absl::string_view d) {
         return state->Sink(stream, d, /*from_follow=*/true);
-      });
+      };
+      bool run = true;
+      if (lazy) {
+        std::unique_lock<std::mutex> lock(state->demand_mu);
+        state->demand_cv.wait(lock, [&] { return state->demand || state->ended; });
+        run = state->demand && !state->ended;
+      }
+      absl::Status s;
+      if (run && lazy) {
+        s = backend->ReadLogs(sandbox_id, core::LogOptions{}, sink);
+        {
+          std::lock_guard<std::mutex> lock(state->mu);
+          state->skip[0] = state->seen[0];
+          state->skip[1] = state->seen[1];
+        }
+        state->SetCaughtUp();
+      }
+      if (run && s.ok()) {
+        core::LogOptions opts;
+        opts.follow = true;
+        s = backend->ReadLogs(sandbox_id, opts, sink);
+      }
+      state->SetCaughtUp();
       bool detached;
       {
         std::lock_guard<std::mutex> lock(state->mu);
@@ -135,6 +159,24 @@ class Dispatcher::OutputCapture {
       }
       if (detached && state->stragglers) state->stragglers->Done();
     });
+  }
+  // Someone reads the job's log: start a lazy follow. wait: until the output so far is captured
+  // (bounded). Never takes `mu` (callers may hold locks a Sink's listeners need).
+  void Demand(bool wait) { state_->Demand(wait); }
+  // The sandbox exited: a lazy follow nobody asked for ends without reading.
+  void SandboxEnded() {
+    {
+      std::lock_guard<std::mutex> lock(state_->demand_mu);
+      state_->ended = true;
+    }
+    state_->demand_cv.notify_all();
+  }
+  // Lets readers of the log ask for the output (see Demand). Cleared by CloseLog().
+  void EnableDemand(JobLogHub* hub, const std::string& job_id) {
+    std::shared_ptr<State> state = state_;
+    hub_ = hub;
+    job_id_ = job_id;
+    hub->SetDemandHandler(job_id, [state](bool wait) { state->Demand(wait); });
   }
   bool following() const { return follow_.joinable(); }
   bool FollowDone() {
@@ -161,10 +203,12 @@ class Dispatcher::OutputCapture {
       state_->skip[1] = state_->seen[1];
     }
     std::shared_ptr<State> state = state_;
-    return backend->ReadLogs(sandbox_id, core::LogOptions{},
-                             [&state](int stream, absl::string_view d) {
-                               return state->Sink(stream, d, /*from_follow=*/false);
-                             });
+    absl::Status s = backend->ReadLogs(sandbox_id, core::LogOptions{},
+                                       [&state](int stream, absl::string_view d) {
+                                         return state->Sink(stream, d, /*from_follow=*/false);
+                                       });
+    state->SetCaughtUp();
+    return s;
   }
   // From now on the follow's sink refuses data (a follow that did not end lets go at its next
   // chunk, if it ever delivers one).
@@ -205,6 +249,11 @@ class Dispatcher::OutputCapture {
   // Completes the log file and tells its followers. Call once the job's final status is stored.
   // Idempotent.
   void CloseLog() {
+    if (hub_ != nullptr) {
+      hub_->SetDemandHandler(job_id_, nullptr);
+      hub_ = nullptr;
+    }
+    state_->SetCaughtUp();
     std::unique_ptr<JobLogWriter> writer;
     {
       std::lock_guard<std::mutex> lock(state_->mu);
@@ -216,8 +265,36 @@ class Dispatcher::OutputCapture {
 
  private:
   static constexpr size_t kCombinedTail = 8 * 1024;
+  // How long a reader waits for a lazy follow's first read.
+  static constexpr absl::Duration kDemandWait = absl::Seconds(1);
 
   struct State {
+    // Demand signalling: a leaf lock, never held while taking another.
+    std::mutex demand_mu;
+    std::condition_variable demand_cv;
+    bool demand = false;     // someone reads the log
+    bool ended = false;      // the sandbox exited
+    bool caught_up = false;  // the output so far is in the log file
+
+    void Demand(bool wait) {
+      std::unique_lock<std::mutex> lock(demand_mu);
+      if (!demand) {
+        demand = true;
+        demand_cv.notify_all();
+      }
+      if (wait && !caught_up) {
+        demand_cv.wait_for(lock, std::chrono::milliseconds(absl::ToInt64Milliseconds(kDemandWait)),
+                           [&] { return caught_up; });
+      }
+    }
+    void SetCaughtUp() {
+      {
+        std::lock_guard<std::mutex> lock(demand_mu);
+        caught_up = true;
+      }
+      demand_cv.notify_all();
+    }
+
     std::mutex mu;
     std::condition_variable cv;
     std::unique_ptr<JobLogWriter> writer;
@@ -263,6 +340,8 @@ class Dispatcher::OutputCapture {
 
   std::shared_ptr<State> state_;
   std::thread follow_;
+  JobLogHub* hub_ = nullptr;  // where the demand handler is registered
+  std::string job_id_;
 };
 
 nlohmann::json RunResult::ToJson() const {
@@ -603,10 +682,13 @@ RunResult Dispatcher::RunTask(const Task& task) {
   }
   const std::string sandbox_id = sandbox->id;
   bool cancelled_early = false;
+  bool stopping_early = false;
   {
+    // Stop() kills the sandboxes it finds here; one registered after that sees stopping_.
     std::lock_guard<std::mutex> lock(mu_);
     active_[job->id].sandbox_id = sandbox_id;
     cancelled_early = active_[job->id].cancelled;
+    stopping_early = stopping_;
   }
   source_->SetSandbox(job->id, sandbox_id);
   metrics_->AddSandboxesRunning(1);
@@ -616,10 +698,11 @@ RunResult Dispatcher::RunTask(const Task& task) {
                               {"sandbox", sandbox_id},
                               {"image", spec.image},
                               {"instance_type", options_.instance_type.name}});
-  // The job may have been cancelled while the sandbox was being created.
-  if (cancelled_early) backend_->Kill(sandbox_id, SIGKILL).IgnoreError();
+  // The job may have been cancelled (or the server stopped) while the sandbox was being created.
+  if (cancelled_early || stopping_early) backend_->Kill(sandbox_id, SIGKILL).IgnoreError();
 
-  // Capture the output while it runs.
+  // Capture the output. A live follow costs the engine CPU for every job, so it starts only when
+  // someone reads the job's log; otherwise the log is read once when the sandbox has exited.
   std::unique_ptr<JobLogWriter> log_writer;
   std::vector<std::string> secrets = SecretsOf(spec);
   if (options_.log_hub != nullptr) {
@@ -630,12 +713,16 @@ RunResult Dispatcher::RunTask(const Task& task) {
       LogWarn("cannot open job log", {{"job_id", job->id}, {"error", w.status().ToString()}});
     }
   }
+  const bool have_log = log_writer != nullptr;
   OutputCapture capture(std::move(log_writer), std::move(secrets), options_.max_output_bytes,
                         stragglers_);
-  if (log_streaming_) capture.StartFollow(backend_, sandbox_id);
-  bool follow_ended_early = false;
+  if (log_streaming_ && have_log) {
+    capture.StartFollow(backend_, sandbox_id, /*lazy=*/true);
+    capture.EnableDemand(options_.log_hub, job->id);
+  }
 
-  // Wait in slices so timeout and stop are noticed; cancel kills through the control thread.
+  // One Wait up to the deadline: cancel and Stop() kill the sandbox from the control thread,
+  // which ends it. After a kill of our own, wait in short slices for the exit to show.
   const absl::Time deadline = t0 + options_.job_timeout;
   bool timed_out = false;
   bool stopped = false;
@@ -644,9 +731,9 @@ RunResult Dispatcher::RunTask(const Task& task) {
   absl::Status wait_error;
   int wait_errors_in_a_row = 0;
   while (true) {
-    absl::Duration slice = std::min(absl::Seconds(1), deadline - absl::Now());
+    absl::Duration slice = deadline - absl::Now();
+    if (timed_out || stopped) slice = absl::Seconds(1);
     if (slice < absl::ZeroDuration()) slice = absl::ZeroDuration();
-    if (capture.following() && !follow_ended_early) follow_ended_early = capture.FollowDone();
     auto waited = backend_->Wait(sandbox_id, slice);
     if (!waited.ok()) {
       metrics_->IncBackendError("wait");
@@ -658,7 +745,7 @@ RunResult Dispatcher::RunTask(const Task& task) {
       // A backend retries transient failures itself; a few more tries here cover a blip
       // between its retries. NotFound: the sandbox is gone, nothing to wait for.
       if (absl::IsNotFound(wait_error) || wait_errors_in_a_row >= kMaxWaitErrors) break;
-      absl::SleepFor(std::max(slice, absl::Milliseconds(200)));
+      absl::SleepFor(std::max(std::min(slice, absl::Seconds(1)), absl::Milliseconds(200)));
       continue;
     }
     wait_errors_in_a_row = 0;
@@ -683,25 +770,22 @@ RunResult Dispatcher::RunTask(const Task& task) {
     }
   }
   result.exit_code = exit_code;
+  capture.SandboxEnded();
 
-  // The follow ends with the sandbox; whatever it missed (or everything, without streaming) is
-  // read once more. A follow that does not end within the grace period is abandoned (its data
-  // is refused from then on) and the log is read once instead.
-  bool catch_up = !capture.following() || follow_ended_early;
+  // A follow ends with the sandbox. The log is then read once, skipping what a follow already
+  // captured: that is the whole log when nobody followed, or what a broken follow missed. A
+  // follow that does not end within the grace period is abandoned (its data is refused from
+  // then on) first.
   if (capture.following()) {
     if (!capture.WaitFollow(kFollowGrace)) {
       LogWarn("log follow did not end with the sandbox; reading the log once instead",
               {{"job_id", job->id}});
       capture.Abandon();
-      catch_up = true;
     } else if (!capture.follow_status().ok()) {
       metrics_->IncBackendError("logs");
-      catch_up = true;
     }
   }
-  if (catch_up) {
-    if (!capture.CatchUp(backend_, sandbox_id).ok()) metrics_->IncBackendError("logs");
-  }
+  if (!capture.CatchUp(backend_, sandbox_id).ok()) metrics_->IncBackendError("logs");
   std::string tail;
   capture.TakeOutput(&result, 20, &tail);
   KeepTail(&tail, 4000);

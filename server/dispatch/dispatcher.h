@@ -12,11 +12,14 @@
 //   - Each job: mint a token limited to the job's project (deleted when the job ends), create
 //     the sandbox (image, runner command, env API_URL/API_TOKEN/JOB_ID + pass-through provider
 //     keys, labels fastest.server_id/fastest.job_id, resources of the instance type), wait with
-//     the per-job timeout, then always remove the sandbox.
-//   - Output: while the sandbox runs, a capture thread follows its output through the backend
-//     (ReadLogs follow=true; backends without "log_streaming" are read once at the end, as is
-//     anything a broken follow missed) into the JobLogHub (`<data_dir>/logs/<job_id>.log`, the
-//     job's token and *_API_KEY values redacted), which serves GET /v1/jobs/:jobId/logs. The log
+//     the per-job timeout (one Wait up to the deadline; cancel and Stop() end it by killing the
+//     sandbox), then always remove the sandbox.
+//   - Output: captured through the backend into the JobLogHub. A live follow (ReadLogs
+//     follow=true) runs only once someone reads the job's log (the hub's demand handler: it
+//     reads what exists so far, then follows, skipping those bytes); at the sandbox's exit the
+//     log is read once, skipping what was captured (the whole log when nobody read; backends
+//     without "log_streaming" are only read then). The hub (`<data_dir>/logs/<job_id>.log`, the
+//     job's token and *_API_KEY values redacted) serves GET /v1/jobs/:jobId/logs. The log
 //     is complete and its writer closed only after the job's final status is stored.
 //   - Outcomes: the runner's terminal status wins. Timeout -> failed "Job timed out after <d>";
 //     cancel (NotifyJobCancelled after the API cancelled the job) -> sandbox killed, job stays

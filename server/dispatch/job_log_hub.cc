@@ -166,6 +166,7 @@ absl::StatusOr<JobLogChunk> JobLogHub::Read(const std::string& job_id, int64_t o
   if (offset < 0) return absl::InvalidArgumentError("offset must not be negative");
   absl::StatusOr<std::string> path = PathFor(job_id);
   if (!path.ok()) return path.status();
+  if (std::shared_ptr<DemandHandler> demand = DemandHandlerOf(job_id)) (*demand)(/*wait=*/true);
   JobLogChunk chunk;
   chunk.next_offset = offset;
   int fd = open(path->c_str(), O_RDONLY | O_CLOEXEC);
@@ -197,10 +198,44 @@ absl::StatusOr<JobLogChunk> JobLogHub::Read(const std::string& job_id, int64_t o
 }
 
 int64_t JobLogHub::Subscribe(const std::string& job_id, Listener listener) {
-  std::lock_guard<std::mutex> lock(mu_);
-  int64_t id = next_sub_++;
-  subs_[id] = Subscription{job_id, std::make_shared<Listener>(std::move(listener))};
+  int64_t id;
+  std::shared_ptr<DemandHandler> demand;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    id = next_sub_++;
+    subs_[id] = Subscription{job_id, std::make_shared<Listener>(std::move(listener))};
+    auto it = demand_.find(job_id);
+    if (it != demand_.end()) demand = it->second;
+  }
+  if (demand) (*demand)(/*wait=*/false);
   return id;
+}
+
+void JobLogHub::SetDemandHandler(const std::string& job_id, DemandHandler handler) {
+  std::shared_ptr<DemandHandler> call_now;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!handler) {
+      demand_.erase(job_id);
+      return;
+    }
+    auto h = std::make_shared<DemandHandler>(std::move(handler));
+    demand_[job_id] = h;
+    for (const auto& [id, sub] : subs_) {
+      if (sub.job_id == job_id) {
+        call_now = h;
+        break;
+      }
+    }
+  }
+  if (call_now) (*call_now)(/*wait=*/false);
+}
+
+std::shared_ptr<JobLogHub::DemandHandler> JobLogHub::DemandHandlerOf(
+    const std::string& job_id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = demand_.find(job_id);
+  return it == demand_.end() ? nullptr : it->second;
 }
 
 void JobLogHub::Unsubscribe(int64_t id) {

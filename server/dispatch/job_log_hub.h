@@ -11,6 +11,10 @@
 //   - Reader side (GET /v1/jobs/:jobId/logs): Read() from an offset, IsWriting(), and
 //     Subscribe() — a listener called after every append and when the writer closes, so followers
 //     wake on new output instead of polling.
+//   - Capture on demand: following a sandbox's output live costs the engine CPU on every job, so
+//     the writer side may register a demand handler (SetDemandHandler) and capture only once
+//     someone reads: Subscribe() (also a subscription made before the handler was set) calls it
+//     without waiting, Read() asks it to wait (bounded) until what exists so far is in the file.
 //
 // Thread-safe. Listeners run on the writer's thread with no hub lock held: keep them short (set a
 // flag, notify a condition variable).
@@ -83,6 +87,10 @@ struct JobLogChunk {
 class JobLogHub {
  public:
   using Listener = std::function<void()>;
+  // Called with wait=true from Read() (may block briefly until the output so far is captured)
+  // and wait=false from Subscribe(). Runs with no hub lock held; must be cheap after the first
+  // call.
+  using DemandHandler = std::function<void(bool wait)>;
 
   explicit JobLogHub(std::string dir);
   JobLogHub(const JobLogHub&) = delete;
@@ -112,10 +120,15 @@ class JobLogHub {
   int64_t Subscribe(const std::string& job_id, Listener listener);
   void Unsubscribe(int64_t id);
 
+  // Sets (null: clears) the job's demand handler. If the job already has subscribers the handler
+  // is called at once (wait=false).
+  void SetDemandHandler(const std::string& job_id, DemandHandler handler);
+
  private:
   friend class JobLogWriter;
   void Notify(const std::string& job_id);
   void WriterClosed(const std::string& job_id);
+  std::shared_ptr<DemandHandler> DemandHandlerOf(const std::string& job_id) const;
 
   std::string dir_;
   mutable std::mutex mu_;
@@ -126,6 +139,7 @@ class JobLogHub {
   };
   std::map<int64_t, Subscription> subs_;
   int64_t next_sub_ = 1;
+  std::map<std::string, std::shared_ptr<DemandHandler>> demand_;  // job id -> handler
 };
 
 }  // namespace fastest::server

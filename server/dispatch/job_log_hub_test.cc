@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 
@@ -80,6 +81,31 @@ TEST(JobLogHubTest, RedactsSecretsAndNotifiesSubscribers) {
   // Too-short "secrets" are not redacted (they would shred ordinary text).
   EXPECT_EQ(c->data, "token=[redacted] ok abc\n");
   EXPECT_EQ(RedactSecrets("a-KEY123-b", {"KEY123"}), "a-[redacted]-b");
+}
+
+TEST(JobLogHubTest, DemandHandlerHearsReadersAndSubscribers) {
+  JobLogHub hub(TempDir("demand"));
+  ASSERT_TRUE(hub.Init().ok());
+  std::vector<bool> calls;  // the `wait` argument of each call
+  // A subscriber from before the handler existed is reported when the handler is set.
+  int64_t early = hub.Subscribe("JOB3", [] {});
+  hub.SetDemandHandler("JOB3", [&calls](bool wait) { calls.push_back(wait); });
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_FALSE(calls[0]);
+  int64_t late = hub.Subscribe("JOB3", [] {});
+  ASSERT_EQ(calls.size(), 2u);
+  EXPECT_FALSE(calls[1]);
+  ASSERT_TRUE(hub.Read("JOB3", 0, 100).ok());
+  ASSERT_EQ(calls.size(), 3u);
+  EXPECT_TRUE(calls[2]);  // a read may wait for the capture
+  // Other jobs do not trigger it; a cleared handler is not called.
+  ASSERT_TRUE(hub.Read("JOB4", 0, 100).ok());
+  hub.SetDemandHandler("JOB3", nullptr);
+  ASSERT_TRUE(hub.Read("JOB3", 0, 100).ok());
+  hub.Subscribe("JOB3", [] {});
+  EXPECT_EQ(calls.size(), 3u);
+  hub.Unsubscribe(early);
+  hub.Unsubscribe(late);
 }
 
 }  // namespace

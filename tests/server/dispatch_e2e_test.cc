@@ -424,6 +424,66 @@ TEST_F(DispatchE2eTest, JobLogsFollowStreamsLiveOutputAndEndsWithTheJob) {
   EXPECT_EQ(ss.str(), full);
 }
 
+// The sandbox's output is captured live only once someone reads the log. A reader that arrives
+// mid-run still gets the whole log: a plain read returns what was printed so far, and a follower
+// gets everything from the first byte, in order, each line once.
+TEST_F(DispatchE2eTest, ReaderJoiningMidRunGetsTheCompleteLogOnce) {
+  StartServer();
+  Seed();
+  const std::string job = CreateJob("lines:" + snapshot_);
+  ASSERT_EQ(api_->Call("POST", "/run-job", json{{"job_id", job}, {"wait", false}}.dump()).status,
+            202);
+  // Nobody reads yet; wait until the sandbox has printed a few lines (~0.1 s apart).
+  ASSERT_TRUE(Eventually([&] { return GetJob(job)["status"] == "running"; })) << server_->Log();
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  // A plain read mid-run: the output so far, starting at the first line.
+  core::HttpResponse r = api_->Call("GET", "/v1/jobs/" + job + "/logs");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_TRUE(absl::StartsWith(r.body, "provider=testprov\n")) << r.body;
+  EXPECT_TRUE(absl::StrContains(r.body, "\nline 1\n")) << r.body;
+  EXPECT_EQ(r.Header("x-job-status"), "running");
+  FollowResult mid = Follow(*server_, job, kTestToken);
+  ASSERT_TRUE(mid.ok);
+  EXPECT_EQ(mid.status, 200);
+  EXPECT_EQ(GetJob(job)["status"], "completed");
+  std::string expected;
+  for (int i = 1; i <= 10; ++i) absl::StrAppend(&expected, "line ", i, "\n");
+  EXPECT_TRUE(absl::StartsWith(mid.body, "provider=testprov\n")) << mid.body;
+  EXPECT_TRUE(absl::StrContains(mid.body, expected)) << mid.body;
+  for (int i = 1; i <= 10; ++i) {
+    const std::string line = absl::StrCat("line ", i, "\n");
+    const size_t first = mid.body.find(line);
+    EXPECT_NE(first, std::string::npos) << line;
+    EXPECT_EQ(mid.body.find(line, first + 1), std::string::npos) << "twice: " << line << mid.body;
+  }
+  EXPECT_TRUE(absl::StrContains(mid.body, "warning on stderr\n")) << mid.body;
+  EXPECT_TRUE(absl::EndsWith(mid.body, "Output snapshot: " + snapshot_ + "\n")) << mid.body;
+  // The stored log is exactly what the follower saw.
+  EXPECT_EQ(api_->Call("GET", "/v1/jobs/" + job + "/logs").body, mid.body);
+  // The plain read mid-run was a prefix of it.
+  EXPECT_TRUE(absl::StartsWith(mid.body, r.body)) << r.body;
+}
+
+// Nobody reads the log while the job runs: it is captured once after the sandbox exited, whole.
+TEST_F(DispatchE2eTest, UnreadLogIsCapturedWholeAfterTheExit) {
+  StartServer();
+  Seed();
+  const std::string job = CreateJob("lines:" + snapshot_);
+  core::HttpResponse run = api_->Call("POST", "/run-job", json{{"job_id", job}}.dump(), nullptr,
+                                      std::chrono::seconds(30));
+  ASSERT_EQ(run.status, 200) << run.body;
+  json result = json::parse(run.body, nullptr, false);
+  ASSERT_FALSE(result.is_discarded());
+  EXPECT_EQ(result["success"], true) << result;
+  EXPECT_TRUE(absl::StrContains(result.value("stdout", ""), "line 10\n")) << result;
+  std::string expected;
+  for (int i = 1; i <= 10; ++i) absl::StrAppend(&expected, "line ", i, "\n");
+  const std::string log = api_->Call("GET", "/v1/jobs/" + job + "/logs").body;
+  EXPECT_TRUE(absl::StartsWith(log, "provider=testprov\n")) << log;
+  EXPECT_TRUE(absl::StrContains(log, expected)) << log;
+  EXPECT_TRUE(absl::EndsWith(log, "Output snapshot: " + snapshot_ + "\n")) << log;
+}
+
 TEST_F(DispatchE2eTest, JobLogsAuthAndOwnership) {
   StartServer();
   Seed();

@@ -17,6 +17,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "core/http/http_client.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/server/server_harness.h"
@@ -121,13 +122,35 @@ class DispatchFaultsTest : public ::testing::Test {
     return api_->Call("GET", "/v1/jobs/" + id + "/logs").body;
   }
 
-  // Runs a completing job and checks it ends promptly with a complete log.
+  // GET .../logs?follow=1 on a thread: the dispatcher follows a job's output only while
+  // someone reads it. Subscribed before the job starts, so the follow starts with the sandbox.
+  std::thread StartFollower(const std::string& job, std::string* body) {
+    std::thread t([this, job, body] {
+      core::HttpClient http;
+      core::HttpRequest req;
+      req.url = server_->url(absl::StrCat("/v1/jobs/", job, "/logs?follow=1"));
+      req.bearer_token = kTestToken;
+      req.timeout = std::chrono::seconds(60);
+      req.on_body_chunk = [body](absl::string_view c) {
+        body->append(c.data(), c.size());
+        return true;
+      };
+      (void)http.Send(req);
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    return t;
+  }
+
+  // Runs a completing job (followed) and checks it ends promptly with a complete log.
   void ExpectCompletesPromptly(const std::string& what) {
     const std::string job = CreateJob("complete:" + snapshot_);
+    std::string followed;
+    std::thread follower = StartFollower(job, &followed);
     const auto t0 = Clock::now();
     long st = 0;
     json r = RunJob(job, &st);
     const double took = SecondsSince(t0);
+    follower.join();
     ASSERT_EQ(st, 200) << what << ": " << r << "\n" << server_->Log();
     EXPECT_EQ(r["success"], true) << what << ": " << r;
     // 5 s grace for the follow after the exit + 1 s after the removal + the job itself.
@@ -141,6 +164,7 @@ class DispatchFaultsTest : public ::testing::Test {
     }
     EXPECT_EQ(Occurrences(log, "on stderr\n"), 1) << log;
     EXPECT_EQ(Occurrences(log, "Output snapshot: " + snapshot_), 1) << log;
+    EXPECT_EQ(followed, log);
   }
 
   // SIGTERM: the server must stop by itself (the harness SIGKILLs after 10 s).
@@ -176,10 +200,13 @@ TEST_F(DispatchFaultsTest, FollowThatNeverDeliversFallsBackToAOneShotRead) {
 TEST_F(DispatchFaultsTest, JobTimeoutIsEnforcedWhileTheFollowHangs) {
   StartServer({{"hang_follow", "always"}}, {"--job_timeout=3s"});
   const std::string job = CreateJob("sleep");
+  std::string followed;
+  std::thread follower = StartFollower(job, &followed);
   const auto t0 = Clock::now();
   long st = 0;
   json r = RunJob(job, &st);
   const double took = SecondsSince(t0);
+  follower.join();
   ASSERT_EQ(st, 200) << r << "\n" << server_->Log();
   EXPECT_EQ(r["success"], false);
   EXPECT_TRUE(absl::StrContains(r.value("error", ""), "timed out after 3s")) << r;
