@@ -11,6 +11,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "backends/engine_api/log_demuxer.h"
 #include "core/status/status_macros.h"
 #include "nlohmann/json.hpp"
@@ -361,14 +362,21 @@ absl::Status EngineClient::RemoveContainer(const std::string& id) {
 
 absl::StatusOr<std::vector<ContainerSummary>> EngineClient::ListContainers(
     const std::map<std::string, std::string>& labels) {
-  FASTEST_ASSIGN_OR_RETURN(
-      core::HttpResponse response,
-      Call("GET", BuildListPath(labels), "", options_.request_timeout));
-  if (!IsSuccess(response.status)) {
-    return EngineHttpError(EngineOp::kList, response.status, response.body, options_.engine_name,
-                           "");
+  const std::string path = BuildListPath(labels);
+  for (int attempt = 1;; ++attempt) {
+    FASTEST_ASSIGN_OR_RETURN(core::HttpResponse response,
+                             Call("GET", path, "", options_.request_timeout));
+    if (IsSuccess(response.status)) return ParseContainerList(response.body);
+    // Podman 4.3 answers 500 "read /proc/<pid>/cgroup: no such process" when a container exits
+    // while it lists; the next listing is consistent again.
+    const bool exit_race = response.status == 500 &&
+                           absl::StrContains(response.body, "no such process");
+    if (!exit_race || attempt == 3) {
+      return EngineHttpError(EngineOp::kList, response.status, response.body,
+                             options_.engine_name, "");
+    }
+    absl::SleepFor(absl::Milliseconds(20));
   }
-  return ParseContainerList(response.body);
 }
 
 absl::StatusOr<ContainerSummary> EngineClient::InspectContainer(const std::string& id) {
