@@ -53,26 +53,6 @@ case "$JOB" in
 esac
 )SH";
 
-int CountEntries(const std::string& dir) {
-  int n = 0;
-  if (DIR* d = opendir(dir.c_str())) {
-    while (dirent* e = readdir(d)) {
-      if (std::string(e->d_name) != "." && std::string(e->d_name) != "..") ++n;
-    }
-    closedir(d);
-  }
-  return n;
-}
-
-template <typename Pred>
-bool Eventually(Pred pred, int timeout_ms = 10000) {
-  for (int waited = 0; waited < timeout_ms; waited += 50) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return pred();
-}
-
 class DispatchE2eTest : public ::testing::Test {
  protected:
   void SetUp() override {

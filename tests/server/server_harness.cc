@@ -1,5 +1,6 @@
 #include "tests/server/server_harness.h"
 
+#include <dirent.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -129,6 +130,17 @@ nlohmann::json Api::Json(const std::string& method, const std::string& path,
   if (status) *status = r.status;
   auto j = nlohmann::json::parse(r.body, nullptr, false);
   return j.is_discarded() ? nlohmann::json() : j;
+}
+
+int CountEntries(const std::string& dir) {
+  int n = 0;
+  if (DIR* d = opendir(dir.c_str())) {
+    while (dirent* e = readdir(d)) {
+      if (std::string(e->d_name) != "." && std::string(e->d_name) != "..") ++n;
+    }
+    closedir(d);
+  }
+  return n;
 }
 
 }  // namespace fastest::testing

@@ -7,9 +7,11 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -73,6 +75,19 @@ class Api {
   std::string token_;
   core::HttpClient http_;
 };
+
+// Number of entries in `dir` (0 when it does not exist): sandboxes left in a backend's state dir.
+int CountEntries(const std::string& dir);
+
+// Polls `pred` every 50 ms until it holds or `timeout_ms` passes; returns its last value.
+template <typename Pred>
+bool Eventually(Pred pred, int timeout_ms = 10000) {
+  for (int waited = 0; waited < timeout_ms; waited += 50) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return pred();
+}
 
 }  // namespace fastest::testing
 
