@@ -88,7 +88,9 @@ TEST_F(RunnerE2ETest, ScriptedAgentChangesAreExactlyInTheSnapshotAndNoSecretsLea
       "set -e; echo \"agent got: $1\"; printf 'changed\\n' > edit.txt; mkdir -p newdir; "
       "printf 'new file\\n' > newdir/added.txt; rm delete.txt; chmod 755 script.sh; "
       "mkdir -p node_modules && echo junk > node_modules/junk.js; "
-      "env > env.txt; echo \"token=[${API_TOKEN:-}]\"; echo 'to stderr' >&2";
+      "env > env.txt; echo \"token=[${API_TOKEN:-}]\"; echo 'to stderr' >&2; "
+      // Same user as the runner: it must not find the token in the runner's process either.
+      "tr '\\0' '\\n' < /proc/$PPID/environ > parent_env.txt";
   RunnerRun run = RunRunner(Env(seeded->job_id, agent));
   ASSERT_EQ(run.exit_code, runner::kExitCompleted) << run.all();
 
@@ -99,7 +101,7 @@ TEST_F(RunnerE2ETest, ScriptedAgentChangesAreExactlyInTheSnapshotAndNoSecretsLea
   EXPECT_THAT(run.stdout_text, HasSubstr("[agent] agent got: edit, add, delete and chmod"));
   EXPECT_THAT(run.stdout_text, HasSubstr("[agent:stderr] to stderr"));
   EXPECT_THAT(run.stdout_text, HasSubstr("[restoring] Restored 4 files"));
-  EXPECT_THAT(run.stdout_text, HasSubstr("[snapshotting] Changes: +2 ~1 -1"));
+  EXPECT_THAT(run.stdout_text, HasSubstr("[snapshotting] Changes: +3 ~1 -1"));
   EXPECT_THAT(run.stdout_text, HasSubstr("token=[]"));
 
   auto out_snap = api_->GetSnapshot(*job.output_snapshot_id);
@@ -116,7 +118,7 @@ TEST_F(RunnerE2ETest, ScriptedAgentChangesAreExactlyInTheSnapshotAndNoSecretsLea
   std::set<std::string> paths;
   for (const auto& [p, e] : by_path) paths.insert(p);
   EXPECT_EQ(paths, (std::set<std::string>{"edit.txt", "env.txt", "keep/unchanged.txt",
-                                          "newdir/added.txt", "script.sh"}));
+                                          "newdir/added.txt", "parent_env.txt", "script.sh"}));
   EXPECT_EQ(by_path["edit.txt"].hash, core::Sha256Hex("changed\n"));
   EXPECT_EQ(by_path["newdir/added.txt"].hash, core::Sha256Hex("new file\n"));
   EXPECT_EQ(by_path["newdir/added.txt"].mode, 0644u);
