@@ -489,57 +489,57 @@ void BridgeEmulator::HandleExec(const Request& req, std::shared_ptr<Responder> r
   r->End();
 }
 
-void BridgeEmulator::HandleFileGet(const Request& req, std::shared_ptr<Responder> r) {
+std::optional<BridgeEmulator::FileTarget> BridgeEmulator::ResolveFileTarget(
+    const Request& req, const std::shared_ptr<Responder>& r) {
   std::optional<Container> container = Resolve(req.Param("id"), r);
-  if (!container) return;
+  if (!container) return std::nullopt;
   std::string session_id = req.Header("session-id");
   if (!session_id.empty() && !cf::IsValidSessionId(session_id)) {
     r->Send(BridgeError(400, "Invalid session ID format", "invalid_request"));
-    return;
+    return std::nullopt;
   }
   absl::StatusOr<std::string> path = cf::ResolveWorkspacePath(FileRoutePath(req));
   if (!path.ok()) {
     int status = absl::IsPermissionDenied(path.status()) ? 403 : 400;
     r->Send(BridgeError(status, path.status().message(), "invalid_request"));
-    return;
+    return std::nullopt;
   }
+  return FileTarget{*std::move(container), *std::move(path)};
+}
+
+void BridgeEmulator::HandleFileGet(const Request& req, std::shared_ptr<Responder> r) {
+  std::optional<FileTarget> target = ResolveFileTarget(req, r);
+  if (!target) return;
+  const Container& container = target->container;
+  const std::string& path = target->path;
   ExecSpec check;
-  check.cmd = {"sh", "-c", "[ -f \"$1\" ]", "sh", *path};
+  check.cmd = {"sh", "-c", "[ -f \"$1\" ]", "sh", path};
   absl::StatusOr<ExecOutcome> exists =
-      sandboxes_->Exec(*container, check, [](int, absl::string_view) { return true; });
+      sandboxes_->Exec(container, check, [](int, absl::string_view) { return true; });
   if (!exists.ok()) {
     r->Send(BridgeError(502, absl::StrCat("read failed: ", exists.status().message()),
                         "exec_transport_error"));
     return;
   }
   if (exists->exit_code != 0) {
-    r->Send(BridgeError(404, absl::StrCat("File not found: ", *path), "workspace_read_not_found"));
+    r->Send(BridgeError(404, absl::StrCat("File not found: ", path), "workspace_read_not_found"));
     return;
   }
   // Streamed like the bridge (chunked, no Content-Length); bytes are exact.
   r->StartStream(200, {{"Content-Type", "application/octet-stream"}});
   ExecSpec cat;
-  cat.cmd = {"cat", "--", *path};
-  sandboxes_->Exec(*container, cat, [&](int stream, absl::string_view data) {
+  cat.cmd = {"cat", "--", path};
+  sandboxes_->Exec(container, cat, [&](int stream, absl::string_view data) {
     return stream != 1 || r->Write(data);
   }).IgnoreError();
   r->End();
 }
 
 void BridgeEmulator::HandleFilePut(const Request& req, std::shared_ptr<Responder> r) {
-  std::optional<Container> container = Resolve(req.Param("id"), r);
-  if (!container) return;
-  std::string session_id = req.Header("session-id");
-  if (!session_id.empty() && !cf::IsValidSessionId(session_id)) {
-    r->Send(BridgeError(400, "Invalid session ID format", "invalid_request"));
-    return;
-  }
-  absl::StatusOr<std::string> path = cf::ResolveWorkspacePath(FileRoutePath(req));
-  if (!path.ok()) {
-    int status = absl::IsPermissionDenied(path.status()) ? 403 : 400;
-    r->Send(BridgeError(status, path.status().message(), "invalid_request"));
-    return;
-  }
+  std::optional<FileTarget> target = ResolveFileTarget(req, r);
+  if (!target) return;
+  const Container& container = target->container;
+  const std::string& path = target->path;
   if (req.body.size() > cf::kMaxFileBytes) {
     r->Send(BridgeError(413,
                         absl::StrCat("File too large: ", req.body.size(), " bytes exceeds the ",
@@ -547,11 +547,11 @@ void BridgeEmulator::HandleFilePut(const Request& req, std::shared_ptr<Responder
                         "payload_too_large"));
     return;
   }
-  if (*path == cf::kWorkspaceRoot) {
+  if (path == cf::kWorkspaceRoot) {
     r->Send(BridgeError(502, "write failed: /workspace is a directory", "workspace_archive_write_error"));
     return;
   }
-  absl::Status written = sandboxes_->PutFile(*container, *path, req.body);
+  absl::Status written = sandboxes_->PutFile(container, path, req.body);
   if (!written.ok()) {
     r->Send(BridgeError(502, absl::StrCat("write failed: ", written.message()),
                         "workspace_archive_write_error"));

@@ -82,6 +82,13 @@ class BridgeEmulator {
   std::optional<Container> Resolve(const std::string& id, const std::shared_ptr<Responder>& r);
 
   void HandleExec(const Request& req, std::shared_ptr<Responder> r);
+  // The file routes' shared checks: known sandbox, valid Session-Id, path inside /workspace.
+  // Answers the error itself and returns nullopt when one fails.
+  struct FileTarget {
+    Container container;
+    std::string path;
+  };
+  std::optional<FileTarget> ResolveFileTarget(const Request& req, const std::shared_ptr<Responder>& r);
   void HandleFileGet(const Request& req, std::shared_ptr<Responder> r);
   void HandleFilePut(const Request& req, std::shared_ptr<Responder> r);
   void HandleRunning(const Request& req, std::shared_ptr<Responder> r);
