@@ -523,9 +523,7 @@ absl::StatusOr<BlobUploadResult> ApiClient::UploadBlobFromFile(absl::string_view
   return ParseUpload(path, resp);
 }
 
-absl::StatusOr<std::string> ApiClient::DownloadBlob(absl::string_view hash) {
-  FASTEST_RETURN_IF_ERROR(CheckHash(hash));
-  std::string path = absl::StrCat("/v1/blobs/download/", hash);
+absl::StatusOr<std::string> ApiClient::GetContent(const std::string& path) {
   auto make = [&]() {
     HttpRequest req;
     req.timeout = ToChrono(retry_.transfer_timeout);
@@ -533,6 +531,11 @@ absl::StatusOr<std::string> ApiClient::DownloadBlob(absl::string_view hash) {
   };
   FASTEST_ASSIGN_OR_RETURN(HttpResponse resp, SendWithRetry("GET", path, make, true));
   return std::move(resp.body);
+}
+
+absl::StatusOr<std::string> ApiClient::DownloadBlob(absl::string_view hash) {
+  FASTEST_RETURN_IF_ERROR(CheckHash(hash));
+  return GetContent(absl::StrCat("/v1/blobs/download/", hash));
 }
 
 absl::StatusOr<std::string> ApiClient::DownloadVerifiedBlob(absl::string_view hash) {
@@ -627,14 +630,7 @@ absl::Status ApiClient::UploadManifest(absl::string_view hash, absl::string_view
 
 absl::StatusOr<std::string> ApiClient::GetManifest(absl::string_view hash) {
   FASTEST_RETURN_IF_ERROR(CheckHash(hash));
-  std::string path = absl::StrCat("/v1/blobs/manifests/", hash);
-  auto make = [&]() {
-    HttpRequest req;
-    req.timeout = ToChrono(retry_.transfer_timeout);
-    return req;
-  };
-  FASTEST_ASSIGN_OR_RETURN(HttpResponse resp, SendWithRetry("GET", path, make, true));
-  return std::move(resp.body);
+  return GetContent(absl::StrCat("/v1/blobs/manifests/", hash));
 }
 
 // ---- Batch blob transfer ----

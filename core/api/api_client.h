@@ -229,6 +229,9 @@ class ApiClient {
                                           const nlohmann::json* body, bool idempotent = true);
 
  private:
+  // GET of a content-addressed body (blob or manifest), retried, with the transfer timeout.
+  absl::StatusOr<std::string> GetContent(const std::string& path);
+
   // Sends `request` (URL/auth filled in here) with retries; returns the final 2xx response or an
   // error status. `make_request` is called for every attempt (bodies read from files restart).
   // `streamed_error_body` (for requests with on_body_chunk, whose body is not kept): returns the
