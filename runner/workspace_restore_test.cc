@@ -10,6 +10,7 @@
 
 #include "absl/strings/match.h"
 #include "core/api/testing/loopback_http_server.h"
+#include "core/http/http_client.h"
 #include "core/snapshot/sha256.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"

@@ -11,6 +11,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "backends/cloudflare/bridge_protocol.h"
+#include "core/http/http_client.h"
 #include "core/status/status_macros.h"
 
 namespace fastest::backends::cloudflare {

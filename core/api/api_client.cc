@@ -1,7 +1,6 @@
 #include "core/api/api_client.h"
 
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,6 +24,7 @@
 #include "absl/strings/strip.h"
 #include "core/concurrency/parallel_for.h"
 #include "core/api/blob_batch.h"
+#include "core/snapshot/sha256.h"
 #include "core/status/status_macros.h"
 
 namespace fastest::core {
@@ -55,16 +55,8 @@ absl::StatusCode CodeForHttp(long status, absl::string_view server_code) {
 bool IsTransientHttp(long status) { return status == 429 || status >= 500; }
 
 // Lowercase 64-hex check, so a hostile hash never becomes part of a URL path.
-bool IsSha256Hex(absl::string_view s) {
-  if (s.size() != 64) return false;
-  for (char c : s) {
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  }
-  return true;
-}
-
 absl::Status CheckHash(absl::string_view hash) {
-  if (IsSha256Hex(hash)) return absl::OkStatus();
+  if (IsLowerHexSha256(hash)) return absl::OkStatus();
   return absl::InvalidArgumentError(
       absl::StrCat("not a lowercase sha256 hex hash: \"", hash.substr(0, 80), "\""));
 }
@@ -94,19 +86,6 @@ std::string UrlEncode(absl::string_view s) {
   return out;
 }
 
-std::string Sha256OfString(absl::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
-  static const char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(len * 2);
-  for (unsigned int i = 0; i < len; ++i) {
-    out.push_back(kHex[md[i] >> 4]);
-    out.push_back(kHex[md[i] & 15]);
-  }
-  return out;
-}
 
 absl::StatusOr<nlohmann::json> ParseBody(absl::string_view method, absl::string_view path,
                                          const HttpResponse& resp) {
@@ -184,7 +163,7 @@ absl::Status StatusFromHttpError(absl::string_view method, absl::string_view pat
   return status;
 }
 
-ApiClient::ApiClient(HttpClient& http, std::string base_url, std::string token, RetryPolicy retry)
+ApiClient::ApiClient(HttpTransport& http, std::string base_url, std::string token, RetryPolicy retry)
     : http_(http),
       base_url_(std::string(absl::StripSuffix(base_url, "/"))),
       token_(std::move(token)),
@@ -540,7 +519,7 @@ absl::StatusOr<std::string> ApiClient::DownloadBlob(absl::string_view hash) {
 
 absl::StatusOr<std::string> ApiClient::DownloadVerifiedBlob(absl::string_view hash) {
   FASTEST_ASSIGN_OR_RETURN(std::string data, DownloadBlob(hash));
-  std::string actual = Sha256OfString(data);
+  std::string actual = Sha256Hex(data);
   if (actual != hash) {
     return absl::DataLossError(absl::StrCat("blob ", hash.substr(0, 16), "...: hash mismatch (got ",
                                             actual.substr(0, 16), "...)"));
@@ -554,27 +533,25 @@ absl::StatusOr<uint64_t> ApiClient::DownloadBlobToFile(absl::string_view hash,
   std::string path = absl::StrCat("/v1/blobs/download/", hash);
   struct State {
     int fd = -1;
-    EVP_MD_CTX* ctx = nullptr;
+    Sha256Hasher hasher;
     uint64_t bytes = 0;
     bool write_failed = false;
     ~State() {
       if (fd >= 0) close(fd);
-      if (ctx != nullptr) EVP_MD_CTX_free(ctx);
     }
   };
   auto state = std::make_shared<State>();
   auto make = [&, state]() {
     if (state->fd >= 0) close(state->fd);
     state->fd = open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (state->ctx == nullptr) state->ctx = EVP_MD_CTX_new();
-    EVP_DigestInit_ex(state->ctx, EVP_sha256(), nullptr);
+    state->hasher.Reset();
     state->bytes = 0;
     state->write_failed = state->fd < 0;
     HttpRequest req;
     req.timeout = ToChrono(retry_.transfer_timeout);
     req.on_body_chunk = [state](absl::string_view chunk) {
       if (state->fd < 0) return false;
-      EVP_DigestUpdate(state->ctx, chunk.data(), chunk.size());
+      state->hasher.Update(chunk.data(), chunk.size());
       size_t off = 0;
       while (off < chunk.size()) {
         ssize_t n = write(state->fd, chunk.data() + off, chunk.size() - off);
@@ -598,15 +575,7 @@ absl::StatusOr<uint64_t> ApiClient::DownloadBlobToFile(absl::string_view hash,
     return fail(absl::InternalError(absl::StrCat("write ", file, ": ", std::strerror(errno))));
   }
   if (!resp.ok()) return fail(resp.status());
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_DigestFinal_ex(state->ctx, md, &len);
-  static const char kHex[] = "0123456789abcdef";
-  std::string actual;
-  for (unsigned int i = 0; i < len; ++i) {
-    actual.push_back(kHex[md[i] >> 4]);
-    actual.push_back(kHex[md[i] & 15]);
-  }
+  const std::string actual = state->hasher.FinishHex();
   if (actual != hash) {
     return fail(absl::DataLossError(absl::StrCat("blob ", hash.substr(0, 16),
                                                  "...: hash mismatch (got ", actual.substr(0, 16),
@@ -949,7 +918,7 @@ absl::Status ApiClient::DownloadBatchRequest(const std::vector<std::string>& has
       state->missing.insert(hash);
       return absl::OkStatus();
     }
-    std::string actual = Sha256OfString(f.data);
+    std::string actual = Sha256Hex(f.data);
     if (actual != hash) {
       return absl::DataLossError(absl::StrCat("blob ", hash.substr(0, 16),
                                               "...: hash mismatch (got ", actual.substr(0, 16),

@@ -1,6 +1,6 @@
 // File: core/api/api_client.h
 //
-// ApiClient: a typed client of the Fastest /v1 API (PROTOCOLS.md §1) on top of HttpClient. Used by
+// ApiClient: a typed client of the Fastest /v1 API (PROTOCOLS.md §1) on top of an HttpTransport. Used by
 // the runner, the server in remote mode and the CLI.
 //
 // - Every call returns absl::Status/StatusOr. A server error body {"error":{"code","message"}}
@@ -14,7 +14,7 @@
 //   (project, workspace, job) are retried only when the request cannot have been processed
 //   (connection refused, 429, 503).
 // - The bearer token is never part of a message or a log line.
-// - Thread-safe if the HttpClient is (it is): the runner downloads/uploads blobs from several threads.
+// - Thread-safe if the transport is (both are): the runner downloads/uploads blobs from several threads.
 //
 // Example:
 //   fastest::core::HttpClient http;
@@ -35,7 +35,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "core/http/http_client.h"
+#include "core/http/http_transport.h"
 #include "core/model/model.h"
 #include "nlohmann/json.hpp"
 
@@ -131,7 +131,7 @@ enum class BatchSupport { kUnknown, kSupported, kUnsupported };
 class ApiClient {
  public:
   // `base_url` like "http://127.0.0.1:8788" (a trailing '/' is dropped). `http` must outlive this.
-  ApiClient(HttpClient& http, std::string base_url, std::string token,
+  ApiClient(HttpTransport& http, std::string base_url, std::string token,
             RetryPolicy retry = RetryPolicy());
 
   const std::string& base_url() const { return base_url_; }
@@ -258,7 +258,7 @@ class ApiClient {
   // Records the answer of a batch endpoint; true if `status` says the server lacks the extension.
   bool NoteBatchUnsupported(const absl::Status& status);
 
-  HttpClient& http_;
+  HttpTransport& http_;
   std::string base_url_;
   std::string token_;
   RetryPolicy retry_;

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/api/blob_batch.h"
 #include "core/api/testing/loopback_http_server.h"
+#include "core/http/http_client.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 

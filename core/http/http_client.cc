@@ -94,39 +94,6 @@ absl::Status CurlError(CURLcode code, const HttpRequest& request, const char* de
 
 }  // namespace
 
-absl::StatusOr<Endpoint> ParseEndpoint(absl::string_view endpoint) {
-  Endpoint result;
-  absl::string_view rest = endpoint;
-  if (absl::ConsumePrefix(&rest, "unix://")) {
-    if (rest.empty() || rest[0] != '/') {
-      return absl::InvalidArgumentError(
-          absl::StrCat("unix endpoint needs an absolute socket path: ", endpoint));
-    }
-    result.unix_socket = std::string(rest);
-    result.base_url = "http://localhost";
-    return result;
-  }
-  if (absl::ConsumePrefix(&rest, "tcp://")) {
-    if (rest.empty()) return absl::InvalidArgumentError("tcp endpoint needs host:port");
-    result.base_url = absl::StrCat("http://", rest);
-  } else if (absl::StartsWith(rest, "http://") || absl::StartsWith(rest, "https://")) {
-    result.base_url = std::string(rest);
-  } else {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "unsupported endpoint '", endpoint,
-        "': use http://host:port, https://..., tcp://host:port or unix:///path.sock"));
-  }
-  while (!result.base_url.empty() && result.base_url.back() == '/') result.base_url.pop_back();
-  return result;
-}
-
-std::string HttpResponse::Header(absl::string_view name) const {
-  for (const auto& [key, value] : headers) {
-    if (absl::EqualsIgnoreCase(key, name)) return value;
-  }
-  return "";
-}
-
 // Idle easy handles keep their connection cache, so reusing them reuses connections.
 struct HttpClient::Pool {
   std::mutex mu;

@@ -71,7 +71,7 @@ class StoreJobSource : public JobSource {
 
 class RemoteJobSource : public JobSource {
  public:
-  // `api` and its HttpClient must outlive this. `token` is given to sandboxes.
+  // `api` and its transport must outlive this. `token` is given to sandboxes.
   RemoteJobSource(core::ApiClient* api, std::string token)
       : api_(api), token_(std::move(token)) {}
   absl::StatusOr<std::optional<core::Job>> ClaimNext(

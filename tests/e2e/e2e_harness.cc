@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "core/http/http_client.h"
 #include "core/snapshot/directory_scan.h"
 #include "core/snapshot/sha256.h"
 #include "core/status/status_macros.h"

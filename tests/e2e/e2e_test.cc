@@ -30,6 +30,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "core/api/api_client.h"
+#include "core/http/http_client.h"
 #include "core/snapshot/directory_scan.h"
 #include "core/snapshot/manifest.h"
 #include "gmock/gmock.h"

@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "core/http/http_client.h"
 #include "core/snapshot/sha256.h"
 #include "core/status/status_macros.h"
 #include "runner/workspace_snapshot.h"

@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "core/http/http_client.h"
 #include "core/snapshot/directory_scan.h"
 #include "core/snapshot/manifest.h"
 #include "core/snapshot/safe_fs.h"

@@ -21,6 +21,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "core/http/http_client.h"
 #include "core/snapshot/safe_fs.h"
 #include "core/snapshot/sha256.h"
 #include "nlohmann/json.hpp"
