@@ -41,7 +41,7 @@ bool IsTransport(const absl::Status& s) {
 }  // namespace
 
 Logger::Logger(FILE* out, FILE* err, std::vector<std::string> secrets)
-    : out_(out), err_(err), secrets_(std::move(secrets)) {}
+    : out_(out), err_(err), secrets_(std::move(secrets)), flusher_([this] { FlushLoop(); }) {}
 
 std::string Logger::Redact(std::string text) const {
   for (const std::string& s : secrets_) {
@@ -54,7 +54,33 @@ void Logger::Info(const std::string& line) {
   std::string text = Redact(line);
   std::lock_guard<std::mutex> lock(mu_);
   fprintf(out_, "%s\n", text.c_str());
+  if (!pending_) {
+    pending_ = true;
+    cv_.notify_one();
+  }
+}
+
+void Logger::FlushLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    cv_.wait(lock, [&] { return pending_ || stop_; });
+    // Gather what else arrives in the next 50 ms into the same write.
+    cv_.wait_for(lock, std::chrono::milliseconds(50), [&] { return stop_; });
+    fflush(out_);
+    pending_ = false;
+    if (stop_) return;
+  }
+}
+
+Logger::~Logger() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_one();
+  flusher_.join();
   fflush(out_);
+  fflush(err_);
 }
 
 void Logger::Error(const std::string& line) {
@@ -78,7 +104,7 @@ std::vector<std::string> SecretValues(const RunnerConfig& config) {
 }
 
 Runner::Runner(RunnerConfig config, Logger& log)
-    : config_(std::move(config)), log_(log), http_(std::make_unique<core::HttpClient>()) {
+    : config_(std::move(config)), log_(log), http_(std::make_unique<core::AsioHttpClient>()) {
   api_ = std::make_unique<core::ApiClient>(*http_, config_.api_url, config_.api_token,
                                            config_.retry);
 }
@@ -159,6 +185,7 @@ int Runner::RunJob(const core::Job& job) {
   absl::StatusOr<core::Workspace> ws = api_->GetWorkspace(job.workspace_id);
   if (!ws.ok()) return Fail(absl::StrCat("Fetching workspace failed: ", ws.status().message()));
   core::Manifest base;
+  std::optional<core::Snapshot> base_snapshot;
   std::optional<std::string> base_id = ws->base_snapshot_id;
   if (!base_id) {
     log_.Info(absl::StrCat(R, "No base snapshot - starting with empty workspace"));
@@ -178,6 +205,7 @@ int Runner::RunJob(const core::Job& job) {
       return Fail(absl::StrCat("Invalid manifest (refusing to restore): ", parsed.status().message()));
     }
     base = std::move(*parsed);
+    base_snapshot = std::move(*snap);
   }
   log_.Info(absl::StrCat(R, "Files in manifest: ", base.files.size()));
   log_.Info(absl::StrCat(R, "Restoring workspace files into ", config_.work_dir, "..."));
@@ -262,6 +290,7 @@ int Runner::RunJob(const core::Job& job) {
   req.parent_snapshot_id = base_id;
   req.source = "agent";
   req.base_manifest = &base;
+  req.base_snapshot = base_snapshot ? &*base_snapshot : nullptr;
   req.cache = &cache;
   req.upload_parallelism = config_.upload_parallelism;
   absl::StatusOr<SnapshotResult> snap = SnapshotWorkspace(*api_, req);
@@ -273,7 +302,8 @@ int Runner::RunJob(const core::Job& job) {
                          " -", snap->diff.deleted.size()));
   log_.Info(absl::StrCat(S, "Blobs to upload: ", snap->blobs_uploaded, " / ", snap->unique_blobs,
                          " (", MiB(snap->bytes_uploaded), ")"));
-  log_.Info(absl::StrCat(S, "Manifest uploaded"));
+  log_.Info(absl::StrCat(S, snap->manifest_uploaded ? "Manifest uploaded"
+                                                    : "Manifest unchanged (already stored)"));
   log_.Info(absl::StrCat(S, snap->created ? "Snapshot created: " : "Snapshot already existed: ",
                          snap->snapshot.id));
 

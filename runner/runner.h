@@ -13,16 +13,18 @@
 #ifndef FASTEST_RUNNER_RUNNER_H_
 #define FASTEST_RUNNER_RUNNER_H_
 
+#include <condition_variable>
 #include <cstdio>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "core/api/api_client.h"
-#include "core/http/http_client.h"
+#include "core/http/asio_http_client.h"
 #include "core/model/model.h"
 #include "core/snapshot/manifest.h"
 #include "runner/exit_codes.h"
@@ -30,19 +32,30 @@
 
 namespace fastest::runner {
 
-// Thread-safe line logger that redacts secret values.
+// Thread-safe line logger that redacts secret values. Lines on `out` are flushed by a background
+// thread at most 50 ms after they were written, so a burst of lines costs one write (and one wake
+// of the engine's log reader) instead of one each; errors and the destructor flush at once.
 class Logger {
  public:
   Logger(FILE* out, FILE* err, std::vector<std::string> secrets);
+  ~Logger();
+  Logger(const Logger&) = delete;
+  Logger& operator=(const Logger&) = delete;
   void Info(const std::string& line);
   void Error(const std::string& line);
   std::string Redact(std::string text) const;
 
  private:
+  void FlushLoop();
+
   FILE* out_;
   FILE* err_;
   std::vector<std::string> secrets_;
   std::mutex mu_;
+  std::condition_variable cv_;
+  bool pending_ = false;  // lines written to out_ and not flushed yet
+  bool stop_ = false;
+  std::thread flusher_;
 };
 
 // Secret values taken from the config's environment (token, provider keys; values of >= 6 chars).
@@ -63,7 +76,7 @@ class Runner {
 
   RunnerConfig config_;
   Logger& log_;
-  std::unique_ptr<core::HttpClient> http_;
+  std::unique_ptr<core::HttpTransport> http_;
   std::unique_ptr<core::ApiClient> api_;
   std::string job_id_;
   bool marked_running_ = false;

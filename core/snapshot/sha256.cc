@@ -3,7 +3,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
+// The low-level SHA256_* calls (deprecated, not removed, in OpenSSL 3) run the same SHA-NI code as
+// EVP without EVP's first-use cost: provider loading and reading openssl.cnf, ~1 ms in every
+// runner start.
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <openssl/sha.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -14,15 +18,6 @@ namespace fastest::core {
 namespace {
 
 constexpr size_t kReadBuffer = 1 << 20;  // 1 MiB: few syscalls for large files.
-
-// Fetched once: OpenSSL 3's implicit fetch in EVP_DigestInit_ex is costly for many small files.
-const EVP_MD* Sha256Md() {
-  static const EVP_MD* md = [] {
-    const EVP_MD* fetched = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-    return fetched != nullptr ? fetched : EVP_sha256();
-  }();
-  return md;
-}
 
 std::string ToHex(const unsigned char* d, unsigned int n) {
   static constexpr char kHex[] = "0123456789abcdef";
@@ -36,23 +31,22 @@ std::string ToHex(const unsigned char* d, unsigned int n) {
 
 }  // namespace
 
-Sha256Hasher::Sha256Hasher() : ctx_(EVP_MD_CTX_new()) { Reset(); }
+Sha256Hasher::Sha256Hasher() : ctx_(new SHA256_CTX) { Reset(); }
 
-Sha256Hasher::~Sha256Hasher() { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_)); }
+Sha256Hasher::~Sha256Hasher() { delete static_cast<SHA256_CTX*>(ctx_); }
 
-void Sha256Hasher::Reset() { EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), Sha256Md(), nullptr); }
+void Sha256Hasher::Reset() { SHA256_Init(static_cast<SHA256_CTX*>(ctx_)); }
 
 void Sha256Hasher::Update(const void* data, size_t size) {
-  if (size > 0) EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(ctx_), data, size);
+  if (size > 0) SHA256_Update(static_cast<SHA256_CTX*>(ctx_), data, size);
 }
 
 void Sha256Hasher::Update(absl::string_view bytes) { Update(bytes.data(), bytes.size()); }
 
 std::string Sha256Hasher::FinishHex() {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_DigestFinal_ex(static_cast<EVP_MD_CTX*>(ctx_), digest, &len);
-  return ToHex(digest, len);
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256_Final(digest, static_cast<SHA256_CTX*>(ctx_));
+  return ToHex(digest, SHA256_DIGEST_LENGTH);
 }
 
 std::string Sha256Hex(absl::string_view bytes) {

@@ -1,6 +1,6 @@
 // File: core/snapshot/sha256.h
 //
-// SHA-256 (OpenSSL EVP) as lowercase hex: the blob key and the manifest hash of PROTOCOLS.md §2.3.
+// SHA-256 (OpenSSL) as lowercase hex: the blob key and the manifest hash of PROTOCOLS.md §2.3.
 //
 // Example:
 //   Sha256Hasher h;
@@ -33,7 +33,7 @@ class Sha256Hasher {
   void Reset();
 
  private:
-  void* ctx_;  // EVP_MD_CTX*, kept opaque so users need no OpenSSL headers.
+  void* ctx_;  // SHA256_CTX*, kept opaque so users need no OpenSSL headers.
 };
 
 // Sha256Hex: one-shot hash of a byte string.
