@@ -249,15 +249,24 @@ absl::StatusOr<SnapshotResult> SnapshotWorkspace(core::ApiClient& api,
   result.blobs_uploaded = uploaded;
   result.bytes_uploaded = bytes;
 
-  FASTEST_RETURN_IF_ERROR(core::Annotate(
-      api.UploadManifest(result.manifest_hash, manifest_text),
-      "upload manifest"));
-  FASTEST_ASSIGN_OR_RETURN(
-      core::CreateSnapshotResult snap,
-      api.CreateSnapshot(request.project_id, result.manifest_hash, request.parent_snapshot_id,
-                         request.source));
-  result.snapshot = std::move(snap.snapshot);
-  result.created = snap.created;
+  const core::Snapshot* base = request.base_snapshot;
+  const bool unchanged = base != nullptr && base->manifest_hash == result.manifest_hash;
+  if (!unchanged) {
+    FASTEST_RETURN_IF_ERROR(core::Annotate(
+        api.UploadManifest(result.manifest_hash, manifest_text), "upload manifest"));
+    result.manifest_uploaded = true;
+  }
+  if (unchanged && base->project_id == request.project_id) {
+    result.snapshot = *base;
+    result.created = false;
+  } else {
+    FASTEST_ASSIGN_OR_RETURN(
+        core::CreateSnapshotResult snap,
+        api.CreateSnapshot(request.project_id, result.manifest_hash, request.parent_snapshot_id,
+                           request.source));
+    result.snapshot = std::move(snap.snapshot);
+    result.created = snap.created;
+  }
   result.duration = absl::Now() - start;
   return result;
 }

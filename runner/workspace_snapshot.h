@@ -4,7 +4,8 @@
 // build the manifest with the default ignore rules + .fstignore (the HashCache skips unchanged
 // files), ask the API which blobs are missing (<= 100 hashes per call; blobs of the base manifest
 // are known to be stored and are not asked about), upload only those (parallel, bounded), upload
-// the manifest, then create the snapshot row {parent = base, source} — idempotent per hash.
+// the manifest, then create the snapshot row {parent = base, source} — idempotent per hash. An
+// unchanged workspace sends neither (see SnapshotRequest::base_snapshot).
 // Each file is read once: the scan hands its bytes to upload batches (at most 20 MiB kept), and
 // the exists checks and uploads of full batches run while later files are still being hashed; the
 // uploaded bytes are exactly the hashed ones. Files whose hash came from the cache (or larger than
@@ -30,6 +31,10 @@ struct SnapshotRequest {
   std::optional<std::string> parent_snapshot_id;
   std::string source = "agent";
   const core::Manifest* base_manifest = nullptr;  // its blobs are known to exist; may be null
+  // The snapshot base_manifest came from (may be null). When the workspace is unchanged its
+  // manifest is already stored and, in the same project, the API would answer with this very row
+  // (PROTOCOLS §1.6), so neither request is sent.
+  const core::Snapshot* base_snapshot = nullptr;
   core::HashCache* cache = nullptr;
   int upload_parallelism = 8;
 };
@@ -40,6 +45,7 @@ struct SnapshotResult {
   core::Manifest manifest;
   std::string manifest_hash;
   core::ManifestDiff diff;  // vs base (all files "added" without a base)
+  bool manifest_uploaded = false;  // false: unchanged from the base, already stored
   uint64_t files = 0;
   uint64_t hashed = 0;           // files read during the scan (the rest came from the cache)
   uint64_t unique_blobs = 0;

@@ -15,6 +15,7 @@
 #include "absl/strings/str_replace.h"
 #include "core/api/api_client.h"
 #include "core/api/testing/loopback_http_server.h"
+#include "core/http/http_client.h"
 #include "core/snapshot/sha256.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -168,6 +169,26 @@ TEST_F(RunnerE2ETest, NoBaseSnapshotStartsEmptyAndTerminalJobIsRefused) {
   EXPECT_THAT(again.stderr_text, HasSubstr("is completed; refusing to run it"));
   EXPECT_EQ(GetJob(seeded->job_id).status, core::JobStatus::kCompleted);
   EXPECT_FALSE(fs::exists(ws_ + "/again.txt"));
+}
+
+// An agent that changes nothing: the output is the base snapshot itself (what the API answers for
+// an existing manifest hash), found without uploading the manifest or creating a snapshot.
+TEST_F(RunnerE2ETest, UnchangedWorkspaceCompletesWithTheBaseSnapshot) {
+  auto seeded = SeedJob(*api_, MakeBaseTree(), "only look");
+  ASSERT_TRUE(seeded.ok()) << seeded.status();
+  ASSERT_TRUE(seeded->base_snapshot_id.has_value());
+  auto before = api_->ListSnapshots(seeded->project_id, 100);
+  ASSERT_TRUE(before.ok()) << before.status();
+  RunnerRun run = RunRunner(Env(seeded->job_id, "cat edit.txt; ls -l"));
+  ASSERT_EQ(run.exit_code, runner::kExitCompleted) << run.all();
+  EXPECT_THAT(run.stdout_text, HasSubstr("Manifest unchanged (already stored)"));
+  EXPECT_THAT(run.stdout_text, HasSubstr("Changes: +0 ~0 -0"));
+  core::Job job = GetJob(seeded->job_id);
+  EXPECT_EQ(job.status, core::JobStatus::kCompleted);
+  EXPECT_EQ(job.output_snapshot_id, seeded->base_snapshot_id);
+  auto after = api_->ListSnapshots(seeded->project_id, 100);
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(after->size(), before->size());
 }
 
 TEST_F(RunnerE2ETest, AgentNonZeroExitFailsWithExitCodeAndTail) {
