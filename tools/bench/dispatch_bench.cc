@@ -67,6 +67,10 @@ ABSL_FLAG(std::string, image, "", "sandbox image (default: $FASTEST_E2E_IMAGE or
 ABSL_FLAG(bool, keep, false, "keep the temp dir (server log) for inspection");
 ABSL_FLAG(bool, skip_cold, false, "only measure throughput");
 ABSL_FLAG(bool, skip_throughput, false, "only measure cold dispatch");
+ABSL_FLAG(std::string, raw_command, "true",
+          "the raw throughput containers' command (run by sh -c when not 'true'), for experiments");
+ABSL_FLAG(std::string, throughput_side, "both",
+          "both, raw or fastest: run only one side's throughput rounds (to profile it alone)");
 
 namespace fastest::bench {
 namespace {
@@ -362,7 +366,11 @@ int Main() {
                                              backend_options),
       "container spec");
   ContainerSpec trivial_spec = Check(
-      backends::engine_api::ContainerSpecFor(DispatcherLikeSpec(image, {"true"}), backend_options),
+      backends::engine_api::ContainerSpecFor(
+          DispatcherLikeSpec(image, absl::GetFlag(FLAGS_raw_command) == "true"
+                                        ? std::vector<std::string>{"true"}
+                                        : std::vector<std::string>{"sh", "-c", absl::GetFlag(FLAGS_raw_command)}),
+          backend_options),
       "container spec");
 
   // The server.
@@ -519,11 +527,12 @@ int Main() {
   // CPU per job/container: the machine's busy time (all processes, both cores) and the server's.
   absl::Duration raw_busy, fastest_busy, server_cpu;
   for (int round = 0; throughput && round < 2; ++round) {
+    const std::string side = absl::GetFlag(FLAGS_throughput_side);
     absl::Duration b0 = MachineBusy();
-    raw_rates.push_back(raw_round());
+    raw_rates.push_back(side == "fastest" ? NAN : raw_round());
     absl::Duration b1 = MachineBusy();
     absl::Duration s0 = ProcessCpu(server.pid());
-    fastest_rates.push_back(fastest_round());
+    fastest_rates.push_back(side == "raw" ? NAN : fastest_round());
     server_cpu += ProcessCpu(server.pid()) - s0;
     fastest_busy += MachineBusy() - b1;
     raw_busy += b1 - b0;
