@@ -37,7 +37,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "core/api/api_client.h"
-#include "core/http/http_client.h"
+#include "core/http/asio_http_client.h"
 #include "core/snapshot/hash_cache.h"
 #include "runner/workspace_restore.h"
 #include "runner/workspace_snapshot.h"
@@ -199,7 +199,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   const pid_t server_pid = FindServerPid();
-  core::HttpClient http;
+  core::AsioHttpClient http;  // the runner's transport
   core::ApiClient api(http, server.url(), token);
   auto project = api.CreateProject("bench");
   if (!project.ok()) {
