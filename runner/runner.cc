@@ -54,7 +54,13 @@ void Logger::Info(const std::string& line) {
   std::string text = Redact(line);
   std::lock_guard<std::mutex> lock(mu_);
   fprintf(out_, "%s\n", text.c_str());
-  if (!pending_) {
+  if (pending_) return;  // the flusher writes it with the rest of the burst
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_flush_ >= kFlushInterval) {
+    // The first line after a quiet spell goes out at once.
+    fflush(out_);
+    last_flush_ = now;
+  } else {
     pending_ = true;
     cv_.notify_one();
   }
@@ -64,9 +70,10 @@ void Logger::FlushLoop() {
   std::unique_lock<std::mutex> lock(mu_);
   while (true) {
     cv_.wait(lock, [&] { return pending_ || stop_; });
-    // Gather what else arrives in the next 50 ms into the same write.
-    cv_.wait_for(lock, std::chrono::milliseconds(50), [&] { return stop_; });
+    // Lines of a burst: written together, kFlushInterval after the previous write.
+    cv_.wait_until(lock, last_flush_ + kFlushInterval, [&] { return stop_; });
     fflush(out_);
+    last_flush_ = std::chrono::steady_clock::now();
     pending_ = false;
     if (stop_) return;
   }

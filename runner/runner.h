@@ -13,6 +13,7 @@
 #ifndef FASTEST_RUNNER_RUNNER_H_
 #define FASTEST_RUNNER_RUNNER_H_
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <memory>
@@ -32,9 +33,10 @@
 
 namespace fastest::runner {
 
-// Thread-safe line logger that redacts secret values. Lines on `out` are flushed by a background
-// thread at most 50 ms after they were written, so a burst of lines costs one write (and one wake
-// of the engine's log reader) instead of one each; errors and the destructor flush at once.
+// Thread-safe line logger that redacts secret values. A line on `out` after a quiet spell is
+// written at once; the lines that follow within 50 ms are written together by a background thread,
+// so a burst costs one write (and one wake of the engine's log reader) instead of one per line.
+// Errors and the destructor flush at once.
 class Logger {
  public:
   Logger(FILE* out, FILE* err, std::vector<std::string> secrets);
@@ -53,7 +55,9 @@ class Logger {
   std::vector<std::string> secrets_;
   std::mutex mu_;
   std::condition_variable cv_;
+  static constexpr std::chrono::milliseconds kFlushInterval{50};
   bool pending_ = false;  // lines written to out_ and not flushed yet
+  std::chrono::steady_clock::time_point last_flush_;
   bool stop_ = false;
   std::thread flusher_;
 };
