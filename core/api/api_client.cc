@@ -86,7 +86,6 @@ std::string UrlEncode(absl::string_view s) {
   return out;
 }
 
-
 absl::StatusOr<nlohmann::json> ParseBody(absl::string_view method, absl::string_view path,
                                          const HttpResponse& resp) {
   nlohmann::json j = nlohmann::json::parse(resp.body, nullptr, false);
