@@ -67,8 +67,6 @@ ABSL_FLAG(std::string, image, "", "sandbox image (default: $FASTEST_E2E_IMAGE or
 ABSL_FLAG(bool, keep, false, "keep the temp dir (server log) for inspection");
 ABSL_FLAG(bool, skip_cold, false, "only measure throughput");
 ABSL_FLAG(bool, skip_throughput, false, "only measure cold dispatch");
-ABSL_FLAG(std::string, raw_command, "true",
-          "the raw throughput containers' command (run by sh -c when not 'true'), for experiments");
 ABSL_FLAG(std::string, throughput_side, "both",
           "both, raw or fastest: run only one side's throughput rounds (to profile it alone)");
 
@@ -366,11 +364,7 @@ int Main() {
                                              backend_options),
       "container spec");
   ContainerSpec trivial_spec = Check(
-      backends::engine_api::ContainerSpecFor(
-          DispatcherLikeSpec(image, absl::GetFlag(FLAGS_raw_command) == "true"
-                                        ? std::vector<std::string>{"true"}
-                                        : std::vector<std::string>{"sh", "-c", absl::GetFlag(FLAGS_raw_command)}),
-          backend_options),
+      backends::engine_api::ContainerSpecFor(DispatcherLikeSpec(image, {"true"}), backend_options),
       "container spec");
 
   // The server.
