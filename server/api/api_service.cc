@@ -422,17 +422,14 @@ void ApiService::Register(http::Router& router) {
   // server/README.md). Clients detect it by the 404 an original deployment answers.
   post("/v1/blobs/batch-upload", [blobs](const Request& req, const AuthInfo&) {
     // Parse every frame first: a malformed body stores nothing.
-    struct Item {
-      absl::string_view hash, data;
-    };
-    std::vector<Item> items;
+    std::vector<BlobStore::BlobPut> items;
     core::BlobBatchReader reader(std::numeric_limits<uint64_t>::max(), /*allow_missing=*/false);
     absl::Status parsed = reader.Feed(req.body, [&](const core::BlobFrame& f) {
       if (items.size() >= kMaxBatchBlobs) {
         return absl::ResourceExhaustedError(
             absl::StrCat("A batch holds at most ", kMaxBatchBlobs, " blobs"));
       }
-      items.push_back(Item{f.hash, f.data});
+      items.push_back(BlobStore::BlobPut{f.hash, f.data});
       return absl::OkStatus();
     });
     if (parsed.ok()) parsed = reader.Finish();
@@ -440,31 +437,31 @@ void ApiService::Register(http::Router& router) {
       return ErrorResponse(413, "PAYLOAD_TOO_LARGE", parsed.message());
     }
     if (!parsed.ok()) return BadRequest(parsed.message());
+    // One verified append for the whole batch. Disk trouble fails the request (retryable).
+    auto outcomes = blobs->PutBlobs(items);
+    if (!outcomes.ok()) return http::ResponseFromStatus(outcomes.status());
     json results = json::array();
     int64_t stored = 0, created_count = 0, failed = 0;
-    for (const Item& item : items) {
-      auto created = blobs->Put(BlobStore::Kind::kBlob, item.hash, item.data);
-      if (absl::IsInvalidArgument(created.status())) {
-        // Put's message ends with the content's hash.
-        absl::string_view msg = created.status().message();
-        absl::string_view actual = msg.size() >= 64 ? msg.substr(msg.size() - 64) : msg;
+    for (size_t i = 0; i < items.size(); ++i) {
+      const BlobStore::BlobPut& item = items[i];
+      const BlobStore::PutResult& outcome = (*outcomes)[i];
+      if (outcome.outcome == BlobStore::PutResult::kHashMismatch) {
         results.push_back(
             {{"hash", std::string(item.hash)},
              {"error",
               {{"code", "HASH_MISMATCH"},
-               {"message", absl::StrCat("Content hash ", actual.substr(0, 16),
+               {"message", absl::StrCat("Content hash ", outcome.content_hash.substr(0, 16),
                                         "... does not match requested hash ",
                                         item.hash.substr(0, 16), "...")}}}});
         ++failed;
         continue;
       }
-      // Disk trouble fails the whole request (retryable; blobs already stored stay stored).
-      if (!created.ok()) return http::ResponseFromStatus(created.status());
+      const bool created = outcome.outcome == BlobStore::PutResult::kCreated;
       results.push_back({{"hash", std::string(item.hash)},
                          {"size", static_cast<int64_t>(item.data.size())},
-                         {"created", *created}});
+                         {"created", created}});
       ++stored;
-      if (*created) ++created_count;
+      if (created) ++created_count;
     }
     return Response::Json(200, {{"results", std::move(results)},
                                 {"stored", stored},

@@ -39,40 +39,41 @@ BlobStore::BlobStore(std::string data_dir, bool fsync_writes)
     : data_dir_(std::move(data_dir)), fsync_writes_(fsync_writes) {}
 
 BlobStore::~BlobStore() {
-  if (blobs_fd_ >= 0) ::close(blobs_fd_);
+  if (legacy_blobs_fd_ >= 0) ::close(legacy_blobs_fd_);
   if (manifests_fd_ >= 0) ::close(manifests_fd_);
 }
 
 absl::Status BlobStore::Init() {
   static const char kHex[] = "0123456789abcdef";
-  for (Kind kind : {Kind::kBlob, Kind::kManifest}) {
-    const char* sub = kind == Kind::kBlob ? "blobs" : "manifests";
-    const std::string top = absl::StrCat(data_dir_, "/", sub);
-    std::error_code ec;
-    std::filesystem::create_directories(top, ec);
-    if (ec) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("cannot create ", top, ": ", ec.message()));
-    }
-    // All shard directories up front: Put then never needs a mkdir on the hot path.
-    for (int i = 0; i < 256; ++i) {
-      const char shard[3] = {kHex[i >> 4], kHex[i & 15], 0};
-      std::string dir = absl::StrCat(top, "/", shard);
-      if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
-        return absl::FailedPreconditionError(
-            absl::StrCat("cannot create ", dir, ": ", std::strerror(errno)));
-      }
-    }
-    int fd = ::open(top.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("cannot open ", top, ": ", std::strerror(errno)));
-    }
-    int& slot = kind == Kind::kBlob ? blobs_fd_ : manifests_fd_;
-    if (slot >= 0) ::close(slot);
-    slot = fd;
+  const std::string top = absl::StrCat(data_dir_, "/manifests");
+  std::error_code ec;
+  std::filesystem::create_directories(top, ec);
+  if (ec) {
+    return absl::FailedPreconditionError(absl::StrCat("cannot create ", top, ": ", ec.message()));
   }
-  return absl::OkStatus();
+  // All shard directories up front: a put then never needs a mkdir on the hot path.
+  for (int i = 0; i < 256; ++i) {
+    const char shard[3] = {kHex[i >> 4], kHex[i & 15], 0};
+    std::string dir = absl::StrCat(top, "/", shard);
+    if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot create ", dir, ": ", std::strerror(errno)));
+    }
+  }
+  if (manifests_fd_ >= 0) ::close(manifests_fd_);
+  manifests_fd_ = ::open(top.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (manifests_fd_ < 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot open ", top, ": ", std::strerror(errno)));
+  }
+  // Blobs of an earlier version (one file each): read, never written.
+  const std::string legacy = absl::StrCat(data_dir_, "/blobs");
+  if (legacy_blobs_fd_ >= 0) ::close(legacy_blobs_fd_);
+  legacy_blobs_fd_ = ::open(legacy.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  PackStore::Options options;
+  options.fsync = fsync_writes_;
+  packs_ = std::make_unique<PackStore>(absl::StrCat(data_dir_, "/packs"), options);
+  return packs_->Open();
 }
 
 std::string BlobStore::RelPath(absl::string_view hash) {
@@ -88,6 +89,15 @@ bool BlobStore::Exists(Kind kind, absl::string_view hash) const {
 }
 
 std::optional<uint64_t> BlobStore::Size(Kind kind, absl::string_view hash) const {
+  if (kind == Kind::kBlob) {
+    BlobKey key;
+    if (!ParseBlobKey(hash, &key) || packs_ == nullptr) return std::nullopt;
+    if (auto at = packs_->Find(key)) return at->size;
+  }
+  return LooseSize(kind, hash);
+}
+
+std::optional<uint64_t> BlobStore::LooseSize(Kind kind, absl::string_view hash) const {
   if (!core::IsLowerHexSha256(hash) || DirFd(kind) < 0) return std::nullopt;
   struct stat st;
   if (::fstatat(DirFd(kind), RelPath(hash).c_str(), &st, 0) != 0 || !S_ISREG(st.st_mode)) {
@@ -97,6 +107,48 @@ std::optional<uint64_t> BlobStore::Size(Kind kind, absl::string_view hash) const
 }
 
 absl::StatusOr<bool> BlobStore::Put(Kind kind, absl::string_view hash, absl::string_view bytes) {
+  if (kind == Kind::kManifest) return PutLoose(kind, hash, bytes);
+  const BlobPut one{hash, bytes};
+  absl::StatusOr<std::vector<PutResult>> r = PutBlobs(absl::MakeConstSpan(&one, 1));
+  if (!r.ok()) return r.status();
+  const PutResult& result = r->front();
+  if (result.outcome == PutResult::kHashMismatch) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("hash mismatch: content hash ", result.content_hash));
+  }
+  return result.outcome == PutResult::kCreated;
+}
+
+absl::StatusOr<std::vector<BlobStore::PutResult>> BlobStore::PutBlobs(
+    absl::Span<const BlobPut> blobs) {
+  if (packs_ == nullptr) return absl::FailedPreconditionError("BlobStore::Init was not called");
+  std::vector<PutResult> results(blobs.size(), PutResult{PutResult::kExisted, ""});
+  std::vector<PackStore::Entry> entries;
+  std::vector<size_t> entry_of;  // entries[k] is blobs[entry_of[k]]
+  entries.reserve(blobs.size());
+  entry_of.reserve(blobs.size());
+  for (size_t i = 0; i < blobs.size(); ++i) {
+    BlobKey key;
+    std::string actual = core::Sha256Hex(blobs[i].data);
+    if (actual != blobs[i].hash || !ParseBlobKey(blobs[i].hash, &key)) {
+      results[i] = PutResult{PutResult::kHashMismatch, std::move(actual)};
+      continue;
+    }
+    // Already stored as a loose file of an earlier version: not stored twice.
+    if (legacy_blobs_fd_ >= 0 && LooseSize(Kind::kBlob, blobs[i].hash).has_value()) continue;
+    entries.push_back(PackStore::Entry{key, blobs[i].data});
+    entry_of.push_back(i);
+  }
+  absl::StatusOr<std::vector<bool>> created = packs_->Append(entries);
+  if (!created.ok()) return created.status();
+  for (size_t k = 0; k < entries.size(); ++k) {
+    if ((*created)[k]) results[entry_of[k]].outcome = PutResult::kCreated;
+  }
+  return results;
+}
+
+absl::StatusOr<bool> BlobStore::PutLoose(Kind kind, absl::string_view hash,
+                                         absl::string_view bytes) {
   const std::string actual = core::Sha256Hex(bytes);
   if (!core::IsLowerHexSha256(hash) || actual != hash) {
     return absl::InvalidArgumentError(absl::StrCat("hash mismatch: content hash ", actual));
@@ -158,6 +210,24 @@ absl::StatusOr<bool> BlobStore::Put(Kind kind, absl::string_view hash, absl::str
 
 absl::StatusOr<uint64_t> BlobStore::AppendTo(Kind kind, absl::string_view hash,
                                              std::string* out) const {
+  if (kind == Kind::kBlob) {
+    BlobKey key;
+    if (!ParseBlobKey(hash, &key) || packs_ == nullptr) return NotFound(kind);
+    if (auto at = packs_->Find(key)) {
+      const size_t start = out->size();
+      out->resize(start + at->size);
+      if (absl::Status s = packs_->Read(*at, out->data() + start); !s.ok()) {
+        out->resize(start);
+        return s;
+      }
+      return at->size;
+    }
+  }
+  return LooseAppendTo(kind, hash, out);
+}
+
+absl::StatusOr<uint64_t> BlobStore::LooseAppendTo(Kind kind, absl::string_view hash,
+                                                  std::string* out) const {
   if (!core::IsLowerHexSha256(hash) || DirFd(kind) < 0) return NotFound(kind);
   int fd = ::openat(DirFd(kind), RelPath(hash).c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return NotFound(kind);

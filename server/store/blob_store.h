@@ -1,31 +1,36 @@
 // File: server/store/blob_store.h
 //
-// BlobStore: content-addressed files under the data directory.
-//   blobs:     <data_dir>/blobs/<h[0:2]>/<h>
-//   manifests: <data_dir>/manifests/<h[0:2]>/<h>
-// Two namespaces, like the original API (a manifest is not downloadable as a blob). A write is
-// verified (SHA-256 of the bytes must equal the key) and atomic: a temp file in the key's own
-// shard directory, then rename (so concurrent uploads do not all contend on one tmp/ directory).
-// Keys must be 64 lowercase hex chars, which also keeps paths inside the store.
+// BlobStore: the content-addressed blobs and manifests of the data directory.
+//   blobs:     <data_dir>/packs/pack-N.{dat,idx}   (PackStore: appended in batches)
+//   manifests: <data_dir>/manifests/<h[0:2]>/<h>   (one file each; one per snapshot)
+// Two namespaces, like the original API (a manifest is not downloadable as a blob). Every write
+// is verified (SHA-256 of the bytes must equal the key) and atomic: a blob becomes visible only
+// once its bytes are written (pack index record after the data), a manifest through a rename of
+// a temp file in its own shard directory. Keys must be 64 lowercase hex chars.
 //
-// Durability: by default a write is NOT fsync'ed (an fsync per blob made uploads of many small
-// files disk-bound). A crash can therefore lose a just-uploaded blob or manifest, never expose a
-// partial one (rename is atomic, and a torn temp file is never visible under the final name).
-// A lost blob is re-uploaded by the next snapshot of the same content, since `exists` checks the
-// file itself. Pass `fsync_writes = true` to fsync every file (and its directory) instead.
+// Blobs written by earlier versions as one file each (<data_dir>/blobs/<h[0:2]>/<h>) are still
+// found and served; new blobs always go to the packs.
 //
-// Thread-safe (the file system is the only state; concurrent writers of one key race to rename
-// identical bytes).
+// Durability: with `fsync_writes` a batch of blobs costs one fdatasync of its pack and one of
+// the pack's index (and a manifest an fsync of the file and its directory) before the upload is
+// acknowledged. Without it (the default) a crash can lose recently uploaded blobs, never expose
+// a partial one; `exists` then reports them missing and the next snapshot uploads them again.
+//
+// Thread-safe. One process owns a data directory (Init fails if another one holds it).
 #ifndef FASTEST_SERVER_STORE_BLOB_STORE_H_
 #define FASTEST_SERVER_STORE_BLOB_STORE_H_
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+#include "server/store/pack_store.h"
 
 namespace fastest::server {
 
@@ -37,7 +42,7 @@ class BlobStore {
   ~BlobStore();
   BlobStore(const BlobStore&) = delete;
   BlobStore& operator=(const BlobStore&) = delete;
-  // Creates the directories (including all 256 shard directories of each namespace).
+  // Creates the directories (all 256 manifest shard directories up front) and opens the packs.
   absl::Status Init();
 
   // True if stored. Invalid keys are simply absent.
@@ -48,21 +53,37 @@ class BlobStore {
   // InvalidArgument("hash mismatch: content hash <hex>") if sha256(bytes) != hash (or hash is not
   // lowercase hex).
   absl::StatusOr<bool> Put(Kind kind, absl::string_view hash, absl::string_view bytes);
-  // NotFound if absent. Reads the file into one buffer of the right size.
+  struct BlobPut {
+    absl::string_view hash, data;
+  };
+  struct PutResult {
+    enum Outcome { kCreated, kExisted, kHashMismatch } outcome;
+    std::string content_hash;  // for kHashMismatch: the SHA-256 of the bytes sent
+  };
+  // Verifies and stores a batch of blobs with one pack append. A mismatching blob is reported
+  // and not stored; the others are. An error status means nothing new may have been stored.
+  absl::StatusOr<std::vector<PutResult>> PutBlobs(absl::Span<const BlobPut> blobs);
+  // NotFound if absent. Reads the stored bytes into one buffer of the right size.
   absl::StatusOr<std::string> Get(Kind kind, absl::string_view hash) const;
   // Appends the stored bytes to *out (one read into the grown buffer); returns the byte count.
   // NotFound if absent.
   absl::StatusOr<uint64_t> AppendTo(Kind kind, absl::string_view hash, std::string* out) const;
 
  private:
-  // Every file operation is relative to the namespace directory's fd ("ab/<hash>"): a short path
-  // walk instead of the whole data_dir path per call.
-  int DirFd(Kind kind) const { return kind == Kind::kBlob ? blobs_fd_ : manifests_fd_; }
+  // Loose files: every operation is relative to the namespace directory's fd ("ab/<hash>"): a
+  // short path walk instead of the whole data_dir path per call. blobs_fd_ is -1 unless the
+  // data directory has blobs from an earlier version.
+  int DirFd(Kind kind) const { return kind == Kind::kBlob ? legacy_blobs_fd_ : manifests_fd_; }
   static std::string RelPath(absl::string_view hash);
   std::string PathFor(Kind kind, absl::string_view hash) const;  // for messages only
+  std::optional<uint64_t> LooseSize(Kind kind, absl::string_view hash) const;
+  absl::StatusOr<uint64_t> LooseAppendTo(Kind kind, absl::string_view hash, std::string* out) const;
+  absl::StatusOr<bool> PutLoose(Kind kind, absl::string_view hash, absl::string_view bytes);
+
   std::string data_dir_;
   bool fsync_writes_;
-  int blobs_fd_ = -1;
+  std::unique_ptr<PackStore> packs_;
+  int legacy_blobs_fd_ = -1;
   int manifests_fd_ = -1;
 };
 

@@ -9,7 +9,6 @@
 
 #include "core/snapshot/sha256.h"
 #include "gtest/gtest.h"
-#include "server/store/blob_store.h"
 
 namespace fastest::server {
 namespace {
@@ -135,58 +134,6 @@ TEST(StoreTest, ReopenKeepsStateAndServerId) {
   auto store = Store::Open(dir).value();
   EXPECT_EQ(store->server_id(), server_id);
   EXPECT_EQ(store->GetJob(job_id)->prompt, "x");
-}
-
-TEST(BlobStoreTest, VerifiesAndRoundTrips) {
-  auto dir = TempDir("blobs");
-  BlobStore blobs(dir);
-  ASSERT_TRUE(blobs.Init().ok());
-  const std::string data = "hello";
-  const std::string hash = core::Sha256Hex(data);
-  EXPECT_FALSE(blobs.Exists(BlobStore::Kind::kBlob, hash));
-  EXPECT_TRUE(blobs.Put(BlobStore::Kind::kBlob, hash, data).value());
-  EXPECT_FALSE(blobs.Put(BlobStore::Kind::kBlob, hash, data).value());
-  EXPECT_EQ(blobs.Get(BlobStore::Kind::kBlob, hash).value(), data);
-  EXPECT_FALSE(blobs.Exists(BlobStore::Kind::kManifest, hash));
-  EXPECT_EQ(blobs.Put(BlobStore::Kind::kBlob, hash, "other").status().code(),
-            absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(blobs.Get(BlobStore::Kind::kBlob, "../../etc/passwd").status().code(),
-            absl::StatusCode::kNotFound);
-}
-
-TEST(BlobStoreTest, ShardedLayoutNoTempLeftoversAndSizes) {
-  auto dir = TempDir("blobs_layout");
-  std::filesystem::remove_all(dir);
-  BlobStore blobs(dir);
-  ASSERT_TRUE(blobs.Init().ok());
-  const std::string data(100000, 'q');
-  const std::string hash = core::Sha256Hex(data);
-  EXPECT_FALSE(blobs.Size(BlobStore::Kind::kBlob, hash).has_value());
-  // Concurrent uploads of one blob: exactly one creates it, none fails.
-  std::atomic<int> created{0};
-  std::vector<std::thread> threads;
-  for (int i = 0; i < 4; ++i) {
-    threads.emplace_back([&] {
-      auto r = blobs.Put(BlobStore::Kind::kBlob, hash, data);
-      ASSERT_TRUE(r.ok()) << r.status();
-      if (*r) ++created;
-    });
-  }
-  for (auto& t : threads) t.join();
-  EXPECT_EQ(created.load(), 1);
-  EXPECT_TRUE(std::filesystem::is_regular_file(dir + "/blobs/" + hash.substr(0, 2) + "/" + hash));
-  EXPECT_EQ(blobs.Size(BlobStore::Kind::kBlob, hash).value_or(0), data.size());
-  std::string out = "prefix:";
-  EXPECT_EQ(blobs.AppendTo(BlobStore::Kind::kBlob, hash, &out).value(), data.size());
-  EXPECT_EQ(out, "prefix:" + data);
-  // No temp files remain anywhere in the store.
-  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
-    EXPECT_EQ(e.path().filename().string().rfind(".tmp", 0), std::string::npos) << e.path();
-  }
-  // A store reopened over the same directory sees the blob.
-  BlobStore again(dir);
-  ASSERT_TRUE(again.Init().ok());
-  EXPECT_TRUE(again.Exists(BlobStore::Kind::kBlob, hash));
 }
 
 TEST(StoreTest, CachedTokenIsRevokedImmediately) {
