@@ -39,12 +39,12 @@ class Session;
 constexpr size_t kMaxReadChunk = 1 << 20;
 // Largest body buffer a connection keeps for its next request.
 constexpr size_t kMaxSpareBody = 16 << 20;
+// Bodies up to this size use the connection's small spare buffer, larger ones its large one.
+constexpr size_t kSmallBody = 64 << 10;
 
-// A string body whose reader does not zero-fill: beast's string_body resizes the string for every
-// chunk (a memset of the whole body) and then copies into it. This reader sizes the string once
-// from Content-Length and copies each chunk into place. The string handed in may still hold the
-// previous request's bytes (its size is kept): growing to the new length then only zero-fills
-// the part beyond the old size.
+// Chunked bodies only (a body with a Content-Length is read straight into its buffer, see
+// DoReadBody). Beast's string_body resizes the string for every chunk (a memset of the whole
+// body) and then copies into it; this reader grows it only by each chunk's size.
 struct ReusedStringBody {
   using value_type = std::string;
 
@@ -183,10 +183,7 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
   void DoReadHeader() {
     if (closed_ || stopping_) return Close();
     idle_ = true;
-    // The previous request's body buffer is reused: a multi-MB upload then does not map (and
-    // page-fault in) fresh memory every time.
-    parser_.emplace(std::piecewise_construct, std::make_tuple(std::move(spare_body_)));
-    spare_body_ = std::string();
+    parser_.emplace();
     parser_->header_limit(64 * 1024);
     parser_->body_limit(ctx_->options.max_body_bytes);
     stream_.expires_after(ToChrono(ctx_->options.read_timeout));
@@ -200,9 +197,6 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
     if (ec) return OnReadError(ec);
     start_ = absl::Now();
     auto& req = parser_->get();
-    // No Content-Length and not chunked: no body, and the reader is never set up; drop the bytes
-    // the reused buffer still holds from the previous request.
-    if (!parser_->content_length() && !parser_->chunked()) req.body().clear();
     if (auto len = parser_->content_length();
         len && *len > ctx_->options.max_body_bytes) {
       return SendTooLarge();
@@ -221,18 +215,58 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
   }
 
   void DoReadBody() {
-    // Beast sizes each socket read by the buffer's free capacity (at least 512 bytes): a buffer
-    // left at header size reads a large body 512 bytes per recv (+ a timer re-arm each time).
-    // Room for big reads makes that ~100x fewer syscalls.
-    if (auto len = parser_->content_length(); !len || *len > buffer_.capacity()) {
-      const size_t want = std::min<size_t>(len ? static_cast<size_t>(*len) : kMaxReadChunk,
-                                           kMaxReadChunk);
-      if (buffer_.capacity() - buffer_.size() < want) buffer_.reserve(buffer_.size() + want);
-    }
     stream_.expires_after(ToChrono(ctx_->options.read_timeout));
-    bhttp::async_read(
-        stream_, buffer_, *parser_,
-        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnReadBody(ec); });
+    if (auto len = parser_->content_length(); len && !parser_->chunked()) {
+      // Straight into the body's own buffer: Beast would read into buffer_ and copy from there
+      // (one more pass over every uploaded byte). The previous request's buffer of the same size
+      // class is reused: it keeps its size, so resizing zero-fills at most the difference, and a
+      // multi-MB upload does not map (and page-fault in) fresh memory every time.
+      RecycleBody();
+      std::string& spare = *len > kSmallBody ? spare_large_ : spare_small_;
+      body_ = std::move(spare);
+      spare = std::string();
+      body_.resize(static_cast<size_t>(*len));
+      const size_t have = std::min<size_t>(buffer_.size(), body_.size());
+      net::buffer_copy(net::buffer(body_.data(), have), buffer_.data());
+      buffer_.consume(have);
+      body_read_ = have;
+      return ReadBodyBytes();
+    }
+    // Chunked: through the parser. Beast sizes each socket read by the buffer's free capacity (at
+    // least 512 bytes): room for big reads makes that ~100x fewer syscalls.
+    if (buffer_.capacity() - buffer_.size() < kMaxReadChunk) {
+      buffer_.reserve(buffer_.size() + kMaxReadChunk);
+    }
+    bhttp::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec,
+                                                                                size_t) {
+      if (ec) return self->OnReadError(ec);
+      self->body_ = std::move(self->parser_->get().body());
+      self->OnReadBody();
+    });
+  }
+
+  // Reads the rest of a Content-Length body (whatever the socket has, up to what is missing).
+  void ReadBodyBytes() {
+    if (body_read_ == body_.size()) return OnReadBody();
+    stream_.async_read_some(
+        net::buffer(body_.data() + body_read_, body_.size() - body_read_),
+        [self = shared_from_this()](beast::error_code ec, size_t n) {
+          if (ec) return self->Close();  // timeout, reset or EOF in the middle of a body
+          self->body_read_ += n;
+          self->ReadBodyBytes();
+        });
+  }
+
+  // The finished request's body buffer goes back to the spare of its size class.
+  void RecycleBody() {
+    if (request_.body.empty()) return;  // nothing worth keeping (or already recycled)
+    const size_t capacity = request_.body.capacity();
+    if (capacity > kSmallBody && capacity <= kMaxSpareBody) {
+      spare_large_ = std::move(request_.body);
+    } else if (capacity <= kSmallBody) {
+      spare_small_ = std::move(request_.body);
+    }
+    request_.body = std::string();
   }
 
   void OnReadError(beast::error_code ec) {
@@ -256,18 +290,14 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
         /*drain_after=*/true);
   }
 
-  void OnReadBody(beast::error_code ec) {
-    if (ec) return OnReadError(ec);
+  void OnReadBody() {
     auto msg = parser_->release();
     keep_alive_ = msg.keep_alive();
     // An idle keep-alive connection should not pin the big read buffer.
     if (buffer_.size() == 0 && buffer_.capacity() > 64 * 1024) buffer_.shrink_to_fit();
     stream_.expires_never();
 
-    if (request_.body.capacity() <= kMaxSpareBody) {
-      // Not cleared: ReusedStringBody overwrites it, and a kept size spares a zero-fill.
-      spare_body_ = std::move(request_.body);
-    }
+    RecycleBody();
     request_ = Request{};
     request_.method = std::string(msg.method_string());
     request_.target = std::string(msg.target());
@@ -288,7 +318,8 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
       request_.headers.emplace_back(absl::AsciiStrToLower(std::string(field.name_string())),
                                     std::string(field.value()));
     }
-    request_.body = std::move(msg.body());
+    request_.body = std::move(body_);
+    body_ = std::string();
     Dispatch();
   }
 
@@ -429,7 +460,10 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<ReusedStringBody>> parser_;
   Request request_;
-  std::string spare_body_;  // the previous body's buffer, kept for the next request
+  std::string body_;  // the body being read
+  size_t body_read_ = 0;
+  // Earlier requests' body buffers, kept for the next ones (see DoReadBody).
+  std::string spare_small_, spare_large_;
   std::string remote_;
   struct OutBuffer {
     std::string head;
