@@ -3,9 +3,12 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cstdlib>
+#include <cstring>
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
@@ -21,54 +24,86 @@ namespace {
 
 // Upload batches: bounded so several requests are in flight and a retry resends little.
 constexpr size_t kBatchMaxBlobs = 500;
-constexpr uint64_t kBatchMaxBytes = 4ull << 20;
+constexpr size_t kBatchMaxBytes = 1u << 20;
 // Concurrent exists+upload pipelines.
 constexpr int kBatchStreams = 3;
 // Batch buffers in existence at once (filling + queued + uploading): bounds the memory of the
 // kept file contents to kBatchBuffers * kBatchMaxBytes (20 MiB). Reused, so their pages are
-// faulted in once per snapshot (fewer, smaller buffers: fewer page faults).
+// faulted in once per snapshot.
 constexpr int kBatchBuffers = kBatchStreams + 2;
 
-// Read-once uploading: the scan hands every file it reads (bytes + hash) to Offer(), which packs
-// blobs not known to be stored into batch buffers; worker threads ask `exists` for a full batch
-// and upload the missing blobs straight from the buffer while the scan goes on.
+// A batch's fixed-size buffer (its address must not move while the scan reads into it).
+class BatchBuffer {
+ public:
+  BatchBuffer() : data_(static_cast<char*>(std::malloc(kBatchMaxBytes))) {
+    if (data_ == nullptr) throw std::bad_alloc();
+  }
+  ~BatchBuffer() { std::free(data_); }
+  BatchBuffer(const BatchBuffer&) = delete;
+  BatchBuffer& operator=(const BatchBuffer&) = delete;
+  char* data() const { return data_; }
+
+ private:
+  char* data_;
+};
+
+// Read-once uploading: the scan reads every file straight into a batch buffer (Acquire), hashes
+// it there and hands it over (Offer), which keeps blobs not known to be stored; worker threads
+// ask `exists` for a full batch and upload the missing blobs straight from the buffer (gathered,
+// not copied) while the scan goes on.
 class BlobPipeline {
  public:
   BlobPipeline(core::ApiClient& api, const std::unordered_set<std::string>& known, int streams)
       : api_(api), known_(known) {
-    for (int i = 0; i < kBatchBuffers; ++i) {
-      auto b = std::make_unique<Batch>();
-      b->bytes.reserve(kBatchMaxBytes);
-      free_.push_back(std::move(b));
-    }
+    for (int i = 0; i < kBatchBuffers; ++i) free_.push_back(std::make_unique<Batch>());
     for (int i = 0; i < streams; ++i) workers_.emplace_back([this] { Work(); });
   }
-  ~BlobPipeline() { Finish(); }
+  ~BlobPipeline() { Finish().IgnoreError(); }
 
-  // From the scan's hashing threads.
-  void Offer(const std::string& hash, absl::string_view data) {
-    if (known_.count(hash) != 0) return;
+  // Room for `bytes` in the filling batch (nullptr if it can never fit, or after a failure).
+  // Blocks while every buffer is queued or uploading (back-pressure on the scan).
+  char* Acquire(size_t bytes) {
+    if (bytes > kBatchMaxBytes) return nullptr;
     std::unique_lock<std::mutex> lock(mu_);
-    if (failed_ || !offered_.insert(hash).second) return;
-    // Loop: while this thread waited for a buffer, another one may have installed (or filled) one.
-    for (;;) {
-      if (failed_) return;
-      if (filling_ != nullptr && (filling_->items.size() >= kBatchMaxBlobs ||
-                                  filling_->bytes.size() + data.size() > kBatchMaxBytes)) {
-        queue_.push_back(std::move(filling_));
-        cv_.notify_all();
-      }
-      if (filling_ != nullptr) break;
-      if (!free_.empty()) {
-        filling_ = std::move(free_.back());
-        free_.pop_back();
-        continue;
-      }
-      cv_.wait(lock);
+    Batch* batch = FillingBatch(lock, bytes);
+    if (batch == nullptr) return nullptr;
+    char* at = batch->buffer.data() + batch->used;
+    reservations_.emplace(at, Reservation{batch, batch->used});
+    batch->used += bytes;
+    ++batch->pending;
+    return at;
+  }
+
+  // A reservation that will not be offered (the file changed while being read).
+  void Release(char* at) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = reservations_.find(at);
+    if (it == reservations_.end()) return;
+    Batch* batch = it->second.batch;
+    reservations_.erase(it);
+    Settle(batch);
+  }
+
+  // From the scan's hashing threads: a file's bytes and hash (in a reserved buffer, or not).
+  void Offer(const std::string& hash, absl::string_view data) {
+    std::unique_lock<std::mutex> lock(mu_);
+    auto it = reservations_.find(const_cast<char*>(data.data()));
+    if (it != reservations_.end()) {
+      const Reservation r = it->second;
+      reservations_.erase(it);
+      if (!failed_ && known_.count(hash) == 0 && offered_.insert(hash).second) {
+        r.batch->items.push_back(Item{hash, r.offset, data.size()});
+      }  // else its bytes are dead space in the buffer
+      Settle(r.batch);
+      return;
     }
-    Batch& b = *filling_;
-    b.items.push_back(Item{hash, b.bytes.size(), data.size()});
-    b.bytes.append(data.data(), data.size());
+    // Read into the scan's own buffer: copied.
+    if (failed_ || known_.count(hash) != 0 || !offered_.insert(hash).second) return;
+    Batch* batch = FillingBatch(lock, data.size());
+    if (batch == nullptr) return;
+    std::memcpy(batch->buffer.data() + batch->used, data.data(), data.size());
+    batch->items.push_back(Item{hash, batch->used, data.size()});
+    batch->used += data.size();
   }
 
   // Hashes offered (whether or not the upload of their batch finished).
@@ -81,7 +116,7 @@ class BlobPipeline {
   absl::Status Finish() {
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (filling_ != nullptr && !filling_->items.empty()) queue_.push_back(std::move(filling_));
+      if (filling_ != nullptr) CloseFilling();
       done_ = true;
       cv_.notify_all();
     }
@@ -107,9 +142,70 @@ class BlobPipeline {
     size_t offset, size;
   };
   struct Batch {
-    std::string bytes;  // the blobs' contents, back to back
+    BatchBuffer buffer;
+    size_t used = 0;   // reserved or filled up to here
+    int pending = 0;   // reservations not yet offered or released
+    bool closed = false;
     std::vector<Item> items;
   };
+  struct Reservation {
+    Batch* batch;
+    size_t offset;
+  };
+
+  // The batch to put `bytes` into, switching to a fresh buffer when the current one is full.
+  // nullptr after a failure. Caller holds mu_ (through `lock`, which may wait).
+  Batch* FillingBatch(std::unique_lock<std::mutex>& lock, size_t bytes) {
+    for (;;) {
+      if (failed_) return nullptr;
+      if (filling_ != nullptr &&
+          (filling_->items.size() + filling_->pending >= kBatchMaxBlobs ||
+           filling_->used + bytes > kBatchMaxBytes)) {
+        CloseFilling();
+      }
+      if (filling_ != nullptr) return filling_.get();
+      if (!free_.empty()) {
+        filling_ = std::move(free_.back());
+        free_.pop_back();
+        continue;
+      }
+      cv_.wait(lock);
+    }
+  }
+
+  // No more reservations in the filling batch; it is queued once its pending reads are in.
+  void CloseFilling() {
+    filling_->closed = true;
+    Batch* batch = filling_.get();
+    closing_.push_back(std::move(filling_));
+    Settle(batch, /*release=*/false);
+  }
+
+  // After a reservation ends (release = one fewer pending): queue a closed batch whose reads are
+  // all in (or recycle it if it holds nothing).
+  void Settle(Batch* batch, bool release = true) {
+    if (release) --batch->pending;
+    if (!batch->closed || batch->pending > 0) return;
+    auto it = std::find_if(closing_.begin(), closing_.end(),
+                           [batch](const auto& b) { return b.get() == batch; });
+    if (it == closing_.end()) return;
+    std::unique_ptr<Batch> owned = std::move(*it);
+    closing_.erase(it);
+    if (owned->items.empty() || failed_) {
+      Recycle(std::move(owned));
+    } else {
+      queue_.push_back(std::move(owned));
+    }
+    cv_.notify_all();
+  }
+
+  void Recycle(std::unique_ptr<Batch> batch) {
+    batch->used = 0;
+    batch->pending = 0;
+    batch->closed = false;
+    batch->items.clear();
+    free_.push_back(std::move(batch));
+  }
 
   void Work() {
     for (;;) {
@@ -123,9 +219,7 @@ class BlobPipeline {
       }
       absl::Status s = Upload(*batch);
       std::lock_guard<std::mutex> lock(mu_);
-      batch->bytes.clear();  // keeps its capacity (and faulted-in pages)
-      batch->items.clear();
-      free_.push_back(std::move(batch));
+      Recycle(std::move(batch));
       if (!s.ok()) {
         if (first_error_.ok()) first_error_ = s;
         failed_ = true;
@@ -148,7 +242,7 @@ class BlobPipeline {
     for (const Item& i : batch.items) {
       if (want.count(i.hash) != 0) {
         blobs.push_back(
-            core::BlobData{i.hash, absl::string_view(batch.bytes.data() + i.offset, i.size)});
+            core::BlobData{i.hash, absl::string_view(batch.buffer.data() + i.offset, i.size)});
       }
     }
     absl::StatusOr<core::BatchUploadResult> up = api_.UploadBlobs(blobs);
@@ -163,7 +257,9 @@ class BlobPipeline {
   std::mutex mu_;
   std::condition_variable cv_;
   std::unordered_set<std::string> offered_;
+  std::unordered_map<char*, Reservation> reservations_;
   std::unique_ptr<Batch> filling_;
+  std::vector<std::unique_ptr<Batch>> closing_;  // closed, reads still in progress
   std::deque<std::unique_ptr<Batch>> queue_;
   std::vector<std::unique_ptr<Batch>> free_;
   bool done_ = false;
@@ -188,7 +284,9 @@ absl::StatusOr<SnapshotResult> SnapshotWorkspace(core::ApiClient& api,
   // while later files are still being hashed.
   BlobPipeline pipeline(api, known, streams);
   core::ScanOptions options;
-  options.content_max_bytes = kBatchMaxBytes;
+  options.content_max_bytes = kBatchMaxBytes - 1;  // + 1 byte of slack fits a batch
+  options.acquire_content_buffer = [&pipeline](size_t bytes) { return pipeline.Acquire(bytes); };
+  options.release_content_buffer = [&pipeline](char* at) { pipeline.Release(at); };
   options.on_file_content = [&pipeline](const std::string&, const std::string& hash,
                                         absl::string_view data) { pipeline.Offer(hash, data); };
   core::ScanStats scan;

@@ -669,21 +669,12 @@ absl::StatusOr<BatchUploadResult> ApiClient::UploadPerBlob(
 
 absl::StatusOr<BatchUploadResult> ApiClient::UploadBatchRequest(
     const std::vector<const BlobFile*>& files, const std::string& body) {
-  // The body is streamed from our buffer (no copy of several MB per request); each attempt
-  // starts over at its beginning.
-  auto offset = std::make_shared<size_t>(0);
-  auto make = [&, offset]() {
-    *offset = 0;
+  // Sent from our buffer (no copy of several MB per request).
+  auto make = [&]() {
     HttpRequest req;
     req.timeout = ToChrono(retry_.transfer_timeout);
     req.headers.emplace_back("Content-Type", kBlobBatchContentType);
-    req.body_size = static_cast<long long>(body.size());
-    req.body_reader = [&body, offset](char* buf, size_t max) -> size_t {
-      size_t n = std::min(max, body.size() - *offset);
-      memcpy(buf, body.data() + *offset, n);
-      *offset += n;
-      return n;
-    };
+    req.body_pieces = {body};
     return req;
   };
   return SendBatchUpload(
@@ -769,51 +760,21 @@ absl::StatusOr<BatchUploadResult> ApiClient::UploadBlobs(const std::vector<BlobD
     }
     absl::StatusOr<BatchUploadResult> r;
     if (batch_support_.load() != BatchSupport::kUnsupported) {
-      // Streamed frame by frame straight from the caller's buffers: header, then the bytes.
-      struct Cursor {
-        size_t blob = 0;
-        size_t pos = 0;  // within header + data of `blob`
-        std::string header;
-      };
-      auto cursor = std::make_shared<Cursor>();
-      auto make = [&, cursor, begin, end, body_size]() {
-        *cursor = Cursor();
-        cursor->blob = begin;
-        if (begin < end) {
-          cursor->header = BlobFrameHeader(blobs[begin].hash, blobs[begin].data.size());
-        }
+      // Gathered straight from the caller's buffers: each frame's header, then its bytes.
+      std::vector<std::string> headers;
+      headers.reserve(end - begin);
+      for (size_t i = begin; i < end; ++i) {
+        headers.push_back(BlobFrameHeader(blobs[i].hash, blobs[i].data.size()));
+      }
+      auto make = [&]() {
         HttpRequest req;
         req.timeout = ToChrono(retry_.transfer_timeout);
         req.headers.emplace_back("Content-Type", kBlobBatchContentType);
-        req.body_size = static_cast<long long>(body_size);
-        req.body_reader = [&blobs, cursor, end](char* buf, size_t max) -> size_t {
-          size_t n = 0;
-          while (n < max && cursor->blob < end) {
-            const BlobData& b = blobs[cursor->blob];
-            const size_t hsize = cursor->header.size();
-            if (cursor->pos < hsize) {
-              size_t k = std::min(max - n, hsize - cursor->pos);
-              memcpy(buf + n, cursor->header.data() + cursor->pos, k);
-              n += k;
-              cursor->pos += k;
-              continue;
-            }
-            size_t dpos = cursor->pos - hsize;
-            size_t k = std::min(max - n, b.data.size() - dpos);
-            memcpy(buf + n, b.data.data() + dpos, k);
-            n += k;
-            cursor->pos += k;
-            if (cursor->pos == hsize + b.data.size()) {
-              ++cursor->blob;
-              cursor->pos = 0;
-              if (cursor->blob < end) {
-                cursor->header =
-                    BlobFrameHeader(blobs[cursor->blob].hash, blobs[cursor->blob].data.size());
-              }
-            }
-          }
-          return n;
-        };
+        req.body_pieces.reserve(2 * headers.size());
+        for (size_t i = begin; i < end; ++i) {
+          req.body_pieces.push_back(headers[i - begin]);
+          req.body_pieces.push_back(blobs[i].data);
+        }
         return req;
       };
       r = SendBatchUpload(

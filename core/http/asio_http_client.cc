@@ -317,9 +317,40 @@ class Connection {
     begin_ = end_ = 0;
     const bool has_body = request.method != "GET" && request.method != "HEAD";
     const bool streaming = has_body && static_cast<bool>(request.body_reader);
+    const bool gathered = has_body && !streaming && !request.body_pieces.empty();
     const bool request_close = BuildHead(request, url, user_agent, has_body, streaming);
     if (streaming) {
-      WriteStreaming(request, &out);
+      out.reader_used = true;  // the reader cannot be rewound: no replay
+      WriteStreaming(request.body_reader, request.body_size, &out);
+    } else if (gathered && kind_ == Kind::kTls) {
+      // TLS encrypts into records anyway: staging the pieces costs no extra pass, and small
+      // pieces do not each become a record.
+      size_t piece = 0, offset = 0;
+      auto reader = [&](char* buf, size_t max) -> size_t {
+        size_t n = 0;
+        while (n < max && piece < request.body_pieces.size()) {
+          absl::string_view rest = request.body_pieces[piece].substr(offset);
+          const size_t k = std::min(max - n, rest.size());
+          std::memcpy(buf + n, rest.data(), k);
+          n += k;
+          offset += k;
+          if (offset == request.body_pieces[piece].size()) {
+            ++piece;
+            offset = 0;
+          }
+        }
+        return n;
+      };
+      WriteStreaming(reader, static_cast<long long>(BodyPiecesSize(request)), &out);
+    } else if (gathered) {
+      std::vector<asio::const_buffer> buffers;
+      buffers.reserve(request.body_pieces.size() + 1);
+      buffers.push_back(asio::buffer(head_));
+      for (absl::string_view piece : request.body_pieces) {
+        if (!piece.empty()) buffers.push_back(asio::buffer(piece.data(), piece.size()));
+      }
+      out.ec = Write(buffers);
+      if (out.ec) out.phase = "send request";
     } else {
       absl::string_view body = has_body ? absl::string_view(request.body) : absl::string_view();
       if (body.size() <= kInlineBody) {
@@ -393,15 +424,18 @@ class Connection {
 
   template <typename Buffers>
   error_code Write(const Buffers& buffers) {
+    // asio's transfer_all caps every write at 64 KiB; a large gathered body goes out in fewer,
+    // larger sendmsg calls with this.
+    auto large_writes = [](const error_code& ec, size_t) -> size_t { return ec ? 0 : 4u << 20; };
     switch (kind_) {
       case Kind::kTls:
         return Run([&](auto h) { asio::async_write(*tls_, buffers, std::move(h)); });
       case Kind::kUnix:
-        return Run([&](auto h) { asio::async_write(unix_, buffers, std::move(h)); });
+        return Run([&](auto h) { asio::async_write(unix_, buffers, large_writes, std::move(h)); });
       case Kind::kTcp:
         break;
     }
-    return Run([&](auto h) { asio::async_write(tcp_, buffers, std::move(h)); });
+    return Run([&](auto h) { asio::async_write(tcp_, buffers, large_writes, std::move(h)); });
   }
 
   error_code ReadSome(char* data, size_t size, size_t* n) {
@@ -475,7 +509,10 @@ class Connection {
     }
     if (has_body && !user_length) {
       if (!streaming) {
-        absl::StrAppend(&head_, "Content-Length: ", request.body.size(), "\r\n");
+        absl::StrAppend(&head_, "Content-Length: ",
+                        request.body_pieces.empty() ? request.body.size()
+                                                    : BodyPiecesSize(request),
+                        "\r\n");
       } else if (request.body_size >= 0) {
         absl::StrAppend(&head_, "Content-Length: ", request.body_size, "\r\n");
       } else {
@@ -486,11 +523,12 @@ class Connection {
     return request_close;
   }
 
-  // Streams body_reader's bytes, staged in buffer_ (the response has not started yet). The first
-  // piece goes out together with the head.
-  void WriteStreaming(const HttpRequest& request, Outcome* out) {
-    const bool chunked = request.body_size < 0;
-    const uint64_t total = chunked ? 0 : static_cast<uint64_t>(request.body_size);
+  // Streams a reader's bytes, staged in buffer_ (the response has not started yet). The first
+  // piece goes out together with the head. body_size < 0: chunked.
+  void WriteStreaming(const std::function<size_t(char*, size_t)>& reader, long long body_size,
+                      Outcome* out) {
+    const bool chunked = body_size < 0;
+    const uint64_t total = chunked ? 0 : static_cast<uint64_t>(body_size);
     uint64_t sent = 0;
     bool first = true;
     bool finished = false;
@@ -500,8 +538,7 @@ class Connection {
       if (!chunked) capacity = static_cast<size_t>(std::min<uint64_t>(capacity, total - sent));
       size_t n = 0;
       if (capacity > 0) {
-        n = std::min(request.body_reader(data, capacity), capacity);
-        out->reader_used = true;
+        n = std::min(reader(data, capacity), capacity);
       }
       char* start = data;
       size_t length = n;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstring>
 #include <mutex>
 #include <vector>
 
@@ -26,6 +27,8 @@ struct TransferState {
   const HttpRequest* request = nullptr;
   HttpResponse* response = nullptr;
   bool sink_aborted = false;
+  // Position in request->body_pieces.
+  size_t piece = 0, piece_offset = 0;
 };
 
 size_t OnHeader(char* data, size_t size, size_t count, void* user) {
@@ -63,7 +66,22 @@ size_t OnBody(char* data, size_t size, size_t count, void* user) {
 
 size_t OnUpload(char* buffer, size_t size, size_t count, void* user) {
   auto* state = static_cast<TransferState*>(user);
-  return state->request->body_reader(buffer, size * count);
+  if (state->request->body_reader) return state->request->body_reader(buffer, size * count);
+  // body_pieces: libcurl wants the bytes copied into its buffer.
+  const auto& pieces = state->request->body_pieces;
+  size_t n = 0;
+  while (n < size * count && state->piece < pieces.size()) {
+    absl::string_view piece = pieces[state->piece].substr(state->piece_offset);
+    const size_t k = std::min(size * count - n, piece.size());
+    std::memcpy(buffer + n, piece.data(), k);
+    n += k;
+    state->piece_offset += k;
+    if (state->piece_offset == pieces[state->piece].size()) {
+      ++state->piece;
+      state->piece_offset = 0;
+    }
+  }
+  return n;
 }
 
 absl::Status CurlError(CURLcode code, const HttpRequest& request, const char* detail) {
@@ -170,13 +188,15 @@ absl::StatusOr<HttpResponse> HttpClient::Send(const HttpRequest& request) {
     curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
   } else {
     curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method.c_str());
-    if (request.body_reader) {
+    if (request.body_reader || !request.body_pieces.empty()) {
       curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
       curl_easy_setopt(curl, CURLOPT_READFUNCTION, &OnUpload);
       curl_easy_setopt(curl, CURLOPT_READDATA, &state);
-      if (request.body_size >= 0) {
-        curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE,
-                         static_cast<curl_off_t>(request.body_size));
+      const long long size =
+          request.body_reader ? request.body_size
+                              : static_cast<long long>(BodyPiecesSize(request));
+      if (size >= 0) {
+        curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(size));
       }
       // CURLOPT_UPLOAD implies PUT; CUSTOMREQUEST above restores the real method.
     } else {

@@ -40,4 +40,10 @@ std::string HttpResponse::Header(absl::string_view name) const {
   return "";
 }
 
+size_t BodyPiecesSize(const HttpRequest& request) {
+  size_t total = 0;
+  for (absl::string_view piece : request.body_pieces) total += piece.size();
+  return total;
+}
+
 }  // namespace fastest::core

@@ -52,7 +52,15 @@ struct HttpRequest {
   // (return bytes written into buf, 0 at the end); body_size is the Content-Length (-1 = chunked).
   std::function<size_t(char* buf, size_t max)> body_reader;
   long long body_size = -1;
+  // Gathered upload: when non-empty (and no body_reader), `body` is ignored and the body is these
+  // pieces back to back. They point into the caller's memory, which must stay valid until Send
+  // returns; over plain TCP and unix sockets they are written without being copied, and a
+  // request can be replayed (unlike body_reader).
+  std::vector<absl::string_view> body_pieces;
 };
+
+// Total size of a gathered body.
+size_t BodyPiecesSize(const HttpRequest& request);
 
 struct HttpResponse {
   long status = 0;

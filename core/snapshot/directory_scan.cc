@@ -9,7 +9,10 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
 #include <thread>
 #include <unordered_set>
 
@@ -30,10 +33,41 @@ struct Candidate {
   absl::Status status;
 };
 
+// Files found by the walk and not yet hashed, consumed by the hashing threads while the walk
+// goes on (a deque: its elements never move while it grows).
+class HashQueue {
+ public:
+  void Push(Candidate* c) {
+    std::lock_guard<std::mutex> lock(mu_);
+    items_.push_back(c);
+    cv_.notify_one();
+  }
+  void Close() {
+    std::lock_guard<std::mutex> lock(mu_);
+    closed_ = true;
+    cv_.notify_all();
+  }
+  // nullptr once closed and drained.
+  Candidate* Pop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [this] { return closed_ || next_ < items_.size(); });
+    return next_ < items_.size() ? items_[next_++] : nullptr;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Candidate*> items_;
+  size_t next_ = 0;
+  bool closed_ = false;
+};
+
 class Walker {
  public:
-  Walker(const IgnoreRules& rules, std::vector<Candidate>* out, std::vector<std::string>* skipped)
-      : rules_(rules), out_(out), skipped_(skipped) {}
+  // on_file is called for every regular file, right after it is added to *out.
+  Walker(const IgnoreRules& rules, std::deque<Candidate>* out, std::vector<std::string>* skipped,
+         std::function<void(Candidate*)> on_file)
+      : rules_(rules), out_(out), skipped_(skipped), on_file_(std::move(on_file)) {}
 
   // Walks the directory open at `fd` (owned; closed here). `prefix` is "" or "a/b/".
   absl::Status Walk(int fd, const std::string& prefix) {
@@ -85,6 +119,7 @@ class Walker {
         c.rel = std::move(rel);
         c.st = st;
         out_->push_back(std::move(c));
+        on_file_(&out_->back());
       } else {
         if (rules_.IsIgnored(rel, /*is_dir=*/false)) continue;
         skipped_->push_back(absl::StrCat(rel, ": not a regular file"));
@@ -98,17 +133,18 @@ class Walker {
   static std::string Display(const std::string& prefix) { return prefix.empty() ? "." : prefix; }
 
   const IgnoreRules& rules_;
-  std::vector<Candidate>* out_;
+  std::deque<Candidate>* out_;
   std::vector<std::string>* skipped_;
+  std::function<void(Candidate*)> on_file_;
 };
 
-// Reads the whole file (expected `size` bytes) into *buffer; false if it holds more than that.
-bool ReadWhole(int fd, uint64_t size, std::string* buffer, size_t* got, absl::Status* status) {
+// Reads the whole file (expected `size` bytes) into dst (room for size + 1); false if it holds
+// more than that.
+bool ReadWhole(int fd, uint64_t size, char* dst, size_t* got, absl::Status* status) {
   // One byte of slack tells "exactly size" from "grew since fstat".
-  if (buffer->size() < size + 1) buffer->resize(size + 1);
   *got = 0;
   while (*got < size + 1) {
-    ssize_t n = read(fd, &(*buffer)[*got], size + 1 - *got);
+    ssize_t n = read(fd, dst + *got, size + 1 - *got);
     if (n < 0) {
       if (errno == EINTR) continue;
       *status = absl::InternalError(absl::StrCat("read: ", strerror(errno)));
@@ -142,16 +178,24 @@ void HashOne(const std::string& root, Candidate* c, std::string* buffer, const S
   c->st = st;
   if (options.on_file_content &&
       static_cast<uint64_t>(st.st_size) <= options.content_max_bytes) {
+    const size_t size = static_cast<size_t>(st.st_size);
+    char* dst = options.acquire_content_buffer ? options.acquire_content_buffer(size + 1) : nullptr;
+    const bool acquired = dst != nullptr;
+    if (!acquired) {
+      if (buffer->size() < size + 1) buffer->resize(size + 1);
+      dst = buffer->data();
+    }
     size_t got = 0;
     absl::Status read_status;
-    if (ReadWhole(fd, static_cast<uint64_t>(st.st_size), buffer, &got, &read_status)) {
+    if (ReadWhole(fd, size, dst, &got, &read_status)) {
       close(fd);
-      absl::string_view data(buffer->data(), got);
+      absl::string_view data(dst, got);
       c->hash = Sha256Hex(data);
       c->size = got;
       options.on_file_content(c->rel, c->hash, data);
       return;
     }
+    if (acquired) options.release_content_buffer(dst);
     if (!read_status.ok()) {
       close(fd);
       c->status = absl::Status(read_status.code(), absl::StrCat(c->rel, ": ", read_status.message()));
@@ -199,47 +243,47 @@ absl::StatusOr<Manifest> BuildManifestFromDirectory(const std::string& root_in, 
     std::string msg = absl::StrCat("open workspace ", root, ": ", strerror(err));
     return err == ENOENT ? absl::NotFoundError(msg) : absl::InternalError(msg);
   }
-  std::vector<Candidate> files;
-  Walker walker(rules, &files, &stats->skipped);
-  absl::Status walked = walker.Walk(fd, "");
-  if (!walked.ok()) return walked;
-
   // Recording time is taken before any content is read (see HashCache).
   const int64_t recorded_ns = HashCache::NowNs();
-  std::vector<size_t> to_hash;
-  for (size_t i = 0; i < files.size(); ++i) {
-    Candidate& c = files[i];
+  const unsigned threads = options.threads > 0 ? static_cast<unsigned>(options.threads)
+                                               : std::max(1u, std::thread::hardware_concurrency());
+  // With several threads, files are hashed while the walk is still finding more.
+  HashQueue queue;
+  std::vector<Candidate*> inline_hash;  // one thread: hashed after the walk, on this thread
+  std::deque<Candidate> files;
+  Walker walker(rules, &files, &stats->skipped, [&](Candidate* c) {
     std::optional<std::string> cached;
-    if (cache != nullptr) cached = cache->Lookup(c.rel, c.st);
+    if (cache != nullptr) cached = cache->Lookup(c->rel, c->st);
     if (cached.has_value()) {
-      c.hash = *std::move(cached);
-      c.size = static_cast<uint64_t>(c.st.st_size);
+      c->hash = *std::move(cached);
+      c->size = static_cast<uint64_t>(c->st.st_size);
       ++stats->reused;
+      return;
+    }
+    c->need_hash = true;
+    if (threads > 1) {
+      queue.Push(c);
     } else {
-      c.need_hash = true;
-      to_hash.push_back(i);
+      inline_hash.push_back(c);
+    }
+  });
+  std::vector<std::thread> pool;
+  if (threads > 1) {
+    pool.reserve(threads);
+    for (unsigned t = 0; t < threads; ++t) {
+      pool.emplace_back([&] {
+        std::string buffer;
+        while (Candidate* c = queue.Pop()) HashOne(root, c, &buffer, options);
+      });
     }
   }
-
-  unsigned threads = options.threads > 0 ? static_cast<unsigned>(options.threads)
-                                         : std::max(1u, std::thread::hardware_concurrency());
-  threads = std::min<unsigned>(threads, static_cast<unsigned>(to_hash.size()));
-  std::atomic<size_t> next{0};
-  auto worker = [&] {
+  absl::Status walked = walker.Walk(fd, "");
+  queue.Close();
+  for (std::thread& t : pool) t.join();
+  if (!walked.ok()) return walked;
+  {
     std::string buffer;
-    for (;;) {
-      size_t k = next.fetch_add(1);
-      if (k >= to_hash.size()) return;
-      HashOne(root, &files[to_hash[k]], &buffer, options);
-    }
-  };
-  if (threads <= 1) {
-    worker();
-  } else {
-    std::vector<std::thread> pool;
-    pool.reserve(threads);
-    for (unsigned t = 0; t < threads; ++t) pool.emplace_back(worker);
-    for (std::thread& t : pool) t.join();
+    for (Candidate* c : inline_hash) HashOne(root, c, &buffer, options);
   }
 
   Manifest manifest;

@@ -42,6 +42,13 @@ struct ScanOptions {
   std::function<void(const std::string& rel_path, const std::string& hash, absl::string_view data)>
       on_file_content;
   uint64_t content_max_bytes = 8ull << 20;
+  // Optional, with on_file_content: where to read a file, so the caller keeps the bytes without
+  // copying them (e.g. straight into an upload batch). Called with the bytes needed (file size
+  // + 1); nullptr means "use the scan's own buffer". A buffer it returns is given back through
+  // on_file_content (`data` points into it) or, if the file is not handed over (it changed while
+  // being read, or reading failed), through release_content_buffer.
+  std::function<char*(size_t bytes)> acquire_content_buffer;
+  std::function<void(char* buffer)> release_content_buffer;
 };
 
 struct ScanStats {

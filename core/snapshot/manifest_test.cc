@@ -7,7 +7,9 @@
 #include <unistd.h>
 
 #include <map>
+#include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -448,6 +450,46 @@ TEST(DirectoryScanTest, OnFileContentGetsExactlyTheHashedBytes) {
   EXPECT_EQ(got.size(), 3u);
   EXPECT_EQ(got["sub/b.bin"], std::string(100000, 'z'));
   EXPECT_EQ(ManifestHash(*m), ManifestHash(*m2));
+}
+
+// Read-once scans into caller buffers: the bytes handed over are in the buffer the caller gave.
+TEST(DirectoryScanTest, ReadsIntoAcquiredBuffers) {
+  testing::TempDir dir;
+  for (int i = 0; i < 40; ++i) {
+    dir.Write("d" + std::to_string(i % 4) + "/f" + std::to_string(i), std::string(100 + i, 'a' + i % 26));
+  }
+  std::mutex mu;
+  std::vector<std::unique_ptr<std::string>> buffers;
+  std::set<const char*> outstanding;
+  int handed = 0, inside = 0;
+  ScanOptions options;
+  options.threads = 3;
+  options.acquire_content_buffer = [&](size_t bytes) -> char* {
+    std::lock_guard<std::mutex> lock(mu);
+    buffers.push_back(std::make_unique<std::string>(bytes, '\0'));
+    outstanding.insert(buffers.back()->data());
+    return buffers.back()->data();
+  };
+  options.release_content_buffer = [&](char* at) {
+    std::lock_guard<std::mutex> lock(mu);
+    outstanding.erase(at);
+  };
+  options.on_file_content = [&](const std::string&, const std::string& hash, absl::string_view data) {
+    std::lock_guard<std::mutex> lock(mu);
+    EXPECT_EQ(hash, Sha256Hex(data));
+    ++handed;
+    if (outstanding.erase(data.data()) == 1) ++inside;
+  };
+  auto m = BuildManifestFromDirectory(dir.path(), options);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->files.size(), 40u);
+  EXPECT_EQ(handed, 40);
+  EXPECT_EQ(inside, 40);  // every file was read into a buffer it acquired
+  EXPECT_TRUE(outstanding.empty());
+  // Same manifest as a plain scan.
+  auto plain = BuildManifestFromDirectory(dir.path());
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(ManifestHash(*m), ManifestHash(*plain));
 }
 
 }  // namespace fastest::core
