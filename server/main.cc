@@ -64,6 +64,9 @@ ABSL_FLAG(int64_t, max_body_bytes, 100 * 1024 * 1024,
 ABSL_FLAG(absl::Duration, read_timeout, absl::Seconds(30),
           "Deadline for reading one request. Env FASTEST_READ_TIMEOUT.");
 ABSL_FLAG(int, threads, 2, "HTTP io threads. Env FASTEST_THREADS.");
+ABSL_FLAG(bool, fsync_blobs, false,
+          "Make every upload durable before answering it (one fdatasync of the pack and one of "
+          "its index per batch). Env FASTEST_FSYNC_BLOBS.");
 ABSL_FLAG(std::string, sandbox_api_url, "",
           "API_URL given to sandboxes (default http://127.0.0.1:<port>, for host networking). "
           "Env FASTEST_SANDBOX_API_URL.");
@@ -103,6 +106,7 @@ const ConfigKey kJobTimeout = Key("job_timeout", "FASTEST_JOB_TIMEOUT", "30m");
 const ConfigKey kMaxBody = Key("max_body_bytes", "FASTEST_MAX_BODY_BYTES", "104857600");
 const ConfigKey kReadTimeout = Key("read_timeout", "FASTEST_READ_TIMEOUT", "30s");
 const ConfigKey kThreads = Key("threads", "FASTEST_THREADS", "2");
+const ConfigKey kFsyncBlobs = Key("fsync_blobs", "FASTEST_FSYNC_BLOBS", "false");
 const ConfigKey kSandboxApiUrl = Key("sandbox_api_url", "FASTEST_SANDBOX_API_URL", "");
 const ConfigKey kInstanceType = Key("instance_type", "FASTEST_INSTANCE_TYPE", "standard-1");
 const ConfigKey kNetworkMode = Key("network_mode", "FASTEST_NETWORK_MODE", "");
@@ -128,7 +132,7 @@ struct Settings {
   nlohmann::json backend_config;
   std::vector<std::string> runner_command;
   int max_instances, threads;
-  bool auto_dispatch;
+  bool auto_dispatch, fsync_blobs;
   absl::Duration job_timeout, read_timeout;
   int64_t max_body_bytes;
   InstanceType instance_type;
@@ -162,6 +166,7 @@ absl::StatusOr<Settings> LoadSettings() {
   FASTEST_ASSIGN_OR_RETURN(s.read_timeout, c.GetDuration(kReadTimeout));
   FASTEST_ASSIGN_OR_RETURN(int64_t threads, c.GetInt(kThreads));
   s.threads = static_cast<int>(threads);
+  FASTEST_ASSIGN_OR_RETURN(s.fsync_blobs, c.GetBool(kFsyncBlobs));
   FASTEST_ASSIGN_OR_RETURN(s.sandbox_api_url, c.GetString(kSandboxApiUrl));
   FASTEST_ASSIGN_OR_RETURN(std::string type, c.GetString(kInstanceType));
   auto it = FindInstanceType(type);
@@ -226,7 +231,7 @@ int Serve(const Settings& s) {
     return 1;
   }
   std::unique_ptr<Store> store = std::move(*store_or);
-  BlobStore blobs(s.data_dir);
+  BlobStore blobs(s.data_dir, s.fsync_blobs);
   if (absl::Status st = blobs.Init(); !st.ok()) {
     LogError("cannot init blob store", {{"error", st.ToString()}});
     return 1;
