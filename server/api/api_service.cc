@@ -1,5 +1,6 @@
 #include "server/api/api_service.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <limits>
 #include <memory>
@@ -127,6 +128,27 @@ std::optional<Response> ParseHashes(const Request& req, std::vector<std::string>
     if (out->size() < 100) out->push_back(h.get<std::string>());
   }
   return std::nullopt;
+}
+
+// The blob routes answer every batch of every snapshot: their JSON is written directly (nlohmann
+// builds a tree and escapes char by char). Only for strings that need no escaping: lowercase hex.
+void AppendHexArray(std::string* out, const std::vector<absl::string_view>& hashes) {
+  out->push_back('[');
+  for (size_t i = 0; i < hashes.size(); ++i) {
+    if (i > 0) out->push_back(',');
+    out->push_back('"');
+    out->append(hashes[i].data(), hashes[i].size());
+    out->push_back('"');
+  }
+  out->push_back(']');
+}
+
+Response JsonText(std::string body) {
+  Response r;
+  r.status = 200;
+  r.headers.emplace_back("Content-Type", "application/json");
+  r.body = std::move(body);
+  return r;
 }
 
 // Batch transfer limits (see server/README.md).
@@ -377,13 +399,28 @@ void ApiService::Register(http::Router& router) {
   post("/v1/blobs/exists", [blobs](const Request& req, const AuthInfo&) {
     std::vector<std::string> hashes;
     if (auto err = ParseHashes(req, &hashes)) return *err;
-    json missing = json::array(), existing = json::array();
+    if (!std::all_of(hashes.begin(), hashes.end(), core::IsLowerHexSha256)) {
+      // Anything goes in the original API's answer (unknown strings are just "missing").
+      json missing = json::array(), existing = json::array();
+      for (const auto& h : hashes) {
+        (blobs->Exists(BlobStore::Kind::kBlob, h) ? existing : missing).push_back(h);
+      }
+      return Response::Json(200, {{"missing", missing},
+                                  {"existing", existing},
+                                  {"checked", static_cast<int64_t>(hashes.size())}});
+    }
+    std::vector<absl::string_view> missing, existing;
     for (const auto& h : hashes) {
       (blobs->Exists(BlobStore::Kind::kBlob, h) ? existing : missing).push_back(h);
     }
-    return Response::Json(200, {{"missing", missing},
-                                {"existing", existing},
-                                {"checked", static_cast<int64_t>(hashes.size())}});
+    std::string out;
+    out.reserve(hashes.size() * 67 + 64);
+    out += "{\"missing\":";
+    AppendHexArray(&out, missing);
+    out += ",\"existing\":";
+    AppendHexArray(&out, existing);
+    absl::StrAppend(&out, ",\"checked\":", hashes.size(), "}");
+    return JsonText(std::move(out));
   });
   for (const char* kind : {"upload", "download"}) {
     std::string path = absl::StrCat("/v1/blobs/presign-", kind);
@@ -440,33 +477,32 @@ void ApiService::Register(http::Router& router) {
     // One verified append for the whole batch. Disk trouble fails the request (retryable).
     auto outcomes = blobs->PutBlobs(items);
     if (!outcomes.ok()) return http::ResponseFromStatus(outcomes.status());
-    json results = json::array();
+    // Frame hashes are lowercase hex (the reader checks), so the JSON is written directly.
+    std::string out;
+    out.reserve(items.size() * 100 + 64);
+    out += "{\"results\":[";
     int64_t stored = 0, created_count = 0, failed = 0;
     for (size_t i = 0; i < items.size(); ++i) {
       const BlobStore::BlobPut& item = items[i];
       const BlobStore::PutResult& outcome = (*outcomes)[i];
+      if (i > 0) out.push_back(',');
       if (outcome.outcome == BlobStore::PutResult::kHashMismatch) {
-        results.push_back(
-            {{"hash", std::string(item.hash)},
-             {"error",
-              {{"code", "HASH_MISMATCH"},
-               {"message", absl::StrCat("Content hash ", outcome.content_hash.substr(0, 16),
-                                        "... does not match requested hash ",
-                                        item.hash.substr(0, 16), "...")}}}});
+        absl::StrAppend(&out, "{\"hash\":\"", item.hash,
+                        "\",\"error\":{\"code\":\"HASH_MISMATCH\",\"message\":\"Content hash ",
+                        outcome.content_hash.substr(0, 16), "... does not match requested hash ",
+                        item.hash.substr(0, 16), "...\"}}");
         ++failed;
         continue;
       }
       const bool created = outcome.outcome == BlobStore::PutResult::kCreated;
-      results.push_back({{"hash", std::string(item.hash)},
-                         {"size", static_cast<int64_t>(item.data.size())},
-                         {"created", created}});
+      absl::StrAppend(&out, "{\"hash\":\"", item.hash, "\",\"size\":", item.data.size(),
+                      ",\"created\":", created ? "true" : "false", "}");
       ++stored;
       if (created) ++created_count;
     }
-    return Response::Json(200, {{"results", std::move(results)},
-                                {"stored", stored},
-                                {"created", created_count},
-                                {"failed", failed}});
+    absl::StrAppend(&out, "],\"stored\":", stored, ",\"created\":", created_count,
+                    ",\"failed\":", failed, "}");
+    return JsonText(std::move(out));
   });
   post("/v1/blobs/batch-download", [blobs](const Request& req, const AuthInfo&) {
     json body;

@@ -221,6 +221,12 @@ TEST_F(ApiE2eTest, BlobsAndManifests) {
   ASSERT_EQ(st, 200);
   EXPECT_EQ(j["checked"], 100);
   EXPECT_EQ(j["missing"].size(), 100u);
+  // Strings that are not hashes are simply missing, echoed as valid JSON.
+  j = api_->Json("POST", "/v1/blobs/exists",
+                 json{{"hashes", {"not \"a\" hash\n", core::Sha256Hex("0")}}}.dump(), &st);
+  ASSERT_EQ(st, 200);
+  EXPECT_EQ(j["missing"], json({"not \"a\" hash\n", core::Sha256Hex("0")}));
+  EXPECT_EQ(j["existing"], json::array());
   ExpectError(api_->Call("POST", "/v1/blobs/exists", "{}"), 422, "VALIDATION_ERROR");
   ExpectError(api_->Call("POST", "/v1/blobs/exists", "{nope"), 400, "BAD_REQUEST");
 
