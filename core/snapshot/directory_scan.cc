@@ -9,9 +9,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <unordered_set>
@@ -23,8 +25,43 @@
 namespace fastest::core {
 namespace {
 
+// A directory the walk found, kept open so its files are opened relative to it (one path
+// component to resolve instead of the whole path, and no symlink swapped in above the file
+// after the walk can redirect the open). Closed when its last file is hashed.
+class DirHandle {
+ public:
+  // At most this many at once (the walk can run far ahead of hashing); beyond, files are
+  // opened by their full path.
+  static constexpr int kMaxOpen = 256;
+  static std::shared_ptr<DirHandle> Dup(int fd) {
+    if (open_.fetch_add(1) >= kMaxOpen) {
+      --open_;
+      return nullptr;
+    }
+    const int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (copy < 0) {
+      --open_;
+      return nullptr;
+    }
+    return std::shared_ptr<DirHandle>(new DirHandle(copy));
+  }
+  ~DirHandle() {
+    close(fd_);
+    --open_;
+  }
+  int fd() const { return fd_; }
+
+ private:
+  explicit DirHandle(int fd) : fd_(fd) {}
+  static std::atomic<int> open_;
+  const int fd_;
+};
+std::atomic<int> DirHandle::open_{0};
+
 struct Candidate {
   std::string rel;
+  std::shared_ptr<DirHandle> dir;  // with `name`, to open the file relative to its directory
+  std::string name;
   struct stat st;
   std::string hash;
   uint64_t size = 0;
@@ -90,6 +127,7 @@ class Walker {
       return absl::InternalError(absl::StrCat("readdir ", Display(prefix), ": ", strerror(err)));
     }
     const int dfd = dirfd(dir);
+    std::shared_ptr<DirHandle> handle;  // made for the first regular file
     absl::Status result = absl::OkStatus();
     for (const std::string& name : names) {
       std::string rel = prefix + name;
@@ -117,6 +155,11 @@ class Walker {
         if (rules_.IsIgnored(rel, /*is_dir=*/false)) continue;
         Candidate c;
         c.rel = std::move(rel);
+        if (handle == nullptr) handle = DirHandle::Dup(dfd);
+        if (handle != nullptr) {
+          c.dir = handle;
+          c.name = name;
+        }
         c.st = st;
         out_->push_back(std::move(c));
         on_file_(&out_->back());
@@ -162,9 +205,11 @@ bool ReadWhole(int fd, uint64_t size, char* dst, size_t* got, absl::Status* stat
 
 // Reads and hashes one candidate. Uses the fd's fstat for the recorded identity.
 void HashOne(const std::string& root, Candidate* c, std::string* buffer, const ScanOptions& options) {
-  std::string path = absl::StrCat(root, "/", c->rel);
   // O_NONBLOCK: if a fifo was swapped in after the walk, do not hang on it.
-  int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  constexpr int kFlags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
+  int fd = c->dir != nullptr ? openat(c->dir->fd(), c->name.c_str(), kFlags)
+                             : open(absl::StrCat(root, "/", c->rel).c_str(), kFlags);
+  c->dir.reset();  // the directory closes once its last file is open
   if (fd < 0) {
     if (errno == ENOENT || errno == ELOOP) {
       c->vanished = true;  // deleted or replaced by a symlink since the walk
@@ -259,6 +304,7 @@ absl::StatusOr<Manifest> BuildManifestFromDirectory(const std::string& root_in, 
     std::optional<std::string> cached;
     if (cache != nullptr) cached = cache->Lookup(c->rel, c->st);
     if (cached.has_value()) {
+      c->dir.reset();  // not opened
       c->hash = *std::move(cached);
       c->size = static_cast<uint64_t>(c->st.st_size);
       ++stats->reused;

@@ -492,4 +492,21 @@ TEST(DirectoryScanTest, ReadsIntoAcquiredBuffers) {
   EXPECT_EQ(ManifestHash(*m), ManifestHash(*plain));
 }
 
+// More directories than the scan keeps open at once: files beyond the cap are opened by path.
+TEST(DirectoryScanTest, ManyDirectoriesAllHashed) {
+  testing::TempDir dir;
+  std::map<std::string, std::string> want;
+  for (int i = 0; i < 400; ++i) {
+    const std::string rel = "d" + std::to_string(i) + "/x/f.txt";
+    dir.Write(rel, "content " + std::to_string(i));
+    want[rel] = Sha256Hex("content " + std::to_string(i));
+  }
+  ScanOptions options;
+  options.threads = 2;
+  auto m = BuildManifestFromDirectory(dir.path(), options);
+  ASSERT_TRUE(m.ok()) << m.status();
+  ASSERT_EQ(m->files.size(), want.size());
+  for (const auto& e : m->files) EXPECT_EQ(e.hash, want[e.path]) << e.path;
+}
+
 }  // namespace fastest::core

@@ -1,7 +1,7 @@
 // snapshot_bench: restore / snapshot speed of the runner's hot paths against a local fastest-server.
 //
 //   bazel run -c opt //tools/bench:snapshot_bench [-- --files=5000 --mb=100 --dir=/tmp --parallel=8
-//                                     --rounds=3 --server-threads=N --fsync --keep --perf=FILE]
+//                                     --rounds=5 --server-threads=N --fsync --keep --perf=FILE]
 // (--dir defaults to /dev/shm when it is a tmpfs, else /tmp; --fsync runs the server with
 // --fsync_blobs.)
 //
@@ -176,7 +176,7 @@ int main(int argc, char** argv) {
   int parallel = 8;
   int server_threads = 0;  // 0 = the server's default
   bool fsync_blobs = false;
-  int rounds = 3;
+  int rounds = 5;
   std::string perf_out;
   // Default: a tmpfs, so the figures measure fastest rather than this VM's disk (on the ext4
   // root, creating ~10,000 files shortly after a previous run deleted as many costs seconds in
