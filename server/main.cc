@@ -64,9 +64,10 @@ ABSL_FLAG(int64_t, max_body_bytes, 100 * 1024 * 1024,
 ABSL_FLAG(absl::Duration, read_timeout, absl::Seconds(30),
           "Deadline for reading one request. Env FASTEST_READ_TIMEOUT.");
 ABSL_FLAG(int, threads, 2, "HTTP io threads. Env FASTEST_THREADS.");
-ABSL_FLAG(bool, fsync_blobs, false,
-          "Make every upload durable before answering it (one fdatasync of the pack and one of "
-          "its index per batch). Env FASTEST_FSYNC_BLOBS.");
+ABSL_FLAG(bool, fsync_blobs, true,
+          "Make every blob and manifest upload durable before answering it (one fdatasync of the "
+          "pack and one of its index per batch); false trades that for speed on a throwaway "
+          "store. Env FASTEST_FSYNC_BLOBS.");
 ABSL_FLAG(std::string, sandbox_api_url, "",
           "API_URL given to sandboxes (default http://127.0.0.1:<port>, for host networking). "
           "Env FASTEST_SANDBOX_API_URL.");
@@ -106,7 +107,7 @@ const ConfigKey kJobTimeout = Key("job_timeout", "FASTEST_JOB_TIMEOUT", "30m");
 const ConfigKey kMaxBody = Key("max_body_bytes", "FASTEST_MAX_BODY_BYTES", "104857600");
 const ConfigKey kReadTimeout = Key("read_timeout", "FASTEST_READ_TIMEOUT", "30s");
 const ConfigKey kThreads = Key("threads", "FASTEST_THREADS", "2");
-const ConfigKey kFsyncBlobs = Key("fsync_blobs", "FASTEST_FSYNC_BLOBS", "false");
+const ConfigKey kFsyncBlobs = Key("fsync_blobs", "FASTEST_FSYNC_BLOBS", "true");
 const ConfigKey kSandboxApiUrl = Key("sandbox_api_url", "FASTEST_SANDBOX_API_URL", "");
 const ConfigKey kInstanceType = Key("instance_type", "FASTEST_INSTANCE_TYPE", "standard-1");
 const ConfigKey kNetworkMode = Key("network_mode", "FASTEST_NETWORK_MODE", "");
@@ -352,6 +353,9 @@ int Serve(const Settings& s) {
   if (dispatcher) dispatcher->Stop();
   job_logs.Stop();  // log followers get the rest of their logs and their streams end
   server.Stop();
+  if (absl::Status st = blobs.Sync(); !st.ok()) {
+    LogError("cannot sync the blob store", {{"error", st.ToString()}});
+  }
   LogInfo("stopped");
   return 0;
 }

@@ -106,8 +106,17 @@ std::optional<uint64_t> BlobStore::LooseSize(Kind kind, absl::string_view hash) 
   return static_cast<uint64_t>(st.st_size);
 }
 
+absl::Status BlobStore::Sync() {
+  if (!fsync_writes_ || packs_ == nullptr) return absl::OkStatus();
+  return packs_->Sync();
+}
+
 absl::StatusOr<bool> BlobStore::Put(Kind kind, absl::string_view hash, absl::string_view bytes) {
-  if (kind == Kind::kManifest) return PutLoose(kind, hash, bytes);
+  if (kind == Kind::kManifest) {
+    // The blobs a manifest lists were uploaded before it: durable first.
+    if (absl::Status s = Sync(); !s.ok()) return s;
+    return PutLoose(kind, hash, bytes);
+  }
   const BlobPut one{hash, bytes};
   absl::StatusOr<std::vector<PutResult>> r = PutBlobs(absl::MakeConstSpan(&one, 1));
   if (!r.ok()) return r.status();

@@ -11,10 +11,13 @@
 // Blobs written by earlier versions as one file each (<data_dir>/blobs/<h[0:2]>/<h>) are still
 // found and served; new blobs always go to the packs.
 //
-// Durability: with `fsync_writes` a batch of blobs costs one fdatasync of its pack and one of
-// the pack's index (and a manifest an fsync of the file and its directory) before the upload is
-// acknowledged. Without it (the default) a crash can lose recently uploaded blobs, never expose
-// a partial one; `exists` then reports them missing and the next snapshot uploads them again.
+// Durability: with `fsync_writes`, storing a manifest first makes every blob stored before it
+// durable (PackStore::Sync: a couple of fdatasyncs), then fsyncs the manifest and its directory.
+// A client uploads a snapshot's blobs, then its manifest, then creates the snapshot row, so a
+// row never outlives what it references. Blob batches themselves are not synced one by one
+// (their writeback starts at once); a machine crash before the manifest can lose them, never
+// expose a partial one, and `exists` then reports them missing. Without `fsync_writes` nothing
+// is synced.
 //
 // Thread-safe. One process owns a data directory (Init fails if another one holds it).
 #ifndef FASTEST_SERVER_STORE_BLOB_STORE_H_
@@ -63,6 +66,8 @@ class BlobStore {
   // Verifies and stores a batch of blobs with one pack append. A mismatching blob is reported
   // and not stored; the others are. An error status means nothing new may have been stored.
   absl::StatusOr<std::vector<PutResult>> PutBlobs(absl::Span<const BlobPut> blobs);
+  // Makes every stored blob durable (with fsync_writes; a no-op without).
+  absl::Status Sync();
   // NotFound if absent. Reads the stored bytes into one buffer of the right size.
   absl::StatusOr<std::string> Get(Kind kind, absl::string_view hash) const;
   // Appends the stored bytes to *out (one read into the grown buffer); returns the byte count.

@@ -143,6 +143,7 @@ struct PackStore::Pack {
   int idx_fd = -1;        // O_APPEND
   uint64_t reserved_end = 0;  // next free offset in the data file (write_mu_)
   uint64_t idx_size = 0;      // bytes of whole records + header (write_mu_)
+  bool unsynced = false;      // appended to since the last Sync (write_mu_)
   ~Pack() {
     if (dat_fd >= 0) ::close(dat_fd);
     if (idx_fd >= 0) ::close(idx_fd);
@@ -367,9 +368,13 @@ absl::StatusOr<std::vector<bool>> PackStore::Append(absl::Span<const Entry> entr
     iov.push_back(iovec{const_cast<char*>(entries[i].data.data()), entries[i].data.size()});
   }
   errno = 0;
-  if (!PwritevFully(pack->dat_fd, std::move(iov), offset) ||
-      (options_.fsync && ::fdatasync(pack->dat_fd) != 0)) {
+  if (!PwritevFully(pack->dat_fd, std::move(iov), offset)) {
     return Errno("write", PackPath(pack->number, "dat"));
+  }
+  // Start the disk writeback now (without waiting), so a later Sync() has little left to do.
+  if (options_.fsync) {
+    ::sync_file_range(pack->dat_fd, static_cast<off_t>(offset), static_cast<off_t>(total),
+                      SYNC_FILE_RANGE_WRITE);
   }
 
   std::lock_guard<std::mutex> lock(write_mu_);
@@ -391,8 +396,8 @@ absl::StatusOr<std::vector<bool>> PackStore::Append(absl::Span<const Entry> entr
       at += size;
     }
   }
-  if (!WriteFully(pack->idx_fd, records.data(), records.size()) ||
-      (options_.fsync && ::fdatasync(pack->idx_fd) != 0)) {
+  pack->unsynced = true;
+  if (!WriteFully(pack->idx_fd, records.data(), records.size())) {
     absl::Status error = Errno("write", PackPath(pack->number, "idx"));
     // A partial record would shift every later one: cut the index back to whole records.
     if (::ftruncate(pack->idx_fd, static_cast<off_t>(pack->idx_size)) != 0) {
@@ -407,6 +412,19 @@ absl::StatusOr<std::vector<bool>> PackStore::Append(absl::Span<const Entry> entr
     created[i] = true;
   }
   return created;
+}
+
+absl::Status PackStore::Sync() {
+  // Held throughout: no index record can be added between syncing the data and the index, so
+  // every synced record's bytes are synced too.
+  std::lock_guard<std::mutex> lock(write_mu_);
+  for (const auto& pack : packs_) {
+    if (!pack->unsynced) continue;
+    if (::fdatasync(pack->dat_fd) != 0) return Errno("sync", PackPath(pack->number, "dat"));
+    if (::fdatasync(pack->idx_fd) != 0) return Errno("sync", PackPath(pack->number, "idx"));
+    pack->unsynced = false;
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace fastest::server

@@ -1,9 +1,9 @@
 // snapshot_bench: restore / snapshot speed of the runner's hot paths against a local fastest-server.
 //
 //   bazel run -c opt //tools/bench:snapshot_bench [-- --files=5000 --mb=100 --dir=/tmp --parallel=8
-//                                     --rounds=5 --server-threads=N --fsync --keep --perf=FILE]
-// (--dir defaults to /dev/shm when it is a tmpfs, else /tmp; --fsync runs the server with
-// --fsync_blobs.)
+//                                     --rounds=5 --server-threads=N --no-fsync --keep --perf=FILE]
+// (--dir defaults to /dev/shm when it is a tmpfs, else /tmp; --no-fsync runs the server with
+// --fsync_blobs=false.)
 //
 // Builds a workspace of N files / M MB (mixed text-like and random content, 50 directories) in a
 // temp dir, starts fastest-server on loopback, and measures in one run:
@@ -175,7 +175,7 @@ int main(int argc, char** argv) {
   bool keep = false;
   int parallel = 8;
   int server_threads = 0;  // 0 = the server's default
-  bool fsync_blobs = false;
+  bool fsync_blobs = true;  // the server's default
   int rounds = 5;
   std::string perf_out;
   // Default: a tmpfs, so the figures measure fastest rather than this VM's disk (on the ext4
@@ -198,7 +198,7 @@ int main(int argc, char** argv) {
     if (a.rfind("--parallel=", 0) == 0) absl::SimpleAtoi(a.substr(11), &parallel);
     if (a.rfind("--perf=", 0) == 0) perf_out = a.substr(7);
     if (a.rfind("--server-threads=", 0) == 0) absl::SimpleAtoi(a.substr(17), &server_threads);
-    if (a == "--fsync") fsync_blobs = true;
+    if (a == "--no-fsync") fsync_blobs = false;
     if (a.rfind("--rounds=", 0) == 0) absl::SimpleAtoi(a.substr(9), &rounds);
   }
   rounds = std::max(1, rounds);
@@ -233,7 +233,7 @@ int main(int argc, char** argv) {
                                                       token, testing::PickFreePort());
     std::vector<std::string> server_args;
     if (server_threads > 0) server_args.push_back(absl::StrCat("--threads=", server_threads));
-    if (fsync_blobs) server_args.push_back("--fsync_blobs");
+    if (!fsync_blobs) server_args.push_back("--fsync_blobs=false");
     server->set_extra_args(server_args);
     if (absl::Status s = server->Start(); !s.ok()) return s;
     server_pid = FindServerPid();
