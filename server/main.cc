@@ -65,9 +65,9 @@ ABSL_FLAG(absl::Duration, read_timeout, absl::Seconds(30),
           "Deadline for reading one request. Env FASTEST_READ_TIMEOUT.");
 ABSL_FLAG(int, threads, 2, "HTTP io threads. Env FASTEST_THREADS.");
 ABSL_FLAG(bool, fsync_blobs, true,
-          "Make every blob and manifest upload durable before answering it (one fdatasync of the "
-          "pack and one of its index per batch); false trades that for speed on a throwaway "
-          "store. Env FASTEST_FSYNC_BLOBS.");
+          "Answer a manifest upload only once it and every blob stored before it are on disk "
+          "(a couple of fdatasyncs per snapshot); false skips syncing for a throwaway store. "
+          "Env FASTEST_FSYNC_BLOBS.");
 ABSL_FLAG(std::string, sandbox_api_url, "",
           "API_URL given to sandboxes (default http://127.0.0.1:<port>, for host networking). "
           "Env FASTEST_SANDBOX_API_URL.");
