@@ -28,7 +28,7 @@ constexpr size_t kBatchMaxBytes = 1u << 20;
 // Concurrent exists+upload pipelines.
 constexpr int kBatchStreams = 3;
 // Batch buffers in existence at once (filling + queued + uploading): bounds the memory of the
-// kept file contents to kBatchBuffers * kBatchMaxBytes (20 MiB). Reused, so their pages are
+// kept file contents to kBatchBuffers * kBatchMaxBytes (5 MiB). Reused, so their pages are
 // faulted in once per snapshot.
 constexpr int kBatchBuffers = kBatchStreams + 2;
 

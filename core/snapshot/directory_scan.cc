@@ -71,7 +71,7 @@ struct Candidate {
 };
 
 // Files found by the walk and not yet hashed, consumed by the hashing threads while the walk
-// goes on (a deque: its elements never move while it grows).
+// goes on. The candidates live in a deque, so these pointers stay valid while it grows.
 class HashQueue {
  public:
   void Push(Candidate* c) {
