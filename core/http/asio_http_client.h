@@ -14,9 +14,10 @@
 //   connection the server closed meanwhile is retried once on a fresh connection when nothing of
 //   the response arrived and the request can be replayed.
 // - No body size limit; on_body_chunk streams without buffering; body_reader streams the upload
-//   (Content-Length from body_size, chunked when it is -1).
-// - Host names are resolved with a blocking getaddrinfo: a hung DNS lookup is only reported as
-//   kDeadlineExceeded once it returns. IP literals skip the lookup.
+//   (Content-Length from body_size, chunked when it is -1); body_pieces are written gathered,
+//   without a copy (staged into TLS records over https).
+// - Host names are resolved by getaddrinfo on a thread of its own, waited for only until the
+//   connect deadline (a hung lookup is kDeadlineExceeded on time). IP literals skip the lookup.
 //
 // Example:
 //   fastest::core::AsioHttpClient http;
