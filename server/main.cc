@@ -233,9 +233,20 @@ int Serve(const Settings& s) {
   }
   std::unique_ptr<Store> store = std::move(*store_or);
   BlobStore blobs(s.data_dir, s.fsync_blobs);
+  const absl::Time blobs_start = absl::Now();
   if (absl::Status st = blobs.Init(); !st.ok()) {
     LogError("cannot init blob store", {{"error", st.ToString()}});
     return 1;
+  }
+  LogInfo("blob store open",
+          {{"blobs", std::to_string(blobs.packs()->blob_count())},
+           {"packs", std::to_string(blobs.packs()->pack_count())},
+           {"loaded_ms", absl::StrCat(absl::ToInt64Milliseconds(absl::Now() - blobs_start))},
+           {"fsync", s.fsync_blobs ? "true" : "false"}});
+  if (const uint64_t dropped = blobs.packs()->dropped_records(); dropped > 0) {
+    LogWarn("blob store: index records dropped after an unclean stop (their blobs are "
+               "re-uploaded by the next snapshot that needs them)",
+               {{"records", std::to_string(dropped)}});
   }
   auto admin = store->EnsureUser(s.email);
   if (!admin.ok()) {

@@ -66,6 +66,8 @@ class BlobStore {
   // Verifies and stores a batch of blobs with one pack append. A mismatching blob is reported
   // and not stored; the others are. An error status means nothing new may have been stored.
   absl::StatusOr<std::vector<PutResult>> PutBlobs(absl::Span<const BlobPut> blobs);
+  // The packs (for logs and tests); null before Init.
+  const PackStore* packs() const { return packs_.get(); }
   // Makes every stored blob durable (with fsync_writes; a no-op without).
   absl::Status Sync();
   // NotFound if absent. Reads the stored bytes into one buffer of the right size.

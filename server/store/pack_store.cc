@@ -313,6 +313,11 @@ size_t PackStore::blob_count() const {
   return index_.size();
 }
 
+size_t PackStore::pack_count() const {
+  std::shared_lock<std::shared_mutex> lock(index_mu_);
+  return packs_.size();
+}
+
 absl::Status PackStore::Read(const Location& location, char* dst) const {
   int fd;
   {

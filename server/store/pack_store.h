@@ -90,6 +90,7 @@ class PackStore {
   absl::Status Sync();
 
   size_t blob_count() const;
+  size_t pack_count() const;
   // Records dropped while opening (torn or pointing at missing data); for tests and logs.
   uint64_t dropped_records() const { return dropped_records_; }
 
