@@ -325,6 +325,7 @@ absl::Status PackStore::Read(const Location& location, char* dst) const {
     if (location.pack >= packs_.size()) return absl::InternalError("bad pack location");
     fd = packs_[location.pack]->dat_fd;
   }
+  errno = 0;  // a short read leaves it alone
   if (!ReadFully(fd, dst, location.size, location.offset)) {
     return absl::InternalError(absl::StrCat("read blob from pack: ",
                                             errno != 0 ? std::strerror(errno) : "short read"));
