@@ -751,21 +751,18 @@ absl::StatusOr<BatchUploadResult> ApiClient::UploadBlobs(const std::vector<BlobD
     // One request: up to kMaxBlobsPerBatch blobs / kMaxBatchBodyBytes (at least one blob).
     size_t end = begin;
     uint64_t body_size = 0;
+    std::vector<std::string> headers;  // frame headers of blobs[begin, end)
     while (end < blobs.size() && end - begin < kMaxBlobsPerBatch) {
-      const uint64_t frame =
-          BlobFrameHeader(blobs[end].hash, blobs[end].data.size()).size() + blobs[end].data.size();
+      std::string header = BlobFrameHeader(blobs[end].hash, blobs[end].data.size());
+      const uint64_t frame = header.size() + blobs[end].data.size();
       if (end > begin && body_size + frame > kMaxBatchBodyBytes) break;
       body_size += frame;
+      headers.push_back(std::move(header));
       ++end;
     }
     absl::StatusOr<BatchUploadResult> r;
     if (batch_support_.load() != BatchSupport::kUnsupported) {
       // Gathered straight from the caller's buffers: each frame's header, then its bytes.
-      std::vector<std::string> headers;
-      headers.reserve(end - begin);
-      for (size_t i = begin; i < end; ++i) {
-        headers.push_back(BlobFrameHeader(blobs[i].hash, blobs[i].data.size()));
-      }
       auto make = [&]() {
         HttpRequest req;
         req.timeout = ToChrono(retry_.transfer_timeout);

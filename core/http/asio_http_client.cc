@@ -379,22 +379,8 @@ class Connection {
     } else if (gathered && kind_ == Kind::kTls) {
       // TLS encrypts into records anyway: staging the pieces costs no extra pass, and small
       // pieces do not each become a record.
-      size_t piece = 0, offset = 0;
-      auto reader = [&](char* buf, size_t max) -> size_t {
-        size_t n = 0;
-        while (n < max && piece < request.body_pieces.size()) {
-          absl::string_view rest = request.body_pieces[piece].substr(offset);
-          const size_t k = std::min(max - n, rest.size());
-          std::memcpy(buf + n, rest.data(), k);
-          n += k;
-          offset += k;
-          if (offset == request.body_pieces[piece].size()) {
-            ++piece;
-            offset = 0;
-          }
-        }
-        return n;
-      };
+      BodyPiecesReader pieces(request.body_pieces);
+      auto reader = [&pieces](char* buf, size_t max) { return pieces.Read(buf, max); };
       WriteStreaming(reader, static_cast<long long>(BodyPiecesSize(request)), &out);
     } else if (gathered) {
       std::vector<asio::const_buffer> buffers;

@@ -4,8 +4,8 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cstring>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -27,8 +27,7 @@ struct TransferState {
   const HttpRequest* request = nullptr;
   HttpResponse* response = nullptr;
   bool sink_aborted = false;
-  // Position in request->body_pieces.
-  size_t piece = 0, piece_offset = 0;
+  std::optional<BodyPiecesReader> pieces;  // set for a gathered body
 };
 
 size_t OnHeader(char* data, size_t size, size_t count, void* user) {
@@ -68,20 +67,7 @@ size_t OnUpload(char* buffer, size_t size, size_t count, void* user) {
   auto* state = static_cast<TransferState*>(user);
   if (state->request->body_reader) return state->request->body_reader(buffer, size * count);
   // body_pieces: libcurl wants the bytes copied into its buffer.
-  const auto& pieces = state->request->body_pieces;
-  size_t n = 0;
-  while (n < size * count && state->piece < pieces.size()) {
-    absl::string_view piece = pieces[state->piece].substr(state->piece_offset);
-    const size_t k = std::min(size * count - n, piece.size());
-    std::memcpy(buffer + n, piece.data(), k);
-    n += k;
-    state->piece_offset += k;
-    if (state->piece_offset == pieces[state->piece].size()) {
-      ++state->piece;
-      state->piece_offset = 0;
-    }
-  }
-  return n;
+  return state->pieces->Read(buffer, size * count);
 }
 
 absl::Status CurlError(CURLcode code, const HttpRequest& request, const char* detail) {
@@ -161,6 +147,9 @@ absl::StatusOr<HttpResponse> HttpClient::Send(const HttpRequest& request) {
 
   HttpResponse response;
   TransferState state{&request, &response, false};
+  if (!request.body_reader && !request.body_pieces.empty()) {
+    state.pieces.emplace(request.body_pieces);
+  }
   char error_buffer[CURL_ERROR_SIZE] = {0};
   curl_slist* header_list = nullptr;
 

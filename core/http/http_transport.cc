@@ -1,5 +1,8 @@
 #include "core/http/http_transport.h"
 
+#include <algorithm>
+#include <cstring>
+
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -44,6 +47,22 @@ size_t BodyPiecesSize(const HttpRequest& request) {
   size_t total = 0;
   for (absl::string_view piece : request.body_pieces) total += piece.size();
   return total;
+}
+
+size_t BodyPiecesReader::Read(char* buf, size_t max) {
+  size_t n = 0;
+  while (n < max && piece_ < pieces_.size()) {
+    absl::string_view rest = pieces_[piece_].substr(offset_);
+    const size_t k = std::min(max - n, rest.size());
+    std::memcpy(buf + n, rest.data(), k);
+    n += k;
+    offset_ += k;
+    if (offset_ == pieces_[piece_].size()) {
+      ++piece_;
+      offset_ = 0;
+    }
+  }
+  return n;
 }
 
 }  // namespace fastest::core

@@ -62,6 +62,19 @@ struct HttpRequest {
 // Total size of a gathered body.
 size_t BodyPiecesSize(const HttpRequest& request);
 
+// Copies a gathered body into a buffer piece by piece, for transports that cannot send the
+// pieces as they are (libcurl's read callback, TLS records).
+class BodyPiecesReader {
+ public:
+  explicit BodyPiecesReader(const std::vector<absl::string_view>& pieces) : pieces_(pieces) {}
+  // Bytes copied into buf (at most max); 0 at the end.
+  size_t Read(char* buf, size_t max);
+
+ private:
+  const std::vector<absl::string_view>& pieces_;
+  size_t piece_ = 0, offset_ = 0;
+};
+
 struct HttpResponse {
   long status = 0;
   // Header names lower-cased, in arrival order.

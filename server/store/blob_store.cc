@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/snapshot/sha256.h"
+#include "server/store/fd_io.h"
 
 namespace fastest::server {
 namespace {
@@ -19,18 +20,6 @@ namespace {
 absl::Status NotFound(BlobStore::Kind kind) {
   return absl::NotFoundError(kind == BlobStore::Kind::kBlob ? "Blob not found"
                                                             : "Manifest not found");
-}
-
-// Reads exactly `size` bytes of fd into dst; false on a short read or error.
-bool ReadFully(int fd, char* dst, size_t size) {
-  size_t off = 0;
-  while (off < size) {
-    ssize_t n = ::read(fd, dst + off, size - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    off += static_cast<size_t>(n);
-  }
-  return true;
 }
 
 }  // namespace
@@ -178,17 +167,11 @@ absl::StatusOr<bool> BlobStore::PutLoose(Kind kind, absl::string_view hash,
     fd = ::openat(dir, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   }
   if (fd < 0) return absl::InternalError(absl::StrCat("open temp blob: ", strerror(errno)));
-  size_t off = 0;
-  while (off < bytes.size()) {
-    ssize_t n = ::write(fd, bytes.data() + off, bytes.size() - off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int e = errno;
-      ::close(fd);
-      ::unlinkat(dir, tmp.c_str(), 0);
-      return absl::InternalError(absl::StrCat("write blob: ", strerror(e)));
-    }
-    off += static_cast<size_t>(n);
+  if (!WriteFully(fd, bytes.data(), bytes.size())) {
+    int e = errno;
+    ::close(fd);
+    ::unlinkat(dir, tmp.c_str(), 0);
+    return absl::InternalError(absl::StrCat("write temp file: ", strerror(e)));
   }
   if (fsync_writes_) ::fsync(fd);
   ::close(fd);
@@ -248,7 +231,7 @@ absl::StatusOr<uint64_t> BlobStore::LooseAppendTo(Kind kind, absl::string_view h
   const size_t size = static_cast<size_t>(st.st_size);
   const size_t start = out->size();
   out->resize(start + size);
-  const bool ok = ReadFully(fd, out->data() + start, size);
+  const bool ok = ReadFullyAt(fd, out->data() + start, size, 0);
   ::close(fd);
   if (!ok) {
     out->resize(start);

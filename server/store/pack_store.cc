@@ -18,6 +18,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "server/store/fd_io.h"
 
 namespace fastest::server {
 namespace {
@@ -62,29 +63,6 @@ std::string IndexHeader() {
 
 absl::Status Errno(absl::string_view what, const std::string& path) {
   return absl::InternalError(absl::StrCat(what, " ", path, ": ", std::strerror(errno)));
-}
-
-bool WriteFully(int fd, const char* data, size_t size) {
-  while (size > 0) {
-    ssize_t n = ::write(fd, data, size);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    data += n;
-    size -= static_cast<size_t>(n);
-  }
-  return true;
-}
-
-bool ReadFully(int fd, char* dst, size_t size, uint64_t offset) {
-  while (size > 0) {
-    ssize_t n = ::pread(fd, dst, size, static_cast<off_t>(offset));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    dst += n;
-    size -= static_cast<size_t>(n);
-    offset += static_cast<uint64_t>(n);
-  }
-  return true;
 }
 
 // Writes all of `iov` at `offset`, IOV_MAX pieces per call, resuming after short writes.
@@ -224,7 +202,7 @@ absl::Status PackStore::LoadPack(uint32_t number) {
       return Errno("stat", idx_path);
     }
     idx.resize(static_cast<size_t>(st.st_size));
-    const bool ok = ReadFully(fd, idx.data(), idx.size(), 0);
+    const bool ok = ReadFullyAt(fd, idx.data(), idx.size(), 0);
     ::close(fd);
     if (!ok) return Errno("read", idx_path);
   }
@@ -326,7 +304,7 @@ absl::Status PackStore::Read(const Location& location, char* dst) const {
     fd = packs_[location.pack]->dat_fd;
   }
   errno = 0;  // a short read leaves it alone
-  if (!ReadFully(fd, dst, location.size, location.offset)) {
+  if (!ReadFullyAt(fd, dst, location.size, location.offset)) {
     return absl::InternalError(absl::StrCat("read blob from pack: ",
                                             errno != 0 ? std::strerror(errno) : "short read"));
   }
