@@ -42,51 +42,6 @@ constexpr size_t kMaxSpareBody = 16 << 20;
 // Bodies up to this size use the connection's small spare buffer, larger ones its large one.
 constexpr size_t kSmallBody = 64 << 10;
 
-// Chunked bodies only (a body with a Content-Length is read straight into its buffer, see
-// DoReadBody). Beast's string_body resizes the string for every chunk (a memset of the whole
-// body) and then copies into it; this reader grows it only by each chunk's size.
-struct ReusedStringBody {
-  using value_type = std::string;
-
-  class reader {
-   public:
-    template <bool isRequest, class Fields>
-    reader(bhttp::header<isRequest, Fields>&, value_type& body) : body_(body) {}
-
-    void init(const boost::optional<std::uint64_t>& length, beast::error_code& ec) {
-      ec = {};
-      if (length) {
-        if (*length > body_.max_size()) {
-          ec = bhttp::error::buffer_overflow;
-          return;
-        }
-        body_.resize(static_cast<size_t>(*length));
-      } else {
-        body_.clear();
-      }
-    }
-
-    template <class ConstBufferSequence>
-    size_t put(const ConstBufferSequence& buffers, beast::error_code& ec) {
-      ec = {};
-      const size_t extra = beast::buffer_bytes(buffers);
-      if (used_ + extra > body_.size()) body_.resize(used_ + extra);  // chunked / no length
-      size_t n = net::buffer_copy(net::buffer(&body_[used_], extra), buffers);
-      used_ += n;
-      return n;
-    }
-
-    void finish(beast::error_code& ec) {
-      ec = {};
-      body_.resize(used_);
-    }
-
-   private:
-    value_type& body_;
-    size_t used_ = 0;
-  };
-};
-
 }  // namespace
 
 struct HttpServer::Context {
@@ -232,7 +187,7 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
       body_read_ = have;
       return ReadBodyBytes();
     }
-    // Chunked: through the parser. Beast sizes each socket read by the buffer's free capacity (at
+    // Chunked (rare): through the parser, into a fresh string. Beast sizes each socket read by the buffer's free capacity (at
     // least 512 bytes): room for big reads makes that ~100x fewer syscalls.
     if (buffer_.capacity() - buffer_.size() < kMaxReadChunk) {
       buffer_.reserve(buffer_.size() + kMaxReadChunk);
@@ -458,7 +413,7 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
   std::shared_ptr<HttpServer::Context> ctx_;
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
-  std::optional<bhttp::request_parser<ReusedStringBody>> parser_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   Request request_;
   std::string body_;  // the body being read
   size_t body_read_ = 0;
