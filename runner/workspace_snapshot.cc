@@ -4,7 +4,6 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdlib>
-#include <cstring>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -84,26 +83,19 @@ class BlobPipeline {
     Settle(batch);
   }
 
-  // From the scan's hashing threads: a file's bytes and hash (in a reserved buffer, or not).
+  // From the scan's hashing threads: a file's bytes and hash, in the buffer Acquire gave. Bytes
+  // elsewhere (Acquire refused) are not kept: the blob is then not "offered", and is uploaded
+  // from its file after the scan like any other.
   void Offer(const std::string& hash, absl::string_view data) {
-    std::unique_lock<std::mutex> lock(mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     auto it = reservations_.find(const_cast<char*>(data.data()));
-    if (it != reservations_.end()) {
-      const Reservation r = it->second;
-      reservations_.erase(it);
-      if (!failed_ && known_.count(hash) == 0 && offered_.insert(hash).second) {
-        r.batch->items.push_back(Item{hash, r.offset, data.size()});
-      }  // else its bytes are dead space in the buffer
-      Settle(r.batch);
-      return;
-    }
-    // Read into the scan's own buffer: copied.
-    if (failed_ || known_.count(hash) != 0 || !offered_.insert(hash).second) return;
-    Batch* batch = FillingBatch(lock, data.size());
-    if (batch == nullptr) return;
-    std::memcpy(batch->buffer.data() + batch->used, data.data(), data.size());
-    batch->items.push_back(Item{hash, batch->used, data.size()});
-    batch->used += data.size();
+    if (it == reservations_.end()) return;
+    const Reservation r = it->second;
+    reservations_.erase(it);
+    if (!failed_ && known_.count(hash) == 0 && offered_.insert(hash).second) {
+      r.batch->items.push_back(Item{hash, r.offset, data.size()});
+    }  // else its bytes are dead space in the buffer
+    Settle(r.batch);
   }
 
   // Hashes offered (whether or not the upload of their batch finished).
