@@ -127,4 +127,12 @@ bool IgnoreRules::IsIgnored(absl::string_view rel_path, bool is_dir) const {
   return ignored;
 }
 
+bool IgnoreRules::IsIgnoredPath(absl::string_view rel_path) const {
+  for (size_t slash = rel_path.find('/'); slash != absl::string_view::npos;
+       slash = rel_path.find('/', slash + 1)) {
+    if (IsIgnored(rel_path.substr(0, slash), /*is_dir=*/true)) return true;
+  }
+  return IsIgnored(rel_path, /*is_dir=*/false);
+}
+
 }  // namespace fastest::core

@@ -45,6 +45,11 @@ class IgnoreRules {
   // IsIgnored: `rel_path` is '/'-separated and relative to the root.
   bool IsIgnored(absl::string_view rel_path, bool is_dir) const;
 
+  // IsIgnoredPath: whether the scanner would leave out the file `rel_path`: the file itself is
+  // ignored, or one of its parent directories is (the scanner prunes ignored directories, so a
+  // negation cannot bring back a file below one).
+  bool IsIgnoredPath(absl::string_view rel_path) const;
+
   // The pattern lines as added (after trimming), in order.
   const std::vector<std::string>& patterns() const { return lines_; }
 

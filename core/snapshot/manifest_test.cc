@@ -190,6 +190,21 @@ TEST(IgnoreRulesTest, GrammarQuirksAndLastMatchWins) {
   EXPECT_FALSE(multi.IsIgnored("src/generated.c", false));
 }
 
+TEST(IgnoreRulesTest, IsIgnoredPathLooksAtEveryParentDirectory) {
+  IgnoreRules r;  // defaults: ".git/" and "node_modules/" are directory-only
+  r.AddPatternsFromText("secret.env\nbuild/\n!build/keep.txt\n");
+  EXPECT_TRUE(r.IsIgnoredPath(".git/hooks/post-commit"));
+  EXPECT_TRUE(r.IsIgnoredPath("sub/.git/HEAD"));
+  EXPECT_FALSE(r.IsIgnoredPath(".git"));  // a file named .git: only the directory rule exists
+  EXPECT_TRUE(r.IsIgnoredPath("secret.env"));
+  EXPECT_TRUE(r.IsIgnoredPath("a/secret.env"));
+  EXPECT_TRUE(r.IsIgnoredPath("web/node_modules/x/index.js"));
+  // The scanner prunes build/: the negation cannot bring a file below it back.
+  EXPECT_TRUE(r.IsIgnoredPath("build/keep.txt"));
+  EXPECT_FALSE(r.IsIgnoredPath("src/main.cc"));
+  EXPECT_FALSE(r.IsIgnoredPath("buildfile"));
+}
+
 // ---- BuildManifestFromDirectory ----
 
 TEST(ScanTest, SkipsSpecialFilesAndKeepsModes) {
