@@ -93,6 +93,11 @@ class WriteBackTest : public ::testing::Test {
     };
   }
 
+  absl::StatusOr<ApplyResult> Apply(const core::Manifest& base, const core::Manifest& out) {
+    WritePlan plan = PlanWriteBack(base, out, core::IgnoreRules(), nullptr);
+    return ApplyPlan(root_, plan, Fetcher());
+  }
+
   std::string root_;
   std::map<std::string, std::string> blobs_;
   int fetches_ = 0;
@@ -109,7 +114,7 @@ TEST_F(WriteBackTest, AppliesAddModifyDeleteAndMode) {
   out.files = {Entry("README.md", "new\n"), Entry("keep.txt", "same\n"),
                Entry("run.sh", "echo\n", 0755), Entry("src/farewell.sh", "#!/bin/sh\n", 0755)};
   fetches_ = 0;
-  absl::StatusOr<ApplyResult> r = ApplyOutput(root_, base, out, Fetcher());
+  absl::StatusOr<ApplyResult> r = Apply(base, out);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->added, std::vector<std::string>{"src/farewell.sh"});
   EXPECT_EQ(r->modified, std::vector<std::string>{"README.md"});
@@ -138,7 +143,7 @@ TEST_F(WriteBackTest, LocalEditsAreKeptAsConflicts) {
   core::Manifest base, out;
   base.files = {Entry("a.txt", "a\n"), Entry("b.txt", "b\n")};
   out.files = {Entry("a.txt", "agent\n")};  // modifies a, deletes b
-  absl::StatusOr<ApplyResult> r = ApplyOutput(root_, base, out, Fetcher());
+  absl::StatusOr<ApplyResult> r = Apply(base, out);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->conflicts.size(), 2u);
   EXPECT_EQ(Read("a.txt"), "edited by the user\n");
@@ -151,9 +156,11 @@ TEST_F(WriteBackTest, RefusesPathsThroughSymlinks) {
   ASSERT_EQ(symlink(outside.c_str(), (root_ + "/link").c_str()), 0);
   core::Manifest base, out;
   out.files = {Entry("link/pwned.txt", "x\n")};
-  absl::StatusOr<ApplyResult> r = ApplyOutput(root_, base, out, Fetcher());
+  absl::StatusOr<ApplyResult> r = Apply(base, out);
   ASSERT_TRUE(r.ok());
-  EXPECT_EQ(r->conflicts.size(), 1u);
+  ASSERT_EQ(r->refused.size(), 1u);
+  EXPECT_EQ(r->refused[0].path, "link/pwned.txt");
+  EXPECT_EQ(r->refused[0].reason, "refusing to follow symlink 'link'");
   struct stat st;
   EXPECT_NE(stat((outside + "/pwned.txt").c_str(), &st), 0);
   system(("rm -rf " + outside).c_str());
@@ -163,7 +170,8 @@ TEST_F(WriteBackTest, DiffOutputIsGitStyle) {
   core::Manifest base, out;
   base.files = {Entry("README.md", "a\nb\n"), Entry("old.txt", "x\n")};
   out.files = {Entry("README.md", "a\nc\n"), Entry("new.sh", "echo\n", 0755)};
-  absl::StatusOr<std::string> d = DiffOutput(base, out, Fetcher());
+  absl::StatusOr<std::string> d =
+      DiffPlan(PlanWriteBack(base, out, core::IgnoreRules(), nullptr), Fetcher());
   ASSERT_TRUE(d.ok());
   EXPECT_EQ(*d,
             "diff --git a/README.md b/README.md\n--- a/README.md\n+++ b/README.md\n"

@@ -13,6 +13,7 @@
 #include <sstream>
 #include <thread>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -23,7 +24,9 @@
 #include "core/snapshot/safe_fs.h"
 #include "nlohmann/json.hpp"
 #include "tools/cli/log_format.h"
-#include "tools/cli/write_back.h"
+#include "core/snapshot/sha256.h"
+#include "tools/cli/review.h"
+#include "tools/cli/write_policy.h"
 
 namespace fastest::cli {
 namespace {
@@ -81,6 +84,38 @@ void SaveProjects(const std::string& data_dir, const nlohmann::json& j) {
     out << j.dump(2);
   }
   rename(tmp.c_str(), (data_dir + "/projects.json").c_str());
+}
+
+// jobs/<id>.json: what `run` uploaded for a job (its directory and base manifest), so that
+// `fastest apply` compares against exactly that, not against whatever the server says now.
+bool IsSafeJobId(const std::string& id) {
+  if (id.empty() || id.size() > 64) return false;
+  for (char c : id) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-') return false;
+  }
+  return true;
+}
+
+void SaveJobRecord(const std::string& data_dir, const std::string& job_id,
+                   const nlohmann::json& record) {
+  if (!IsSafeJobId(job_id)) return;
+  std::string jobs = data_dir + "/jobs";
+  if (!core::MakeDirs(jobs, 0700).ok()) return;
+  core::WriteFileWithMode(absl::StrCat(jobs, "/", job_id, ".json"), record.dump(2), 0600)
+      .IgnoreError();
+}
+
+nlohmann::json LoadJobRecord(const std::string& data_dir, const std::string& job_id) {
+  if (!IsSafeJobId(job_id)) return nlohmann::json::object();
+  std::ifstream in(absl::StrCat(data_dir, "/jobs/", job_id, ".json"));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  nlohmann::json j = nlohmann::json::parse(ss.str(), nullptr, false);
+  return j.is_object() ? j : nlohmann::json::object();
+}
+
+BlobFetcher BlobFetcherFor(ApiClient& api) {
+  return [&api](const std::string& h) { return api.DownloadVerifiedBlob(h); };
 }
 
 absl::StatusOr<std::string> ProjectFor(ApiClient& api, const std::string& data_dir,
@@ -296,8 +331,25 @@ int RunJobCommand(core::HttpClient& http, ApiClient& api, const Target& target,
   std::string dir = AbsPath(options.dir);
 
   // ---- snapshot + upload ----
+  // The host's ignore rules as of now decide both what is uploaded and, later, what the job's
+  // output may change: read .fstignore once and hand the same lines to the scanner.
+  absl::StatusOr<std::vector<std::string>> ignore_lines = UserIgnoreLines(dir);
+  if (!ignore_lines.ok()) {
+    fprintf(stderr, "fastest run: %s\n", Msg(ignore_lines.status()).c_str());
+    return 1;
+  }
+  if (!options.include_git) {
+    // Last match wins: a "!.git/" in .fstignore does not upload the repository by accident.
+    ignore_lines->push_back(".git/");
+    ignore_lines->push_back(".git");
+  }
+  const core::IgnoreRules host_rules = HostIgnoreRules(*ignore_lines);
+  core::ScanOptions scan_options;
+  scan_options.read_fstignore = false;
+  scan_options.extra_ignore_patterns = *ignore_lines;
   core::ScanStats scan;
-  absl::StatusOr<core::Manifest> base = core::BuildManifestFromDirectory(dir, {}, nullptr, &scan);
+  absl::StatusOr<core::Manifest> base =
+      core::BuildManifestFromDirectory(dir, scan_options, nullptr, &scan);
   if (!base.ok()) {
     fprintf(stderr, "fastest run: scanning %s: %s\n", dir.c_str(), Msg(base.status()).c_str());
     return 1;
@@ -359,6 +411,9 @@ int RunJobCommand(core::HttpClient& http, ApiClient& api, const Target& target,
     return 1;
   }
   Step(absl::StrCat("job ", job->id, " created (snapshot ", snap->snapshot.id, ")"));
+  SaveJobRecord(options.data_dir, job->id,
+                {{"server", api.base_url()}, {"dir", dir}, {"base_snapshot_id", snap->snapshot.id},
+                 {"base_manifest_hash", manifest_hash}});
 
   // ---- dispatch (asynchronous) ----
   nlohmann::json body = {{"job_id", job->id}, {"wait", false}};
@@ -421,43 +476,77 @@ int RunJobCommand(core::HttpClient& http, ApiClient& api, const Target& target,
     fprintf(stderr, "fastest run: fetching the output snapshot: %s\n", Msg(output.status()).c_str());
     return 1;
   }
-  BlobFetcher fetch = [&api](const std::string& h) { return api.DownloadVerifiedBlob(h); };
-  core::ManifestDiff d = core::DiffManifests(*base, *output);
-  std::string changes = absl::StrCat("+", d.added.size(), " ~", d.modified.size(), " -",
-                                     d.deleted.size());
-  if (options.diff) {
-    absl::StatusOr<std::string> text = DiffOutput(*base, *output, fetch);
-    if (!text.ok()) {
-      fprintf(stderr, "fastest run: building the diff: %s\n", Msg(text.status()).c_str());
-      return 1;
-    }
-    fwrite(text->data(), 1, text->size(), stdout);
-    fflush(stdout);
-    Step(absl::StrCat("done in ", Seconds(absl::Now() - start), " (", changes,
-                      "; --diff: nothing written to ", dir, ")"));
-    return 0;
-  }
-  absl::StatusOr<ApplyResult> applied = ApplyOutput(dir, *base, *output, fetch);
-  if (!applied.ok()) {
-    fprintf(stderr, "fastest run: writing the result into %s: %s\n", dir.c_str(),
-            Msg(applied.status()).c_str());
+  Step(absl::StrCat("job ", job->id, " completed in ", Seconds(absl::Now() - start)));
+  return ReviewAndWriteBack(dir, *base, *output, host_rules, BlobFetcherFor(api), current,
+                            options.write_back);
+}
+
+int ApplyCommand(ApiClient& api, const ApplyOptions& options) {
+  absl::StatusOr<core::Job> job = api.GetJob(options.job_id);
+  if (!job.ok()) {
+    fprintf(stderr, "fastest apply: %s\n", Msg(job.status()).c_str());
     return 1;
   }
-  for (const std::string& p : applied->added) printf("  A %s\n", p.c_str());
-  for (const std::string& p : applied->modified) printf("  M %s\n", p.c_str());
-  for (const std::string& p : applied->deleted) printf("  D %s\n", p.c_str());
-  for (const std::string& p : applied->mode_changed) printf("  m %s (mode)\n", p.c_str());
-  for (const std::string& p : applied->conflicts) printf("  ! %s\n", p.c_str());
-  fflush(stdout);
-  size_t written = applied->added.size() + applied->modified.size() + applied->deleted.size() +
-                   applied->mode_changed.size();
-  Step(absl::StrCat("done in ", Seconds(absl::Now() - start), ": ", changes, ", ",
-                    written == 0 ? "nothing to write" : absl::StrCat(Plural(written, "change"),
-                                                                      " written to ", dir),
-                    applied->conflicts.empty() ? ""
-                        : absl::StrCat(", ", Plural(applied->conflicts.size(), "conflict"),
-                                       " kept local")));
-  return applied->conflicts.empty() ? 0 : 1;
+  if (job->status != JobStatus::kCompleted || !job->output_snapshot_id) {
+    fprintf(stderr, "fastest apply: job %s is %s%s: nothing to apply\n", job->id.c_str(),
+            std::string(core::JobStatusName(job->status)).c_str(),
+            job->status == JobStatus::kCompleted ? " without an output snapshot" : "");
+    return 1;
+  }
+  nlohmann::json record = LoadJobRecord(options.data_dir, job->id);
+  if (record.value("server", "") != api.base_url()) record = nlohmann::json::object();
+  std::string dir = options.dir.empty() ? record.value("dir", "") : AbsPath(options.dir);
+  struct stat st;
+  if (dir.empty()) {
+    fprintf(stderr, "fastest apply: no directory recorded for job %s here: pass --dir\n",
+            job->id.c_str());
+    return 2;
+  }
+  if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    fprintf(stderr, "fastest apply: %s is not a directory\n", dir.c_str());
+    return 2;
+  }
+  // The base: what `run` uploaded, by the hash it recorded; else the workspace's base snapshot.
+  absl::StatusOr<core::Manifest> base = absl::NotFoundError("no base");
+  const std::string recorded_hash = record.value("base_manifest_hash", "");
+  if (!recorded_hash.empty()) {
+    absl::StatusOr<std::string> text = api.GetManifest(recorded_hash);
+    if (!text.ok()) {
+      base = text.status();
+    } else if (core::Sha256Hex(*text) != recorded_hash) {
+      base = absl::DataLossError("the server's base manifest does not match the recorded hash");
+    } else {
+      base = core::ParseManifest(*text);
+    }
+  } else {
+    absl::StatusOr<core::Workspace> ws = api.GetWorkspace(job->workspace_id);
+    if (!ws.ok()) {
+      base = ws.status();
+    } else if (!ws->base_snapshot_id) {
+      base = core::Manifest();
+    } else {
+      base = FetchManifest(api, *ws->base_snapshot_id);
+    }
+  }
+  if (!base.ok()) {
+    fprintf(stderr, "fastest apply: fetching the job's base snapshot: %s\n",
+            Msg(base.status()).c_str());
+    return 1;
+  }
+  absl::StatusOr<core::Manifest> output = FetchManifest(api, *job->output_snapshot_id);
+  if (!output.ok()) {
+    fprintf(stderr, "fastest apply: fetching the output snapshot: %s\n",
+            Msg(output.status()).c_str());
+    return 1;
+  }
+  // The user's rules as they are now decide what may be written.
+  absl::StatusOr<std::vector<std::string>> ignore_lines = UserIgnoreLines(dir);
+  if (!ignore_lines.ok()) {
+    fprintf(stderr, "fastest apply: %s\n", Msg(ignore_lines.status()).c_str());
+    return 1;
+  }
+  return ReviewAndWriteBack(dir, *base, *output, HostIgnoreRules(*ignore_lines),
+                            BlobFetcherFor(api), *job, options.write_back);
 }
 
 int JobsCommand(ApiClient& api, int limit, const std::string& status) {

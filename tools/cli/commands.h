@@ -10,6 +10,7 @@
 #include "absl/time/time.h"
 #include "core/api/api_client.h"
 #include "core/http/http_client.h"
+#include "tools/cli/review.h"
 
 namespace fastest::cli {
 
@@ -24,14 +25,26 @@ struct Target {
 struct RunOptions {
   std::string dir;
   std::string prompt;
-  bool diff = false;                      // print the changes instead of writing them
+  WriteBackOptions write_back;            // review, then write / --branch / --patch (review.h)
+  bool include_git = false;               // upload .git/ too (never written back)
   bool verbose = false;                   // raw runner log lines
   absl::Duration timeout = absl::Hours(1);  // how long the CLI waits for the job
-  std::string data_dir;                   // project ids are remembered here (projects.json)
+  std::string data_dir;                   // project ids (projects.json) and jobs/ live here
+};
+
+struct ApplyOptions {
+  std::string job_id;
+  std::string dir;  // default: the directory `fastest run` recorded for the job
+  WriteBackOptions write_back;
+  std::string data_dir;
 };
 
 int RunJobCommand(core::HttpClient& http, core::ApiClient& api, const Target& target,
                   const RunOptions& options);
+// `fastest apply JOB`: the review and write-back of `run`, for a completed job, later. The host's
+// ignore rules are read from the directory now; the base is the manifest `run` recorded for the
+// job in data_dir/jobs/ (else the job's workspace base snapshot on the server).
+int ApplyCommand(core::ApiClient& api, const ApplyOptions& options);
 int JobsCommand(core::ApiClient& api, int limit, const std::string& status);
 // Prints the job's log; with `follow`, live until the job ends (exit 0 if it completed).
 int LogsCommand(core::HttpClient& http, core::ApiClient& api, const Target& target,

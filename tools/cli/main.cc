@@ -1,14 +1,4 @@
-// fastest: the user-facing CLI.
-//
-//   fastest run --dir PATH --prompt TEXT [--diff] [--backend docker] [--server URL]
-//       Snapshots PATH, starts (or reuses) the local embedded server with the Docker backend, runs
-//       the job in a sandbox with live progress, and writes the result back into PATH (or prints
-//       a unified diff with --diff).
-//   fastest jobs [--limit N] [--status S]      recent jobs
-//   fastest logs JOB [--nofollow] [--raw]      a job's log, live until it ends
-//   fastest cancel JOB                         cancel a pending/running job
-//   fastest status                             local server, backend, job counts
-//   fastest server start|stop                  manage the local server explicitly
+// fastest: the user-facing CLI. `fastest help` prints kUsage below, the user's documentation.
 //
 // Without --server the CLI talks to the local server recorded in the data directory
 // (--data_dir, $FASTEST_DATA_DIR, default ~/.fastest). With --server URL it uses that server and
@@ -34,9 +24,19 @@
 #include "tools/cli/commands.h"
 #include "tools/cli/local_server.h"
 
-ABSL_FLAG(std::string, dir, "", "run: the directory to work on (its files are the job's workspace)");
+ABSL_FLAG(std::string, dir, "",
+          "run: the directory to work on (its files are the job's workspace); apply: where to "
+          "write (default: the directory of the run)");
 ABSL_FLAG(std::string, prompt, "", "run: what the agent should do");
-ABSL_FLAG(bool, diff, false, "run: print the changes as a unified diff instead of writing them");
+ABSL_FLAG(bool, diff, false, "run/apply: also show the accepted changes as a unified diff");
+ABSL_FLAG(bool, yes, false, "run/apply: write the accepted changes without asking");
+ABSL_FLAG(std::string, branch, "",
+          "run/apply: commit the accepted changes on this new git branch (based on HEAD) instead "
+          "of writing the directory; no hook runs, working tree/index/HEAD stay as they are");
+ABSL_FLAG(std::string, patch, "",
+          "run/apply: write the accepted changes to this git-style patch file instead");
+ABSL_FLAG(bool, include_git, false,
+          "run: upload .git/ too (by default it is never uploaded; it is never written back)");
 ABSL_FLAG(std::string, backend, "docker", "backend of the local server (docker, podman, ...)");
 ABSL_FLAG(std::string, server, "", "URL of a running fastest server (default: the local one)");
 ABSL_FLAG(std::string, token, "", "API token for --server (default $FASTEST_API_TOKEN / $API_TOKEN)");
@@ -61,12 +61,39 @@ using fastest::cli::Target;
 
 constexpr char kUsage[] =
     "run coding-agent jobs in sandboxes.\n"
-    "  fastest run --dir PATH --prompt TEXT [--diff] [--backend docker] [--server URL]\n"
-    "  fastest jobs [--limit N] [--status S]\n"
-    "  fastest logs JOB [--nofollow] [--raw]\n"
-    "  fastest cancel JOB\n"
-    "  fastest status\n"
-    "  fastest server start|stop\n";
+    "\n"
+    "  fastest run --dir PATH --prompt TEXT [--yes] [--diff] [--branch NAME] [--patch FILE]\n"
+    "              [--include_git] [--server URL --token T]\n"
+    "      Uploads PATH (without .git/ and without what .fstignore ignores), runs the job in a\n"
+    "      sandbox with live progress, then reviews the result: A/M/D/m lines for the changes,\n"
+    "      `! ... refused: <why>` for what will never be written, counts (--diff adds the diff).\n"
+    "      On a terminal it asks before writing; --yes writes without asking; otherwise nothing\n"
+    "      is written and it prints the `fastest apply` command to use later.\n"
+    "  fastest apply JOB [--dir PATH] [--yes] [--diff] [--branch NAME] [--patch FILE]\n"
+    "      The same review and write-back for a completed job, later. The ignore rules are\n"
+    "      read from PATH again; the base is what `fastest run` uploaded for the job.\n"
+    "  fastest jobs [--limit N] [--status S]      recent jobs\n"
+    "  fastest logs JOB [--nofollow] [--raw]      a job's log, live until it ends\n"
+    "  fastest cancel JOB                         cancel a pending/running job\n"
+    "  fastest status                             local server, backend, job counts\n"
+    "  fastest server start|stop                  manage the local server explicitly\n"
+    "  fastest help                               this text (--help: every flag)\n"
+    "\n"
+    "Write-back never touches:\n"
+    "  - .git (at any depth, also .GIT, git~1): hooks and config would run code on your machine;\n"
+    "  - .fstignore: the job's edits of your ignore rules are shown as refused, never applied;\n"
+    "  - paths your .fstignore (and the defaults) ignore, as read on this machine, and files the\n"
+    "    job's own .fstignore merely hides (they are not deleted);\n"
+    "  - paths through a symlink, or onto anything but a regular file.\n"
+    "  Files are written atomically (temporary file + rename); setuid/setgid/sticky bits are\n"
+    "  stripped. Files you changed since the upload are kept and reported as conflicts.\n"
+    "  Exit code 1 when anything was refused, conflicted or failed.\n"
+    "\n"
+    "--branch NAME (in a git repository): commits the accepted changes on a new branch NAME\n"
+    "  whose parent is HEAD, with git plumbing and a temporary index: the working tree, the\n"
+    "  index, HEAD and every existing branch stay as they are (an existing NAME is an error),\n"
+    "  and no git hook runs. --patch FILE writes them as a patch (git -C PATH apply FILE);\n"
+    "  binary files are left out of it (and listed). Neither writes PATH, neither asks.\n";
 
 std::string Env(const char* n) {
   const char* v = getenv(n);
@@ -158,6 +185,10 @@ int Main(int argc, char** argv) {
   std::vector<std::string> args(positional.begin() + 2, positional.end());
   fastest::core::HttpClient http;
 
+  if (cmd == "help") {
+    printf("fastest: %s", kUsage);
+    return 0;
+  }
   if (cmd == "status") return StatusCommand(http);
   if (cmd == "server") {
     if (args.size() != 1 || (args[0] != "start" && args[0] != "stop")) {
@@ -182,16 +213,17 @@ int Main(int argc, char** argv) {
     printf("%s\n", t->url.c_str());
     return 0;
   }
-  if (cmd != "run" && cmd != "jobs" && cmd != "logs" && cmd != "cancel") {
+  if (cmd != "run" && cmd != "apply" && cmd != "jobs" && cmd != "logs" && cmd != "cancel") {
     fprintf(stderr, "fastest: unknown command %s\nfastest: %s", cmd.c_str(), kUsage);
     return 2;
   }
-  if ((cmd == "logs" || cmd == "cancel") && args.size() != 1) {
+  if ((cmd == "logs" || cmd == "cancel" || cmd == "apply") && args.size() != 1) {
     fprintf(stderr, "usage: fastest %s JOB\n", cmd.c_str());
     return 2;
   }
   if (cmd == "run" && (absl::GetFlag(FLAGS_dir).empty() || absl::GetFlag(FLAGS_prompt).empty())) {
-    fprintf(stderr, "usage: fastest run --dir PATH --prompt TEXT [--diff]\n");
+    fprintf(stderr, "usage: fastest run --dir PATH --prompt TEXT [--yes] [--diff] [--branch NAME] "
+                    "[--patch FILE] [--include_git]\n");
     return 2;
   }
   absl::StatusOr<Target> target = ResolveTarget(http, /*start=*/cmd == "run");
@@ -207,10 +239,28 @@ int Main(int argc, char** argv) {
                                      absl::GetFlag(FLAGS_raw));
   }
   if (cmd == "cancel") return fastest::cli::CancelCommand(api, args[0]);
+  fastest::cli::WriteBackOptions write_back;
+  write_back.yes = absl::GetFlag(FLAGS_yes);
+  write_back.diff = absl::GetFlag(FLAGS_diff);
+  write_back.branch = absl::GetFlag(FLAGS_branch);
+  write_back.patch = absl::GetFlag(FLAGS_patch);
+  if (!absl::GetFlag(FLAGS_server).empty()) {
+    write_back.apply_hint_flags =
+        absl::StrCat(" --server ", fastest::cli::ShellQuote(absl::GetFlag(FLAGS_server)));
+  }
+  if (cmd == "apply") {
+    fastest::cli::ApplyOptions apply;
+    apply.job_id = args[0];
+    apply.dir = absl::GetFlag(FLAGS_dir);
+    apply.write_back = write_back;
+    apply.data_dir = ServerOptions().data_dir;
+    return fastest::cli::ApplyCommand(api, apply);
+  }
   fastest::cli::RunOptions run;
   run.dir = absl::GetFlag(FLAGS_dir);
   run.prompt = absl::GetFlag(FLAGS_prompt);
-  run.diff = absl::GetFlag(FLAGS_diff);
+  run.write_back = write_back;
+  run.include_git = absl::GetFlag(FLAGS_include_git);
   run.verbose = absl::GetFlag(FLAGS_verbose);
   run.timeout = absl::GetFlag(FLAGS_timeout);
   run.data_dir = ServerOptions().data_dir;

@@ -92,20 +92,40 @@ std::string Range(size_t start, size_t count) {
 
 std::string UnifiedDiff(absl::string_view path, const std::optional<std::string>& old_text,
                         const std::optional<std::string>& new_text, int context) {
+  UnifiedDiffOptions options;
+  options.context = context;
+  return *UnifiedDiffOrBinary(path, old_text, new_text, options);
+}
+
+std::optional<std::string> UnifiedDiffOrBinary(absl::string_view path,
+                                               const std::optional<std::string>& old_text,
+                                               const std::optional<std::string>& new_text,
+                                               const UnifiedDiffOptions& options) {
+  const int context = options.context;
   std::string a_name = old_text ? absl::StrCat("a/", path) : "/dev/null";
   std::string b_name = new_text ? absl::StrCat("b/", path) : "/dev/null";
   std::string old_s = old_text.value_or(""), new_s = new_text.value_or("");
   if (old_text && new_text && old_s == new_s) return "";
   std::string header = absl::StrCat("--- ", a_name, "\n+++ ", b_name, "\n");
   bool binary = old_s.find('\0') != std::string::npos || new_s.find('\0') != std::string::npos;
-  if (binary) return absl::StrCat("Binary files ", a_name, " and ", b_name, " differ\n");
+  if (binary) {
+    if (options.full_text) return std::nullopt;
+    return absl::StrCat("Binary files ", a_name, " and ", b_name, " differ\n");
+  }
   std::vector<Line> a = SplitLines(old_s), b = SplitLines(new_s);
+  if (a.empty() && b.empty()) return "";
+  std::vector<Edit> edits;
   if (a.size() > 20000 || b.size() > 20000 ||
       static_cast<double>(a.size()) * static_cast<double>(b.size()) > 25e6) {
     // The DP would be too big: trimmed prefix/suffix usually keep it small, but be safe.
-    return absl::StrCat("Files ", a_name, " and ", b_name, " differ (too large to show)\n");
+    if (!options.full_text) {
+      return absl::StrCat("Files ", a_name, " and ", b_name, " differ (too large to show)\n");
+    }
+    for (size_t i = 0; i < a.size(); ++i) edits.push_back({Op::kDel, i, 0});
+    for (size_t j = 0; j < b.size(); ++j) edits.push_back({Op::kAdd, 0, j});
+  } else {
+    edits = Lcs(a, b);
   }
-  std::vector<Edit> edits = Lcs(a, b);
   std::string out = header;
   size_t k = 0;
   while (k < edits.size()) {

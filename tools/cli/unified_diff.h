@@ -14,9 +14,21 @@
 
 namespace fastest::cli {
 
-// `old_text` nullopt = the file is new; `new_text` nullopt = it was deleted. Returns "" when equal.
+struct UnifiedDiffOptions {
+  int context = 3;
+  // For a patch: a text too large for the line diff becomes one hunk replacing every line, and
+  // binary content gives nullopt (instead of the "Binary files ... differ" line).
+  bool full_text = false;
+};
+
+// `old_text` nullopt = the file is new; `new_text` nullopt = it was deleted. Returns "" when equal
+// (and when there are no lines to show, e.g. a new empty file).
 std::string UnifiedDiff(absl::string_view path, const std::optional<std::string>& old_text,
                         const std::optional<std::string>& new_text, int context = 3);
+std::optional<std::string> UnifiedDiffOrBinary(absl::string_view path,
+                                               const std::optional<std::string>& old_text,
+                                               const std::optional<std::string>& new_text,
+                                               const UnifiedDiffOptions& options);
 
 }  // namespace fastest::cli
 

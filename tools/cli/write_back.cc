@@ -1,30 +1,20 @@
 #include "tools/cli/write_back.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
-#include <map>
 #include <optional>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "core/snapshot/safe_fs.h"
 #include "core/snapshot/sha256.h"
 #include "tools/cli/unified_diff.h"
 
 namespace fastest::cli {
 namespace {
-
-using core::FileEntry;
-using core::Manifest;
-
-std::map<std::string, const FileEntry*> ByPath(const Manifest& m) {
-  std::map<std::string, const FileEntry*> out;
-  for (const FileEntry& e : m.files) out[e.path] = &e;
-  return out;
-}
 
 // Hash of the local file now, or nullopt if it does not exist (or is not a regular file).
 std::optional<std::string> LocalHash(const std::string& abs) {
@@ -45,94 +35,92 @@ void PruneEmptyDirs(const std::string& root, std::string rel) {
   }
 }
 
-std::string ModeString(uint32_t mode) { return absl::StrFormat("100%o", mode & 0777); }
+// chmod without following a symlink swapped in at `abs`: through an O_NOFOLLOW descriptor.
+bool ChmodRegularFile(const std::string& abs, uint32_t mode) {
+  int fd = open(abs.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return false;
+  struct stat st;
+  bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && fchmod(fd, mode & 0777) == 0;
+  close(fd);
+  return ok;
+}
+
+// Git records only these two file modes.
+std::string GitMode(uint32_t mode) { return (mode & 0111) ? "100755" : "100644"; }
 
 }  // namespace
 
-absl::StatusOr<ApplyResult> ApplyOutput(const std::string& root, const Manifest& base,
-                                        const Manifest& output, const BlobFetcher& fetch) {
+absl::StatusOr<ApplyResult> ApplyPlan(const std::string& root, const WritePlan& plan,
+                                      const BlobFetcher& fetch) {
   ApplyResult result;
-  auto base_map = ByPath(base);
-  auto out_map = ByPath(output);
-  for (const auto& [path, entry] : out_map) {
-    auto it = base_map.find(path);
-    const FileEntry* old = it == base_map.end() ? nullptr : it->second;
-    if (old && old->hash == entry->hash && old->mode == entry->mode) continue;
-    absl::StatusOr<std::string> abs = core::ResolveInsideWorkspace(root, path);
+  for (const Change& c : plan.accepted) {
+    absl::StatusOr<std::string> abs = core::ResolveInsideWorkspace(root, c.path);
     if (!abs.ok()) {
-      result.conflicts.push_back(absl::StrCat(path, ": ", abs.status().message()));
+      result.refused.push_back({c.kind, c.path, std::string(abs.status().message())});
       continue;
     }
     std::optional<std::string> local = LocalHash(*abs);
-    if (old && old->hash == entry->hash) {
-      // Mode-only change.
-      if (local && *local == entry->hash && chmod(abs->c_str(), entry->mode & 0777) == 0) {
-        result.mode_changed.push_back(path);
+    if (c.kind == ChangeKind::kMode) {
+      if (local && *local == c.after->hash && ChmodRegularFile(*abs, c.after->mode)) {
+        result.mode_changed.push_back(c.path);
       } else {
-        result.conflicts.push_back(absl::StrCat(path, ": changed locally; mode not applied"));
+        result.conflicts.push_back(absl::StrCat(c.path, ": changed locally; mode not applied"));
       }
       continue;
     }
-    bool expected_local = old ? (local && *local == old->hash) : !local.has_value();
-    bool already = local && *local == entry->hash;
+    if (c.kind == ChangeKind::kDelete) {
+      if (!local) continue;  // already gone
+      if (*local != c.before->hash) {
+        result.conflicts.push_back(
+            absl::StrCat(c.path, ": deleted by the job but changed locally; kept"));
+        continue;
+      }
+      if (unlink(abs->c_str()) != 0) {
+        return absl::InternalError(absl::StrCat("deleting ", c.path, ": ", strerror(errno)));
+      }
+      PruneEmptyDirs(root, c.path);
+      result.deleted.push_back(c.path);
+      continue;
+    }
+    bool expected_local = c.before ? (local && *local == c.before->hash) : !local.has_value();
+    bool already = local && *local == c.after->hash;
     if (!expected_local && !already) {
       result.conflicts.push_back(
-          absl::StrCat(path, old ? ": changed locally since the upload; kept yours"
-                                 : ": created locally meanwhile; kept yours"));
+          absl::StrCat(c.path, c.before ? ": changed locally since the upload; kept yours"
+                                        : ": created locally meanwhile; kept yours"));
       continue;
     }
-    absl::StatusOr<std::string> bytes = fetch(entry->hash);
+    absl::StatusOr<std::string> bytes = fetch(c.after->hash);
     if (!bytes.ok()) {
       return absl::Status(bytes.status().code(),
-                          absl::StrCat("downloading ", path, ": ", bytes.status().message()));
+                          absl::StrCat("downloading ", c.path, ": ", bytes.status().message()));
     }
-    if (absl::Status s = core::WriteFileWithMode(*abs, *bytes, entry->mode); !s.ok()) {
-      return absl::Status(s.code(), absl::StrCat("writing ", path, ": ", s.message()));
+    if (absl::Status s = core::WriteFileWithMode(*abs, *bytes, c.after->mode & 0777); !s.ok()) {
+      return absl::Status(s.code(), absl::StrCat("writing ", c.path, ": ", s.message()));
     }
-    (old ? result.modified : result.added).push_back(path);
-  }
-  for (const auto& [path, old] : base_map) {
-    if (out_map.count(path)) continue;
-    absl::StatusOr<std::string> abs = core::ResolveInsideWorkspace(root, path);
-    if (!abs.ok()) {
-      result.conflicts.push_back(absl::StrCat(path, ": ", abs.status().message()));
-      continue;
-    }
-    std::optional<std::string> local = LocalHash(*abs);
-    if (!local) continue;  // already gone
-    if (*local != old->hash) {
-      result.conflicts.push_back(absl::StrCat(path, ": deleted by the job but changed locally; kept"));
-      continue;
-    }
-    if (unlink(abs->c_str()) != 0) {
-      return absl::InternalError(absl::StrCat("deleting ", path, ": ", strerror(errno)));
-    }
-    PruneEmptyDirs(root, path);
-    result.deleted.push_back(path);
+    (c.before ? result.modified : result.added).push_back(c.path);
   }
   return result;
 }
 
-absl::StatusOr<std::string> DiffOutput(const Manifest& base, const Manifest& output,
-                                       const BlobFetcher& fetch) {
-  auto base_map = ByPath(base);
-  auto out_map = ByPath(output);
-  std::map<std::string, std::pair<const FileEntry*, const FileEntry*>> all;
-  for (const auto& [p, e] : base_map) all[p].first = e;
-  for (const auto& [p, e] : out_map) all[p].second = e;
+absl::StatusOr<std::string> DiffPlan(const WritePlan& plan, const BlobFetcher& fetch,
+                                     DiffStyle style, std::vector<Refusal>* skipped) {
   std::string out;
-  for (const auto& [path, pair] : all) {
-    const FileEntry* a = pair.first;
-    const FileEntry* b = pair.second;
-    if (a && b && a->hash == b->hash && a->mode == b->mode) continue;
-    absl::StrAppend(&out, "diff --git a/", path, " b/", path, "\n");
-    if (!a) absl::StrAppend(&out, "new file mode ", ModeString(b->mode), "\n");
-    if (!b) absl::StrAppend(&out, "deleted file mode ", ModeString(a->mode), "\n");
-    if (a && b && a->mode != b->mode) {
-      absl::StrAppend(&out, "old mode ", ModeString(a->mode), "\nnew mode ", ModeString(b->mode),
+  for (const Change& c : plan.accepted) {
+    const std::optional<core::FileEntry>& a = c.before;
+    const std::optional<core::FileEntry>& b = c.after;
+    std::string header = absl::StrCat("diff --git a/", c.path, " b/", c.path, "\n");
+    if (!a) absl::StrAppend(&header, "new file mode ", GitMode(b->mode), "\n");
+    if (!b) absl::StrAppend(&header, "deleted file mode ", GitMode(a->mode), "\n");
+    if (a && b && GitMode(a->mode) != GitMode(b->mode)) {
+      absl::StrAppend(&header, "old mode ", GitMode(a->mode), "\nnew mode ", GitMode(b->mode),
                       "\n");
     }
-    if (a && b && a->hash == b->hash) continue;
+    if (c.kind == ChangeKind::kMode) {
+      // 0644 -> 0600 is invisible to git: nothing to show.
+      if (GitMode(a->mode) != GitMode(b->mode)) absl::StrAppend(&out, header);
+      continue;
+    }
     std::optional<std::string> old_text, new_text;
     if (a) {
       absl::StatusOr<std::string> t = fetch(a->hash);
@@ -144,7 +132,14 @@ absl::StatusOr<std::string> DiffOutput(const Manifest& base, const Manifest& out
       if (!t.ok()) return t.status();
       new_text = std::move(*t);
     }
-    absl::StrAppend(&out, UnifiedDiff(path, old_text, new_text));
+    UnifiedDiffOptions options;
+    options.full_text = style == DiffStyle::kPatch;
+    std::optional<std::string> body = UnifiedDiffOrBinary(c.path, old_text, new_text, options);
+    if (!body) {
+      if (skipped) skipped->push_back({c.kind, c.path, "binary file: not in the patch"});
+      continue;
+    }
+    absl::StrAppend(&out, header, *body);
   }
   return out;
 }

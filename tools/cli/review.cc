@@ -1,0 +1,186 @@
+#include "tools/cli/review.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "core/snapshot/safe_fs.h"
+#include "tools/cli/git_branch.h"
+#include "tools/cli/write_back.h"
+
+namespace fastest::cli {
+namespace {
+
+std::string Plural(size_t n, const char* word) {
+  return absl::StrCat(n, " ", word, n == 1 ? "" : "s");
+}
+
+void Step(const std::string& text) {
+  fprintf(stderr, "==> %s\n", text.c_str());
+  fflush(stderr);
+}
+
+void PrintRefusals(const std::vector<Refusal>& refused) {
+  for (const Refusal& r : refused) {
+    printf("  ! %s %s: refused: %s\n", ChangeLetter(r.kind), r.path.c_str(), r.reason.c_str());
+  }
+}
+
+void PrintPlan(const WritePlan& plan) {
+  for (const Change& c : plan.accepted) {
+    std::string extra;
+    if (c.kind == ChangeKind::kMode) {
+      extra = absl::StrFormat(" (mode %o -> %o)", c.before->mode & 0777, c.after->mode);
+    }
+    if (!c.note.empty()) absl::StrAppend(&extra, " (", c.note, ")");
+    printf("  %s %s%s\n", ChangeLetter(c.kind), c.path.c_str(), extra.c_str());
+  }
+  PrintRefusals(plan.refused);
+  size_t counts[4] = {0, 0, 0, 0};
+  for (const Change& c : plan.accepted) ++counts[static_cast<int>(c.kind)];
+  printf("%s: %zu added, %zu modified, %zu deleted, %zu mode; %s\n",
+         Plural(plan.accepted.size(), "change").c_str(), counts[0], counts[1], counts[2],
+         counts[3], Plural(plan.refused.size(), "refused path").c_str());
+  fflush(stdout);
+}
+
+bool AskYesNo(const std::string& question) {
+  fprintf(stderr, "%s [y/N] ", question.c_str());
+  fflush(stderr);
+  char line[64];
+  if (!fgets(line, sizeof(line), stdin)) return false;
+  std::string answer = absl::AsciiStrToLower(absl::StripAsciiWhitespace(line));
+  return answer == "y" || answer == "yes";
+}
+
+std::string Msg(const absl::Status& s) { return std::string(s.message()); }
+
+std::string CommitMessage(const core::Job& job) {
+  std::string first = job.prompt.substr(0, job.prompt.find('\n'));
+  if (first.size() > 60) first = first.substr(0, 57) + "...";
+  return absl::StrCat("fastest: ", first.empty() ? "job output" : first, "\n\n", job.prompt,
+                      "\n\nJob: ", job.id, "\n");
+}
+
+}  // namespace
+
+std::string ShellQuote(const std::string& s) {
+  bool plain = !s.empty();
+  for (char c : s) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && !strchr("/._-+=:,@", c)) {
+      plain = false;
+    }
+  }
+  if (plain) return s;
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out += c;
+    }
+  }
+  return out + "'";
+}
+
+int ReviewAndWriteBack(const std::string& dir, const core::Manifest& base,
+                       const core::Manifest& output, const core::IgnoreRules& host_rules,
+                       const BlobFetcher& fetch, const core::Job& job,
+                       const WriteBackOptions& options) {
+  absl::StatusOr<std::optional<core::IgnoreRules>> job_rules =
+      JobIgnoreRules(base, output, fetch);
+  if (!job_rules.ok()) {
+    fprintf(stderr, "fastest: reading the job's .fstignore: %s\n", Msg(job_rules.status()).c_str());
+    return 1;
+  }
+  WritePlan plan = PlanWriteBack(base, output, host_rules, job_rules->has_value() ? &**job_rules
+                                                                                  : nullptr);
+  CheckAgainstDirectory(dir, &plan);
+  printf("job %s changed:\n", job.id.c_str());
+  PrintPlan(plan);
+  if (options.diff) {
+    absl::StatusOr<std::string> text = DiffPlan(plan, fetch);
+    if (!text.ok()) {
+      fprintf(stderr, "fastest: building the diff: %s\n", Msg(text.status()).c_str());
+      return 1;
+    }
+    fwrite(text->data(), 1, text->size(), stdout);
+    fflush(stdout);
+  }
+  bool failed = !plan.refused.empty();
+
+  if (!options.patch.empty()) {
+    std::vector<Refusal> skipped;
+    absl::StatusOr<std::string> patch = DiffPlan(plan, fetch, DiffStyle::kPatch, &skipped);
+    if (!patch.ok()) {
+      fprintf(stderr, "fastest: building the patch: %s\n", Msg(patch.status()).c_str());
+      return 1;
+    }
+    if (absl::Status s = core::WriteFileWithMode(options.patch, *patch, 0644); !s.ok()) {
+      fprintf(stderr, "fastest: writing %s: %s\n", options.patch.c_str(), Msg(s).c_str());
+      return 1;
+    }
+    PrintRefusals(skipped);
+    failed = failed || !skipped.empty();
+    Step(absl::StrCat("patch of ", Plural(plan.accepted.size() - skipped.size(), "change"),
+                      " written to ", options.patch, " (apply it with: git -C ", ShellQuote(dir),
+                      " apply ", ShellQuote(options.patch), "); nothing written to ", dir));
+  }
+  if (!options.branch.empty()) {
+    absl::StatusOr<BranchCommit> commit =
+        CommitPlanToBranch(dir, plan, fetch, options.branch, CommitMessage(job));
+    if (!commit.ok()) {
+      fprintf(stderr, "fastest: --branch %s: %s\n", options.branch.c_str(),
+              Msg(commit.status()).c_str());
+      return 1;
+    }
+    Step(absl::StrCat("branch ", options.branch, " created: commit ", commit->commit.substr(0, 12),
+                      " on ", commit->parent.substr(0, 12), " (HEAD) with ",
+                      Plural(plan.accepted.size(), "change"),
+                      "; working tree, index and HEAD unchanged"));
+  }
+  if (!options.patch.empty() || !options.branch.empty()) return failed ? 1 : 0;
+
+  if (plan.accepted.empty()) {
+    Step(absl::StrCat("nothing to write to ", dir));
+    return failed ? 1 : 0;
+  }
+  std::string hint = absl::StrCat("fastest apply ", job.id, " --dir ", ShellQuote(dir),
+                                  options.apply_hint_flags);
+  if (!options.yes) {
+    if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
+      Step(absl::StrCat("nothing written (no terminal to ask on). Review: ", hint,
+                        " --diff; apply: ", hint, " --yes"));
+      return failed ? 1 : 0;
+    }
+    if (!AskYesNo(absl::StrCat("Write ", Plural(plan.accepted.size(), "change"), " to ", dir,
+                               "?"))) {
+      Step(absl::StrCat("nothing written. Apply later: ", hint, " --yes"));
+      return 1;
+    }
+  }
+  absl::StatusOr<ApplyResult> applied = ApplyPlan(dir, plan, fetch);
+  if (!applied.ok()) {
+    fprintf(stderr, "fastest: writing the result into %s: %s\n", dir.c_str(),
+            Msg(applied.status()).c_str());
+    return 1;
+  }
+  PrintRefusals(applied->refused);
+  for (const std::string& p : applied->conflicts) printf("  ! %s\n", p.c_str());
+  fflush(stdout);
+  Step(absl::StrCat(applied->written() == 0 ? "nothing written" :
+                    absl::StrCat(Plural(applied->written(), "change"), " written to ", dir),
+                    applied->conflicts.empty() ? ""
+                        : absl::StrCat(", ", Plural(applied->conflicts.size(), "conflict"),
+                                       " kept local"),
+                    plan.refused.size() + applied->refused.size() == 0 ? ""
+                        : absl::StrCat(", ", Plural(plan.refused.size() + applied->refused.size(),
+                                                    "path"), " refused")));
+  return failed || !applied->refused.empty() || !applied->conflicts.empty() ? 1 : 0;
+}
+
+}  // namespace fastest::cli
