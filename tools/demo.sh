@@ -88,7 +88,7 @@ rm -rf "$WORK/hello"
 cp -a examples/hello "$WORK/hello"
 echo "prompt: $PROMPT"
 echo "before:"; (cd "$WORK/hello" && find . -type f | sort | sed 's/^\.\//  /')
-"$FASTEST" run --dir "$WORK/hello" --prompt "$PROMPT"
+"$FASTEST" run --dir "$WORK/hello" --prompt "$PROMPT" --yes
 
 step "result in $WORK/hello"
 (cd "$WORK/hello" && find . -type f | sort | while read -r f; do
