@@ -3,7 +3,10 @@
 // with a scripted agent (FASTEST_AGENT_COMMAND='sh "$1"', the job's prompt being the path of a
 // script in testdata/). The hostile agents try to get code, secrets and deletions onto the host
 // through the job's output; none may reach the user's directory, and each is listed as refused.
+#include <poll.h>
+#include <pty.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -156,6 +159,47 @@ class WriteBackE2eTest : public ::testing::Test {
     run.exit_code = status.ok() ? ExitCode(*status) : -1;
     run.out = Read(o.stdout_path);
     run.err = Read(o.stderr_path);
+    return run;
+  }
+  // `fastest ARGS` on a terminal (a pty for stdin, stdout and stderr); `answer` is typed once
+  // the CLI asks "[y/N]". Returns everything the terminal showed.
+  CliRun CliOnTerminal(std::vector<std::string> args, const std::string& answer) {
+    args.insert(args.end(), {"--server=" + *url_, "--token=" + std::string(kToken),
+                             absl::StrCat("--data_dir=", *root_, "/", name_, "/cli-data")});
+    std::vector<std::string> argv_s = {Runfile("tools/cli/fastest")};
+    argv_s.insert(argv_s.end(), args.begin(), args.end());
+    std::vector<std::string> env_s = {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + *root_};
+    std::vector<char*> argv, envp;
+    for (std::string& a : argv_s) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    for (std::string& e : env_s) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    CliRun run;
+    int master = -1;
+    pid_t pid = forkpty(&master, nullptr, nullptr, nullptr);
+    if (pid < 0) return run;
+    if (pid == 0) {
+      execve(argv[0], argv.data(), envp.data());
+      _exit(127);
+    }
+    bool answered = false;
+    char buf[4096];
+    for (;;) {
+      pollfd p = {master, POLLIN, 0};
+      if (poll(&p, 1, 180000) <= 0) break;
+      ssize_t n = read(master, buf, sizeof(buf));
+      if (n <= 0) break;  // EIO: the CLI exited and closed the terminal
+      run.out.append(buf, static_cast<size_t>(n));
+      if (!answered && absl::StrContains(run.out, "[y/N] ")) {
+        answered = true;
+        std::string line = answer + "\n";
+        EXPECT_EQ(write(master, line.data(), line.size()), static_cast<ssize_t>(line.size()));
+      }
+    }
+    close(master);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     return run;
   }
   CliRun RunJob(const std::string& agent, std::vector<std::string> extra = {}) {
@@ -340,6 +384,25 @@ TEST_F(WriteBackE2eTest, BranchCommitsExactlyTheAcceptedChangesAndRunsNoHook) {
   EXPECT_EQ(rc, 0) << check << text;
   EXPECT_EQ(Read(dir_ + "/README.md"), "hello\n");  // --patch writes nothing into the directory
   EXPECT_FALSE(Exists(marker_)) << Read(marker_);
+}
+
+TEST_F(WriteBackE2eTest, OnATerminalRunAsksBeforeWriting) {
+  Write(dir_ + "/README.md", "hello\n");
+  const std::vector<std::string> args = {"run", "--dir=" + dir_,
+                                         "--prompt=" + Runfile("tests/cli/testdata/edit_agent.sh")};
+  CliRun declined = CliOnTerminal(args, "n");
+  EXPECT_EQ(declined.exit_code, 1) << declined.out;
+  EXPECT_TRUE(absl::StrContains(declined.out, absl::StrCat("Write 1 change to ", dir_, "? [y/N]")))
+      << declined.out;
+  EXPECT_TRUE(absl::StrContains(declined.out, "nothing written. Apply later: fastest apply "))
+      << declined.out;
+  EXPECT_EQ(Read(dir_ + "/README.md"), "hello\n");
+
+  CliRun accepted = CliOnTerminal(args, "y");
+  EXPECT_EQ(accepted.exit_code, 0) << accepted.out;
+  EXPECT_TRUE(absl::StrContains(accepted.out, "  M README.md")) << accepted.out;
+  EXPECT_TRUE(absl::StrContains(accepted.out, "1 change written to")) << accepted.out;
+  EXPECT_EQ(Read(dir_ + "/README.md"), "hello\nedited by the agent\n");
 }
 
 TEST_F(WriteBackE2eTest, GitDirectoryIsNotUploadedUnlessAsked) {
