@@ -12,6 +12,7 @@
 #include "core/snapshot/sha256.h"
 #include "gtest/gtest.h"
 #include "tools/cli/log_format.h"
+#include "tools/cli/test_blobs.h"
 #include "tools/cli/unified_diff.h"
 #include "tools/cli/write_back.h"
 
@@ -76,22 +77,9 @@ class WriteBackTest : public ::testing::Test {
     return lstat((root_ + "/" + rel).c_str(), &st) == 0;
   }
   core::FileEntry Entry(const std::string& path, const std::string& content, uint32_t mode = 0644) {
-    core::FileEntry e;
-    e.path = path;
-    e.hash = core::Sha256Hex(content);
-    e.size = content.size();
-    e.mode = mode;
-    blobs_[e.hash] = content;
-    return e;
+    return blobs_.Entry(path, content, mode);
   }
-  BlobFetcher Fetcher() {
-    return [this](const std::string& h) -> absl::StatusOr<std::string> {
-      ++fetches_;
-      auto it = blobs_.find(h);
-      if (it == blobs_.end()) return absl::NotFoundError("no blob");
-      return it->second;
-    };
-  }
+  BlobFetcher Fetcher() { return blobs_.Fetcher(); }
 
   absl::StatusOr<ApplyResult> Apply(const core::Manifest& base, const core::Manifest& out) {
     WritePlan plan = PlanWriteBack(base, out, core::IgnoreRules(), nullptr);
@@ -99,8 +87,7 @@ class WriteBackTest : public ::testing::Test {
   }
 
   std::string root_;
-  std::map<std::string, std::string> blobs_;
-  int fetches_ = 0;
+  TestBlobs blobs_;
 };
 
 TEST_F(WriteBackTest, AppliesAddModifyDeleteAndMode) {
@@ -113,7 +100,7 @@ TEST_F(WriteBackTest, AppliesAddModifyDeleteAndMode) {
                 Entry("run.sh", "echo\n"), Entry("src/gone.sh", "bye\n")};
   out.files = {Entry("README.md", "new\n"), Entry("keep.txt", "same\n"),
                Entry("run.sh", "echo\n", 0755), Entry("src/farewell.sh", "#!/bin/sh\n", 0755)};
-  fetches_ = 0;
+  blobs_.reset_fetches();
   absl::StatusOr<ApplyResult> r = Apply(base, out);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->added, std::vector<std::string>{"src/farewell.sh"});
@@ -121,7 +108,7 @@ TEST_F(WriteBackTest, AppliesAddModifyDeleteAndMode) {
   EXPECT_EQ(r->deleted, std::vector<std::string>{"src/gone.sh"});
   EXPECT_EQ(r->mode_changed, std::vector<std::string>{"run.sh"});
   EXPECT_TRUE(r->conflicts.empty());
-  EXPECT_EQ(fetches_, 2);  // only the changed contents are downloaded
+  EXPECT_EQ(blobs_.fetches(), 2);  // only the changed contents are downloaded
   EXPECT_EQ(Read("README.md"), "new\n");
   EXPECT_EQ(Read("src/farewell.sh"), "#!/bin/sh\n");
   struct stat st;

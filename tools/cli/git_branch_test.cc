@@ -11,7 +11,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "core/snapshot/sha256.h"
+#include "tools/cli/test_blobs.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -50,25 +50,13 @@ class GitBranchTest : public ::testing::Test {
     std::ofstream(p, std::ios::binary | std::ios::trunc) << content;
   }
   Change Add(const std::string& path, const std::string& content, uint32_t mode = 0644) {
-    core::FileEntry e;
-    e.path = path;
-    e.hash = core::Sha256Hex(content);
-    e.size = content.size();
-    e.mode = mode;
-    blobs_[e.hash] = content;
     Change c;
     c.kind = ChangeKind::kAdd;
     c.path = path;
-    c.after = e;
+    c.after = blobs_.Entry(path, content, mode);
     return c;
   }
-  BlobFetcher Fetcher() {
-    return [this](const std::string& h) -> absl::StatusOr<std::string> {
-      auto it = blobs_.find(h);
-      if (it == blobs_.end()) return absl::NotFoundError("no blob");
-      return it->second;
-    };
-  }
+  BlobFetcher Fetcher() { return blobs_.Fetcher(); }
   void InitRepo() {
     Git("init -q -b main");
     Write("app/main.py", "print(1)\n");
@@ -79,7 +67,7 @@ class GitBranchTest : public ::testing::Test {
   }
 
   std::string repo_;
-  std::map<std::string, std::string> blobs_;
+  TestBlobs blobs_;
 };
 
 TEST_F(GitBranchTest, PathsOfASubdirectoryLandUnderItsPrefix) {

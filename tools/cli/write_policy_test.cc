@@ -14,6 +14,7 @@
 #include "core/snapshot/sha256.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tools/cli/test_blobs.h"
 #include "tools/cli/write_back.h"
 
 namespace fastest::cli {
@@ -23,30 +24,6 @@ using ::testing::ElementsAre;
 using ::testing::Field;
 using ::testing::HasSubstr;
 using ::testing::Optional;
-
-class Blobs {
- public:
-  core::FileEntry Entry(const std::string& path, const std::string& content,
-                        uint32_t mode = 0644) {
-    core::FileEntry e;
-    e.path = path;
-    e.hash = core::Sha256Hex(content);
-    e.size = content.size();
-    e.mode = mode;
-    blobs_[e.hash] = content;
-    return e;
-  }
-  BlobFetcher Fetcher() {
-    return [this](const std::string& h) -> absl::StatusOr<std::string> {
-      auto it = blobs_.find(h);
-      if (it == blobs_.end()) return absl::NotFoundError("no blob");
-      return it->second;
-    };
-  }
-
- private:
-  std::map<std::string, std::string> blobs_;
-};
 
 core::IgnoreRules HostRules(const std::string& fstignore) {
   core::IgnoreRules rules;
@@ -114,7 +91,7 @@ TEST(WritePolicyTest, ModesKeepOnlyPermissionBits) {
 
 // The hostile output of the security review, plus the changes a real agent makes.
 TEST(WritePolicyTest, HostileOutputIsRefusedPathByPath) {
-  Blobs b;
+  TestBlobs b;
   core::Manifest base, out;
   base.files = {b.Entry(".fstignore", "secret.env\n"), b.Entry("README.md", "old\n"),
                 b.Entry("data/big.csv", "1,2\n"), b.Entry("run.sh", "echo\n")};
@@ -147,7 +124,7 @@ TEST(WritePolicyTest, HostileOutputIsRefusedPathByPath) {
 TEST(WritePolicyTest, DeletingAHostIgnoredFileIsRefused) {
   // The base lists a file the host ignores now (the rules changed before `fastest apply`, or the
   // base was not the host's): the job may not delete or change it.
-  Blobs b;
+  TestBlobs b;
   core::Manifest base, out;
   base.files = {b.Entry("notes.log", "mine\n"), b.Entry("keep.txt", "k\n"),
                 b.Entry("gone.txt", "g\n")};
@@ -160,7 +137,7 @@ TEST(WritePolicyTest, DeletingAHostIgnoredFileIsRefused) {
 }
 
 TEST(WritePolicyTest, UnchangedFstignoreMeansNoJobRules) {
-  Blobs b;
+  TestBlobs b;
   core::Manifest base, out;
   base.files = {b.Entry(".fstignore", "x\n")};
   out.files = {b.Entry(".fstignore", "x\n"), b.Entry("a", "a")};
@@ -193,7 +170,7 @@ class DirectoryTest : public ::testing::Test {
     chmod(p.c_str(), mode);
   }
   std::string root_, outside_;
-  Blobs b_;
+  TestBlobs b_;
 };
 
 TEST_F(DirectoryTest, SymlinksAndSpecialFilesAreRefusedBeforeAsking) {
@@ -238,7 +215,7 @@ TEST_F(DirectoryTest, ApplyRechecksPathsAndNeverSetsSpecialBits) {
 }
 
 TEST(WritePolicyTest, PatchLeavesOutBinaryAndKeepsLargeFilesWhole) {
-  Blobs b;
+  TestBlobs b;
   std::string big_old, big_new;
   for (int i = 0; i < 30000; ++i) {
     big_old += "line " + std::to_string(i) + "\n";
