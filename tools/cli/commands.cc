@@ -22,9 +22,9 @@
 #include "core/snapshot/directory_scan.h"
 #include "core/snapshot/manifest.h"
 #include "core/snapshot/safe_fs.h"
+#include "core/snapshot/sha256.h"
 #include "nlohmann/json.hpp"
 #include "tools/cli/log_format.h"
-#include "core/snapshot/sha256.h"
 #include "tools/cli/review.h"
 #include "tools/cli/write_policy.h"
 
@@ -46,14 +46,6 @@ std::string Seconds(absl::Duration d) {
   return absl::StrFormat("%.1fs", absl::ToDoubleSeconds(d));
 }
 
-std::string Plural(size_t n, const char* word) {
-  return absl::StrCat(n, " ", word, n == 1 ? "" : "s");
-}
-
-void Step(const std::string& text) {
-  fprintf(stderr, "==> %s\n", text.c_str());
-  fflush(stderr);
-}
 
 std::string AbsPath(const std::string& p) {
   char buf[4096];

@@ -1,5 +1,7 @@
 #include "tools/cli/log_format.h"
 
+#include <cstdio>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
@@ -106,6 +108,15 @@ LogLineView FormatRunnerLine(absl::string_view line) {
     v.text = absl::StrCat("    ", line);
   }
   return v;
+}
+
+void Step(const std::string& text) {
+  fprintf(stderr, "==> %s\n", text.c_str());
+  fflush(stderr);
+}
+
+std::string Plural(size_t n, const char* word) {
+  return absl::StrCat(n, " ", word, n == 1 ? "" : "s");
 }
 
 }  // namespace fastest::cli

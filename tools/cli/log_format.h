@@ -7,6 +7,7 @@
 #ifndef FASTEST_TOOLS_CLI_LOG_FORMAT_H_
 #define FASTEST_TOOLS_CLI_LOG_FORMAT_H_
 
+#include <cstddef>
 #include <string>
 
 #include "absl/strings/string_view.h"
@@ -27,6 +28,11 @@ LogLineView FormatRunnerLine(absl::string_view line);
 
 // One OpenCode `--format json` event as a short line ("" = nothing worth showing).
 std::string SummarizeAgentEvent(absl::string_view json_line);
+
+// The CLI's own progress lines: "==> <text>" on stderr, flushed.
+void Step(const std::string& text);
+// "1 file", "3 files".
+std::string Plural(size_t n, const char* word);
 
 }  // namespace fastest::cli
 

@@ -10,19 +10,12 @@
 #include "absl/strings/str_format.h"
 #include "core/snapshot/safe_fs.h"
 #include "tools/cli/git_branch.h"
+#include "tools/cli/log_format.h"
 #include "tools/cli/write_back.h"
 
 namespace fastest::cli {
 namespace {
 
-std::string Plural(size_t n, const char* word) {
-  return absl::StrCat(n, " ", word, n == 1 ? "" : "s");
-}
-
-void Step(const std::string& text) {
-  fprintf(stderr, "==> %s\n", text.c_str());
-  fflush(stderr);
-}
 
 void PrintRefusals(const std::vector<Refusal>& refused) {
   for (const Refusal& r : refused) {
