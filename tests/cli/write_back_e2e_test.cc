@@ -139,8 +139,9 @@ class WriteBackE2eTest : public ::testing::Test {
   CliRun Cli(std::vector<std::string> args) {
     static int counter = 0;
     ++counter;
-    args.insert(args.end(), {"--server=" + *url_, "--token=" + std::string(kToken),
-                             absl::StrCat("--data_dir=", *root_, "/", name_, "/cli-data")});
+    // Before the caller's flags, so that a --data_dir of the caller wins (the last one counts).
+    args.insert(args.begin() + 1, {"--server=" + *url_, "--token=" + std::string(kToken),
+                                   absl::StrCat("--data_dir=", *root_, "/", name_, "/cli-data")});
     SpawnOptions o;
     o.binary = Runfile("tools/cli/fastest");
     o.args = args;
@@ -250,6 +251,7 @@ TEST_F(WriteBackE2eTest, HostileOutputNeverReachesTheHost) {
   Write(dir_ + "/.fstignore", "secret.env\n");
   Write(dir_ + "/secret.env", "TOKEN=host\n", 0600);
   ASSERT_EQ(symlink(outside_.c_str(), (dir_ + "/link").c_str()), 0);
+  ASSERT_EQ(symlink("..", (dir_ + "/parent").c_str()), 0);
   MakeRepo();
   const std::string git_config = Read(dir_ + "/.git/config");
 
@@ -267,7 +269,10 @@ TEST_F(WriteBackE2eTest, HostileOutputNeverReachesTheHost) {
   EXPECT_EQ(Read(dir_ + "/secret.env"), "TOKEN=host\n");
   EXPECT_EQ(Read(dir_ + "/.fstignore"), "secret.env\n");
   EXPECT_FALSE(Exists(outside_ + "/x"));
+  EXPECT_FALSE(Exists(dir_ + "/../x"));
   EXPECT_TRUE(S_ISLNK(ModeOf(dir_ + "/link")));
+  EXPECT_TRUE(S_ISLNK(ModeOf(dir_ + "/parent")));
+  EXPECT_FALSE(Exists(dir_ + "/escaped-from-the-workspace"));
   EXPECT_FALSE(Exists(dir_ + "/up"));
   EXPECT_FALSE(Exists(dir_ + "/etc-link"));
   // Every refusal is listed with its reason.
@@ -276,6 +281,7 @@ TEST_F(WriteBackE2eTest, HostileOutputNeverReachesTheHost) {
            std::string("! A .git/config: refused: git metadata (.git) is never written back"),
            std::string("! A .git/hooks/post-commit: refused: git metadata"),
            std::string("! A link/x: refused: refusing to follow symlink 'link'"),
+           std::string("! A parent/x: refused: refusing to follow symlink 'parent'"),
            std::string("! A secret.env: refused: ignored on this machine"),
            std::string("! A sub/.git/HEAD: refused: git metadata"),
        }) {
@@ -284,7 +290,7 @@ TEST_F(WriteBackE2eTest, HostileOutputNeverReachesTheHost) {
   EXPECT_TRUE(absl::StrContains(run.out, "  M README.md\n")) << run.out;
   EXPECT_TRUE(absl::StrContains(run.out, "  A suid.sh\n")) << run.out;
   EXPECT_TRUE(absl::StrContains(run.out, "2 changes: 1 added, 1 modified, 0 deleted, 0 mode; "
-                                         "6 refused paths"))
+                                         "7 refused paths"))
       << run.out;
   EXPECT_TRUE(absl::StrContains(run.err, "2 changes written to")) << run.err;
   // The user's next commit runs only the user's own hooks.
@@ -315,6 +321,11 @@ TEST_F(WriteBackE2eTest, NonInteractiveRunWritesNothingThenApplyRereadsTheHostRu
   // Nothing was written.
   EXPECT_EQ(Read(dir_ + "/src/app.py"), "print('hi')\n");
   EXPECT_EQ(Read(dir_ + "/notes.log"), "my notes\n");
+
+  // Elsewhere (no record of the run): the directory must be named.
+  CliRun elsewhere = Cli({"apply", job, "--yes", absl::StrCat("--data_dir=", *root_, "/other")});
+  EXPECT_EQ(elsewhere.exit_code, 2) << elsewhere.all();
+  EXPECT_TRUE(absl::StrContains(elsewhere.err, "pass --dir")) << elsewhere.err;
 
   // The user ignores *.log now: `apply` reads the rules again and keeps notes.log.
   Write(dir_ + "/.fstignore", "*.tmp\nnotes.log\n");

@@ -12,6 +12,7 @@
 #include "core/snapshot/sha256.h"
 #include "gtest/gtest.h"
 #include "tools/cli/log_format.h"
+#include "tools/cli/review.h"
 #include "tools/cli/test_blobs.h"
 #include "tools/cli/unified_diff.h"
 #include "tools/cli/write_back.h"
@@ -167,6 +168,14 @@ TEST_F(WriteBackTest, DiffOutputIsGitStyle) {
             "@@ -0,0 +1 @@\n+echo\n"
             "diff --git a/old.txt b/old.txt\ndeleted file mode 100644\n--- a/old.txt\n"
             "+++ /dev/null\n@@ -1 +0,0 @@\n-x\n");
+}
+
+TEST(ReviewTest, ShellQuoteOnlyWhenNeeded) {
+  EXPECT_EQ(ShellQuote("/home/me/proj-1.2"), "/home/me/proj-1.2");
+  EXPECT_EQ(ShellQuote("http://127.0.0.1:8787"), "http://127.0.0.1:8787");
+  EXPECT_EQ(ShellQuote("my dir"), "'my dir'");
+  EXPECT_EQ(ShellQuote("it's $(x)"), "'it'\\''s $(x)'");
+  EXPECT_EQ(ShellQuote(""), "''");
 }
 
 TEST(LogFormatTest, PhasesAndAgentEvents) {

@@ -36,7 +36,8 @@ ABSL_FLAG(std::string, branch, "",
 ABSL_FLAG(std::string, patch, "",
           "run/apply: write the accepted changes to this git-style patch file instead");
 ABSL_FLAG(bool, include_git, false,
-          "run: upload .git/ too (by default it is never uploaded; it is never written back)");
+          "run: upload .git/ too, for agents that need the history (the agent can then read it, "
+          "remote URLs and credentials in .git/config included); never written back");
 ABSL_FLAG(std::string, backend, "docker", "backend of the local server (docker, podman, ...)");
 ABSL_FLAG(std::string, server, "", "URL of a running fastest server (default: the local one)");
 ABSL_FLAG(std::string, token, "", "API token for --server (default $FASTEST_API_TOKEN / $API_TOKEN)");
