@@ -65,7 +65,8 @@ constexpr char kUsage[] =
     "\n"
     "  fastest run --dir PATH --prompt TEXT [--yes] [--diff] [--branch NAME] [--patch FILE]\n"
     "              [--include_git] [--server URL --token T]\n"
-    "      Uploads PATH (without .git/ and without what .fstignore ignores), runs the job in a\n"
+    "      Uploads PATH (without what .fstignore ignores, and without .git/ unless --include_git:\n"
+    "      the agent could read it, .git/config included), runs the job in a\n"
     "      sandbox with live progress, then reviews the result: A/M/D/m lines for the changes,\n"
     "      `! ... refused: <why>` for what will never be written, counts (--diff adds the diff).\n"
     "      On a terminal it asks before writing; --yes writes without asking; otherwise nothing\n"
@@ -219,7 +220,8 @@ int Main(int argc, char** argv) {
     return 2;
   }
   if ((cmd == "logs" || cmd == "cancel" || cmd == "apply") && args.size() != 1) {
-    fprintf(stderr, "usage: fastest %s JOB\n", cmd.c_str());
+    fprintf(stderr, "usage: fastest %s JOB%s\n", cmd.c_str(),
+            cmd == "apply" ? " [--dir PATH] [--yes] [--diff] [--branch NAME] [--patch FILE]" : "");
     return 2;
   }
   if (cmd == "run" && (absl::GetFlag(FLAGS_dir).empty() || absl::GetFlag(FLAGS_prompt).empty())) {
