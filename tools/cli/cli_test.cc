@@ -178,6 +178,22 @@ TEST(ReviewTest, ShellQuoteOnlyWhenNeeded) {
   EXPECT_EQ(ShellQuote(""), "''");
 }
 
+TEST(ReviewTest, AgentChosenPathsCannotForgeTheSummary) {
+  WritePlan plan;
+  Change c;
+  c.kind = ChangeKind::kAdd;
+  c.path = "x\n3 changes: 0 added\x1b[2K\r";
+  plan.accepted.push_back(c);
+  plan.refused.push_back({ChangeKind::kAdd, ".git/\x1b]0;t\x07h", "git metadata"});
+  plan.refused.push_back({ChangeKind::kDelete, "c1\xc2\x9bz", "ignored"});
+  EXPECT_EQ(FormatPlan(plan),
+            "  A x\\x0a3 changes: 0 added\\x1b[2K\\x0d\n"
+            "  ! A .git/\\x1b]0;t\\x07h: refused: git metadata\n"
+            "  ! D c1\\u009bz: refused: ignored\n"
+            "1 change: 1 added, 0 modified, 0 deleted, 0 mode; 2 refused paths\n");
+  EXPECT_EQ(EscapeControl("a\tb\nc\x1b[31m\xc3\xa9", true), "a\tb\nc\\x1b[31m\xc3\xa9");
+}
+
 TEST(LogFormatTest, PhasesAndAgentEvents) {
   EXPECT_EQ(FormatRunnerLine("[restoring] Restored 2 files (2 downloaded)").phase,
             Phase::kRestoring);

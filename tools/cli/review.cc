@@ -18,27 +18,7 @@ namespace {
 
 
 void PrintRefusals(const std::vector<Refusal>& refused) {
-  for (const Refusal& r : refused) {
-    printf("  ! %s %s: refused: %s\n", ChangeLetter(r.kind), r.path.c_str(), r.reason.c_str());
-  }
-}
-
-void PrintPlan(const WritePlan& plan) {
-  for (const Change& c : plan.accepted) {
-    std::string extra;
-    if (c.kind == ChangeKind::kMode) {
-      extra = absl::StrFormat(" (mode %o -> %o)", c.before->mode & 0777, c.after->mode);
-    }
-    if (!c.note.empty()) absl::StrAppend(&extra, " (", c.note, ")");
-    printf("  %s %s%s\n", ChangeLetter(c.kind), c.path.c_str(), extra.c_str());
-  }
-  PrintRefusals(plan.refused);
-  size_t counts[4] = {0, 0, 0, 0};
-  for (const Change& c : plan.accepted) ++counts[static_cast<int>(c.kind)];
-  printf("%s: %zu added, %zu modified, %zu deleted, %zu mode; %s\n",
-         Plural(plan.accepted.size(), "change").c_str(), counts[0], counts[1], counts[2],
-         counts[3], Plural(plan.refused.size(), "refused path").c_str());
-  fflush(stdout);
+  fputs(FormatRefusals(refused).c_str(), stdout);
 }
 
 bool AskYesNo(const std::string& question) {
@@ -60,6 +40,58 @@ std::string CommitMessage(const core::Job& job) {
 }
 
 }  // namespace
+
+std::string EscapeControl(absl::string_view text, bool keep_newlines) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(text[i]);
+    // C1 controls (U+0080..U+009F) are 0xC2 0x80..0x9F in UTF-8; some terminals obey them.
+    bool c1 = c == 0xC2 && i + 1 < text.size() &&
+              static_cast<unsigned char>(text[i + 1]) >= 0x80 &&
+              static_cast<unsigned char>(text[i + 1]) <= 0x9F;
+    if ((c == '\n' || c == '\t') && keep_newlines) {
+      out += static_cast<char>(c);
+    } else if (c < 0x20 || c == 0x7F) {
+      absl::StrAppend(&out, absl::StrFormat("\\x%02x", c));
+    } else if (c1) {
+      absl::StrAppend(&out, absl::StrFormat("\\u%04x", static_cast<unsigned char>(text[++i])));
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+std::string FormatRefusals(const std::vector<Refusal>& refused) {
+  std::string out;
+  for (const Refusal& r : refused) {
+    absl::StrAppend(&out, "  ! ", ChangeLetter(r.kind), " ", EscapeControl(r.path, false),
+                    ": refused: ", EscapeControl(r.reason, false), "\n");
+  }
+  return out;
+}
+
+std::string FormatPlan(const WritePlan& plan) {
+  std::string out;
+  for (const Change& c : plan.accepted) {
+    std::string extra;
+    if (c.kind == ChangeKind::kMode) {
+      extra = absl::StrFormat(" (mode %o -> %o)", c.before->mode & 0777, c.after->mode);
+    }
+    if (!c.note.empty()) absl::StrAppend(&extra, " (", c.note, ")");
+    absl::StrAppend(&out, "  ", ChangeLetter(c.kind), " ", EscapeControl(c.path, false), extra,
+                    "\n");
+  }
+  absl::StrAppend(&out, FormatRefusals(plan.refused));
+  size_t counts[4] = {0, 0, 0, 0};
+  for (const Change& c : plan.accepted) ++counts[static_cast<int>(c.kind)];
+  absl::StrAppend(&out, absl::StrFormat("%s: %zu added, %zu modified, %zu deleted, %zu mode; %s\n",
+                                        Plural(plan.accepted.size(), "change"), counts[0],
+                                        counts[1], counts[2], counts[3],
+                                        Plural(plan.refused.size(), "refused path")));
+  return out;
+}
 
 std::string ShellQuote(const std::string& s) {
   bool plain = !s.empty();
@@ -94,14 +126,17 @@ int ReviewAndWriteBack(const std::string& dir, const core::Manifest& base,
                                                                                   : nullptr);
   CheckAgainstDirectory(dir, &plan);
   printf("job %s changed:\n", job.id.c_str());
-  PrintPlan(plan);
+  fputs(FormatPlan(plan).c_str(), stdout);
+  fflush(stdout);
   if (options.diff) {
     absl::StatusOr<std::string> text = DiffPlan(plan, fetch);
     if (!text.ok()) {
       fprintf(stderr, "fastest: building the diff: %s\n", Msg(text.status()).c_str());
       return 1;
     }
-    fwrite(text->data(), 1, text->size(), stdout);
+    // The agent wrote this text: no escape sequence of it reaches the terminal.
+    std::string shown = EscapeControl(*text, /*keep_newlines=*/true);
+    fwrite(shown.data(), 1, shown.size(), stdout);
     fflush(stdout);
   }
   bool failed = !plan.refused.empty();
@@ -163,7 +198,9 @@ int ReviewAndWriteBack(const std::string& dir, const core::Manifest& base,
     return 1;
   }
   PrintRefusals(applied->refused);
-  for (const std::string& p : applied->conflicts) printf("  ! %s\n", p.c_str());
+  for (const std::string& p : applied->conflicts) {
+    printf("  ! %s\n", EscapeControl(p, /*keep_newlines=*/false).c_str());
+  }
   fflush(stdout);
   Step(absl::StrCat(applied->written() == 0 ? "nothing written" :
                     absl::StrCat(Plural(applied->written(), "change"), " written to ", dir),

@@ -12,6 +12,9 @@
 #define FASTEST_TOOLS_CLI_REVIEW_H_
 
 #include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
 
 #include "core/model/model.h"
 #include "core/snapshot/ignore_rules.h"
@@ -39,6 +42,16 @@ int ReviewAndWriteBack(const std::string& dir, const core::Manifest& base,
 
 // `s` quoted for a POSIX shell when it needs it (for the hints the CLI prints).
 std::string ShellQuote(const std::string& s);
+
+// The summary: one "  A|M|D|m <path>[ (note)]" line per accepted change, one
+// "  ! <letter> <path>: refused: <reason>" line per refusal, then the counts.
+std::string FormatPlan(const WritePlan& plan);
+std::string FormatRefusals(const std::vector<Refusal>& refused);
+
+// Agent-chosen text made safe to print: control characters (and, unless `keep_newlines`,
+// newlines and tabs) become \xNN, C1 controls \u00NN, so no path or file content can move the
+// cursor, recolour or forge lines of the summary.
+std::string EscapeControl(absl::string_view text, bool keep_newlines);
 
 }  // namespace fastest::cli
 
