@@ -229,7 +229,7 @@ int Main(int argc, char** argv) {
                     "[--patch FILE] [--include_git]\n");
     return 2;
   }
-  absl::StatusOr<Target> target = ResolveTarget(http, /*start=*/cmd == "run");
+  absl::StatusOr<Target> target = ResolveTarget(http, /*start=*/cmd == "run" || cmd == "apply");
   if (!target.ok()) {
     fprintf(stderr, "fastest %s: %s\n", cmd.c_str(), std::string(target.status().message()).c_str());
     return 1;

@@ -15,6 +15,7 @@ using core::IgnoreRules;
 using core::Manifest;
 
 constexpr char kFstignore[] = ".fstignore";
+constexpr uint64_t kMaxFstignoreBytes = 1 << 20;
 
 std::map<std::string, const FileEntry*> ByPath(const Manifest& m) {
   std::map<std::string, const FileEntry*> out;
@@ -101,6 +102,11 @@ absl::StatusOr<std::optional<IgnoreRules>> JobIgnoreRules(const Manifest& base,
     return std::optional<IgnoreRules>();
   }
   IgnoreRules rules;
+  // The runner refuses a larger one too (IgnoreRules::AddFstignoreFile).
+  if (after && after->size > kMaxFstignoreBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the job's .fstignore is ", after->size, " bytes (at most ", kMaxFstignoreBytes, ")"));
+  }
   if (after) {
     absl::StatusOr<std::string> text = fetch(after->hash);
     if (!text.ok()) return text.status();

@@ -150,6 +150,12 @@ TEST(WritePolicyTest, UnchangedFstignoreMeansNoJobRules) {
   ASSERT_TRUE(job.ok());
   ASSERT_TRUE(job->has_value());
   EXPECT_EQ((*job)->patterns(), core::IgnoreRules::DefaultPatterns());
+  // A huge one is not downloaded.
+  core::FileEntry huge = b.Entry(".fstignore", "y\n");
+  huge.size = 1u << 30;
+  out.files = {huge};
+  job = JobIgnoreRules(base, out, b.Fetcher());
+  EXPECT_TRUE(absl::IsInvalidArgument(job.status())) << job.status();
 }
 
 class DirectoryTest : public ::testing::Test {
