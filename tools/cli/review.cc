@@ -16,7 +16,6 @@
 namespace fastest::cli {
 namespace {
 
-
 void PrintRefusals(const std::vector<Refusal>& refused) {
   fputs(FormatRefusals(refused).c_str(), stdout);
 }
@@ -37,6 +36,20 @@ std::string CommitMessage(const core::Job& job) {
   if (first.size() > 60) first = first.substr(0, 57) + "...";
   return absl::StrCat("fastest: ", first.empty() ? "job output" : first, "\n\n", job.prompt,
                       "\n\nJob: ", job.id, "\n");
+}
+
+// Writes the plan's patch to `path`; returns how many changes it had to leave out (binary).
+absl::StatusOr<size_t> WritePatch(const std::string& dir, const WritePlan& plan,
+                                  const BlobFetcher& fetch, const std::string& path) {
+  std::vector<Refusal> skipped;
+  absl::StatusOr<std::string> patch = DiffPlan(plan, fetch, DiffStyle::kPatch, &skipped);
+  if (!patch.ok()) return patch.status();
+  if (absl::Status s = core::WriteFileWithMode(path, *patch, 0644); !s.ok()) return s;
+  PrintRefusals(skipped);
+  Step(absl::StrCat("patch of ", Plural(plan.accepted.size() - skipped.size(), "change"),
+                    " written to ", path, " (apply it with: git -C ", ShellQuote(dir), " apply ",
+                    ShellQuote(path), "); nothing written to ", dir));
+  return skipped.size();
 }
 
 }  // namespace
@@ -142,21 +155,13 @@ int ReviewAndWriteBack(const std::string& dir, const core::Manifest& base,
   bool failed = !plan.refused.empty();
 
   if (!options.patch.empty()) {
-    std::vector<Refusal> skipped;
-    absl::StatusOr<std::string> patch = DiffPlan(plan, fetch, DiffStyle::kPatch, &skipped);
-    if (!patch.ok()) {
-      fprintf(stderr, "fastest: building the patch: %s\n", Msg(patch.status()).c_str());
+    absl::StatusOr<size_t> skipped = WritePatch(dir, plan, fetch, options.patch);
+    if (!skipped.ok()) {
+      fprintf(stderr, "fastest: --patch %s: %s\n", options.patch.c_str(),
+              Msg(skipped.status()).c_str());
       return 1;
     }
-    if (absl::Status s = core::WriteFileWithMode(options.patch, *patch, 0644); !s.ok()) {
-      fprintf(stderr, "fastest: writing %s: %s\n", options.patch.c_str(), Msg(s).c_str());
-      return 1;
-    }
-    PrintRefusals(skipped);
-    failed = failed || !skipped.empty();
-    Step(absl::StrCat("patch of ", Plural(plan.accepted.size() - skipped.size(), "change"),
-                      " written to ", options.patch, " (apply it with: git -C ", ShellQuote(dir),
-                      " apply ", ShellQuote(options.patch), "); nothing written to ", dir));
+    failed = failed || *skipped > 0;
   }
   if (!options.branch.empty()) {
     absl::StatusOr<BranchCommit> commit =
