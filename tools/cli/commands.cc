@@ -19,6 +19,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "core/http/http_client.h"
+#include "core/json/json_util.h"
 #include "core/snapshot/directory_scan.h"
 #include "core/snapshot/manifest.h"
 #include "core/snapshot/safe_fs.h"
@@ -45,7 +46,6 @@ std::string HumanBytes(uint64_t n) {
 std::string Seconds(absl::Duration d) {
   return absl::StrFormat("%.1fs", absl::ToDoubleSeconds(d));
 }
-
 
 std::string AbsPath(const std::string& p) {
   char buf[4096];
@@ -88,22 +88,41 @@ bool IsSafeJobId(const std::string& id) {
   return true;
 }
 
+struct JobRecord {
+  std::string server;
+  std::string dir;
+  std::string base_manifest_hash;
+};
+
 void SaveJobRecord(const std::string& data_dir, const std::string& job_id,
-                   const nlohmann::json& record) {
+                   const JobRecord& record) {
   if (!IsSafeJobId(job_id)) return;
   std::string jobs = data_dir + "/jobs";
   if (!core::MakeDirs(jobs, 0700).ok()) return;
-  core::WriteFileWithMode(absl::StrCat(jobs, "/", job_id, ".json"), record.dump(2), 0600)
+  nlohmann::json j = {{"server", record.server},
+                      {"dir", record.dir},
+                      {"base_manifest_hash", record.base_manifest_hash}};
+  core::WriteFileWithMode(absl::StrCat(jobs, "/", job_id, ".json"), core::DumpJson(j), 0600)
       .IgnoreError();
 }
 
-nlohmann::json LoadJobRecord(const std::string& data_dir, const std::string& job_id) {
-  if (!IsSafeJobId(job_id)) return nlohmann::json::object();
+// An empty record when there is none (or it cannot be read).
+JobRecord LoadJobRecord(const std::string& data_dir, const std::string& job_id) {
+  JobRecord record;
+  if (!IsSafeJobId(job_id)) return record;
   std::ifstream in(absl::StrCat(data_dir, "/jobs/", job_id, ".json"));
   std::stringstream ss;
   ss << in.rdbuf();
-  nlohmann::json j = nlohmann::json::parse(ss.str(), nullptr, false);
-  return j.is_object() ? j : nlohmann::json::object();
+  absl::StatusOr<nlohmann::json> j = core::ParseJsonObject(ss.str(), "job record");
+  if (!j.ok()) return record;
+  auto field = [&j](const char* key) {
+    auto it = j->find(key);
+    return it != j->end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  record.server = field("server");
+  record.dir = field("dir");
+  record.base_manifest_hash = field("base_manifest_hash");
+  return record;
 }
 
 BlobFetcher BlobFetcherFor(ApiClient& api) {
@@ -403,9 +422,7 @@ int RunJobCommand(core::HttpClient& http, ApiClient& api, const Target& target,
     return 1;
   }
   Step(absl::StrCat("job ", job->id, " created (snapshot ", snap->snapshot.id, ")"));
-  SaveJobRecord(options.data_dir, job->id,
-                {{"server", api.base_url()}, {"dir", dir}, {"base_snapshot_id", snap->snapshot.id},
-                 {"base_manifest_hash", manifest_hash}});
+  SaveJobRecord(options.data_dir, job->id, {api.base_url(), dir, manifest_hash});
 
   // ---- dispatch (asynchronous) ----
   nlohmann::json body = {{"job_id", job->id}, {"wait", false}};
@@ -485,9 +502,9 @@ int ApplyCommand(ApiClient& api, const ApplyOptions& options) {
             job->status == JobStatus::kCompleted ? " without an output snapshot" : "");
     return 1;
   }
-  nlohmann::json record = LoadJobRecord(options.data_dir, job->id);
-  if (record.value("server", "") != api.base_url()) record = nlohmann::json::object();
-  std::string dir = options.dir.empty() ? record.value("dir", "") : AbsPath(options.dir);
+  JobRecord record = LoadJobRecord(options.data_dir, job->id);
+  if (record.server != api.base_url()) record = JobRecord();
+  std::string dir = options.dir.empty() ? record.dir : AbsPath(options.dir);
   struct stat st;
   if (dir.empty()) {
     fprintf(stderr, "fastest apply: no directory recorded for job %s here: pass --dir\n",
@@ -500,7 +517,7 @@ int ApplyCommand(ApiClient& api, const ApplyOptions& options) {
   }
   // The base: what `run` uploaded, by the hash it recorded; else the workspace's base snapshot.
   absl::StatusOr<core::Manifest> base = absl::NotFoundError("no base");
-  const std::string recorded_hash = record.value("base_manifest_hash", "");
+  const std::string& recorded_hash = record.base_manifest_hash;
   if (!recorded_hash.empty()) {
     absl::StatusOr<std::string> text = api.GetManifest(recorded_hash);
     if (!text.ok()) {
