@@ -13,6 +13,7 @@
 #include "gtest/gtest.h"
 #include "tools/cli/log_format.h"
 #include "tools/cli/review.h"
+#include "tools/cli/subprocess.h"
 #include "tools/cli/test_blobs.h"
 #include "tools/cli/unified_diff.h"
 #include "tools/cli/write_back.h"
@@ -192,6 +193,24 @@ TEST(ReviewTest, AgentChosenPathsCannotForgeTheSummary) {
             "  ! D c1\\u009bz: refused: ignored\n"
             "1 change: 1 added, 0 modified, 0 deleted, 0 mode; 2 refused paths\n");
   EXPECT_EQ(EscapeControl("a\tb\nc\x1b[31m\xc3\xa9", true), "a\tb\nc\\x1b[31m\xc3\xa9");
+}
+
+TEST(SubprocessTest, FeedsStdinAndCollectsBothOutputs) {
+  std::string big(3 << 20, 'x');  // far beyond a pipe's buffer, both ways
+  absl::StatusOr<ProcessResult> r = RunProcess({"cat"}, {}, big);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->exit_code, 0);
+  EXPECT_TRUE(r->out == big) << r->out.size();
+  // A child that never reads its stdin neither blocks us nor kills us with SIGPIPE.
+  r = RunProcess({"true"}, {}, big);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->exit_code, 0);
+  r = RunProcess({"sh", "-c", "echo \"$FOO\"; echo err >&2; exit 3"}, {{"FOO", "a b;$(x)"}}, "");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->exit_code, 3);
+  EXPECT_EQ(r->out, "a b;$(x)\n");
+  EXPECT_EQ(r->err, "err\n");
+  EXPECT_TRUE(absl::IsNotFound(RunProcess({"fastest-no-such-program"}, {}, "").status()));
 }
 
 TEST(LogFormatTest, PhasesAndAgentEvents) {
