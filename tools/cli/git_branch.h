@@ -8,6 +8,9 @@
 //   write-tree; commit-tree -p HEAD; update-ref refs/heads/NAME <commit> ""   (must not exist)
 // every call with `-c core.hooksPath=/dev/null -c core.fsmonitor=false -c gc.auto=0` and an argv
 // (no shell). Plan paths are relative to `dir`, which may be a subdirectory of the work tree.
+// The commit holds the job's version of every file the plan changes (whole files, on HEAD's
+// tree): edits the user had not committed when the job started are in it for those files, and
+// only for those.
 #ifndef FASTEST_TOOLS_CLI_GIT_BRANCH_H_
 #define FASTEST_TOOLS_CLI_GIT_BRANCH_H_
 
