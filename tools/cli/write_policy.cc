@@ -1,5 +1,6 @@
 #include "tools/cli/write_policy.h"
 
+#include <algorithm>
 #include <map>
 
 #include "absl/strings/ascii.h"
