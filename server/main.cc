@@ -31,6 +31,7 @@
 #include "core/status/status_macros.h"
 #include "server/api/api_service.h"
 #include "server/api/job_logs.h"
+#include "server/dashboard/dashboard.h"
 #include "server/dispatch/dispatcher.h"
 #include "server/dispatch/instance_types.h"
 #include "server/dispatch/job_log_hub.h"
@@ -330,6 +331,7 @@ int Serve(const Settings& s) {
   api.Register(server.router());
   JobLogsService job_logs(store.get(), &log_hub);
   job_logs.Register(server.router());
+  fastest::server::dashboard::Register(server.router());
   if (absl::Status st = server.Start(); !st.ok()) {
     LogError("cannot start HTTP server", {{"error", st.ToString()}});
     return 1;
