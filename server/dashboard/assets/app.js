@@ -4,9 +4,11 @@
 import { ApiError, call, onUnauthorized, session } from './api.js';
 import { el, fill } from './dom.js';
 import * as jobs from './jobs.js';
+import * as job from './job.js';
 
 const routes = [
   { pattern: /^\/jobs$/, page: jobs, nav: 'jobs', title: 'Jobs' },
+  { pattern: /^\/jobs\/([^/]+)$/, page: job, nav: 'jobs', title: 'Job' },
 ];
 
 const $ = (id) => document.getElementById(id);
