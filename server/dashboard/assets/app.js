@@ -5,10 +5,16 @@ import { ApiError, call, onUnauthorized, session } from './api.js';
 import { el, fill } from './dom.js';
 import * as jobs from './jobs.js';
 import * as job from './job.js';
+import * as projects from './projects.js';
+import * as status from './status.js';
 
 const routes = [
   { pattern: /^\/jobs$/, page: jobs, nav: 'jobs', title: 'Jobs' },
   { pattern: /^\/jobs\/([^/]+)$/, page: job, nav: 'jobs', title: 'Job' },
+  { pattern: /^\/projects$/, page: projects, nav: 'projects', title: 'Projects' },
+  { pattern: /^\/projects\/([^/]+)$/, page: projects, nav: 'projects', title: 'Project' },
+  { pattern: /^\/snapshots\/([^/]+)$/, page: projects, nav: 'projects', title: 'Snapshot', snapshot: true },
+  { pattern: /^\/status$/, page: status, nav: 'status', title: 'Status' },
 ];
 
 const $ = (id) => document.getElementById(id);
