@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs every Debian package fastest needs to build, test and run.
-# Idempotent: when everything is present it installs nothing and says so.
+# Installs every Debian package fastest needs to build, test and run, and the dashboard's
+# browser test driver from npm. Idempotent: when everything is present it installs nothing and
+# says so.
 set -euo pipefail
 
 PACKAGES=(
@@ -16,6 +17,8 @@ PACKAGES=(
   busybox-static
   # the agent is installed from npm (nodejs from Debian ships npm too)
   nodejs
+  # the dashboard's browser test (headless Chromium; a font for its screenshots)
+  chromium fonts-dejavu-core
 )
 
 missing=()
@@ -33,11 +36,26 @@ fi
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "setup: all ${#PACKAGES[@]} packages present"
-  exit 0
+else
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  echo "setup: done"
 fi
 
-echo "setup: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-echo "setup: done"
+# The dashboard test's driver: puppeteer-core at the version pinned in
+# tests/dashboard/package.json, into tests/dashboard/node_modules (gitignored, bazelignored).
+# It drives the Debian chromium; it downloads no browser of its own.
+dashboard_dir="$(cd "$(dirname "$0")/.." && pwd)/tests/dashboard"
+want=$(sed -n 's/.*"puppeteer-core": *"\([^"]*\)".*/\1/p' "$dashboard_dir/package.json")
+have=$(node -p "require(process.argv[1]).version" \
+  "$dashboard_dir/node_modules/puppeteer-core/package.json" 2>/dev/null || true)
+if [ "$have" = "$want" ]; then
+  echo "setup: puppeteer-core $want present"
+else
+  echo "setup: npm install puppeteer-core@$want"
+  (cd "$dashboard_dir" && npm install --no-audit --no-fund --no-package-lock --omit=dev \
+    --loglevel=error >/dev/null)
+  echo "setup: done"
+fi

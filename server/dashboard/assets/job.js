@@ -59,7 +59,12 @@ export async function render(view, [id], signal) {
   };
   signal.addEventListener('abort', () => clearTimeout(timer));
   await poll();
-  if (page.job) streamLog(page);
+  if (!page.job) return;
+  streamLog(page);
+  api.project(page.job.project_id, signal).then((detail) => {
+    page.projectName = detail.project.name;
+    show(page, page.job);
+  }).catch(() => { /* the id stays */ });
 }
 
 function show(page, job) {
@@ -73,7 +78,7 @@ function show(page, job) {
   page.cancel.hidden = !(job.status === 'pending' || job.status === 'running');
   setText(page.prompt, job.prompt);
   fill(page.facts,
-    el('dt', {}, 'Project'), el('dd', {}, link('projects', job.project_id, job.project_id)),
+    el('dt', {}, 'Project'), el('dd', {}, link('projects', job.project_id, page.projectName ?? job.project_id)),
     el('dt', {}, 'Workspace'), el('dd', { class: 'mono' }, job.workspace_id),
     el('dt', {}, 'Duration'), el('dd', {}, formatDuration(jobDuration(job))),
     el('dt', {}, 'Output snapshot'), el('dd', {},

@@ -25,8 +25,7 @@ async function renderProject(view, id, signal) {
   fill(view,
     el('p', {}, el('a', { href: '#/projects' }, '← Projects')),
     el('h1', {}, project.name),
-    el('p', {}, el('a', { href: `#/jobs`, id: 'project-jobs' }, 'Jobs'), ' · ',
-      el('span', { class: 'muted mono' }, project.id)),
+    el('p', { class: 'muted mono' }, project.id),
     el('h2', {}, 'Workspaces'),
     workspaces.length === 0 ? el('p', { class: 'muted' }, 'No workspaces.')
       : table(['Name', 'Base snapshot', 'Machine', 'Last seen', 'Drift'], workspaces.map((w) => [
