@@ -7,7 +7,9 @@ export function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs)) {
     if (value === undefined || value === null || value === false) continue;
-    if (key.startsWith('on') && typeof value === 'function') {
+    if (key.startsWith('on')) {
+      // Never an inline handler attribute: those would be script built from strings.
+      if (typeof value !== 'function') throw new TypeError(`el(): ${key} must be a function`);
       node.addEventListener(key.slice(2), value);
     } else {
       node.setAttribute(key, value === true ? '' : String(value));
