@@ -44,6 +44,7 @@ case "$JOB" in
   *'"prompt":"xss:'*)
     echo '<img src=x onerror="window.__xss=(window.__xss||[]).concat(\"log\")">'
     echo '<script>window.__xss=(window.__xss||[]).concat("log-script")</script>'
+    printf '\033[1;31mred alert\033[0m in colour\n'
     complete "$SID" ;;
 esac
 )SH";

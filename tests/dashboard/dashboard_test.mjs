@@ -101,6 +101,7 @@ const output = await snapshot(project.id, outputFiles);
 const xssOutput = await snapshot(project.id, {
   'README.md': `# demo\nhello\n${XSS_TEXT}`,
   [XSS_NAME]: XSS_TEXT,
+  'evil\u202Etxt.sh': 'echo "hidden \u202E code"\n',
 });
 const workspace = (await api('POST', `/v1/projects/${project.id}/workspaces`,
   { name: 'main', base_snapshot_id: base })).workspace;
@@ -256,7 +257,7 @@ async function run() {
   await page.waitForSelector(`tr[data-job-id="${xss.id}"][data-status="completed"]`, { timeout: 20000 });
   await page.click(`tr[data-job-id="${xss.id}"] a`);
   await waitText('#job-log', 'log-script');
-  await page.waitForFunction(() => document.querySelectorAll('#change-list pre.diff').length >= 2, { timeout: 15000 });
+  await page.waitForFunction(() => document.querySelectorAll('#change-list pre.diff').length >= 3, { timeout: 15000 });
   const xssState = await page.evaluate(() => ({
     xss: window.__xss,
     csp: window.__csp,
@@ -264,8 +265,12 @@ async function run() {
     names: [...document.querySelectorAll('#change-list .path')].map((n) => n.textContent),
     log: document.querySelector('#job-log').textContent,
     prompt: document.querySelector('#job-prompt').textContent,
+    diffs: [...document.querySelectorAll('#change-list pre.diff')].map((n) => n.textContent).join('\n'),
   }));
   check(xssState.names.includes(XSS_NAME), 'a hostile file name is shown as text');
+  check(xssState.names.includes('evil<U+202E>txt.sh') && xssState.diffs.includes('hidden <U+202E> code'),
+    `bidi overrides in names and diffs are shown, not applied: ${xssState.names}`);
+  check(xssState.log.includes('red alert in colour') && !xssState.log.includes('\x1b'), 'terminal colour codes are stripped from the log');
   check(xssState.log.includes('<img src=x onerror=') && xssState.prompt.includes('<img src=x onerror='), 'hostile log lines and prompts are shown as text');
   check(xssState.xss === undefined && xssState.injected === 0 && xssState.csp.length === 0,
     `no agent markup reached the DOM and no script ran: ${JSON.stringify(xssState.xss)} ${xssState.injected} ${xssState.csp}`);

@@ -84,6 +84,17 @@ export function formatBytes(n) {
   return `${(n / 1024 / 1024).toFixed(1)} MiB`;
 }
 
+// Text as it should be read: bidi overrides and control characters (which can make
+// "evil\u202Etxt.sh" look like "evilhs.txt", or hide code in a diff) are shown as <U+XXXX>
+// instead of acting. Tabs stay in diff lines; a file name shows them too.
+const HIDDEN = /[\u0000-\u0008\u000a-\u001f\u007f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+const reveal = (c) => `<U+${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}>`;
+export const visibleName = (name) => String(name).replace(HIDDEN, reveal).replace(/\t/g, reveal);
+export const visibleLine = (line) => String(line).replace(HIDDEN, reveal);
+
+// Terminal colour and cursor sequences (CSI ... final byte) in log text.
+export const ANSI_SEQUENCE = /\x1b\[[0-?]*[ -\/]*[@-~]/g;
+
 export const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
 
 // Tells screen readers about a change that happened without focus moving.

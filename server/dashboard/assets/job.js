@@ -2,8 +2,8 @@
 // the output's changes against the base snapshot with unified diffs, and the output as a tar.
 import { ApiError, api, followLog } from './api.js';
 import {
-  TERMINAL, announce, badge, el, fill, formatBytes, formatDuration, formatTime, jobDuration, link,
-  parseTime, setText,
+  ANSI_SEQUENCE, TERMINAL, announce, badge, el, fill, formatBytes, formatDuration, formatTime, jobDuration, link,
+  parseTime, setText, visibleLine, visibleName,
 } from './dom.js';
 import { compareManifests, decodeText, diffLines, hunks, splitLines } from './diff.js';
 import { buildTar } from './tar.js';
@@ -12,6 +12,8 @@ const POLL_MS = 1500;
 const MAX_DIFF_BYTES = 512 * 1024;
 const OPEN_DIFFS = 30;
 const MAX_LOG_CHARS = 4_000_000;
+const MAX_CHANGES_LISTED = 1000;
+const BIDI_CONTROLS = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
 
 export async function render(view, [id], signal) {
   const page = {
@@ -131,7 +133,7 @@ async function streamLog(page) {
   for (let attempt = 0; !signal.aborted; attempt++) {
     try {
       setText(page.logState, TERMINAL.has(page.job.status) ? 'Complete log:' : 'Live log (following):');
-      offset = await followLog(page.id, offset, (text) => appendLog(log, text), signal);
+      offset = await followLog(page.id, offset, (text) => appendLog(page, text), signal);
       if (TERMINAL.has((await api.job(page.id, signal)).status)) break;
     } catch (e) {
       if (signal.aborted || e.name === 'AbortError') return;
@@ -146,7 +148,18 @@ async function streamLog(page) {
   if (!signal.aborted) setText(page.logState, log.textContent ? 'Log (complete):' : 'This job wrote no log.');
 }
 
-function appendLog(log, text) {
+// Appends log text without terminal escape sequences; a sequence cut by a chunk boundary is
+// held back until the next chunk.
+function appendLog(page, chunk) {
+  const { log } = page;
+  let text = (page.logCarry || '') + chunk;
+  page.logCarry = '';
+  const escape = text.lastIndexOf('\x1b');
+  if (escape !== -1 && escape > text.length - 32 && !/^\x1b\[[0-?]*[ -\/]*[@-~]/.test(text.slice(escape))) {
+    page.logCarry = text.slice(escape);
+    text = text.slice(0, escape);
+  }
+  text = text.replace(ANSI_SEQUENCE, '').replace(BIDI_CONTROLS, (c) => visibleName(c));
   const atBottom = log.scrollTop + log.clientHeight >= log.scrollHeight - 8;
   log.append(text);
   if (log.textContent.length > MAX_LOG_CHARS) log.textContent = log.textContent.slice(-MAX_LOG_CHARS / 2);
@@ -179,7 +192,11 @@ async function loadChanges(page) {
         (base ? '' : ' (the workspace has no base snapshot)') + '.'),
     list);
   const queue = [];
-  changes.forEach((change, index) => {
+  if (changes.length > MAX_CHANGES_LISTED) {
+    page.changes.append(el('p', { class: 'notice' },
+      `Showing the first ${MAX_CHANGES_LISTED} of ${changes.length} changed files; download the output for all of them.`));
+  }
+  changes.slice(0, MAX_CHANGES_LISTED).forEach((change, index) => {
     const item = changeItem(change, index < OPEN_DIFFS);
     list.append(item.li);
     if (index < OPEN_DIFFS) queue.push(item);
@@ -191,7 +208,7 @@ async function loadChanges(page) {
 function changeItem(change, open) {
   const kind = el('span', { class: `kind k-${change.kind}` }, change.kind);
   const size = change.after ? formatBytes(change.after.size) : formatBytes(change.before.size);
-  const summary = el('summary', {}, kind, el('span', { class: 'path' }, change.path), el('span', { class: 'muted' }, size));
+  const summary = el('summary', {}, kind, el('span', { class: 'path' }, visibleName(change.path)), el('span', { class: 'muted' }, size));
   const body = el('div', { class: 'diff-note' }, 'Loading…');
   const details = el('details', { open }, summary, body);
   const li = el('li', { class: 'change', 'data-kind': change.kind }, details);
@@ -230,14 +247,15 @@ async function fileDiff(change, signal) {
   }
   const ops = diffLines(splitLines(oldText), splitLines(newText));
   if (ops === null) return note('Too many changed lines to show here.');
-  const pre = el('pre', { class: 'diff', tabindex: '0', 'aria-label': `Diff of ${path}` },
-    el('span', { class: 'hunk' }, `--- ${before ? `a/${path}` : '/dev/null'}\n+++ ${after ? `b/${path}` : '/dev/null'}`));
+  const shownPath = visibleName(path);
+  const pre = el('pre', { class: 'diff', tabindex: '0', 'aria-label': `Diff of ${shownPath}` },
+    el('span', { class: 'hunk' }, `--- ${before ? `a/${shownPath}` : '/dev/null'}\n+++ ${after ? `b/${shownPath}` : '/dev/null'}`));
   const shown = hunks(ops);
   for (const hunk of shown) {
     pre.append(el('span', { class: 'hunk' }, hunk.header));
     for (const line of hunk.lines) {
       const cls = line.op === '+' ? 'add' : line.op === '-' ? 'del' : 'ctx';
-      pre.append(el('span', { class: cls }, `${line.op}${line.line}`));
+      pre.append(el('span', { class: cls }, `${line.op}${visibleLine(line.line)}`));
     }
   }
   if (shown.length === 0) return note('Only the mode changed.');
@@ -264,7 +282,7 @@ async function downloadTar(page) {
     const { blob, skipped } = buildTar(files, Math.floor((parseTime(page.job.completed_at) ?? Date.now()) / 1000));
     saveBlob(blob, `fastest-${page.id}.tar`);
     setText(page.downloadState, skipped.length
-      ? `Saved ${files.length - skipped.length} files; left out ${skipped.length} with unsafe names: ${skipped.join(', ')}`
+      ? `Saved ${files.length - skipped.length} files; left out ${skipped.length} with unsafe names: ${skipped.map(visibleName).join(', ')}`
       : `Saved fastest-${page.id}.tar (${files.length} files, ${formatBytes(blob.size)}).`);
   } catch (e) {
     if (!signal.aborted) setText(page.downloadState, `Download failed: ${e.message}`);

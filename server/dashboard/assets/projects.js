@@ -1,7 +1,7 @@
 // Projects, one project's workspaces and snapshots, and one snapshot's files (with a tar
 // download of them).
 import { api } from './api.js';
-import { el, fill, formatBytes, formatTime, link } from './dom.js';
+import { el, fill, formatBytes, formatTime, link, visibleName } from './dom.js';
 import { fetchFiles, saveBlob } from './job.js';
 import { buildTar } from './tar.js';
 
@@ -69,7 +69,7 @@ async function renderSnapshot(view, id, signal) {
     el('p', { class: 'muted' }, `${manifest.files.length} files, ${formatBytes(total)} · source ${snapshot.source} · ${formatTime(snapshot.created_at)}`),
     state,
     table(['Path', 'Size', 'Mode'], manifest.files.map((f) => [
-      el('span', { class: 'path' }, f.path), formatBytes(Number(f.size) || 0), Number(f.mode).toString(8)]),
+      el('span', { class: 'path' }, visibleName(f.path)), formatBytes(Number(f.size) || 0), Number(f.mode).toString(8)]),
     'files-table'));
 }
 
