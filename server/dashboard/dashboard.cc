@@ -45,6 +45,9 @@ http::Response& AddSecurityHeaders(http::Response& r) {
   r.SetHeader("X-Content-Type-Options", "nosniff");
   r.SetHeader("Referrer-Policy", "no-referrer");
   r.SetHeader("X-Frame-Options", "DENY");
+  // No other origin may open this window's context or embed these files.
+  r.SetHeader("Cross-Origin-Opener-Policy", "same-origin");
+  r.SetHeader("Cross-Origin-Resource-Policy", "same-origin");
   return r;
 }
 

@@ -9,7 +9,8 @@
 //   GET /dashboard/<file>   -> one asset (404 for anything else)
 //
 // Every answer carries a strict Content-Security-Policy (no inline script, nothing from
-// another origin), nosniff, no-referrer and DENY framing, and an ETag (If-None-Match -> 304).
+// another origin), nosniff, no-referrer, DENY framing and same-origin COOP/CORP, and an ETag
+// (If-None-Match -> 304).
 //
 // Example:
 //   http::HttpServer server(options);

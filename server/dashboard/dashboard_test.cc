@@ -26,6 +26,8 @@ TEST(DashboardTest, ServesIndexWithStrictHeaders) {
   EXPECT_EQ(HeaderOf(r, "X-Content-Type-Options"), "nosniff");
   EXPECT_EQ(HeaderOf(r, "Referrer-Policy"), "no-referrer");
   EXPECT_EQ(HeaderOf(r, "X-Frame-Options"), "DENY");
+  EXPECT_EQ(HeaderOf(r, "Cross-Origin-Opener-Policy"), "same-origin");
+  EXPECT_EQ(HeaderOf(r, "Cross-Origin-Resource-Policy"), "same-origin");
   EXPECT_EQ(HeaderOf(r, "Cache-Control"), "no-cache");
   EXPECT_TRUE(absl::StrContains(r.body, "<title>fastest</title>"));
 }
