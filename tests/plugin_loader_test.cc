@@ -215,36 +215,36 @@ class PluginLayoutTest : public ::testing::Test {
     return *path;
   }
 
+  // A search from the binary at root_/relative_binary, with nothing from the environment.
+  BackendSearchContext Binary(const std::string& relative_binary) {
+    BackendSearchContext context;
+    context.binary_path = root_ + "/" + relative_binary;
+    return context;
+  }
+
   std::string root_;
 };
 
 TEST_F(PluginLayoutTest, InstallPrefix) {
   std::string plugin = PlacePlugin("prefix/lib/fastest");
-  BackendSearchContext context;
-  context.binary_path = root_ + "/prefix/bin/fastest-server";
-  EXPECT_EQ(ResolveAndOpen(context), plugin);
+  EXPECT_EQ(ResolveAndOpen(Binary("prefix/bin/fastest-server")), plugin);
 }
 
 TEST_F(PluginLayoutTest, BazelBinTreeWithoutRunfiles) {
   std::string plugin = PlacePlugin("bin/backends/thirdparty");
-  BackendSearchContext context;
-  context.binary_path = root_ + "/bin/server/fastest-server";
-  EXPECT_EQ(ResolveAndOpen(context), plugin);
+  EXPECT_EQ(ResolveAndOpen(Binary("bin/server/fastest-server")), plugin);
 }
 
 TEST_F(PluginLayoutTest, RunfilesBesideTheBinaryWinOverTheBuildTree) {
   PlacePlugin("bin/backends/thirdparty");
   std::string plugin =
       PlacePlugin("bin/server/fastest-server.runfiles/fastest/backends/thirdparty");
-  BackendSearchContext context;
-  context.binary_path = root_ + "/bin/server/fastest-server";
-  EXPECT_EQ(ResolveAndOpen(context), plugin);
+  EXPECT_EQ(ResolveAndOpen(Binary("bin/server/fastest-server")), plugin);
 }
 
 TEST_F(PluginLayoutTest, RunfilesDirFromTheEnvironment) {
   std::string plugin = PlacePlugin("elsewhere/fastest/backends/thirdparty");
-  BackendSearchContext context;
-  context.binary_path = root_ + "/bin/server/fastest-server";
+  BackendSearchContext context = Binary("bin/server/fastest-server");
   context.runfiles_dir = root_ + "/elsewhere";
   EXPECT_EQ(ResolveAndOpen(context), plugin);
 }
@@ -257,8 +257,7 @@ TEST_F(PluginLayoutTest, RunfilesManifest) {
   fprintf(f, "fastest/server/fastest-server /x/fastest-server\n");
   fprintf(f, "fastest/backends/thirdparty/libfastest_backend_thirdparty.so %s\n", plugin.c_str());
   fclose(f);
-  BackendSearchContext context;
-  context.binary_path = root_ + "/bin/server/fastest-server";
+  BackendSearchContext context = Binary("bin/server/fastest-server");
   context.runfiles_manifest = manifest;
   EXPECT_EQ(ResolveAndOpen(context), plugin);
 }
@@ -266,14 +265,11 @@ TEST_F(PluginLayoutTest, RunfilesManifest) {
 TEST_F(PluginLayoutTest, BinaryDirectoryComesFirst) {
   PlacePlugin("prefix/lib/fastest");
   std::string plugin = PlacePlugin("prefix/bin");
-  BackendSearchContext context;
-  context.binary_path = root_ + "/prefix/bin/fastest-server";
-  EXPECT_EQ(ResolveAndOpen(context), plugin);
+  EXPECT_EQ(ResolveAndOpen(Binary("prefix/bin/fastest-server")), plugin);
 }
 
 TEST_F(PluginLayoutTest, NotFoundNamesEveryPlace) {
-  BackendSearchContext context;
-  context.binary_path = root_ + "/bin/server/fastest-server";
+  BackendSearchContext context = Binary("bin/server/fastest-server");
   context.runfiles_dir = root_ + "/rf";
   std::string message = ResolveAndOpen(context);
   for (const std::string& dir : BackendSearchDirs("thirdparty", context)) {

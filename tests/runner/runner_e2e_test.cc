@@ -77,6 +77,25 @@ class RunnerE2ETest : public ::testing::Test {
 
   void CorruptBlobCase(bool original_api);
 
+  // Runs `agent` (which changes nothing) on the seeded job: it completes with the base snapshot,
+  // neither a manifest upload nor a new snapshot row. Returns the runner's output.
+  RunnerRun ExpectOutputIsTheBase(const SeededJob& seeded, const std::string& agent) {
+    EXPECT_TRUE(seeded.base_snapshot_id.has_value());
+    auto before = api_->ListSnapshots(seeded.project_id, 100);
+    EXPECT_TRUE(before.ok()) << before.status();
+    RunnerRun run = RunRunner(Env(seeded.job_id, agent));
+    EXPECT_EQ(run.exit_code, runner::kExitCompleted) << run.all();
+    EXPECT_THAT(run.stdout_text, HasSubstr("Manifest unchanged (already stored)"));
+    EXPECT_THAT(run.stdout_text, HasSubstr("Changes: +0 ~0 -0"));
+    core::Job job = GetJob(seeded.job_id);
+    EXPECT_EQ(job.status, core::JobStatus::kCompleted);
+    EXPECT_EQ(job.output_snapshot_id, seeded.base_snapshot_id);
+    auto after = api_->ListSnapshots(seeded.project_id, 100);
+    EXPECT_TRUE(after.ok()) << after.status();
+    if (before.ok() && after.ok()) EXPECT_EQ(after->size(), before->size());
+    return run;
+  }
+
   std::string dir_;
   std::string ws_;
   std::unique_ptr<ServerProcess> server_;
@@ -178,19 +197,7 @@ TEST_F(RunnerE2ETest, NoBaseSnapshotStartsEmptyAndTerminalJobIsRefused) {
 TEST_F(RunnerE2ETest, UnchangedWorkspaceCompletesWithTheBaseSnapshot) {
   auto seeded = SeedJob(*api_, MakeBaseTree(), "only look");
   ASSERT_TRUE(seeded.ok()) << seeded.status();
-  ASSERT_TRUE(seeded->base_snapshot_id.has_value());
-  auto before = api_->ListSnapshots(seeded->project_id, 100);
-  ASSERT_TRUE(before.ok()) << before.status();
-  RunnerRun run = RunRunner(Env(seeded->job_id, "cat edit.txt; ls -l"));
-  ASSERT_EQ(run.exit_code, runner::kExitCompleted) << run.all();
-  EXPECT_THAT(run.stdout_text, HasSubstr("Manifest unchanged (already stored)"));
-  EXPECT_THAT(run.stdout_text, HasSubstr("Changes: +0 ~0 -0"));
-  core::Job job = GetJob(seeded->job_id);
-  EXPECT_EQ(job.status, core::JobStatus::kCompleted);
-  EXPECT_EQ(job.output_snapshot_id, seeded->base_snapshot_id);
-  auto after = api_->ListSnapshots(seeded->project_id, 100);
-  ASSERT_TRUE(after.ok()) << after.status();
-  EXPECT_EQ(after->size(), before->size());
+  ExpectOutputIsTheBase(*seeded, "cat edit.txt; ls -l");
 }
 
 // Mixed-case names, in the order the original TypeScript runner writes them (localeCompare,
@@ -228,19 +235,8 @@ TEST_F(RunnerE2ETest, UnchangedWorkspaceOnAnIcuOrderedBaseIsTheBase) {
   const std::vector<std::string> names(std::begin(kIcuOrderedNames), std::end(kIcuOrderedNames));
   auto seeded = SeedJobWithOrderedBase(*api_, dir_ + "/base", names, "only look");
   ASSERT_TRUE(seeded.ok()) << seeded.status();
-  auto before = api_->ListSnapshots(seeded->project_id, 100);
-  ASSERT_TRUE(before.ok()) << before.status();
-  RunnerRun run = RunRunner(Env(seeded->job_id, "cat Makefile; ls"));
-  ASSERT_EQ(run.exit_code, runner::kExitCompleted) << run.all();
+  RunnerRun run = ExpectOutputIsTheBase(*seeded, "cat Makefile; ls");
   EXPECT_THAT(run.stdout_text, HasSubstr("Manifest order: base manifest is in ICU (en-US) order"));
-  EXPECT_THAT(run.stdout_text, HasSubstr("Manifest unchanged (already stored)"));
-  EXPECT_THAT(run.stdout_text, HasSubstr("Changes: +0 ~0 -0"));
-  core::Job job = GetJob(seeded->job_id);
-  EXPECT_EQ(job.status, core::JobStatus::kCompleted);
-  EXPECT_EQ(job.output_snapshot_id, seeded->base_snapshot_id);
-  auto after = api_->ListSnapshots(seeded->project_id, 100);
-  ASSERT_TRUE(after.ok()) << after.status();
-  EXPECT_EQ(after->size(), before->size());
 }
 
 // A change on an ICU-ordered base: the new manifest keeps ICU order (new names included).
