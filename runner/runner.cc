@@ -304,6 +304,7 @@ int Runner::RunJob(const core::Job& job) {
   if (!snap.ok()) return Fail(absl::StrCat("Snapshot failed: ", snap.status().message()));
   log_.Info(absl::StrCat(S, "Collected ", snap->files, " files (", snap->hashed, " hashed, ",
                          snap->files - snap->hashed, " unchanged) in ", Seconds(snap->scan_duration)));
+  log_.Info(absl::StrCat(S, "Manifest order: ", snap->order_note));
   log_.Info(absl::StrCat(S, "Manifest hash: ", snap->manifest_hash.substr(0, 16), "..."));
   log_.Info(absl::StrCat(S, "Changes: +", snap->diff.added.size(), " ~", snap->diff.modified.size(),
                          " -", snap->diff.deleted.size()));

@@ -294,8 +294,18 @@ absl::StatusOr<SnapshotResult> SnapshotWorkspace(core::ApiClient& api,
   result.manifest = *std::move(manifest);
   result.files = result.manifest.files.size();
   result.hashed = scan.hashed;
-  // Serialized once: the same bytes are hashed and uploaded.
-  const std::string manifest_text = core::SerializeManifest(result.manifest);
+  // In the base manifest's order (byte or ICU, manifest_order.h), so that an unchanged tree keeps
+  // the base's hash whichever original producer wrote it. Serialized once: the same bytes are
+  // hashed and uploaded.
+  absl::StatusOr<core::PathOrder> order =
+      core::SnapshotOrderForBase(request.base_manifest, &result.order_note);
+  if (!order.ok()) {
+    result.order_note = absl::StrCat(order.status().message(), ": using byte order");
+    order = core::PathOrder::kBytes;
+  }
+  result.order = *order;
+  FASTEST_RETURN_IF_ERROR(core::SortManifestInOrder(&result.manifest, result.order));
+  const std::string manifest_text = core::SerializeManifestAsGiven(result.manifest);
   result.manifest_hash = core::Sha256Hex(manifest_text);
   static const core::Manifest kEmpty;
   result.diff = core::DiffManifests(

@@ -5,7 +5,9 @@
 // files), ask the API which blobs are missing (<= 100 hashes per call; blobs of the base manifest
 // are known to be stored and are not asked about), upload only those (parallel, bounded), upload
 // the manifest, then create the snapshot row {parent = base, source} — idempotent per hash. An
-// unchanged workspace sends neither (see SnapshotRequest::base_snapshot).
+// unchanged workspace sends neither (see SnapshotRequest::base_snapshot). The manifest is written
+// in the base manifest's order: ICU (en-US) collation when the original TypeScript runner wrote
+// the base, byte order otherwise (SnapshotOrderForBase).
 // Each file is read once: the scan hands its bytes to upload batches (at most 20 MiB kept), and
 // the exists checks and uploads of full batches run while later files are still being hashed; the
 // uploaded bytes are exactly the hashed ones. Files whose hash came from the cache (or larger than
@@ -22,6 +24,7 @@
 #include "core/api/api_client.h"
 #include "core/snapshot/hash_cache.h"
 #include "core/snapshot/manifest.h"
+#include "core/snapshot/manifest_order.h"
 
 namespace fastest::runner {
 
@@ -42,8 +45,12 @@ struct SnapshotRequest {
 struct SnapshotResult {
   core::Snapshot snapshot;
   bool created = false;
-  core::Manifest manifest;
+  core::Manifest manifest;  // in `order`
   std::string manifest_hash;
+  // The base manifest's order (byte or ICU en-US, core/snapshot/manifest_order.h) and one sentence
+  // saying why, for the log: "new tree", "neither ... using byte order", ICU unavailable, ...
+  core::PathOrder order = core::PathOrder::kBytes;
+  std::string order_note;
   core::ManifestDiff diff;  // vs base (all files "added" without a base)
   bool manifest_uploaded = false;  // false: unchanged from the base, already stored
   uint64_t files = 0;

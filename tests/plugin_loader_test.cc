@@ -5,9 +5,11 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -128,20 +130,154 @@ TEST(PluginLoaderTest, BareNameNotFoundListsEverySearchedPlace) {
   std::string binary_dir(exe, n);
   binary_dir = binary_dir.substr(0, binary_dir.rfind('/'));
 
-  std::vector<std::string> dirs = BackendSearchDirs();
-  EXPECT_EQ(dirs, (std::vector<std::string>{binary_dir, "/nonexistent-a", "/nonexistent-b"}));
+  std::vector<std::string> dirs = BackendSearchDirs("nosuch");
+  ASSERT_GE(dirs.size(), 3u);
+  // Binary directory first, then FASTEST_PLUGIN_PATH in order.
+  EXPECT_EQ(std::vector<std::string>(dirs.begin(), dirs.begin() + 3),
+            (std::vector<std::string>{binary_dir, "/nonexistent-a", "/nonexistent-b"}));
 
   absl::StatusOr<std::unique_ptr<SandboxBackend>> b = OpenBackend("nosuch", {});
   EXPECT_EQ(b.status().code(), absl::StatusCode::kNotFound);
   std::string message = Message(b.status());
   EXPECT_THAT(message, AllOf(HasSubstr("libfastest_backend_nosuch.so not found"),
-                             HasSubstr(binary_dir + "/libfastest_backend_nosuch.so"),
-                             HasSubstr("/nonexistent-a/libfastest_backend_nosuch.so"),
-                             HasSubstr("/nonexistent-b/libfastest_backend_nosuch.so"),
-                             HasSubstr("FASTEST_PLUGIN_PATH")));
-  // Binary directory first, then FASTEST_PLUGIN_PATH in order.
-  EXPECT_LT(message.find(binary_dir), message.find("/nonexistent-a"));
-  EXPECT_LT(message.find("/nonexistent-a"), message.find("/nonexistent-b"));
+                             HasSubstr("FASTEST_PLUGIN_PATH"), HasSubstr("lib/fastest")));
+  size_t previous = 0;
+  for (const std::string& dir : dirs) {
+    size_t at = message.find(dir + "/libfastest_backend_nosuch.so");
+    ASSERT_NE(at, std::string::npos) << dir << " missing in: " << message;
+    EXPECT_GE(at, previous) << dir << " out of order in: " << message;
+    previous = at;
+  }
+}
+
+TEST(PluginLoaderTest, SearchOrderForAnInjectedBinary) {
+  BackendSearchContext context;
+  context.binary_path = "/opt/fastest/bin/fastest-server";
+  context.plugin_path = "/plugins-a::/plugins-b";
+  context.runfiles_dir = "/r";
+  EXPECT_EQ(BackendSearchDirs("docker", context),
+            (std::vector<std::string>{
+                "/opt/fastest/bin",
+                "/plugins-a",
+                "/plugins-b",
+                "/opt/fastest/lib/fastest",
+                "/r/fastest/backends/docker",
+                "/opt/fastest/bin/fastest-server.runfiles/fastest/backends/docker",
+                "/opt/fastest/backends/docker",
+            }));
+
+  // A binary in /bin: no "//" in the paths; duplicates are listed once.
+  context = {};
+  context.binary_path = "/bin/fastest-server";
+  context.plugin_path = "/bin:/lib/fastest";
+  EXPECT_EQ(BackendSearchDirs("podman", context),
+            (std::vector<std::string>{"/bin", "/lib/fastest",
+                                      "/bin/fastest-server.runfiles/fastest/backends/podman",
+                                      "/backends/podman"}));
+
+  // Unknown binary (no /proc): only FASTEST_PLUGIN_PATH.
+  context = {};
+  context.plugin_path = "/p";
+  EXPECT_EQ(BackendSearchDirs("docker", context), (std::vector<std::string>{"/p"}));
+}
+
+// Real directory layouts in a temp dir, each holding a copy of the thirdparty test plugin where
+// the layout puts it; the "binary" is only a path (the search never executes it).
+class PluginLayoutTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char dir_template[PATH_MAX];
+    snprintf(dir_template, sizeof(dir_template), "%s/layoutXXXXXX", getenv("TEST_TMPDIR"));
+    ASSERT_NE(mkdtemp(dir_template), nullptr);
+    root_ = dir_template;
+  }
+
+  // Copies the thirdparty plugin to root_/relative_dir/ and returns the copy's path.
+  std::string PlacePlugin(const std::string& relative_dir) {
+    std::string dir = root_ + "/" + relative_dir;
+    std::string target = dir + "/libfastest_backend_thirdparty.so";
+    std::string command = absl::StrCat("mkdir -p '", dir, "' && cp '", Plugin("thirdparty"),
+                                       "' '", target, "'");
+    EXPECT_EQ(system(command.c_str()), 0) << command;
+    return target;
+  }
+
+  // The plugin the layout resolves to, loaded and opened for real.
+  std::string ResolveAndOpen(const BackendSearchContext& context) {
+    absl::StatusOr<std::string> path = ResolveBackendPath("thirdparty", context);
+    if (!path.ok()) return std::string(path.status().message());
+    absl::StatusOr<std::shared_ptr<BackendPlugin>> plugin = BackendPlugin::Load(*path);
+    EXPECT_TRUE(plugin.ok()) << plugin.status();
+    if (plugin.ok()) {
+      absl::StatusOr<std::unique_ptr<SandboxBackend>> b = (*plugin)->Open({{"schema", 1}});
+      EXPECT_TRUE(b.ok()) << b.status();
+    }
+    return *path;
+  }
+
+  // A search from the binary at root_/relative_binary, with nothing from the environment.
+  BackendSearchContext Binary(const std::string& relative_binary) {
+    BackendSearchContext context;
+    context.binary_path = root_ + "/" + relative_binary;
+    return context;
+  }
+
+  std::string root_;
+};
+
+TEST_F(PluginLayoutTest, InstallPrefix) {
+  std::string plugin = PlacePlugin("prefix/lib/fastest");
+  EXPECT_EQ(ResolveAndOpen(Binary("prefix/bin/fastest-server")), plugin);
+}
+
+TEST_F(PluginLayoutTest, BazelBinTreeWithoutRunfiles) {
+  std::string plugin = PlacePlugin("bin/backends/thirdparty");
+  EXPECT_EQ(ResolveAndOpen(Binary("bin/server/fastest-server")), plugin);
+}
+
+TEST_F(PluginLayoutTest, RunfilesBesideTheBinaryWinOverTheBuildTree) {
+  PlacePlugin("bin/backends/thirdparty");
+  std::string plugin =
+      PlacePlugin("bin/server/fastest-server.runfiles/fastest/backends/thirdparty");
+  EXPECT_EQ(ResolveAndOpen(Binary("bin/server/fastest-server")), plugin);
+}
+
+TEST_F(PluginLayoutTest, RunfilesDirFromTheEnvironment) {
+  std::string plugin = PlacePlugin("elsewhere/fastest/backends/thirdparty");
+  BackendSearchContext context = Binary("bin/server/fastest-server");
+  context.runfiles_dir = root_ + "/elsewhere";
+  EXPECT_EQ(ResolveAndOpen(context), plugin);
+}
+
+TEST_F(PluginLayoutTest, RunfilesManifest) {
+  std::string plugin = PlacePlugin("real/place");
+  std::string manifest = root_ + "/MANIFEST";
+  FILE* f = fopen(manifest.c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  fprintf(f, "fastest/server/fastest-server /x/fastest-server\n");
+  fprintf(f, "fastest/backends/thirdparty/libfastest_backend_thirdparty.so %s\n", plugin.c_str());
+  fclose(f);
+  BackendSearchContext context = Binary("bin/server/fastest-server");
+  context.runfiles_manifest = manifest;
+  EXPECT_EQ(ResolveAndOpen(context), plugin);
+}
+
+TEST_F(PluginLayoutTest, BinaryDirectoryComesFirst) {
+  PlacePlugin("prefix/lib/fastest");
+  std::string plugin = PlacePlugin("prefix/bin");
+  EXPECT_EQ(ResolveAndOpen(Binary("prefix/bin/fastest-server")), plugin);
+}
+
+TEST_F(PluginLayoutTest, NotFoundNamesEveryPlace) {
+  BackendSearchContext context = Binary("bin/server/fastest-server");
+  context.runfiles_dir = root_ + "/rf";
+  std::string message = ResolveAndOpen(context);
+  for (const std::string& dir : BackendSearchDirs("thirdparty", context)) {
+    EXPECT_THAT(message, HasSubstr(dir + "/libfastest_backend_thirdparty.so"));
+  }
+  EXPECT_THAT(message, AllOf(HasSubstr(root_ + "/bin/lib/fastest/"),
+                             HasSubstr(root_ + "/bin/backends/thirdparty/"),
+                             HasSubstr(root_ + "/rf/fastest/backends/thirdparty/")));
 }
 
 TEST(PluginLoaderTest, BadFlagsAreInvalidArguments) {

@@ -11,6 +11,8 @@ PACKAGES=(
   libboost-dev libboost-filesystem-dev libboost-system-dev
   nlohmann-json3-dev libcurl4-openssl-dev libabsl-dev libgtest-dev libgmock-dev
   libsqlite3-dev libssl-dev
+  # ICU collation for manifests in the original TypeScript runner's order (dlopen'ed by the runner)
+  libicu-dev
   # engines and runtime
   docker.io podman runc catatonit iproute2 procps tar zstd curl
   # the sandbox image's shell and basic tools

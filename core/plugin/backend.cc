@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <fstream>
 #include <limits>
 #include <utility>
 
@@ -16,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "core/plugin/abi_status.h"
 #include "core/status/status_macros.h"
@@ -24,6 +26,8 @@ namespace fastest::core {
 namespace {
 
 constexpr char kPluginPathEnv[] = "FASTEST_PLUGIN_PATH";
+// The workspace name in runfiles paths (WORKSPACE: workspace(name = "fastest")).
+constexpr char kRunfilesWorkspace[] = "fastest";
 constexpr char kRebuildHint[] =
     "rebuild the plugin against core/abi/backend_abi.h 1.x with FASTEST_DEFINE_BACKEND "
     "(core/sdk/backend_sdk.h)";
@@ -45,14 +49,19 @@ bool IsValidBackendName(absl::string_view name) {
   });
 }
 
-std::string BinaryDir() {
+std::string BinaryPath() {
   char buf[4096];
   ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
   if (n <= 0) return "";
-  std::string exe(buf, static_cast<size_t>(n));
-  size_t slash = exe.rfind('/');
-  if (slash == std::string::npos) return "";
-  return slash == 0 ? "/" : exe.substr(0, slash);
+  return std::string(buf, static_cast<size_t>(n));
+}
+
+// ParentDir("/a/b") == "/a", ParentDir("/a") == "/", "" when there is no '/'.
+std::string ParentDir(absl::string_view path) {
+  while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+  size_t slash = path.rfind('/');
+  if (slash == absl::string_view::npos) return "";
+  return slash == 0 ? "/" : std::string(path.substr(0, slash));
 }
 
 std::string JoinPath(const std::string& dir, const std::string& file) {
@@ -348,20 +357,73 @@ absl::StatusOr<std::unique_ptr<SandboxBackend>> BackendPlugin::Open(const nlohma
   return std::unique_ptr<SandboxBackend>(new PluginBackend(shared_from_this(), table_, instance));
 }
 
-std::vector<std::string> BackendSearchDirs() {
-  std::vector<std::string> dirs;
-  std::string binary_dir = BinaryDir();
-  if (!binary_dir.empty()) dirs.push_back(binary_dir);
-  const char* env = std::getenv(kPluginPathEnv);
-  if (env != nullptr) {
-    for (absl::string_view dir : absl::StrSplit(env, ':', absl::SkipEmpty())) {
-      dirs.emplace_back(dir);
+namespace {
+
+std::string PluginFileName(absl::string_view name) {
+  return absl::StrCat("libfastest_backend_", name, ".so");
+}
+
+// The directory holding `runfiles_path` according to a runfiles manifest ("<path> <real path>"
+// per line), or "" when the manifest is unreadable or has no such entry.
+std::string DirFromRunfilesManifest(const std::string& manifest, const std::string& runfiles_path) {
+  std::ifstream in(manifest);
+  std::string line;
+  while (std::getline(in, line)) {
+    absl::string_view entry(line);
+    if (absl::ConsumePrefix(&entry, runfiles_path) && absl::ConsumePrefix(&entry, " ")) {
+      return ParentDir(entry);
     }
   }
+  return "";
+}
+
+}  // namespace
+
+BackendSearchContext BackendSearchContext::FromProcess() {
+  auto env = [](const char* name) {
+    const char* value = std::getenv(name);
+    return value != nullptr ? std::string(value) : std::string();
+  };
+  return {BinaryPath(), env(kPluginPathEnv), env("RUNFILES_DIR"), env("RUNFILES_MANIFEST_FILE")};
+}
+
+std::vector<std::string> BackendSearchDirs(absl::string_view name,
+                                           const BackendSearchContext& context) {
+  std::vector<std::string> dirs;
+  auto add = [&dirs](std::string dir) {
+    if (!dir.empty() && std::find(dirs.begin(), dirs.end(), dir) == dirs.end()) {
+      dirs.push_back(std::move(dir));
+    }
+  };
+  const std::string binary_dir = ParentDir(context.binary_path);
+  // <bindir>/.. without a trailing '/', so that "/bin/x" gives "/lib/fastest", not "//lib/...".
+  std::string prefix = binary_dir.empty() ? "" : ParentDir(binary_dir);
+  if (prefix == "/") prefix.clear();
+  const std::string package = absl::StrCat("backends/", name);
+  const std::string runfiles_package = absl::StrCat(kRunfilesWorkspace, "/", package);
+
+  add(binary_dir);
+  for (absl::string_view dir : absl::StrSplit(context.plugin_path, ':', absl::SkipEmpty())) {
+    add(std::string(dir));
+  }
+  if (!binary_dir.empty()) add(absl::StrCat(prefix, "/lib/fastest"));
+  if (!context.runfiles_dir.empty()) add(JoinPath(context.runfiles_dir, runfiles_package));
+  if (!context.binary_path.empty()) {
+    add(absl::StrCat(context.binary_path, ".runfiles/", runfiles_package));
+  }
+  const std::string manifest_key = absl::StrCat(runfiles_package, "/", PluginFileName(name));
+  for (const std::string& manifest :
+       {context.runfiles_manifest,
+        context.binary_path.empty() ? std::string()
+                                    : absl::StrCat(context.binary_path, ".runfiles_manifest")}) {
+    if (!manifest.empty()) add(DirFromRunfilesManifest(manifest, manifest_key));
+  }
+  if (!binary_dir.empty()) add(absl::StrCat(prefix, "/", package));
   return dirs;
 }
 
-absl::StatusOr<std::string> ResolveBackendPath(absl::string_view backend_flag) {
+absl::StatusOr<std::string> ResolveBackendPath(absl::string_view backend_flag,
+                                               const BackendSearchContext& context) {
   if (backend_flag.empty()) {
     return absl::InvalidArgumentError(
         "--backend is empty: pass a backend name (docker, podman, cloudflare) or a path to a "
@@ -375,8 +437,8 @@ absl::StatusOr<std::string> ResolveBackendPath(absl::string_view backend_flag) {
                      "'-'; to load a file, pass a path containing '/' (e.g. ./",
                      backend_flag, ")"));
   }
-  std::string file = absl::StrCat("libfastest_backend_", backend_flag, ".so");
-  std::vector<std::string> dirs = BackendSearchDirs();
+  std::string file = PluginFileName(backend_flag);
+  std::vector<std::string> dirs = BackendSearchDirs(backend_flag, context);
   std::vector<std::string> searched;
   for (const std::string& dir : dirs) {
     std::string candidate = JoinPath(dir, file);
@@ -386,7 +448,7 @@ absl::StatusOr<std::string> ResolveBackendPath(absl::string_view backend_flag) {
   return absl::NotFoundError(
       absl::StrCat("backend \"", backend_flag, "\": ", file, " not found; searched: ",
                    searched.empty() ? std::string("(nowhere)") : absl::StrJoin(searched, ", "),
-                   ". Put the plugin next to the fastest binary, add its directory to ",
+                   ". Put the plugin next to the fastest binary or in <prefix>/lib/fastest, add its directory to ",
                    kPluginPathEnv, " (colon-separated), or pass --backend=/path/to/", file));
 }
 

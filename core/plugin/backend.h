@@ -4,8 +4,14 @@
 //
 //   "docker" | "podman" | "cloudflare" | "<name>"  (letters, digits, '_' and '-')
 //       -> libfastest_backend_<name>.so, searched in order in
-//            1. the directory of the running binary (dirname of /proc/self/exe),
-//            2. each directory of FASTEST_PLUGIN_PATH (colon-separated, empty entries skipped);
+//            1. the directory of the running binary <bindir> (dirname of /proc/self/exe),
+//            2. each directory of FASTEST_PLUGIN_PATH (colon-separated, empty entries skipped),
+//            3. <bindir>/../lib/fastest (an install prefix, tools/install.sh),
+//            4. Bazel runfiles: $RUNFILES_DIR/fastest/backends/<name>, then
+//               <binary>.runfiles/fastest/backends/<name> (`bazel run`, bazel-bin), then the
+//               entry in $RUNFILES_MANIFEST_FILE or <binary>.runfiles_manifest,
+//            5. <bindir>/../backends/<name> (the bazel-bin tree without runfiles);
+//          duplicates are searched once;
 //   any value containing '/' (e.g. "/opt/acme/libfastest_backend_acme.so", "./x.so")
 //       -> that file, as given.
 //
@@ -75,11 +81,28 @@ class BackendPlugin : public std::enable_shared_from_this<BackendPlugin> {
   fastest_backend_api_v1 table_{};
 };
 
-// BackendSearchDirs: where a bare backend name is looked up, in order (binary dir first).
-std::vector<std::string> BackendSearchDirs();
+// BackendSearchContext: what the search for a bare name depends on. FromProcess() reads
+// /proc/self/exe and the environment; tests inject a binary path to check a layout.
+struct BackendSearchContext {
+  std::string binary_path;        // absolute path of the running binary ("" if unknown)
+  std::string plugin_path;        // FASTEST_PLUGIN_PATH
+  std::string runfiles_dir;       // RUNFILES_DIR
+  std::string runfiles_manifest;  // RUNFILES_MANIFEST_FILE
+
+  static BackendSearchContext FromProcess();
+};
+
+// BackendSearchDirs: where the bare backend `name` is looked up, in order (see the top of this
+// file). Lists directories whether or not they exist; a runfiles manifest contributes a directory
+// only when it has an entry for the plugin.
+std::vector<std::string> BackendSearchDirs(
+    absl::string_view name,
+    const BackendSearchContext& context = BackendSearchContext::FromProcess());
 
 // ResolveBackendPath: the file `backend_flag` designates (see the top of this file).
-absl::StatusOr<std::string> ResolveBackendPath(absl::string_view backend_flag);
+absl::StatusOr<std::string> ResolveBackendPath(
+    absl::string_view backend_flag,
+    const BackendSearchContext& context = BackendSearchContext::FromProcess());
 
 // LoadBackendPlugin: ResolveBackendPath + BackendPlugin::Load.
 absl::StatusOr<std::shared_ptr<BackendPlugin>> LoadBackendPlugin(absl::string_view backend_flag);

@@ -67,20 +67,23 @@ void SortManifest(Manifest* manifest) {
 }
 
 std::string SerializeManifest(const Manifest& manifest) {
-  const std::vector<FileEntry>* files = &manifest.files;
-  std::vector<FileEntry> sorted;
-  if (!std::is_sorted(files->begin(), files->end(), PathLess)) {
-    sorted = manifest.files;
-    std::sort(sorted.begin(), sorted.end(), PathLess);
-    files = &sorted;
+  if (std::is_sorted(manifest.files.begin(), manifest.files.end(), PathLess)) {
+    return SerializeManifestAsGiven(manifest);
   }
-  if (files->empty()) return "{\n  \"version\": \"1\",\n  \"files\": []\n}";
+  Manifest sorted = manifest;
+  SortManifest(&sorted);
+  return SerializeManifestAsGiven(sorted);
+}
+
+std::string SerializeManifestAsGiven(const Manifest& manifest) {
+  const std::vector<FileEntry>& files = manifest.files;
+  if (files.empty()) return "{\n  \"version\": \"1\",\n  \"files\": []\n}";
   std::string out;
-  out.reserve(64 + files->size() * 160);
+  out.reserve(64 + files.size() * 160);
   out.append("{\n  \"version\": \"1\",\n  \"files\": [\n");
-  for (size_t i = 0; i < files->size(); ++i) {
+  for (size_t i = 0; i < files.size(); ++i) {
     if (i > 0) out.append(",\n");
-    AppendEntry(&out, (*files)[i]);
+    AppendEntry(&out, files[i]);
   }
   out.append("\n  ]\n}");
   return out;

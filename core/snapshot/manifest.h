@@ -47,8 +47,13 @@ void SortManifest(Manifest* manifest);
 
 // SerializeManifest: canonical bytes of §2.2 — 2-space pretty JSON, keys version/files and
 // path/hash/size/mode[/mod_time], JSON.stringify string escaping (non-ASCII raw, `<>&/` raw),
-// `"files": []` when empty, no trailing newline. Entries are written in byte order of path.
+// `"files": []` when empty, no trailing newline. Entries are written in byte order of path (the
+// CLI's order; a runner uses its base manifest's order, see manifest_order.h).
 std::string SerializeManifest(const Manifest& manifest);
+
+// SerializeManifestAsGiven: the same bytes with the entries in their given order, for a manifest
+// sorted in another order on purpose (manifest_order.h: a runner keeps its base's ICU order).
+std::string SerializeManifestAsGiven(const Manifest& manifest);
 
 // ManifestHash: lowercase hex SHA-256 of SerializeManifest(manifest).
 std::string ManifestHash(const Manifest& manifest);

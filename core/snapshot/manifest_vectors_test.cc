@@ -6,6 +6,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -15,6 +16,7 @@
 #include "absl/strings/escaping.h"
 #include "core/snapshot/directory_scan.h"
 #include "core/snapshot/manifest.h"
+#include "core/snapshot/manifest_order.h"
 #include "core/snapshot/sha256.h"
 #include "core/snapshot/test_util.h"
 #include "gtest/gtest.h"
@@ -84,6 +86,31 @@ json LoadVectors() {
   return j;
 }
 
+std::vector<std::string> Paths(const Manifest& manifest) {
+  std::vector<std::string> paths;
+  for (const FileEntry& e : manifest.files) paths.push_back(e.path);
+  return paths;
+}
+
+// The vector's entries minus its ignored paths, in the vector's order.
+Manifest ManifestFromVectorEntries(const json& v) {
+  const bool include_mod_time = v["options"].value("includeModTime", false);
+  std::set<std::string> ignored;
+  for (const json& p : v["ignored_paths"]) ignored.insert(p.get<std::string>());
+  Manifest mem;
+  for (const json& f : v["files"]) {
+    if (ignored.count(f["path"].get<std::string>())) continue;
+    FileEntry e;
+    e.path = f["path"].get<std::string>();
+    e.hash = f["sha256"].get<std::string>();
+    e.size = f["size"].get<uint64_t>();
+    e.mode = f["mode"].get<uint32_t>();
+    if (include_mod_time && f.contains("mod_time")) e.mod_time = f["mod_time"].get<int64_t>();
+    mem.files.push_back(e);
+  }
+  return mem;
+}
+
 // The byte-exact manifest the recommended C++ profile must produce.
 std::string ExpectedJson(const json& v) {
   const json& rec = v["recommended_cpp"];
@@ -147,19 +174,7 @@ TEST(ManifestVectorsTest, EveryVectorMatchesRecommendedCppProfile) {
     }
 
     // 2. In memory, from the vector's own entries (minus the ignored ones), in the vector's order.
-    std::set<std::string> ignored;
-    for (const json& p : v["ignored_paths"]) ignored.insert(p.get<std::string>());
-    Manifest mem;
-    for (const json& f : v["files"]) {
-      if (ignored.count(f["path"].get<std::string>())) continue;
-      FileEntry e;
-      e.path = f["path"].get<std::string>();
-      e.hash = f["sha256"].get<std::string>();
-      e.size = f["size"].get<uint64_t>();
-      e.mode = f["mode"].get<uint32_t>();
-      if (include_mod_time && f.contains("mod_time")) e.mod_time = f["mod_time"].get<int64_t>();
-      mem.files.push_back(e);
-    }
+    Manifest mem = ManifestFromVectorEntries(v);
     EXPECT_EQ(SerializeManifest(mem), expected);
     EXPECT_EQ(ManifestHash(mem), expected_sha);
 
@@ -170,6 +185,56 @@ TEST(ManifestVectorsTest, EveryVectorMatchesRecommendedCppProfile) {
     ++checked;
   }
   EXPECT_EQ(checked, static_cast<int>(vectors.size()));
+}
+
+// The original TypeScript runner's manifests ("ts": localeCompare under en-US) are what ICU order
+// produces, byte for byte; each is detected as ICU order where it differs from byte order, and as
+// ambiguous where the two orders agree.
+TEST(ManifestVectorsTest, IcuOrderMatchesTheTypeScriptRunner) {
+  json root = LoadVectors();
+  ASSERT_TRUE(root.is_object()) << "could not load manifest vectors";
+  int differing = 0;
+  for (const json& v : root["vectors"]) {
+    SCOPED_TRACE("vector " + v["name"].get<std::string>());
+    const std::string ts_json = v["ts"]["manifest_json"].get<std::string>();
+    const std::string ts_sha = v["ts"]["manifest_sha256"].get<std::string>();
+    ASSERT_EQ(Sha256Hex(ts_json), ts_sha) << "vector file inconsistent";
+    absl::StatusOr<Manifest> ts = ParseManifest(ts_json);
+    absl::StatusOr<Manifest> cpp = ParseManifest(ExpectedJson(v));
+    ASSERT_TRUE(ts.ok() && cpp.ok());
+    std::vector<std::string> ts_sorted = Paths(*ts), cpp_sorted = Paths(*cpp);
+    std::sort(ts_sorted.begin(), ts_sorted.end());
+    std::sort(cpp_sorted.begin(), cpp_sorted.end());
+    if (ts_sorted != cpp_sorted) {
+      // Not an order difference: TS rewrites '\\' in names to '/', fastest keeps the name
+      // (the recommended profile, PROTOCOLS §2.8). Nothing else may differ.
+      for (std::string& path : cpp_sorted) std::replace(path.begin(), path.end(), '\\', '/');
+      std::sort(cpp_sorted.begin(), cpp_sorted.end());
+      EXPECT_EQ(ts_sorted, cpp_sorted);
+      continue;
+    }
+    Manifest mem = ManifestFromVectorEntries(v);
+    absl::StatusOr<std::string> icu_text = SerializeManifestInOrder(mem, PathOrder::kIcuEnUs);
+    ASSERT_TRUE(icu_text.ok()) << icu_text.status();
+    EXPECT_EQ(*icu_text, ts_json);
+    EXPECT_EQ(Sha256Hex(*icu_text), ts_sha);
+
+    absl::StatusOr<DetectedPathOrder> ts_order = DetectPathOrder(ts->files);
+    absl::StatusOr<DetectedPathOrder> cpp_order = DetectPathOrder(cpp->files);
+    ASSERT_TRUE(ts_order.ok() && cpp_order.ok());
+    absl::StatusOr<PathOrder> chosen = SnapshotOrderForBase(&*ts, nullptr);
+    ASSERT_TRUE(chosen.ok()) << chosen.status();
+    if (Paths(*ts) != Paths(*cpp)) {
+      ++differing;
+      EXPECT_EQ(*ts_order, DetectedPathOrder::kIcuEnUs);
+      EXPECT_EQ(*cpp_order, DetectedPathOrder::kBytes);
+      EXPECT_EQ(*chosen, PathOrder::kIcuEnUs);
+    } else {
+      EXPECT_EQ(*ts_order, DetectedPathOrder::kAmbiguous);
+      EXPECT_EQ(*chosen, PathOrder::kBytes);
+    }
+  }
+  EXPECT_GE(differing, 2);  // case-and-punctuation-order, unicode-names, ...
 }
 
 TEST(ManifestVectorsTest, EmptyManifestBytes) {

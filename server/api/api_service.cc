@@ -208,7 +208,9 @@ void ApiService::Register(http::Router& router) {
 
   // ------------------------------------------------------------------ health, metrics
   router.AddSync("GET", "/health", [](const Request&) {
-    return Response::Json(200, {{"status", "ok"}, {"service", "fastest-server"}});
+    // The original API's body ({status, timestamp}) plus our own fields.
+    return Response::Json(
+        200, {{"status", "ok"}, {"timestamp", core::NowIso8601()}, {"service", "fastest-server"}});
   });
   get("/metrics", [store, metrics](const Request&, const AuthInfo&) {
     auto counts = store->CountJobsByStatus();

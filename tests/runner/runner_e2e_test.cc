@@ -16,7 +16,9 @@
 #include "core/api/api_client.h"
 #include "core/api/testing/loopback_http_server.h"
 #include "core/http/http_client.h"
+#include "core/snapshot/manifest.h"
 #include "core/snapshot/sha256.h"
+#include "core/status/status_macros.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "runner/exit_codes.h"
@@ -74,6 +76,25 @@ class RunnerE2ETest : public ::testing::Test {
   }
 
   void CorruptBlobCase(bool original_api);
+
+  // Runs `agent` (which changes nothing) on the seeded job: it completes with the base snapshot,
+  // neither a manifest upload nor a new snapshot row. Returns the runner's output.
+  RunnerRun ExpectOutputIsTheBase(const SeededJob& seeded, const std::string& agent) {
+    EXPECT_TRUE(seeded.base_snapshot_id.has_value());
+    auto before = api_->ListSnapshots(seeded.project_id, 100);
+    EXPECT_TRUE(before.ok()) << before.status();
+    RunnerRun run = RunRunner(Env(seeded.job_id, agent));
+    EXPECT_EQ(run.exit_code, runner::kExitCompleted) << run.all();
+    EXPECT_THAT(run.stdout_text, HasSubstr("Manifest unchanged (already stored)"));
+    EXPECT_THAT(run.stdout_text, HasSubstr("Changes: +0 ~0 -0"));
+    core::Job job = GetJob(seeded.job_id);
+    EXPECT_EQ(job.status, core::JobStatus::kCompleted);
+    EXPECT_EQ(job.output_snapshot_id, seeded.base_snapshot_id);
+    auto after = api_->ListSnapshots(seeded.project_id, 100);
+    EXPECT_TRUE(after.ok()) << after.status();
+    if (before.ok() && after.ok()) EXPECT_EQ(after->size(), before->size());
+    return run;
+  }
 
   std::string dir_;
   std::string ws_;
@@ -176,19 +197,82 @@ TEST_F(RunnerE2ETest, NoBaseSnapshotStartsEmptyAndTerminalJobIsRefused) {
 TEST_F(RunnerE2ETest, UnchangedWorkspaceCompletesWithTheBaseSnapshot) {
   auto seeded = SeedJob(*api_, MakeBaseTree(), "only look");
   ASSERT_TRUE(seeded.ok()) << seeded.status();
-  ASSERT_TRUE(seeded->base_snapshot_id.has_value());
-  auto before = api_->ListSnapshots(seeded->project_id, 100);
-  ASSERT_TRUE(before.ok()) << before.status();
-  RunnerRun run = RunRunner(Env(seeded->job_id, "cat edit.txt; ls -l"));
+  ExpectOutputIsTheBase(*seeded, "cat edit.txt; ls -l");
+}
+
+// Mixed-case names, in the order the original TypeScript runner writes them (localeCompare,
+// en-US), spelled out here rather than computed: case-insensitive, `_` before letters.
+constexpr const char* kIcuOrderedNames[] = {"_config.yml", "main.c",     "Makefile",  "Notes.txt",
+                                            "README.md",   "src/app.rs", "src/Lib.rs"};
+
+// A base snapshot whose manifest lists `names` in exactly the given order (its blobs uploaded),
+// as a producer with another sort order would have stored it.
+absl::StatusOr<SeededJob> SeedJobWithOrderedBase(core::ApiClient& api, const std::string& tree,
+                                                 const std::vector<std::string>& names,
+                                                 const std::string& prompt) {
+  for (const std::string& name : names) WriteTestFile(tree, name, "content of " + name + "\n");
+  // Uploads the blobs (and a byte-ordered manifest we do not use).
+  FASTEST_ASSIGN_OR_RETURN(SeededJob blobs, SeedJob(api, tree, "seed blobs"));
+  std::map<std::string, core::FileEntry> by_path;
+  for (const core::FileEntry& e : blobs.base_manifest.files) by_path[e.path] = e;
+  core::Manifest ordered;
+  for (const std::string& name : names) ordered.files.push_back(by_path.at(name));
+  FASTEST_ASSIGN_OR_RETURN(SeededJob seeded, SeedJobWithManifestText(
+                                                 api, core::SerializeManifestAsGiven(ordered), prompt));
+  seeded.base_manifest = ordered;
+  return seeded;
+}
+
+std::vector<std::string> PathsOf(const core::Manifest& m) {
+  std::vector<std::string> paths;
+  for (const core::FileEntry& e : m.files) paths.push_back(e.path);
+  return paths;
+}
+
+// The original runner's base (ICU order) and an agent that changes nothing: the job's output is
+// the base snapshot, not a re-sorted copy with a new hash.
+TEST_F(RunnerE2ETest, UnchangedWorkspaceOnAnIcuOrderedBaseIsTheBase) {
+  const std::vector<std::string> names(std::begin(kIcuOrderedNames), std::end(kIcuOrderedNames));
+  auto seeded = SeedJobWithOrderedBase(*api_, dir_ + "/base", names, "only look");
+  ASSERT_TRUE(seeded.ok()) << seeded.status();
+  RunnerRun run = ExpectOutputIsTheBase(*seeded, "cat Makefile; ls");
+  EXPECT_THAT(run.stdout_text, HasSubstr("Manifest order: base manifest is in ICU (en-US) order"));
+}
+
+// A change on an ICU-ordered base: the new manifest keeps ICU order (new names included).
+TEST_F(RunnerE2ETest, ChangedWorkspaceOnAnIcuOrderedBaseKeepsIcuOrder) {
+  const std::vector<std::string> names(std::begin(kIcuOrderedNames), std::end(kIcuOrderedNames));
+  auto seeded = SeedJobWithOrderedBase(*api_, dir_ + "/base", names, "add two files");
+  ASSERT_TRUE(seeded.ok()) << seeded.status();
+  RunnerRun run = RunRunner(Env(seeded->job_id, "echo z > Zeta.txt; echo a > src/Apple.rs"));
   ASSERT_EQ(run.exit_code, runner::kExitCompleted) << run.all();
-  EXPECT_THAT(run.stdout_text, HasSubstr("Manifest unchanged (already stored)"));
+  core::Job job = GetJob(seeded->job_id);
+  ASSERT_NE(job.output_snapshot_id, seeded->base_snapshot_id);
+  auto manifest = FetchManifest(*api_, job.output_snapshot_id.value_or("?"));
+  ASSERT_TRUE(manifest.ok()) << manifest.status();
+  EXPECT_EQ(PathsOf(*manifest),
+            (std::vector<std::string>{"_config.yml", "main.c", "Makefile", "Notes.txt",
+                                      "README.md", "src/app.rs", "src/Apple.rs", "src/Lib.rs",
+                                      "Zeta.txt"}));
+}
+
+// A base in neither order (hand-made): byte order, said in the log; the unchanged tree gets a new
+// (byte-ordered) manifest.
+TEST_F(RunnerE2ETest, BaseInNeitherOrderFallsBackToByteOrder) {
+  const std::vector<std::string> names = {"README.md", "main.c", "Makefile", "b.txt", "a.txt"};
+  auto seeded = SeedJobWithOrderedBase(*api_, dir_ + "/base", names, "only look");
+  ASSERT_TRUE(seeded.ok()) << seeded.status();
+  RunnerRun run = RunRunner(Env(seeded->job_id, "true"));
+  ASSERT_EQ(run.exit_code, runner::kExitCompleted) << run.all();
+  EXPECT_THAT(run.stdout_text,
+              HasSubstr("sorted neither by bytes nor by ICU (en-US) collation (a foreign or "
+                        "hand-made order): using byte order"));
   EXPECT_THAT(run.stdout_text, HasSubstr("Changes: +0 ~0 -0"));
   core::Job job = GetJob(seeded->job_id);
-  EXPECT_EQ(job.status, core::JobStatus::kCompleted);
-  EXPECT_EQ(job.output_snapshot_id, seeded->base_snapshot_id);
-  auto after = api_->ListSnapshots(seeded->project_id, 100);
-  ASSERT_TRUE(after.ok()) << after.status();
-  EXPECT_EQ(after->size(), before->size());
+  auto manifest = FetchManifest(*api_, job.output_snapshot_id.value_or("?"));
+  ASSERT_TRUE(manifest.ok()) << manifest.status();
+  EXPECT_EQ(PathsOf(*manifest), (std::vector<std::string>{"Makefile", "README.md", "a.txt",
+                                                          "b.txt", "main.c"}));
 }
 
 TEST_F(RunnerE2ETest, AgentNonZeroExitFailsWithExitCodeAndTail) {

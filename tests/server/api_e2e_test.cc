@@ -3,6 +3,8 @@
 
 #include <string>
 
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "core/http/http_client.h"
 #include "core/snapshot/sha256.h"
 #include "gtest/gtest.h"
@@ -64,6 +66,14 @@ TEST_F(ApiE2eTest, HealthIsOpenEverythingElseNeedsAToken) {
   auto r = api_->Call("GET", "/health", "", &none);
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(json::parse(r.body)["status"], "ok");
+  // The original's body also has "timestamp": ISO-8601 UTC with milliseconds, near now.
+  const std::string timestamp = json::parse(r.body).value("timestamp", "");
+  EXPECT_EQ(timestamp.size(), 24u) << r.body;  // 2026-12-06T04:20:00.123Z
+  EXPECT_EQ(timestamp.substr(19, 1) + timestamp.substr(23), ".Z") << r.body;
+  absl::Time parsed;
+  std::string parse_error;
+  ASSERT_TRUE(absl::ParseTime(absl::RFC3339_full, timestamp, &parsed, &parse_error)) << parse_error;
+  EXPECT_LT(absl::AbsDuration(absl::Now() - parsed), absl::Minutes(1)) << timestamp;
   for (const auto& [method, path] : std::vector<std::pair<std::string, std::string>>{
            {"GET", "/v1/projects"}, {"POST", "/run-next"}, {"POST", "/run-job"},
            {"GET", "/metrics"}, {"GET", "/v1/jobs/next"}, {"PUT", "/v1/blobs/upload/x"}}) {
