@@ -3,9 +3,9 @@
 #include <sqlite3.h>
 
 #include <filesystem>
-#include <random>
 
 #include "absl/strings/str_cat.h"
+#include "core/crypto/secure_random.h"
 #include "core/snapshot/sha256.h"
 #include "core/status/status_macros.h"
 
@@ -157,18 +157,6 @@ class Stmt {
   sqlite3_stmt* stmt_ = nullptr;
   int rc_;
 };
-
-std::string RandomHex(int bytes) {
-  static thread_local std::mt19937_64 rng(std::random_device{}());
-  static const char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (int i = 0; i < bytes; ++i) {
-    auto b = static_cast<unsigned>(rng() & 0xff);
-    out.push_back(kHex[b >> 4]);
-    out.push_back(kHex[b & 15]);
-  }
-  return out;
-}
 
 std::string TokenHash(absl::string_view token) { return core::Sha256Hex(token); }
 
@@ -392,7 +380,7 @@ absl::StatusOr<std::string> Store::EnsureUser(absl::string_view email) {
 absl::StatusOr<std::string> Store::CreateToken(const std::string& user_id,
                                                std::optional<std::string> project_scope,
                                                std::optional<std::string> job_scope) {
-  std::string token = "fst_" + RandomHex(24);
+  std::string token = "fst_" + core::SecureRandomHex(24);
   absl::MutexLock lock(&mu_);
   Stmt s(db_,
          "INSERT INTO tokens(id, user_id, token_hash, project_id, job_id, created_at) "

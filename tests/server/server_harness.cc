@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "core/crypto/secure_random.h"
 #include "core/status/status_macros.h"
 
 namespace fastest::testing {
@@ -89,7 +90,7 @@ std::string ServerProcess::Log() const { return ReadFile(log_path_); }
 int ServerProcess::Stop(int sig) { return child_.Stop(absl::Seconds(10), sig); }
 
 absl::StatusOr<std::string> RunServerCommand(const std::vector<std::string>& args) {
-  const std::string dir = FreshDir(absl::StrCat("cmd", getpid(), "_", rand()));
+  const std::string dir = FreshDir(absl::StrCat("cmd", getpid(), "_", core::SecureRandomHex(8)));
   SpawnOptions options;
   options.binary = ServerBinaryPath();
   options.args = args;

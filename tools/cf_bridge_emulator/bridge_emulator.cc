@@ -1,6 +1,5 @@
 #include "tools/cf_bridge_emulator/bridge_emulator.h"
 
-#include <random>
 #include <thread>
 #include <utility>
 
@@ -11,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "backends/cloudflare/bridge_protocol.h"
+#include "core/crypto/secure_random.h"
 #include "server/http/responder.h"
 
 namespace fastest::tools::cf_bridge_emulator {
@@ -49,8 +49,7 @@ std::string FileRoutePath(const Request& req) {
 }
 
 std::string RandomSessionId() {
-  std::random_device rd;
-  return absl::StrCat("session-", rd(), rd());
+  return "session-" + core::SecureRandomHex(16);
 }
 
 // Emits output as the bridge does: UTF-8 re-decoded, base64, one event per chunk (sessionless) or
