@@ -190,7 +190,7 @@ bool BridgeEmulator::Authorized(const Request& req, bool case_insensitive_scheme
   if (header.size() < kScheme.size()) return false;
   absl::string_view scheme = absl::string_view(header).substr(0, kScheme.size());
   bool scheme_ok = case_insensitive_scheme ? absl::EqualsIgnoreCase(scheme, kScheme) : scheme == kScheme;
-  return scheme_ok && header.substr(kScheme.size()) == options_.api_key;
+  return scheme_ok && core::ConstantTimeEquals(header.substr(kScheme.size()), options_.api_key);
 }
 
 bool BridgeEmulator::Admit(const Request& req, const std::shared_ptr<Responder>& r) {
