@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -172,7 +173,9 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
                       std::memory_order_relaxed);
     parser_.emplace();
     parser_->header_limit(64 * 1024);
-    parser_->body_limit(ctx_->options.max_body_bytes);
+    // No limit while reading the head: the Content-Length check comes after authentication
+    // (OnReadHeader), the chunked limit is set before the body is read (DoReadBody).
+    parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
     stream_.expires_after(ToChrono(ctx_->options.read_timeout));
     bhttp::async_read_header(
         stream_, buffer_, *parser_,
@@ -236,6 +239,7 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
       body_read_ = have;
       return ReadBodyBytes();
     }
+    parser_->body_limit(ctx_->options.max_body_bytes);
     // Chunked (rare): through the parser, into a fresh string. Beast sizes each socket read by the buffer's free capacity (at
     // least 512 bytes): room for big reads makes that ~100x fewer syscalls.
     if (buffer_.capacity() - buffer_.size() < kMaxReadChunk) {
