@@ -26,6 +26,10 @@ namespace fastest::testing {
 namespace {
 
 using nlohmann::json;
+
+// sha256('{"files":[]}'): the manifest the stand-in runner uploads as its output.
+constexpr char kEmptyManifestHash[] =
+    "602e35a92eec4bc0a2ec6ae113f07bfc6933322fb69fe8dee416e5a67217e2a2";
 using Clock = std::chrono::steady_clock;
 
 // A stand-in runner: reports running, prints, then completes, fails or sleeps by prompt.
@@ -34,12 +38,23 @@ H="Authorization: Bearer $API_TOKEN"
 JOB=$(curl -sf -H "$H" "$API_URL/v1/jobs/$JOB_ID") || { echo "cannot fetch job" >&2; exit 20; }
 curl -sf -X POST -H "$H" -d '{"status":"running"}' "$API_URL/v1/jobs/$JOB_ID/status" >/dev/null \
   || { echo "cannot post running" >&2; exit 21; }
+# The job's output: the empty manifest (as the test seeded), uploaded and snapshotted with the
+# job's own token; a job may report only the snapshot it created.
+make_output() {
+  M='{"files":[]}'
+  MH=$(printf '%s' "$M" | sha256sum | cut -d' ' -f1)
+  PID=$(echo "$JOB" | sed 's/.*"project_id":"\([0-9A-Z]*\)".*/\1/')
+  curl -sf -X PUT -H "$H" --data-binary "$M" "$API_URL/v1/blobs/manifests/$MH" >/dev/null || exit 23
+  curl -sf -X POST -H "$H" -d "{\"manifest_hash\":\"$MH\"}" \
+    "$API_URL/v1/projects/$PID/snapshots" >/dev/null || exit 24
+}
 for i in 1 2 3 4 5; do echo "line $i"; done
 echo "on stderr" >&2
 case "$JOB" in
   *'"prompt":"sleep'*) echo sleeping; sleep 60 ;;
   *'"prompt":"complete:'*)
     SID=$(echo "$JOB" | sed 's/.*"prompt":"complete:\([0-9A-Z]*\)".*/\1/')
+    make_output
     curl -sf -X POST -H "$H" -d "{\"status\":\"completed\",\"output_snapshot_id\":\"$SID\"}" \
       "$API_URL/v1/jobs/$JOB_ID/status" >/dev/null || exit 22
     echo "Output snapshot: $SID" ;;
@@ -85,7 +100,7 @@ class DispatchFaultsTest : public ::testing::Test {
     workspace_ = api_->Json("POST", "/v1/projects/" + project_ + "/workspaces",
                             R"({"name":"w"})")["workspace"]["id"];
     snapshot_ = api_->Json("POST", "/v1/projects/" + project_ + "/snapshots",
-                           json{{"manifest_hash", std::string(64, 'c')}}.dump())["snapshot"]["id"];
+                           json{{"manifest_hash", kEmptyManifestHash}}.dump())["snapshot"]["id"];
     ASSERT_EQ(snapshot_.size(), 26u) << server_->Log();
   }
 
