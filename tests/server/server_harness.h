@@ -41,6 +41,7 @@ class ServerProcess {
   ~ServerProcess();
 
   int port() const { return port_; }
+  pid_t pid() const { return child_.pid(); }
   std::string url(const std::string& path) const;
   const std::string& log_path() const { return log_path_; }
   std::string Log() const;
