@@ -27,27 +27,15 @@ namespace {
 
 using nlohmann::json;
 
-// sha256('{"files":[]}'): the manifest the stand-in runner uploads as its output.
-constexpr char kEmptyManifestHash[] =
-    "602e35a92eec4bc0a2ec6ae113f07bfc6933322fb69fe8dee416e5a67217e2a2";
 using Clock = std::chrono::steady_clock;
 
 // A stand-in runner: reports running, prints, then completes, fails or sleeps by prompt.
-const char kRunnerScript[] = R"SH(#!/bin/sh
+const char kRunnerScriptTemplate[] = R"SH(#!/bin/sh
 H="Authorization: Bearer $API_TOKEN"
 JOB=$(curl -sf -H "$H" "$API_URL/v1/jobs/$JOB_ID") || { echo "cannot fetch job" >&2; exit 20; }
 curl -sf -X POST -H "$H" -d '{"status":"running"}' "$API_URL/v1/jobs/$JOB_ID/status" >/dev/null \
   || { echo "cannot post running" >&2; exit 21; }
-# The job's output: the empty manifest (as the test seeded), uploaded and snapshotted with the
-# job's own token; a job may report only the snapshot it created.
-make_output() {
-  M='{"files":[]}'
-  MH=$(printf '%s' "$M" | sha256sum | cut -d' ' -f1)
-  PID=$(echo "$JOB" | sed 's/.*"project_id":"\([0-9A-Z]*\)".*/\1/')
-  curl -sf -X PUT -H "$H" --data-binary "$M" "$API_URL/v1/blobs/manifests/$MH" >/dev/null || exit 23
-  curl -sf -X POST -H "$H" -d "{\"manifest_hash\":\"$MH\"}" \
-    "$API_URL/v1/projects/$PID/snapshots" >/dev/null || exit 24
-}
+@MAKE_OUTPUT@
 for i in 1 2 3 4 5; do echo "line $i"; done
 echo "on stderr" >&2
 case "$JOB" in
@@ -79,7 +67,7 @@ class DispatchFaultsTest : public ::testing::Test {
     dir_ = FreshDir(::testing::UnitTest::GetInstance()->current_test_info()->name());
     state_dir_ = dir_ + "/sandboxes";
     script_ = dir_ + "/runner.sh";
-    std::ofstream(script_) << kRunnerScript;
+    std::ofstream(script_) << WithMakeOutput(kRunnerScriptTemplate);
   }
 
   void StartServer(const json& faults, std::vector<std::string> extra = {}) {

@@ -133,6 +133,21 @@ nlohmann::json Api::Json(const std::string& method, const std::string& path,
   return j.is_discarded() ? nlohmann::json() : j;
 }
 
+std::string WithMakeOutput(const std::string& script_template) {
+  static constexpr char kMakeOutput[] = R"SH(make_output() {
+  M='{"files":[]}'
+  MH=$(printf '%s' "$M" | sha256sum | cut -d' ' -f1)
+  PID=$(echo "$JOB" | sed 's/.*"project_id":"\([0-9A-Z]*\)".*/\1/')
+  curl -sf -X PUT -H "$H" --data-binary "$M" "$API_URL/v1/blobs/manifests/$MH" >/dev/null || exit 23
+  curl -sf -X POST -H "$H" -d "{\"manifest_hash\":\"$MH\"}" \
+    "$API_URL/v1/projects/$PID/snapshots" >/dev/null || exit 24
+})SH";
+  std::string out = script_template;
+  const size_t at = out.find("@MAKE_OUTPUT@");
+  if (at != std::string::npos) out.replace(at, 13, kMakeOutput);
+  return out;
+}
+
 int CountEntries(const std::string& dir) {
   int n = 0;
   if (DIR* d = opendir(dir.c_str())) {
