@@ -431,6 +431,9 @@ int Serve(const Settings& s) {
   if (dispatcher) dispatcher->Stop();
   job_logs.Stop();  // log followers get the rest of their logs and their streams end
   server.Stop();
+  if (absl::Status st = blob_access.Flush(); !st.ok()) {
+    LogError("cannot store blob grants", {{"error", st.ToString()}});
+  }
   if (absl::Status st = blobs.Sync(); !st.ok()) {
     LogError("cannot sync the blob store", {{"error", st.ToString()}});
   }

@@ -28,12 +28,12 @@ absl::Status BlobAccess::Init(BlobStore* blobs) {
           }
         }
       }
-      std::vector<Store::BlobGrant> rows;
+      std::vector<std::pair<std::string, Store::BlobGrant>> rows;
       rows.reserve(items.size());
       for (const Item& i : items) {
-        rows.push_back({static_cast<int>(i.kind), i.hash, static_cast<int64_t>(i.size)});
+        rows.push_back({user_id, {static_cast<int>(i.kind), i.hash, static_cast<int64_t>(i.size)}});
       }
-      FASTEST_RETURN_IF_ERROR(store_->AddBlobGrants(user_id, rows));
+      FASTEST_RETURN_IF_ERROR(store_->AddBlobGrants(rows));
     }
   }
   absl::MutexLock lock(&mu_);
@@ -73,20 +73,39 @@ absl::Status BlobAccess::CheckQuota(const std::string& user_id,
 }
 
 absl::Status BlobAccess::Grant(const std::string& user_id, const std::vector<Item>& items) {
-  std::vector<Store::BlobGrant> rows;
+  bool flush = false;
   {
     absl::MutexLock lock(&mu_);
     UserGrants& u = users_[user_id];
     for (const Item& i : items) {
       if (u.keys.insert(Key(i.kind, i.hash)).second) {
         u.bytes += i.size;
-        rows.push_back({static_cast<int>(i.kind), i.hash, static_cast<int64_t>(i.size)});
+        pending_.push_back(
+            {user_id, {static_cast<int>(i.kind), i.hash, static_cast<int64_t>(i.size)}});
       }
+      // A manifest is the durability point of a snapshot (its blobs are synced with it):
+      // its grants and those of the blobs before it are written now, in one transaction.
+      if (i.kind == BlobStore::Kind::kManifest) flush = true;
     }
+    flush = flush || pending_.size() >= kMaxPendingGrants;
   }
-  // Memory first, so the request that stored the bytes can already use them; a failed write
-  // is reported (the client retries the upload, which re-grants).
-  return store_->AddBlobGrants(user_id, rows);
+  return flush ? Flush() : absl::OkStatus();
+}
+
+absl::Status BlobAccess::Flush() {
+  absl::MutexLock flush_lock(&flush_mu_);  // one writer at a time, rows in grant order
+  std::vector<std::pair<std::string, Store::BlobGrant>> rows;
+  {
+    absl::MutexLock lock(&mu_);
+    rows.swap(pending_);
+  }
+  absl::Status s = store_->AddBlobGrants(rows);
+  if (!s.ok()) {
+    // Kept for the next flush: the grants stay in memory and must reach the disk eventually.
+    absl::MutexLock lock(&mu_);
+    pending_.insert(pending_.begin(), rows.begin(), rows.end());
+  }
+  return s;
 }
 
 uint64_t BlobAccess::UsedBytes(const std::string& user_id) const {

@@ -15,7 +15,7 @@
 // what they uploaded, within their user's grants.
 //
 // Grants live in memory (checked without I/O on every blob) and in SQLite (table blob_grants,
-// loaded at start, written with one transaction per request).
+// loaded at start, written in one transaction per manifest upload; see Grant).
 //
 // Thread-safety: all methods are thread-safe.
 #ifndef FASTEST_SERVER_STORE_BLOB_ACCESS_H_
@@ -23,6 +23,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -40,6 +41,9 @@ class BlobAccess {
  public:
   // `store` must outlive this. `quota_bytes` = 0: unlimited.
   BlobAccess(Store* store, uint64_t quota_bytes) : store_(store), quota_bytes_(quota_bytes) {}
+  ~BlobAccess() { Flush().IgnoreError(); }
+  BlobAccess(const BlobAccess&) = delete;
+  BlobAccess& operator=(const BlobAccess&) = delete;
 
   // Loads the grants. On a data directory written before grants existed, first grants every
   // snapshot's owner its manifest and the manifest's blobs (read from `blobs`).
@@ -55,9 +59,14 @@ class BlobAccess {
   // ResourceExhausted if granting the items the user does not have yet would take it past its
   // quota (nothing granted); call before storing the bytes.
   absl::Status CheckQuota(const std::string& user_id, const std::vector<Item>& items) const;
-  // Grants the items (call after their bytes are stored and verified). Persisted in one
-  // transaction.
+  // Grants the items (call after their bytes are stored and verified): at once in memory; on
+  // disk with the next manifest grant (the snapshot's durability point, like the blobs' own
+  // sync), every kMaxPendingGrants, or Flush(). One SQLite transaction per flush: a commit per
+  // blob batch cost ~0.7 ms each (~75 ms of a 5,000-file snapshot), one per manifest ~11 ms.
+  // Grants lost in a crash fail closed: the content reads as missing and is uploaded again.
   absl::Status Grant(const std::string& user_id, const std::vector<Item>& items);
+  // Writes pending grants (also called at shutdown).
+  absl::Status Flush();
 
   uint64_t UsedBytes(const std::string& user_id) const;
   uint64_t quota_bytes() const { return quota_bytes_; }
@@ -69,10 +78,14 @@ class BlobAccess {
   };
   static std::string Key(BlobStore::Kind kind, absl::string_view hash);
 
+  static constexpr size_t kMaxPendingGrants = 20000;
+
   Store* store_;
   const uint64_t quota_bytes_;
+  absl::Mutex flush_mu_;
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, UserGrants> users_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::pair<std::string, Store::BlobGrant>> pending_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace fastest::server

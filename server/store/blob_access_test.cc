@@ -38,6 +38,14 @@ TEST(BlobAccessTest, GrantsArePerUserAndSurviveReopen) {
     EXPECT_FALSE(access.CanRead(bob, Kind::kBlob, hash));
     // Blob and manifest namespaces are separate.
     EXPECT_FALSE(access.CanRead(alice, Kind::kManifest, hash));
+    // A blob grant waits for the next manifest (or Flush / destruction) to reach SQLite.
+    int rows = 0;
+    ASSERT_TRUE(store->ForEachBlobGrant([&](auto&&...) { ++rows; }).ok());
+    EXPECT_EQ(rows, 0);
+    ASSERT_TRUE(access.Grant(alice, {{Kind::kManifest, core::Sha256Hex("m"), 1}}).ok());
+    ASSERT_TRUE(store->ForEachBlobGrant([&](auto&&...) { ++rows; }).ok());
+    EXPECT_EQ(rows, 2);
+    ASSERT_TRUE(access.Grant(bob, {{Kind::kBlob, core::Sha256Hex("bob's"), 1}}).ok());
   }
   auto store = Store::Open(dir).value();
   BlobStore blobs(dir);
@@ -46,7 +54,9 @@ TEST(BlobAccessTest, GrantsArePerUserAndSurviveReopen) {
   ASSERT_TRUE(access.Init(&blobs).ok());
   EXPECT_TRUE(access.CanRead(alice, Kind::kBlob, hash));
   EXPECT_FALSE(access.CanRead(bob, Kind::kBlob, hash));
-  EXPECT_EQ(access.UsedBytes(alice), 1u);
+  EXPECT_EQ(access.UsedBytes(alice), 2u);
+  // Flushed when the first BlobAccess went away.
+  EXPECT_TRUE(access.CanRead(bob, Kind::kBlob, core::Sha256Hex("bob's")));
 }
 
 TEST(BlobAccessTest, QuotaCountsDistinctNewContentOnly) {

@@ -1043,14 +1043,14 @@ absl::Status Store::ForEachBlobGrant(
   }
 }
 
-absl::Status Store::AddBlobGrants(const std::string& user_id,
-                                  const std::vector<BlobGrant>& grants) {
+absl::Status Store::AddBlobGrants(
+    const std::vector<std::pair<std::string, BlobGrant>>& grants) {
   if (grants.empty()) return absl::OkStatus();
   absl::MutexLock lock(&mu_);
   Txn txn(db_);
   FASTEST_RETURN_IF_ERROR(txn.status());
   Stmt s(db_, "INSERT OR IGNORE INTO blob_grants(user_id, kind, hash, size) VALUES(?, ?, ?, ?)");
-  for (const BlobGrant& g : grants) {
+  for (const auto& [user_id, g] : grants) {
     sqlite3_reset(s.raw());
     FASTEST_RETURN_IF_ERROR(
         s.Bind(1, user_id).Bind(2, int64_t{g.kind}).Bind(3, g.hash).Bind(4, g.size).Run());

@@ -175,8 +175,8 @@ class Store {
   absl::Status ForEachBlobGrant(
       const std::function<void(const std::string& user_id, int kind, const std::string& hash,
                                int64_t size)>& fn);
-  // One transaction; existing grants are left alone.
-  absl::Status AddBlobGrants(const std::string& user_id, const std::vector<BlobGrant>& grants);
+  // One transaction for all rows (user id, grant); existing grants are left alone.
+  absl::Status AddBlobGrants(const std::vector<std::pair<std::string, BlobGrant>>& grants);
   // (owner user id, manifest hash) of every snapshot: the backfill of grants of a data
   // directory written before grants existed.
   absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ListSnapshotOwners();
