@@ -230,7 +230,7 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
       spare = std::string();
       body_expected_ = static_cast<size_t>(*len);
       // Room for what the reused buffer already owns (no new memory), else a small start; it
-      // grows as bytes arrive (GrowBody), never ahead of them.
+      // grows as bytes arrive (ReadBodyBytes), never ahead of them.
       body_.resize(std::min(body_expected_,
                             std::max({kInitialBody, body_.capacity(), buffer_.size()})));
       const size_t have = std::min<size_t>(buffer_.size(), body_.size());
