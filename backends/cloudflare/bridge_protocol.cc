@@ -49,10 +49,7 @@ bool IsValidSessionId(absl::string_view id) {
 
 std::string NewSandboxId() {
   unsigned char bytes[16];
-  const std::string raw = core::SecureRandomHex(sizeof(bytes));  // hex keeps the abort-on-failure
-  for (size_t i = 0; i < sizeof(bytes); ++i) {
-    bytes[i] = static_cast<unsigned char>(std::stoul(raw.substr(2 * i, 2), nullptr, 16));
-  }
+  core::SecureRandomBytesOrDie(bytes, sizeof(bytes));
   // 128 bits -> 26 base32 symbols (the last carries 3 bits, zero-padded).
   std::string out;
   uint32_t buffer = 0;

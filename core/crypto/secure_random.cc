@@ -34,10 +34,14 @@ absl::Status SecureRandomBytes(void* out, size_t n) {
   return absl::OkStatus();
 }
 
+void SecureRandomBytesOrDie(void* out, size_t n) {
+  if (absl::Status s = SecureRandomBytes(out, n); !s.ok()) DieNoEntropy(s);
+}
+
 std::string SecureRandomHex(size_t bytes) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string raw(bytes, '\0');
-  if (absl::Status s = SecureRandomBytes(raw.data(), raw.size()); !s.ok()) DieNoEntropy(s);
+  SecureRandomBytesOrDie(raw.data(), raw.size());
   std::string out;
   out.reserve(bytes * 2);
   for (unsigned char b : raw) {
@@ -57,7 +61,7 @@ std::string SecureRandomString(absl::string_view alphabet, size_t length) {
   out.reserve(length);
   unsigned char pool[64];
   while (out.size() < length) {
-    if (absl::Status s = SecureRandomBytes(pool, sizeof(pool)); !s.ok()) DieNoEntropy(s);
+    SecureRandomBytesOrDie(pool, sizeof(pool));
     for (unsigned char b : pool) {
       if (out.size() == length) break;
       if (b < limit) out.push_back(alphabet[b % alphabet.size()]);

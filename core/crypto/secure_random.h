@@ -33,6 +33,9 @@ namespace fastest::core {
 // Fills out[0..n) from getrandom(2); retries EINTR and short reads.
 absl::Status SecureRandomBytes(void* out, size_t n);
 
+// SecureRandomBytes that aborts if the CSPRNG fails.
+void SecureRandomBytesOrDie(void* out, size_t n);
+
 // 2 * bytes lowercase hex characters from `bytes` CSPRNG bytes. Aborts if the CSPRNG fails.
 std::string SecureRandomHex(size_t bytes);
 
