@@ -20,6 +20,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
@@ -38,6 +39,7 @@
 #include "server/dispatch/job_source.h"
 #include "server/http/http_server.h"
 #include "server/metrics/metrics.h"
+#include "server/store/blob_access.h"
 #include "server/store/blob_store.h"
 #include "server/store/store.h"
 #include "server/util/log.h"
@@ -85,6 +87,21 @@ ABSL_FLAG(std::string, port_file, "",
 ABSL_FLAG(std::string, email, "admin@localhost",
           "User of the admin token (token create, FASTEST_API_TOKEN). Env FASTEST_ADMIN_EMAIL.");
 ABSL_FLAG(std::string, config, "", "JSON config file. Env FASTEST_CONFIG.");
+ABSL_FLAG(bool, share_remote_token_with_sandboxes, false,
+          "Remote mode only: the original API cannot mint per-job tokens, so a sandbox would get "
+          "the server's own FASTEST_API_TOKEN (full access of that user, readable by the agent). "
+          "Without this flag remote mode with a backend refuses to start. "
+          "Env FASTEST_SHARE_REMOTE_TOKEN_WITH_SANDBOXES.");
+ABSL_FLAG(std::string, cors_origin, "",
+          "Allow this origin cross-origin (e.g. https://app.example or *); empty = no CORS. "
+          "Env FASTEST_CORS_ORIGIN.");
+ABSL_FLAG(int, max_connections, 4096,
+          "Open connections at most (also kept below RLIMIT_NOFILE). Env FASTEST_MAX_CONNECTIONS.");
+ABSL_FLAG(int, max_connections_per_ip, 512,
+          "Open connections per client IP at most. Env FASTEST_MAX_CONNECTIONS_PER_IP.");
+ABSL_FLAG(int64_t, upload_quota_bytes, int64_t{100} << 30,
+          "Distinct blob/manifest bytes one user may upload (413 QUOTA_EXCEEDED above; 0 = no "
+          "limit). Env FASTEST_UPLOAD_QUOTA_BYTES.");
 
 namespace fastest::server {
 namespace {
@@ -115,6 +132,16 @@ const ConfigKey kNetworkMode = Key("network_mode", "FASTEST_NETWORK_MODE", "");
 const ConfigKey kRemoteApiUrl = Key("api_url", "FASTEST_REMOTE_API_URL", "");
 const ConfigKey kPortFile = Key("port_file", "FASTEST_PORT_FILE", "");
 const ConfigKey kEmail = Key("email", "FASTEST_ADMIN_EMAIL", "admin@localhost");
+const ConfigKey kShareRemoteToken = Key("share_remote_token_with_sandboxes",
+                                        "FASTEST_SHARE_REMOTE_TOKEN_WITH_SANDBOXES", "false");
+const ConfigKey kCorsOrigin = Key("cors_origin", "FASTEST_CORS_ORIGIN", "");
+const ConfigKey kMaxConnections = Key("max_connections", "FASTEST_MAX_CONNECTIONS", "4096");
+const ConfigKey kMaxConnectionsPerIp =
+    Key("max_connections_per_ip", "FASTEST_MAX_CONNECTIONS_PER_IP", "512");
+const ConfigKey kUploadQuota = Key("upload_quota_bytes", "FASTEST_UPLOAD_QUOTA_BYTES", "107374182400");
+// A token only for GET /metrics (a scraper needs no API access). Env or config file only.
+const ConfigKey kMetricsToken{"metrics_token", "", "FASTEST_METRICS_TOKEN", "metrics_token",
+                              std::nullopt, true};
 // The first token: FASTEST_API_TOKEN, else API_TOKEN (env or config file only).
 const ConfigKey kFirstToken{"api_token", "", "FASTEST_API_TOKEN", "api_token", std::nullopt, true};
 const ConfigKey kFirstTokenCompat{"api_token", "", "API_TOKEN", "", std::nullopt, true};
@@ -130,7 +157,10 @@ const char* const kPassthroughEnv[] = {
 struct Settings {
   int port;
   std::string host, data_dir, backend, image, sandbox_api_url, network_mode, remote_api_url,
-      port_file, email;
+      port_file, email, cors_origin, metrics_token;
+  bool share_remote_token = false;
+  int max_connections = 4096, max_connections_per_ip = 512;
+  int64_t upload_quota_bytes = 0;
   nlohmann::json backend_config;
   std::vector<std::string> runner_command;
   int max_instances, threads;
@@ -181,6 +211,15 @@ absl::StatusOr<Settings> LoadSettings() {
   FASTEST_ASSIGN_OR_RETURN(s.remote_api_url, c.GetString(kRemoteApiUrl));
   FASTEST_ASSIGN_OR_RETURN(s.port_file, c.GetString(kPortFile));
   FASTEST_ASSIGN_OR_RETURN(s.email, c.GetString(kEmail));
+  FASTEST_ASSIGN_OR_RETURN(s.share_remote_token, c.GetBool(kShareRemoteToken));
+  FASTEST_ASSIGN_OR_RETURN(s.cors_origin, c.GetString(kCorsOrigin));
+  FASTEST_ASSIGN_OR_RETURN(int64_t max_connections, c.GetInt(kMaxConnections));
+  s.max_connections = static_cast<int>(max_connections);
+  FASTEST_ASSIGN_OR_RETURN(int64_t per_ip, c.GetInt(kMaxConnectionsPerIp));
+  s.max_connections_per_ip = static_cast<int>(per_ip);
+  FASTEST_ASSIGN_OR_RETURN(s.upload_quota_bytes, c.GetInt(kUploadQuota));
+  if (s.upload_quota_bytes < 0) return absl::InvalidArgumentError("--upload_quota_bytes < 0");
+  s.metrics_token = c.Resolve(kMetricsToken).value.value_or("");
   auto first = c.Resolve(kFirstToken);
   if (!first.value) first = c.Resolve(kFirstTokenCompat);
   s.first_token = first.value.value_or("");
@@ -227,6 +266,12 @@ int Serve(const Settings& s) {
     LogError("remote mode needs FASTEST_API_TOKEN (or API_TOKEN) for the external API");
     return 2;
   }
+  if (remote && s.backend != "none" && !s.share_remote_token) {
+    LogError("remote mode: the external API cannot mint per-job tokens, so every sandbox would "
+             "get this server's own API token (the agent can read it and act as that user). "
+             "Pass --share_remote_token_with_sandboxes to accept that, or use the embedded API");
+    return 2;
+  }
   auto store_or = Store::Open(s.data_dir);
   if (!store_or.ok()) {
     LogError("cannot open store", {{"error", store_or.status().ToString()}});
@@ -248,6 +293,11 @@ int Serve(const Settings& s) {
     LogWarn("blob store: index records dropped after an unclean stop (their blobs are "
                "re-uploaded by the next snapshot that needs them)",
                {{"records", std::to_string(dropped)}});
+  }
+  BlobAccess blob_access(store.get(), static_cast<uint64_t>(s.upload_quota_bytes));
+  if (absl::Status st = blob_access.Init(&blobs); !st.ok()) {
+    LogError("cannot load blob grants", {{"error", st.ToString()}});
+    return 1;
   }
   auto admin = store->EnsureUser(s.email);
   if (!admin.ok()) {
@@ -283,6 +333,10 @@ int Serve(const Settings& s) {
       LogWarn("remote API not reachable yet", {{"api_url", s.remote_api_url},
                                                {"error", std::string(h.message())}});
     }
+    if (s.backend != "none") {
+      LogWarn("remote mode: sandboxes get this server's own API token "
+              "(--share_remote_token_with_sandboxes)");
+    }
     source = std::make_unique<RemoteJobSource>(remote_api.get(), s.first_token);
   } else {
     source = std::make_unique<StoreJobSource>(store.get());
@@ -303,7 +357,6 @@ int Serve(const Settings& s) {
     d.max_instances = s.max_instances;
     d.job_timeout = s.job_timeout;
     d.auto_dispatch = s.auto_dispatch;
-    d.fallback_token = s.first_token;
     d.log_hub = &log_hub;
     for (const char* name : kPassthroughEnv) {
       if (const char* v = getenv(name); v != nullptr && *v != '\0') d.passthrough_env[name] = v;
@@ -318,6 +371,16 @@ int Serve(const Settings& s) {
   ho.threads = s.threads;
   ho.max_body_bytes = static_cast<size_t>(s.max_body_bytes);
   ho.read_timeout = s.read_timeout;
+  ho.cors_origin = s.cors_origin;
+  ho.max_connections = s.max_connections;
+  ho.max_connections_per_ip = s.max_connections_per_ip;
+  // Bodies only from known callers: a bearer token the store knows (or the metrics token).
+  // /health takes no body; everything else authenticates anyway.
+  ho.admit_body = [&store](const http::Request& req) {
+    const std::string header = req.Header("authorization");
+    if (!absl::StartsWith(header, "Bearer ") || header.size() == 7) return false;
+    return store->Authenticate(absl::string_view(header).substr(7)).ok();
+  };
   ho.access_log = [&metrics](const http::Request& req, int status, absl::Duration d) {
     metrics.IncHttpRequest(status);
     // The path only: ids, never tokens (tokens travel in headers).
@@ -327,7 +390,11 @@ int Serve(const Settings& s) {
                      {"ms", std::to_string(absl::ToInt64Milliseconds(d))}});
   };
   http::HttpServer server(ho);
-  ApiService api(store.get(), &blobs, dispatcher.get(), &metrics, remote);
+  ApiServiceOptions api_options;
+  api_options.remote_jobs = remote;
+  api_options.admin_user_id = *admin;
+  api_options.metrics_token = s.metrics_token;
+  ApiService api(store.get(), &blobs, &blob_access, dispatcher.get(), &metrics, api_options);
   api.Register(server.router());
   JobLogsService job_logs(store.get(), &log_hub);
   job_logs.Register(server.router());
@@ -366,6 +433,9 @@ int Serve(const Settings& s) {
   if (dispatcher) dispatcher->Stop();
   job_logs.Stop();  // log followers get the rest of their logs and their streams end
   server.Stop();
+  if (absl::Status st = blob_access.Flush(); !st.ok()) {
+    LogError("cannot store blob grants", {{"error", st.ToString()}});
+  }
   if (absl::Status st = blobs.Sync(); !st.ok()) {
     LogError("cannot sync the blob store", {{"error", st.ToString()}});
   }

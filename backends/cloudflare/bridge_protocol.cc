@@ -1,9 +1,9 @@
 #include "backends/cloudflare/bridge_protocol.h"
 
 #include <cstdio>
-#include <random>
 
 #include "absl/strings/ascii.h"
+#include "core/crypto/secure_random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
@@ -48,9 +48,8 @@ bool IsValidSessionId(absl::string_view id) {
 }
 
 std::string NewSandboxId() {
-  std::random_device rd;
   unsigned char bytes[16];
-  for (auto& b : bytes) b = static_cast<unsigned char>(rd());
+  core::SecureRandomBytesOrDie(bytes, sizeof(bytes));
   // 128 bits -> 26 base32 symbols (the last carries 3 bits, zero-padded).
   std::string out;
   uint32_t buffer = 0;

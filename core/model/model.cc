@@ -6,7 +6,7 @@
 #include <array>
 #include <cstdio>
 
-#include "absl/random/random.h"
+#include "core/crypto/secure_random.h"
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -270,10 +270,7 @@ std::string NewId() {
     ms /= 36;
   } while (ms > 0);
   if (prefix.size() < 10) prefix.insert(0, 10 - prefix.size(), '0');
-  thread_local absl::BitGen gen;
-  std::string id = prefix;
-  for (int i = 0; i < 16; ++i) id.push_back(kDigits[absl::Uniform(gen, 0, 36)]);
-  return id;
+  return prefix + SecureRandomString(kDigits, 16);
 }
 
 std::string FormatIso8601(absl::Time t) {

@@ -123,7 +123,7 @@ absl::StatusOr<DriftReport> DriftReportFromJson(const nlohmann::json& j);
 absl::StatusOr<ActivityEvent> ActivityEventFromJson(const nlohmann::json& j);
 
 // NewId: 26 chars [0-9A-Z]: current Unix ms in base 36, left-padded with '0' to 10 chars, then 16
-// random base-36 chars (the original API's id scheme). Sorts roughly by creation time.
+// base-36 chars from the OS CSPRNG (the original API's id scheme). Sorts roughly by creation time.
 std::string NewId();
 
 // NowIso8601: the current UTC time like JS toISOString(): "2026-11-26T14:34:18.536Z" (24 chars).

@@ -18,6 +18,10 @@
 #include "core/snapshot/sha256.h"
 #include "core/status/status_macros.h"
 #include "server/api/request_auth.h"
+#include "core/crypto/secure_random.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/synchronization/mutex.h"
 
 namespace fastest::server {
 namespace {
@@ -155,6 +159,77 @@ Response JsonText(std::string body) {
 constexpr size_t kMaxBatchBlobs = 1000;
 constexpr uint64_t kMaxBatchDownloadBytes = 64ull << 20;
 
+Response Forbidden() { return ErrorResponse(403, "FORBIDDEN", "Access denied"); }
+
+// What a per-job token may touch beyond its job: the job's workspace, its base snapshot and that
+// snapshot's manifest and blobs, what it uploaded itself, and the one output snapshot it creates.
+// Loaded on first use per job (one manifest parse), kept in memory.
+class JobScopes {
+ public:
+  JobScopes(Store* store, BlobStore* blobs) : store_(store), blobs_(blobs) {}
+
+  struct Scope {
+    std::string job_id, workspace_id, project_id;
+    std::optional<std::string> base_snapshot_id;
+    std::optional<std::string> output_snapshot_id;
+    absl::flat_hash_set<std::string> readable;  // kind char + hash
+  };
+
+  // Runs `fn` on the job's scope under the lock. NotFound if the job is unknown.
+  absl::Status With(const std::string& job_id, const std::function<void(Scope&)>& fn) {
+    {
+      absl::MutexLock lock(&mu_);
+      auto it = scopes_.find(job_id);
+      if (it != scopes_.end()) {
+        fn(it->second);
+        return absl::OkStatus();
+      }
+    }
+    FASTEST_ASSIGN_OR_RETURN(Scope loaded, Load(job_id));
+    absl::MutexLock lock(&mu_);
+    if (scopes_.size() >= 4096) scopes_.clear();  // bounded; a cleared scope is reloaded
+    auto [it, inserted] = scopes_.emplace(job_id, std::move(loaded));
+    fn(it->second);
+    return absl::OkStatus();
+  }
+
+  static std::string Key(BlobStore::Kind kind, absl::string_view hash) {
+    return absl::StrCat(kind == BlobStore::Kind::kBlob ? "b" : "m", hash);
+  }
+
+ private:
+  absl::StatusOr<Scope> Load(const std::string& job_id) {
+    Scope scope;
+    FASTEST_ASSIGN_OR_RETURN(core::Job job, store_->GetJob(job_id));
+    FASTEST_ASSIGN_OR_RETURN(core::Workspace ws, store_->GetWorkspace(job.workspace_id));
+    scope.job_id = job.id;
+    scope.workspace_id = ws.id;
+    scope.project_id = job.project_id;
+    scope.base_snapshot_id = ws.base_snapshot_id;
+    // A restart forgets the in-memory scope; the job's stored output snapshot is its own.
+    scope.output_snapshot_id = job.output_snapshot_id;
+    if (ws.base_snapshot_id) {
+      FASTEST_ASSIGN_OR_RETURN(core::Snapshot snap, store_->GetSnapshot(*ws.base_snapshot_id));
+      scope.readable.insert(Key(BlobStore::Kind::kManifest, snap.manifest_hash));
+      auto text = blobs_->Get(BlobStore::Kind::kManifest, snap.manifest_hash);
+      if (text.ok()) {
+        auto manifest = core::ParseManifest(*text);
+        if (manifest.ok()) {
+          for (const auto& f : manifest->files) {
+            scope.readable.insert(Key(BlobStore::Kind::kBlob, f.hash));
+          }
+        }
+      }
+    }
+    return scope;
+  }
+
+  Store* store_;
+  BlobStore* blobs_;
+  absl::Mutex mu_;
+  absl::flat_hash_map<std::string, Scope> scopes_ ABSL_GUARDED_BY(mu_);
+};
+
 bool WaitRequested(const Request& req, const json& body) {
   if (req.HasQuery("wait")) {
     std::string v = absl::AsciiStrToLower(req.Query("wait"));
@@ -167,43 +242,86 @@ bool WaitRequested(const Request& req, const json& body) {
 
 }  // namespace
 
-ApiService::ApiService(Store* store, BlobStore* blobs, Dispatcher* dispatcher, Metrics* metrics,
-                       bool remote_jobs)
+ApiService::ApiService(Store* store, BlobStore* blobs, BlobAccess* access, Dispatcher* dispatcher,
+                       Metrics* metrics, ApiServiceOptions options)
     : store_(store),
       blobs_(blobs),
+      access_(access),
       dispatcher_(dispatcher),
       metrics_(metrics),
-      remote_jobs_(remote_jobs) {}
+      options_(std::move(options)) {}
 
 void ApiService::Register(http::Router& router) {
   Store* store = store_;
   BlobStore* blobs = blobs_;
   Dispatcher* dispatcher = dispatcher_;
   Metrics* metrics = metrics_;
-  const bool remote = remote_jobs_;
+  BlobAccess* access = access_;
+  const bool remote = options_.remote_jobs;
+  const ApiServiceOptions options = options_;
+  auto scopes = std::make_shared<JobScopes>(store, blobs);
 
-  auto authed = [store](AuthedHandler fn) {
-    return [store, fn = std::move(fn)](const Request& req) -> Response {
+  // Per-job tokens reach only the routes registered with kJobToken (and there only their own
+  // job's records); every other route answers them 403 before the handler runs.
+  enum Audience { kUserOnly, kJobToken };
+  auto authed = [store](AuthedHandler fn, Audience audience) {
+    return [store, fn = std::move(fn), audience](const Request& req) -> Response {
       auto auth = AuthenticateRequest(store, req);
       if (!auth.ok()) {
         if (absl::IsUnauthenticated(auth.status())) return Unauthorized();
         return http::ResponseFromStatus(auth.status());
       }
+      if (auth->job_scope && audience != kJobToken) return Forbidden();
       return fn(req, *auth);
     };
   };
-  auto get = [&](const char* path, AuthedHandler fn) { router.AddSync("GET", path, authed(fn)); };
-  auto post = [&](const char* path, AuthedHandler fn) {
-    router.AddSync("POST", path, authed(fn));
+  auto get = [&](const char* path, AuthedHandler fn, Audience a = kUserOnly) {
+    router.AddSync("GET", path, authed(fn, a));
   };
-  auto put = [&](const char* path, AuthedHandler fn) { router.AddSync("PUT", path, authed(fn)); };
+  auto post = [&](const char* path, AuthedHandler fn, Audience a = kUserOnly) {
+    router.AddSync("POST", path, authed(fn, a));
+  };
+  auto put = [&](const char* path, AuthedHandler fn, Audience a = kUserOnly) {
+    router.AddSync("PUT", path, authed(fn, a));
+  };
   auto async_post = [&](const char* path, AuthedAsyncHandler fn) {
     router.Add("POST", path,
                [store, fn = std::move(fn)](const Request& req, std::shared_ptr<Responder> r) {
                  auto auth = AuthenticateRequest(store, req);
                  if (!auth.ok()) return r->Send(Unauthorized());
+                 if (auth->job_scope) return r->Send(Forbidden());
                  fn(req, *auth, std::move(r));
                });
+  };
+  // Whether the caller may see a blob/manifest: its user uploaded it, and for a per-job token
+  // it is also part of the job's base snapshot or the job's own upload.
+  auto visible = [access, scopes](const AuthInfo& auth, BlobStore::Kind kind,
+                                  absl::string_view hash) {
+    if (!access->CanRead(auth.user_id, kind, hash)) return false;
+    if (!auth.job_scope) return true;
+    bool ok = false;
+    const std::string key = JobScopes::Key(kind, hash);
+    scopes
+        ->With(*auth.job_scope,
+               [&](JobScopes::Scope& scope) { ok = scope.readable.contains(key); })
+        .IgnoreError();
+    return ok;
+  };
+  // Quota check, then (after the bytes are stored) the grant to the user and the job.
+  auto grant = [access, scopes](const AuthInfo& auth, const std::vector<BlobAccess::Item>& items) {
+    absl::Status s = access->Grant(auth.user_id, items);
+    if (auth.job_scope) {
+      scopes
+          ->With(*auth.job_scope,
+                 [&](JobScopes::Scope& scope) {
+                   for (const auto& i : items) scope.readable.insert(JobScopes::Key(i.kind, i.hash));
+                 })
+          .IgnoreError();
+    }
+    return s;
+  };
+  auto quota_error = [](const absl::Status& s) {
+    return ErrorResponse(413, "QUOTA_EXCEEDED", s.message());
   };
 
   // ------------------------------------------------------------------ health, metrics
@@ -212,7 +330,22 @@ void ApiService::Register(http::Router& router) {
     return Response::Json(
         200, {{"status", "ok"}, {"timestamp", core::NowIso8601()}, {"service", "fastest-server"}});
   });
-  get("/metrics", [store, metrics](const Request&, const AuthInfo&) {
+  // Admin only: an unscoped token of the admin user, or the dedicated --metrics_token.
+  router.AddSync("GET", "/metrics", [store, metrics, options](const Request& req) {
+    const std::string header = req.Header("authorization");
+    const bool metrics_token =
+        !options.metrics_token.empty() && absl::StartsWith(header, "Bearer ") &&
+        core::ConstantTimeEquals(absl::string_view(header).substr(7), options.metrics_token);
+    if (!metrics_token) {
+      auto auth = AuthenticateRequest(store, req);
+      if (!auth.ok()) {
+        if (absl::IsUnauthenticated(auth.status())) return Unauthorized();
+        return http::ResponseFromStatus(auth.status());
+      }
+      if (auth->user_id != options.admin_user_id || auth->project_scope || auth->job_scope) {
+        return Forbidden();
+      }
+    }
     auto counts = store->CountJobsByStatus();
     if (!counts.ok()) return http::ResponseFromStatus(counts.status());
     return Response::Text(200, metrics->Render(*counts), "text/plain; version=0.0.4");
@@ -318,7 +451,14 @@ void ApiService::Register(http::Router& router) {
     }
     return Response::Json(200, {{"workspaces", a}});
   });
-  get("/v1/workspaces/:workspaceId", [store](const Request& req, const AuthInfo& auth) {
+  get("/v1/workspaces/:workspaceId", [store, scopes](const Request& req, const AuthInfo& auth) {
+    if (auth.job_scope) {
+      bool own = false;
+      absl::Status s = scopes->With(*auth.job_scope, [&](JobScopes::Scope& scope) {
+        own = scope.workspace_id == req.Param("workspaceId");
+      });
+      if (!s.ok() || !own) return Forbidden();
+    }
     auto ws = OwnedWorkspace(store, auth, req.Param("workspaceId"));
     if (!ws.ok()) return http::ResponseFromStatus(ws.status());
     auto drift = store->ListDriftReports(ws->id, 1);
@@ -326,7 +466,7 @@ void ApiService::Register(http::Router& router) {
     return Response::Json(200, {{"workspace", core::ToJson(*ws)},
                                 {"drift", drift->empty() ? json(nullptr)
                                                          : core::ToJson((*drift)[0])}});
-  });
+  }, kJobToken);
   post("/v1/workspaces/:workspaceId/heartbeat", [store](const Request& req, const AuthInfo& auth) {
     auto ws = OwnedWorkspace(store, auth, req.Param("workspaceId"));
     if (!ws.ok()) return http::ResponseFromStatus(ws.status());
@@ -365,7 +505,8 @@ void ApiService::Register(http::Router& router) {
   });
 
   // ------------------------------------------------------------------ snapshots
-  post("/v1/projects/:projectId/snapshots", [store](const Request& req, const AuthInfo& auth) {
+  post("/v1/projects/:projectId/snapshots", [store, scopes, visible](const Request& req,
+                                                                     const AuthInfo& auth) {
     json body;
     if (auto err = ParseObject(req, &body, false)) return *err;
     std::optional<std::string> hash, parent, source;
@@ -375,13 +516,34 @@ void ApiService::Register(http::Router& router) {
     auto p = OwnedProject(store, auth, req.Param("projectId"));
     if (!p.ok()) return http::ResponseFromStatus(p.status());
     if (!hash || hash->empty()) return Validation("manifest_hash is required");
+    if (auth.job_scope) {
+      // One output snapshot, of a manifest this job may read (it uploaded it, or its base).
+      std::optional<std::string> existing;
+      absl::Status st = scopes->With(*auth.job_scope, [&](JobScopes::Scope& scope) {
+        existing = scope.output_snapshot_id;
+      });
+      if (!st.ok()) return http::ResponseFromStatus(st);
+      if (!visible(auth, BlobStore::Kind::kManifest, *hash)) return Forbidden();
+      if (existing) {
+        auto prior = store->GetSnapshot(*existing);
+        if (!prior.ok() || prior->manifest_hash != *hash) {
+          return ErrorResponse(403, "FORBIDDEN", "This job already created its output snapshot");
+        }
+      }
+    }
     auto created = store->CreateSnapshot(p->id, *hash, NonEmpty(parent),
                                          NonEmpty(source).value_or("cli"));
     if (!created.ok()) return http::ResponseFromStatus(created.status());
+    if (auth.job_scope) {
+      scopes
+          ->With(*auth.job_scope,
+                 [&](JobScopes::Scope& scope) { scope.output_snapshot_id = created->first.id; })
+          .IgnoreError();
+    }
     return Response::Json(created->second ? 201 : 200,
                           {{"snapshot", core::ToJson(created->first)},
                            {"created", created->second}});
-  });
+  }, kJobToken);
   get("/v1/projects/:projectId/snapshots", [store](const Request& req, const AuthInfo& auth) {
     int limit;
     if (auto err = ParseLimit(req, 50, &limit)) return *err;
@@ -391,21 +553,35 @@ void ApiService::Register(http::Router& router) {
     if (!snaps.ok()) return http::ResponseFromStatus(snaps.status());
     return Response::Json(200, {{"snapshots", JsonArray(*snaps)}});
   });
-  get("/v1/snapshots/:snapshotId", [store](const Request& req, const AuthInfo& auth) {
+  get("/v1/snapshots/:snapshotId", [store, scopes](const Request& req, const AuthInfo& auth) {
+    if (auth.job_scope) {
+      // Its base snapshot and its own output, nothing else of the project.
+      bool own = false;
+      const std::string id = req.Param("snapshotId");
+      absl::Status st = scopes->With(*auth.job_scope, [&](JobScopes::Scope& scope) {
+        own = scope.base_snapshot_id == id || scope.output_snapshot_id == id;
+      });
+      if (!st.ok() || !own) return Forbidden();
+    }
     auto s = OwnedSnapshot(store, auth, req.Param("snapshotId"));
     if (!s.ok()) return http::ResponseFromStatus(s.status());
     return Response::Json(200, {{"snapshot", core::ToJson(*s)}});
-  });
+  }, kJobToken);
 
   // ------------------------------------------------------------------ blobs and manifests
-  post("/v1/blobs/exists", [blobs](const Request& req, const AuthInfo&) {
+  // Only content the caller may already read counts as existing: anything else is "missing",
+  // the client uploads it, and the verified upload grants access (stored once on disk).
+  post("/v1/blobs/exists", [blobs, visible](const Request& req, const AuthInfo& auth) {
     std::vector<std::string> hashes;
     if (auto err = ParseHashes(req, &hashes)) return *err;
+    auto exists = [&](const std::string& h) {
+      return visible(auth, BlobStore::Kind::kBlob, h) && blobs->Exists(BlobStore::Kind::kBlob, h);
+    };
     if (!std::all_of(hashes.begin(), hashes.end(), core::IsLowerHexSha256)) {
       // Anything goes in the original API's answer (unknown strings are just "missing").
       json missing = json::array(), existing = json::array();
       for (const auto& h : hashes) {
-        (blobs->Exists(BlobStore::Kind::kBlob, h) ? existing : missing).push_back(h);
+        (exists(h) ? existing : missing).push_back(h);
       }
       return Response::Json(200, {{"missing", missing},
                                   {"existing", existing},
@@ -413,7 +589,7 @@ void ApiService::Register(http::Router& router) {
     }
     std::vector<absl::string_view> missing, existing;
     for (const auto& h : hashes) {
-      (blobs->Exists(BlobStore::Kind::kBlob, h) ? existing : missing).push_back(h);
+      (exists(h) ? existing : missing).push_back(h);
     }
     std::string out;
     out.reserve(hashes.size() * 67 + 64);
@@ -423,7 +599,7 @@ void ApiService::Register(http::Router& router) {
     AppendHexArray(&out, existing);
     absl::StrAppend(&out, ",\"checked\":", hashes.size(), "}");
     return JsonText(std::move(out));
-  });
+  }, kJobToken);
   for (const char* kind : {"upload", "download"}) {
     std::string path = absl::StrCat("/v1/blobs/presign-", kind);
     std::string prefix = absl::StrCat("/v1/blobs/", kind, "/");
@@ -433,33 +609,44 @@ void ApiService::Register(http::Router& router) {
       json urls = json::object();
       for (const auto& h : hashes) urls[h] = prefix + h;
       return Response::Json(200, {{"urls", urls}});
-    });
+    }, kJobToken);
   }
-  put("/v1/blobs/upload/:hash", [blobs](const Request& req, const AuthInfo&) {
+  put("/v1/blobs/upload/:hash", [blobs, access, visible, grant, quota_error](
+                                     const Request& req, const AuthInfo& auth) {
     const std::string hash = req.Param("hash");
-    auto created = blobs->Put(BlobStore::Kind::kBlob, hash, req.body);
-    if (absl::IsInvalidArgument(created.status())) {
+    std::vector<BlobAccess::Item> items = {{BlobStore::Kind::kBlob, hash, req.body.size()}};
+    if (absl::Status q = access->CheckQuota(auth.user_id, items); !q.ok()) return quota_error(q);
+    // "created" from the caller's point of view: whether anyone else stored it stays private.
+    const bool had = visible(auth, BlobStore::Kind::kBlob, hash);
+    auto stored = blobs->Put(BlobStore::Kind::kBlob, hash, req.body);
+    if (absl::IsInvalidArgument(stored.status())) {
       return ErrorResponse(
           400, "HASH_MISMATCH",
           absl::StrCat("Content hash ", core::Sha256Hex(req.body).substr(0, 16),
                        "... does not match requested hash ", hash.substr(0, 16), "..."));
     }
-    if (!created.ok()) return http::ResponseFromStatus(created.status());
-    return Response::Json(*created ? 201 : 200,
+    if (!stored.ok()) return http::ResponseFromStatus(stored.status());
+    if (absl::Status g = grant(auth, items); !g.ok()) return http::ResponseFromStatus(g);
+    const bool created = !had;
+    return Response::Json(created ? 201 : 200,
                           {{"hash", hash},
                            {"size", static_cast<int64_t>(req.body.size())},
-                           {"created", *created}});
-  });
-  get("/v1/blobs/download/:hash", [blobs](const Request& req, const AuthInfo&) {
+                           {"created", created}});
+  }, kJobToken);
+  get("/v1/blobs/download/:hash", [blobs, visible](const Request& req, const AuthInfo& auth) {
+    if (!visible(auth, BlobStore::Kind::kBlob, req.Param("hash"))) {
+      return http::ResponseFromStatus(absl::NotFoundError("Blob not found"));
+    }
     auto data = blobs->Get(BlobStore::Kind::kBlob, req.Param("hash"));
     if (!data.ok()) return http::ResponseFromStatus(data.status());
     Response r = Response::Text(200, std::move(*data), "application/octet-stream");
-    r.SetHeader("Cache-Control", "public, max-age=31536000, immutable");
+    r.SetHeader("Cache-Control", "private, max-age=31536000, immutable");
     return r;
-  });
+  }, kJobToken);
   // Batch transfer (a fastest extension; wire format in core/api/blob_batch.h and
   // server/README.md). Clients detect it by the 404 an original deployment answers.
-  post("/v1/blobs/batch-upload", [blobs](const Request& req, const AuthInfo&) {
+  post("/v1/blobs/batch-upload", [blobs, access, visible, grant, quota_error](
+                                     const Request& req, const AuthInfo& auth) {
     // Parse every frame first: a malformed body stores nothing.
     std::vector<BlobStore::BlobPut> items;
     core::BlobBatchReader reader(std::numeric_limits<uint64_t>::max(), /*allow_missing=*/false);
@@ -476,9 +663,28 @@ void ApiService::Register(http::Router& router) {
       return ErrorResponse(413, "PAYLOAD_TOO_LARGE", parsed.message());
     }
     if (!parsed.ok()) return BadRequest(parsed.message());
+    std::vector<BlobAccess::Item> grants;
+    grants.reserve(items.size());
+    for (const auto& item : items) {
+      grants.push_back({BlobStore::Kind::kBlob, std::string(item.hash), item.data.size()});
+    }
+    if (absl::Status q = access->CheckQuota(auth.user_id, grants); !q.ok()) return quota_error(q);
+    std::vector<bool> had(items.size());
+    for (size_t i = 0; i < items.size(); ++i) {
+      had[i] = visible(auth, BlobStore::Kind::kBlob, items[i].hash);
+    }
     // One verified append for the whole batch. Disk trouble fails the request (retryable).
     auto outcomes = blobs->PutBlobs(items);
     if (!outcomes.ok()) return http::ResponseFromStatus(outcomes.status());
+    // Only verified blobs are granted (one transaction for the batch).
+    std::vector<BlobAccess::Item> verified;
+    verified.reserve(grants.size());
+    for (size_t i = 0; i < items.size(); ++i) {
+      if ((*outcomes)[i].outcome != BlobStore::PutResult::kHashMismatch) {
+        verified.push_back(std::move(grants[i]));
+      }
+    }
+    if (absl::Status g = grant(auth, verified); !g.ok()) return http::ResponseFromStatus(g);
     // Frame hashes are lowercase hex (the reader checks), so the JSON is written directly.
     std::string out;
     out.reserve(items.size() * 100 + 64);
@@ -496,7 +702,7 @@ void ApiService::Register(http::Router& router) {
         ++failed;
         continue;
       }
-      const bool created = outcome.outcome == BlobStore::PutResult::kCreated;
+      const bool created = !had[i];
       absl::StrAppend(&out, "{\"hash\":\"", item.hash, "\",\"size\":", item.data.size(),
                       ",\"created\":", created ? "true" : "false", "}");
       ++stored;
@@ -505,8 +711,8 @@ void ApiService::Register(http::Router& router) {
     absl::StrAppend(&out, "],\"stored\":", stored, ",\"created\":", created_count,
                     ",\"failed\":", failed, "}");
     return JsonText(std::move(out));
-  });
-  post("/v1/blobs/batch-download", [blobs](const Request& req, const AuthInfo&) {
+  }, kJobToken);
+  post("/v1/blobs/batch-download", [blobs, visible](const Request& req, const AuthInfo& auth) {
     json body;
     if (auto err = ParseObject(req, &body, false)) return *err;
     auto it = body.find("hashes");
@@ -526,7 +732,10 @@ void ApiService::Register(http::Router& router) {
     std::vector<std::optional<uint64_t>> sizes(hashes.size());
     uint64_t total = 0;
     for (size_t i = 0; i < hashes.size(); ++i) {
-      sizes[i] = blobs->Size(BlobStore::Kind::kBlob, hashes[i]);
+      // Content the caller may not read answers exactly like content nobody stored.
+      if (visible(auth, BlobStore::Kind::kBlob, hashes[i])) {
+        sizes[i] = blobs->Size(BlobStore::Kind::kBlob, hashes[i]);
+      }
       total += sizes[i].value_or(0) + core::kMaxBlobBatchHeaderBytes;
     }
     if (total > kMaxBatchDownloadBytes) {
@@ -558,9 +767,13 @@ void ApiService::Register(http::Router& router) {
     r.body = std::move(out);
     r.headers = {{"Content-Type", core::kBlobBatchContentType}, {"Cache-Control", "no-store"}};
     return r;
-  });
-  put("/v1/blobs/manifests/:hash", [blobs](const Request& req, const AuthInfo&) {
+  }, kJobToken);
+  put("/v1/blobs/manifests/:hash", [blobs, access, visible, grant, quota_error](
+                                        const Request& req, const AuthInfo& auth) {
     const std::string hash = req.Param("hash");
+    std::vector<BlobAccess::Item> items = {{BlobStore::Kind::kManifest, hash, req.body.size()}};
+    if (absl::Status q = access->CheckQuota(auth.user_id, items); !q.ok()) return quota_error(q);
+    const bool had = visible(auth, BlobStore::Kind::kManifest, hash);
     // The original hashes manifests as UTF-8 text, so invalid bytes can never match.
     if (!core::IsValidUtf8(req.body)) {
       return ErrorResponse(400, "HASH_MISMATCH", "Manifest hash does not match");
@@ -570,15 +783,19 @@ void ApiService::Register(http::Router& router) {
       return ErrorResponse(400, "HASH_MISMATCH", "Manifest hash does not match");
     }
     if (!created.ok()) return http::ResponseFromStatus(created.status());
-    return Response::Json(*created ? 201 : 200, {{"hash", hash}, {"created", *created}});
-  });
-  get("/v1/blobs/manifests/:hash", [blobs](const Request& req, const AuthInfo&) {
+    if (absl::Status g = grant(auth, items); !g.ok()) return http::ResponseFromStatus(g);
+    return Response::Json(had ? 200 : 201, {{"hash", hash}, {"created", !had}});
+  }, kJobToken);
+  get("/v1/blobs/manifests/:hash", [blobs, visible](const Request& req, const AuthInfo& auth) {
+    if (!visible(auth, BlobStore::Kind::kManifest, req.Param("hash"))) {
+      return http::ResponseFromStatus(absl::NotFoundError("Manifest not found"));
+    }
     auto data = blobs->Get(BlobStore::Kind::kManifest, req.Param("hash"));
     if (!data.ok()) return http::ResponseFromStatus(data.status());
     Response r = Response::Text(200, std::move(*data), "application/json");
-    r.SetHeader("Cache-Control", "public, max-age=31536000, immutable");
+    r.SetHeader("Cache-Control", "private, max-age=31536000, immutable");
     return r;
-  });
+  }, kJobToken);
 
   // ------------------------------------------------------------------ jobs
   post("/v1/jobs", [store, dispatcher](const Request& req, const AuthInfo& auth) {
@@ -619,10 +836,11 @@ void ApiService::Register(http::Router& router) {
     return Response::Json(200, {{"job", *job ? core::ToJson(**job) : json(nullptr)}});
   });
   get("/v1/jobs/:jobId", [store](const Request& req, const AuthInfo& auth) {
+    if (auth.job_scope && *auth.job_scope != req.Param("jobId")) return Forbidden();
     auto job = OwnedJob(store, auth, req.Param("jobId"));
     if (!job.ok()) return http::ResponseFromStatus(job.status());
     return Response::Json(200, {{"job", core::ToJson(*job)}});
-  });
+  }, kJobToken);
   post("/v1/jobs/:jobId/cancel", [store, dispatcher](const Request& req, const AuthInfo& auth) {
     auto job = OwnedJob(store, auth, req.Param("jobId"));
     if (!job.ok()) return http::ResponseFromStatus(job.status());
@@ -631,7 +849,8 @@ void ApiService::Register(http::Router& router) {
     if (dispatcher) dispatcher->NotifyJobCancelled(job->id);
     return Response::Json(200, {{"job", core::ToJson(*cancelled)}});
   });
-  post("/v1/jobs/:jobId/status", [store](const Request& req, const AuthInfo& auth) {
+  post("/v1/jobs/:jobId/status", [store, scopes](const Request& req, const AuthInfo& auth) {
+    if (auth.job_scope && *auth.job_scope != req.Param("jobId")) return Forbidden();
     json body;
     if (auto err = ParseObject(req, &body, false)) return *err;
     std::optional<std::string> status, output, error;
@@ -647,12 +866,24 @@ void ApiService::Register(http::Router& router) {
       if (!snap.ok() || snap->project_id != job->project_id) {
         return Validation("output_snapshot_id does not name a snapshot of this project");
       }
+      if (auth.job_scope) {
+        // A job reports the snapshot it created, not one of its choosing.
+        std::optional<std::string> own;
+        scopes
+            ->With(*auth.job_scope,
+                   [&](JobScopes::Scope& scope) { own = scope.output_snapshot_id; })
+            .IgnoreError();
+        if (own != *output) {
+          return ErrorResponse(403, "FORBIDDEN",
+                               "output_snapshot_id must be the snapshot this job created");
+        }
+      }
     }
     auto updated = store->UpdateJobStatus(job->id, *to, NonEmpty(output), NonEmpty(error),
                                           /*enforce_transitions=*/true);
     if (!updated.ok()) return http::ResponseFromStatus(updated.status());
     return Response::Json(200, {{"job", core::ToJson(*updated)}});
-  });
+  }, kJobToken);
 
   // ------------------------------------------------------------------ worker endpoints
   async_post("/run-next", [dispatcher, remote](const Request& req, const AuthInfo& auth,

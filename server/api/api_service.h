@@ -18,7 +18,13 @@
 //     of a job that is not pending/running → 409 INVALID_STATE (the original: 422).
 //   - Snapshot create is atomic (no 500 on a concurrent duplicate).
 //   - /v1/jobs/next never returns a job already claimed by the dispatcher.
-//   - Per-job tokens (minted by the dispatcher) only see their job's project.
+//   - Per-job tokens (minted by the dispatcher) reach only what their runner needs: their job
+//     (read, status along legal transitions, reporting only the snapshot they created), its
+//     workspace, its base snapshot with that manifest and its blobs, blob/manifest upload and
+//     exists, and one output snapshot in the job's project. Every other route answers 403.
+//   - Blobs and manifests are visible per user (BlobAccess): exists/download answer only for
+//     content the caller's user uploaded; uploads count against a per-user quota (413
+//     QUOTA_EXCEEDED). GET /metrics needs the admin user's token or --metrics_token.
 //   - Worker: /run-next with an empty queue → 200 {"message":"No pending jobs"}; /run-job without
 //     job_id → 400 with the API error shape; /run-job waits for the job unless `"wait": false`
 //     in the body or `?wait=false` (→ 202 {"job_id","status":"accepted"}); same for /run-next.
@@ -32,27 +38,36 @@
 #include "server/dispatch/dispatcher.h"
 #include "server/http/http_server.h"
 #include "server/metrics/metrics.h"
+#include "server/store/blob_access.h"
 #include "server/store/blob_store.h"
 #include "server/store/store.h"
 
 namespace fastest::server {
 
+struct ApiServiceOptions {
+  // Remote mode: the worker routes run jobs of the external API: /run-job does not look the job
+  // up in the local store and /run-next is not limited to the caller's projects.
+  bool remote_jobs = false;
+  // GET /metrics answers unscoped tokens of this user, and `metrics_token` if set.
+  std::string admin_user_id;
+  std::string metrics_token;
+};
+
 class ApiService {
  public:
-  // `dispatcher` may be null (no backend): worker routes then answer 503. With `remote_jobs`
-  // (remote mode) the worker routes run jobs of the external API: /run-job does not look the job
-  // up in the local store and /run-next is not limited to the caller's projects.
-  ApiService(Store* store, BlobStore* blobs, Dispatcher* dispatcher, Metrics* metrics,
-             bool remote_jobs = false);
+  // `dispatcher` may be null (no backend): worker routes then answer 503.
+  ApiService(Store* store, BlobStore* blobs, BlobAccess* access, Dispatcher* dispatcher,
+             Metrics* metrics, ApiServiceOptions options);
 
   void Register(http::Router& router);
 
  private:
   Store* store_;
   BlobStore* blobs_;
+  BlobAccess* access_;
   Dispatcher* dispatcher_;
   Metrics* metrics_;
-  bool remote_jobs_;
+  ApiServiceOptions options_;
 };
 
 }  // namespace fastest::server

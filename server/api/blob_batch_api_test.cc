@@ -45,7 +45,10 @@ class BlobBatchApiTest : public ::testing::Test {
     http::HttpServerOptions options;
     options.max_body_bytes = 4 << 20;
     server_ = std::make_unique<http::HttpServer>(options);
-    service_ = std::make_unique<ApiService>(store_.get(), blobs_.get(), nullptr, &metrics_);
+    access_ = std::make_unique<BlobAccess>(store_.get(), /*quota_bytes=*/0);
+    ASSERT_TRUE(access_->Init(blobs_.get()).ok());
+    service_ = std::make_unique<ApiService>(store_.get(), blobs_.get(), access_.get(), nullptr,
+                                            &metrics_, ApiServiceOptions{});
     service_->Register(server_->router());
     ASSERT_TRUE(server_->Start().ok());
     base_ = absl::StrCat("http://127.0.0.1:", server_->port());
@@ -80,6 +83,7 @@ class BlobBatchApiTest : public ::testing::Test {
   std::unique_ptr<Store> store_;
   std::unique_ptr<BlobStore> blobs_;
   std::unique_ptr<http::HttpServer> server_;
+  std::unique_ptr<BlobAccess> access_;
   std::unique_ptr<ApiService> service_;
   core::HttpClient http_;
 };
@@ -164,6 +168,13 @@ TEST_F(BlobBatchApiTest, OversizeUploadsAre413) {
 TEST_F(BlobBatchApiTest, DownloadStreamsFramesInRequestOrder) {
   ASSERT_TRUE(blobs_->Put(BlobStore::Kind::kBlob, core::Sha256Hex("one"), "one").ok());
   ASSERT_TRUE(blobs_->Put(BlobStore::Kind::kBlob, core::Sha256Hex(""), "").ok());
+  // Stored directly, so granted directly (an upload through the API grants by itself).
+  const std::string user = store_->EnsureUser("a@example.test").value();
+  ASSERT_TRUE(access_
+                  ->Grant(user, {{BlobStore::Kind::kBlob, core::Sha256Hex("one"), 3},
+                                 {BlobStore::Kind::kBlob, core::Sha256Hex(""), 0},
+                                 {BlobStore::Kind::kManifest, core::Sha256Hex("{}"), 2}})
+                  .ok());
   const std::string unknown = core::Sha256Hex("never stored");
   auto resp = Post("/v1/blobs/batch-download",
                    json{{"hashes", {core::Sha256Hex("one"), unknown, core::Sha256Hex("")}}}.dump());

@@ -65,6 +65,8 @@ void JobLogsService::Handle(const Request& req, std::shared_ptr<Responder> r) {
     }
     return r->Send(http::ResponseFromStatus(auth.status()));
   }
+  // A sandbox's per-job token has no business reading logs (its own output included).
+  if (auth->job_scope) return r->Send(ErrorResponse(403, "FORBIDDEN", "Access denied"));
   absl::StatusOr<core::Job> job = OwnedJob(store_, *auth, req.Param("jobId"));
   if (!job.ok()) return r->Send(http::ResponseFromStatus(job.status()));
   int64_t offset = 0;

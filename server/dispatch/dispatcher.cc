@@ -636,14 +636,18 @@ RunResult Dispatcher::RunTask(const Task& task) {
     result.error = absl::StrCat("Job ", core::JobStatusName(job->status), " before it started");
     return finish(result);
   }
-  std::string token;
+  // The sandbox runs untrusted code: it gets a token bound to this job, never the server's own.
   auto minted = source_->TokenForJob(*job);
-  if (minted.ok()) {
-    token = *minted;
-  } else {
-    LogWarn("cannot mint per-job token; using the server token", {{"job_id", job->id}});
-    token = options_.fallback_token;
+  if (!minted.ok() || minted->empty()) {
+    std::string msg = absl::StrCat(
+        "Cannot mint a per-job API token: ",
+        minted.ok() ? "empty token" : std::string(minted.status().message()));
+    LogError("per-job token not minted", {{"job_id", job->id}, {"error", msg}});
+    source_->FinishIfActive(job->id, JobStatus::kFailed, msg).IgnoreError();
+    result.error = msg;
+    return finish(result);
   }
+  const std::string token = *minted;
 
   core::SandboxSpec spec;
   spec.name = absl::StrCat("fastest-job-", absl::AsciiStrToLower(job->id));

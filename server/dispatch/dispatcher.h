@@ -93,8 +93,6 @@ struct DispatcherOptions {
   bool auto_dispatch = false;
   // Extra env for every sandbox (provider keys, PROVIDER, MODEL, ...). Values never logged.
   std::map<std::string, std::string> passthrough_env;
-  // Used as API_TOKEN if minting a per-job token fails (may be empty).
-  std::string fallback_token;
   // Cap of stdout/stderr kept in a RunResult (tail).
   size_t max_output_bytes = 256 * 1024;
   // Where sandbox output is captured (not owned; null = not captured, only the RunResult keeps

@@ -5,7 +5,8 @@
 //     token minted for the job's project (revoked when the job ends).
 //   - RemoteJobSource: an external Fastest API (remote mode, --api_url) through core::ApiClient.
 //     The original API has no claim, so claims are kept in this process: run ONE dispatcher per
-//     remote API. Sandboxes get the server's API token (the original cannot mint scoped ones).
+//     remote API. Sandboxes get the server's API token (the original cannot mint scoped ones),
+//     which main.cc allows only with --share_remote_token_with_sandboxes.
 // Thread-safe.
 #ifndef FASTEST_SERVER_DISPATCH_JOB_SOURCE_H_
 #define FASTEST_SERVER_DISPATCH_JOB_SOURCE_H_

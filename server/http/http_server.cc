@@ -1,11 +1,15 @@
 #include "server/http/http_server.h"
 
+#include <sys/resource.h>
+
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -41,6 +45,12 @@ constexpr size_t kMaxReadChunk = 1 << 20;
 constexpr size_t kMaxSpareBody = 16 << 20;
 // Bodies up to this size use the connection's small spare buffer, larger ones its large one.
 constexpr size_t kSmallBody = 64 << 10;
+// A Content-Length body buffer starts at most this large (or the size of a reused spare) and
+// doubles as bytes arrive: an announced size costs nothing until the bytes are there.
+constexpr size_t kInitialBody = 256 << 10;
+// File descriptors kept free for the store, packs, logs and backend sockets.
+constexpr int kFdReserve = 64;
+constexpr auto kAcceptBackoff = std::chrono::milliseconds(50);
 
 }  // namespace
 
@@ -56,6 +66,9 @@ struct HttpServer::Context {
   bool stop_requested = false;
   bool stopping = false;
   std::map<Session*, std::weak_ptr<Session>> sessions;
+  std::map<std::string, int> connections_per_ip;
+  int max_connections = 0;  // effective cap (options, RLIMIT_NOFILE)
+  std::optional<net::steady_timer> accept_backoff;
 
   explicit Context(HttpServerOptions o) : options(std::move(o)) {}
 };
@@ -65,8 +78,8 @@ namespace {
 // One connection. Lives as long as an async operation or a Responder references it.
 class Session : public std::enable_shared_from_this<Session>, public internal::ResponseSink {
  public:
-  Session(tcp::socket socket, std::shared_ptr<HttpServer::Context> ctx)
-      : ctx_(std::move(ctx)), stream_(std::move(socket)) {
+  Session(tcp::socket socket, std::shared_ptr<HttpServer::Context> ctx, std::string ip)
+      : ctx_(std::move(ctx)), stream_(std::move(socket)), ip_(std::move(ip)) {
     beast::error_code ec;
     auto ep = stream_.socket().remote_endpoint(ec);
     if (!ec) remote_ = absl::StrCat(ep.address().to_string(), ":", ep.port());
@@ -75,16 +88,34 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
   ~Session() override {
     std::lock_guard<std::mutex> lock(ctx_->mu);
     ctx_->sessions.erase(this);
+    if (auto it = ctx_->connections_per_ip.find(ip_);
+        registered_ && it != ctx_->connections_per_ip.end() && --it->second <= 0) {
+      ctx_->connections_per_ip.erase(it);
+    }
     ctx_->cv.notify_all();
   }
 
+  // Registers the session; the caller holds ctx->mu.
+  void RegisterLocked() {
+    registered_ = true;
+    ctx_->sessions[this] = weak_from_this();
+    ++ctx_->connections_per_ip[ip_];
+  }
+
+  // Closes an idle connection to make room for a new one; the caller holds ctx->mu. It stops
+  // counting as idle at once, so the next accept picks another one.
+  void EvictLocked() {
+    idle_since_.store(0, std::memory_order_relaxed);
+    ForceClose();
+  }
+
   void Start() {
-    {
-      std::lock_guard<std::mutex> lock(ctx_->mu);
-      ctx_->sessions[this] = weak_from_this();
-    }
     net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->DoReadHeader(); });
   }
+
+  const std::string& ip() const { return ip_; }
+  // Steady-clock nanoseconds since the connection began waiting for a request; 0 while busy.
+  int64_t idle_since() const { return idle_since_.load(std::memory_order_relaxed); }
 
   // Called by the server on Stop(): idle connections close, busy ones finish their request.
   void OnServerStop() {
@@ -138,9 +169,13 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
   void DoReadHeader() {
     if (closed_ || stopping_) return Close();
     idle_ = true;
+    idle_since_.store(std::chrono::steady_clock::now().time_since_epoch().count() | 1,
+                      std::memory_order_relaxed);
     parser_.emplace();
     parser_->header_limit(64 * 1024);
-    parser_->body_limit(ctx_->options.max_body_bytes);
+    // No limit while reading the head: the Content-Length check comes after authentication
+    // (OnReadHeader), the chunked limit is set before the body is read (DoReadBody).
+    parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
     stream_.expires_after(ToChrono(ctx_->options.read_timeout));
     bhttp::async_read_header(
         stream_, buffer_, *parser_,
@@ -149,9 +184,22 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
 
   void OnReadHeader(beast::error_code ec) {
     idle_ = false;
+    idle_since_.store(0, std::memory_order_relaxed);
     if (ec) return OnReadError(ec);
     start_ = absl::Now();
     auto& req = parser_->get();
+    const bool has_body =
+        parser_->chunked() || (parser_->content_length() && *parser_->content_length() > 0);
+    if (has_body && ctx_->options.admit_body) {
+      // Authenticate on the head alone: nothing is allocated for the body, and no
+      // `100 Continue` invites it, until the caller is known.
+      FillRequestHead(req);
+      if (!ctx_->options.admit_body(request_)) {
+        keep_alive_ = false;
+        return DoWriteResponse(ErrorResponse(401, "UNAUTHORIZED", "Authentication required"),
+                               /*drain_after=*/true);
+      }
+    }
     if (auto len = parser_->content_length();
         len && *len > ctx_->options.max_body_bytes) {
       return SendTooLarge();
@@ -180,13 +228,18 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
       std::string& spare = *len > kSmallBody ? spare_large_ : spare_small_;
       body_ = std::move(spare);
       spare = std::string();
-      body_.resize(static_cast<size_t>(*len));
+      body_expected_ = static_cast<size_t>(*len);
+      // Room for what the reused buffer already owns (no new memory), else a small start; it
+      // grows as bytes arrive (ReadBodyBytes), never ahead of them.
+      body_.resize(std::min(body_expected_,
+                            std::max({kInitialBody, body_.capacity(), buffer_.size()})));
       const size_t have = std::min<size_t>(buffer_.size(), body_.size());
       net::buffer_copy(net::buffer(body_.data(), have), buffer_.data());
       buffer_.consume(have);
       body_read_ = have;
       return ReadBodyBytes();
     }
+    parser_->body_limit(ctx_->options.max_body_bytes);
     // Chunked (rare): through the parser, into a fresh string. Beast sizes each socket read by the buffer's free capacity (at
     // least 512 bytes): room for big reads makes that ~100x fewer syscalls.
     if (buffer_.capacity() - buffer_.size() < kMaxReadChunk) {
@@ -202,7 +255,14 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
 
   // Reads the rest of a Content-Length body (whatever the socket has, up to what is missing).
   void ReadBodyBytes() {
-    if (body_read_ == body_.size()) return OnReadBody();
+    if (body_read_ == body_expected_) {
+      body_.resize(body_expected_);
+      return OnReadBody();
+    }
+    if (body_read_ == body_.size()) {
+      // Full: double (the bytes are arriving, so the memory is earned), up to the announced size.
+      body_.resize(std::min(body_expected_, std::max(body_.size() * 2, kInitialBody)));
+    }
     stream_.async_read_some(
         net::buffer(body_.data() + body_read_, body_.size() - body_read_),
         [self = shared_from_this()](beast::error_code ec, size_t n) {
@@ -245,13 +305,8 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
         /*drain_after=*/true);
   }
 
-  void OnReadBody() {
-    auto msg = parser_->release();
-    keep_alive_ = msg.keep_alive();
-    // An idle keep-alive connection should not pin the big read buffer.
-    if (buffer_.size() == 0 && buffer_.capacity() > 64 * 1024) buffer_.shrink_to_fit();
-    stream_.expires_never();
-
+  // Method, target, path, query and headers of `msg` into request_ (no body).
+  void FillRequestHead(const bhttp::request<bhttp::string_body>& msg) {
     RecycleBody();
     request_ = Request{};
     request_.method = std::string(msg.method_string());
@@ -273,6 +328,15 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
       request_.headers.emplace_back(absl::AsciiStrToLower(std::string(field.name_string())),
                                     std::string(field.value()));
     }
+  }
+
+  void OnReadBody() {
+    auto msg = parser_->release();
+    keep_alive_ = msg.keep_alive();
+    // An idle keep-alive connection should not pin the big read buffer.
+    if (buffer_.size() == 0 && buffer_.capacity() > 64 * 1024) buffer_.shrink_to_fit();
+    stream_.expires_never();
+    FillRequestHead(msg);
     request_.body = std::move(body_);
     body_ = std::string();
     Dispatch();
@@ -280,7 +344,7 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
 
   void Dispatch() {
     auto responder = std::make_shared<Responder>(shared_from_this());
-    if (ctx_->options.cors && request_.method == "OPTIONS") {
+    if (!ctx_->options.cors_origin.empty() && request_.method == "OPTIONS") {
       Response r;
       r.status = 204;
       r.headers = {{"Access-Control-Allow-Methods", "GET,POST,PUT,DELETE,OPTIONS"},
@@ -323,7 +387,10 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
     if (!has_ct && (chunked || content_length > 0)) {
       absl::StrAppend(&head, "Content-Type: application/octet-stream\r\n");
     }
-    if (ctx_->options.cors) absl::StrAppend(&head, "Access-Control-Allow-Origin: *\r\n");
+    if (!ctx_->options.cors_origin.empty()) {
+      absl::StrAppend(&head, "Access-Control-Allow-Origin: ", ctx_->options.cors_origin, "\r\n");
+      if (ctx_->options.cors_origin != "*") absl::StrAppend(&head, "Vary: Origin\r\n");
+    }
     if (chunked) {
       absl::StrAppend(&head, "Transfer-Encoding: chunked\r\n");
     } else {
@@ -417,6 +484,10 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
   Request request_;
   std::string body_;  // the body being read
   size_t body_read_ = 0;
+  size_t body_expected_ = 0;  // its Content-Length
+  const std::string ip_;
+  bool registered_ = false;  // counted in ctx_->sessions / connections_per_ip
+  std::atomic<int64_t> idle_since_{0};
   // Earlier requests' body buffers, kept for the next ones (see DoReadBody).
   std::string spare_small_, spare_large_;
   std::string remote_;
@@ -437,6 +508,40 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
   std::atomic<bool> closed_{false};
 };
 
+// The session that has waited longest for a request (of `ip`, or of anyone if empty), or null.
+// Caller holds ctx->mu.
+std::shared_ptr<Session> OldestIdleLocked(HttpServer::Context& ctx, const std::string& ip) {
+  std::shared_ptr<Session> oldest;
+  int64_t oldest_since = 0;
+  for (auto& [ptr, weak] : ctx.sessions) {
+    const int64_t since = ptr->idle_since();
+    if (since == 0 || (!ip.empty() && ptr->ip() != ip)) continue;
+    if (oldest == nullptr || since < oldest_since) {
+      if (auto s = weak.lock()) {
+        oldest = std::move(s);
+        oldest_since = since;
+      }
+    }
+  }
+  return oldest;
+}
+
+void DoAccept(std::shared_ptr<HttpServer::Context> ctx);
+
+// Out of file descriptors: accepting again at once fails again and spins. Make room (close the
+// longest-idle connection) and retry a little later.
+void BackOffAccept(std::shared_ptr<HttpServer::Context> ctx) {
+  {
+    std::lock_guard<std::mutex> lock(ctx->mu);
+    if (auto victim = OldestIdleLocked(*ctx, "")) victim->EvictLocked();
+  }
+  ctx->accept_backoff->expires_after(kAcceptBackoff);
+  ctx->accept_backoff->async_wait([ctx](beast::error_code ec) {
+    if (ec == net::error::operation_aborted || !ctx->acceptor->is_open()) return;
+    DoAccept(ctx);
+  });
+}
+
 void DoAccept(std::shared_ptr<HttpServer::Context> ctx) {
   ctx->acceptor->async_accept(
       net::make_strand(ctx->ioc), [ctx](beast::error_code ec, tcp::socket socket) {
@@ -445,10 +550,35 @@ void DoAccept(std::shared_ptr<HttpServer::Context> ctx) {
           std::lock_guard<std::mutex> lock(ctx->mu);
           if (ctx->stopping) return;
         }
+        if (ec == net::error::no_descriptors || ec.value() == ENFILE ||
+            ec == net::error::no_buffer_space || ec == net::error::no_memory) {
+          return BackOffAccept(ctx);
+        }
         if (!ec) {
           beast::error_code ignored;
           socket.set_option(tcp::no_delay(true), ignored);
-          std::make_shared<Session>(std::move(socket), ctx)->Start();
+          auto ep = socket.remote_endpoint(ignored);
+          std::string ip = ignored ? std::string() : ep.address().to_string();
+          std::shared_ptr<Session> victim;
+          bool admit = true;
+          auto session = std::make_shared<Session>(std::move(socket), ctx, ip);
+          {
+            std::lock_guard<std::mutex> lock(ctx->mu);
+            auto per_ip = ctx->connections_per_ip.find(ip);
+            if (per_ip != ctx->connections_per_ip.end() &&
+                per_ip->second >= ctx->options.max_connections_per_ip) {
+              victim = OldestIdleLocked(*ctx, ip);
+              admit = victim != nullptr;
+            } else if (static_cast<int>(ctx->sessions.size()) >= ctx->max_connections) {
+              victim = OldestIdleLocked(*ctx, "");
+              admit = victim != nullptr;
+            }
+            if (victim) victim->EvictLocked();
+            // Counted at once, so a burst of accepts sees the caps.
+            if (admit) session->RegisterLocked();
+          }
+          if (admit) session->Start();
+          // Not admitted: the session (and its socket) is destroyed here.
         }
         DoAccept(ctx);
       });
@@ -480,6 +610,12 @@ absl::Status HttpServer::Start() {
                                                ctx_->options.port, ": ", ec.message()));
   }
   port_ = acc.local_endpoint(ec).port();
+  ctx_->max_connections = std::max(1, ctx_->options.max_connections);
+  if (struct rlimit rl; getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+    const int fd_room = static_cast<int>(rl.rlim_cur) - kFdReserve;
+    ctx_->max_connections = std::max(8, std::min(ctx_->max_connections, fd_room));
+  }
+  ctx_->accept_backoff.emplace(ctx_->acceptor->get_executor());
   started_ = true;
   DoAccept(ctx_);
   int n = std::max(1, ctx_->options.threads);
@@ -531,6 +667,7 @@ void HttpServer::Stop() {
   net::post(ctx_->acceptor->get_executor(), [ctx = ctx_] {
     beast::error_code ec;
     ctx->acceptor->close(ec);
+    if (ctx->accept_backoff) ctx->accept_backoff->cancel();
     if (ctx->signals) ctx->signals->cancel(ec);
   });
   for (auto& s : sessions) s->OnServerStop();

@@ -13,7 +13,13 @@
 //     is answered. Unparseable requests -> 400 BAD_REQUEST. Unknown routes -> 404
 //     `{"error":{"code":"NOT_FOUND","message":"Route not found"}}`.
 //   - Keep-alive (one request at a time per connection); chunked / SSE streaming via Responder.
-//   - CORS (optional): `Access-Control-Allow-Origin: *` on every response, OPTIONS -> 204.
+//   - CORS off by default; `cors_origin` allows one origin (OPTIONS -> 204).
+//   - Before auth, nothing expensive: `admit_body` sees the head before any body byte is read
+//     or `100 Continue` is sent; a Content-Length body is read into a buffer that grows as bytes
+//     arrive (a client announcing 100 MiB and sending nothing holds a small buffer).
+//   - Connection caps (global, per IP; idle connections make room) and, when accept fails for
+//     lack of file descriptors, a 50 ms back-off (and an idle connection closed) instead of a
+//     busy loop.
 //   - Stop(): stops accepting, closes idle connections, lets in-flight requests finish for up to
 //     `stop_grace`, then stops the io threads. StopOnSignals() wires SIGINT/SIGTERM to a stop
 //     request that Wait() carries out.
@@ -62,7 +68,19 @@ struct HttpServerOptions {
   absl::Duration read_timeout = absl::Seconds(30);
   absl::Duration write_timeout = absl::Seconds(60);
   absl::Duration stop_grace = absl::Seconds(5);
-  bool cors = true;
+  // CORS: empty = off (no Access-Control-* headers, OPTIONS is an ordinary route); otherwise
+  // this origin (e.g. "https://app.example" or "*") is allowed and OPTIONS answers 204.
+  std::string cors_origin;
+  // Called once a request's head is parsed, before any of its body is read or `100 Continue`
+  // sent, for requests that announce a body. The Request has method, target, path, query and
+  // headers, no body. Returns false to answer 401 UNAUTHORIZED without reading the body (the
+  // connection is closed). Empty = every body is read.
+  std::function<bool(const Request&)> admit_body;
+  // Open connections at most, and per client IP. A new connection past a cap closes the one of
+  // that IP (or any) that has waited longest for a request; if none is idle, the new one is
+  // closed. The global cap is also kept below RLIMIT_NOFILE (minus a reserve for files).
+  int max_connections = 4096;
+  int max_connections_per_ip = 512;
   // Called for every finished request (method, target, status, duration); may be empty.
   std::function<void(const Request&, int status, absl::Duration)> access_log;
 };

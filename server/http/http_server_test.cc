@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <thread>
+#include <vector>
 
 #include "core/http/http_client.h"
 #include "gtest/gtest.h"
@@ -100,8 +101,8 @@ TEST_F(HttpServerTest, RoutesParamsAndLiteralPrecedence) {
   r = Do("GET", "/nope");
   EXPECT_EQ(r.status, 404);
   EXPECT_EQ(r.body, R"({"error":{"code":"NOT_FOUND","message":"Route not found"}})");
-  EXPECT_EQ(r.Header("access-control-allow-origin"), "*");
-  EXPECT_EQ(Do("OPTIONS", "/health").status, 204);
+  EXPECT_EQ(r.Header("access-control-allow-origin"), "");  // CORS is off by default
+  EXPECT_EQ(Do("OPTIONS", "/health").status, 404);  // no CORS preflight either
 }
 
 TEST_F(HttpServerTest, DeferredStreamingAndForgottenResponses) {
@@ -264,6 +265,104 @@ TEST_F(HttpServerTest, StopIsGracefulAndIdempotent) {
   req.url = base_ + "/health";
   HttpClient fresh;
   EXPECT_FALSE(fresh.Send(req).ok());
+}
+
+TEST_F(HttpServerTest, CorsOnlyForTheConfiguredOrigin) {
+  HttpServerOptions options;
+  options.cors_origin = "https://app.example";
+  StartServer(options);
+  auto r = Do("GET", "/health");
+  EXPECT_EQ(r.Header("access-control-allow-origin"), "https://app.example");
+  EXPECT_EQ(r.Header("vary"), "Origin");
+  EXPECT_EQ(Do("OPTIONS", "/health").status, 204);
+}
+
+// Reads what the server sends until it closes or `stop` appears.
+std::string ReadUntil(int fd, const std::string& stop) {
+  std::string got;
+  char buf[4096];
+  ssize_t n;
+  while (got.find(stop) == std::string::npos && (n = read(fd, buf, sizeof(buf))) > 0) {
+    got.append(buf, n);
+  }
+  return got;
+}
+
+// A request with a body is judged on its head: refused -> 401 at once, with no `100 Continue`
+// and without waiting for (or reading) the announced body; admitted -> 100 Continue, then the
+// body is read.
+TEST_F(HttpServerTest, BodyAdmittedOnlyAfterTheHeadIsApproved) {
+  HttpServerOptions options;
+  options.read_timeout = absl::Seconds(5);
+  std::atomic<int> asked{0};
+  options.admit_body = [&asked](const Request& req) {
+    ++asked;
+    return req.Header("authorization") == "Bearer good" && req.path == "/echo";
+  };
+  StartServer(options);
+  {
+    int fd = Connect(server_->port());
+    ASSERT_GE(fd, 0);
+    const std::string head =
+        "POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+        "Content-Length: 104857600\r\n\r\n";
+    ASSERT_EQ(write(fd, head.data(), head.size()), static_cast<ssize_t>(head.size()));
+    std::string got = ReadUntil(fd, "}}");
+    EXPECT_EQ(got.rfind("HTTP/1.1 401", 0), 0u) << got;
+    EXPECT_EQ(got.find("100 Continue"), std::string::npos) << got;
+    EXPECT_NE(got.find("UNAUTHORIZED"), std::string::npos) << got;
+    close(fd);
+  }
+  {
+    int fd = Connect(server_->port());
+    ASSERT_GE(fd, 0);
+    const std::string head =
+        "POST /echo HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer good\r\n"
+        "Expect: 100-continue\r\nContent-Length: 5\r\nConnection: close\r\n\r\n";
+    ASSERT_EQ(write(fd, head.data(), head.size()), static_cast<ssize_t>(head.size()));
+    std::string cont = ReadUntil(fd, "\r\n\r\n");
+    EXPECT_EQ(cont.rfind("HTTP/1.1 100 Continue", 0), 0u) << cont;
+    ASSERT_EQ(write(fd, "hello", 5), 5);
+    std::string got = ReadUntil(fd, "hello");
+    EXPECT_NE(got.find("200 OK"), std::string::npos) << got;
+    close(fd);
+  }
+  // Requests without a body are not asked about (their handlers authenticate).
+  const int before = asked.load();
+  EXPECT_EQ(Do("GET", "/health").status, 200);
+  EXPECT_EQ(asked.load(), before);
+}
+
+// A big body arriving in pieces still comes out whole (the buffer grows as bytes arrive).
+TEST_F(HttpServerTest, LargeBodyGrowsAsItArrives) {
+  StartServer();
+  std::string big(5 << 20, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 131 + (i >> 12));
+  auto r = Do("POST", "/echo", big);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_TRUE(r.body == big);
+}
+
+// Past the per-IP cap, the connection that has waited longest for a request makes room: idle
+// connections cannot lock out a new client.
+TEST_F(HttpServerTest, IdleConnectionsMakeRoomAtTheCap) {
+  HttpServerOptions options;
+  options.max_connections_per_ip = 4;
+  options.read_timeout = absl::Seconds(30);
+  StartServer(options);
+  std::vector<int> fds;
+  for (int i = 0; i < 10; ++i) {
+    int fd = Connect(server_->port());
+    ASSERT_GE(fd, 0);
+    fds.push_back(fd);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_LE(server_->open_connections(), 4);
+  EXPECT_EQ(Do("GET", "/health").status, 200);
+  // The oldest idle ones were closed by the server (read sees EOF), the newest stay open.
+  char c;
+  EXPECT_EQ(read(fds.front(), &c, 1), 0);
+  for (int fd : fds) close(fd);
 }
 
 }  // namespace

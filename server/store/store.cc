@@ -3,9 +3,9 @@
 #include <sqlite3.h>
 
 #include <filesystem>
-#include <random>
 
 #include "absl/strings/str_cat.h"
+#include "core/crypto/secure_random.h"
 #include "core/snapshot/sha256.h"
 #include "core/status/status_macros.h"
 
@@ -98,7 +98,17 @@ CREATE TABLE drift_reports (
   reported_at TEXT NOT NULL);
 CREATE INDEX drift_workspace ON drift_reports(workspace_id, reported_at);
 )sql",
+    // 2: who may read which blob / manifest (content is shared on disk, access is per user).
+    R"sql(
+CREATE TABLE blob_grants (
+  user_id TEXT NOT NULL,
+  kind INTEGER NOT NULL,
+  hash TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  PRIMARY KEY(user_id, kind, hash)) WITHOUT ROWID;
+)sql",
 };
+constexpr int kBlobGrantsVersion = 2;
 
 // Minimal RAII wrapper around a prepared statement.
 class Stmt {
@@ -151,24 +161,13 @@ class Stmt {
     return Text(col);
   }
   int64_t Int(int col) const { return sqlite3_column_int64(stmt_, col); }
+  sqlite3_stmt* raw() const { return stmt_; }
 
  private:
   sqlite3* db_;
   sqlite3_stmt* stmt_ = nullptr;
   int rc_;
 };
-
-std::string RandomHex(int bytes) {
-  static thread_local std::mt19937_64 rng(std::random_device{}());
-  static const char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (int i = 0; i < bytes; ++i) {
-    auto b = static_cast<unsigned>(rng() & 0xff);
-    out.push_back(kHex[b >> 4]);
-    out.push_back(kHex[b & 15]);
-  }
-  return out;
-}
 
 std::string TokenHash(absl::string_view token) { return core::Sha256Hex(token); }
 
@@ -359,6 +358,7 @@ absl::Status Store::Migrate() {
         "database schema version ", version, " is newer than this server (", target,
         "); use a newer fastest-server"));
   }
+  blob_grants_created_ = version < kBlobGrantsVersion;
   for (int v = version; v < target; ++v) {
     FASTEST_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
     absl::Status s = Exec(kMigrations[v]);
@@ -392,7 +392,7 @@ absl::StatusOr<std::string> Store::EnsureUser(absl::string_view email) {
 absl::StatusOr<std::string> Store::CreateToken(const std::string& user_id,
                                                std::optional<std::string> project_scope,
                                                std::optional<std::string> job_scope) {
-  std::string token = "fst_" + RandomHex(24);
+  std::string token = "fst_" + core::SecureRandomHex(24);
   absl::MutexLock lock(&mu_);
   Stmt s(db_,
          "INSERT INTO tokens(id, user_id, token_hash, project_id, job_id, created_at) "
@@ -1028,6 +1028,47 @@ absl::StatusOr<std::map<std::string, int64_t>> Store::CountJobsByStatus() {
     out[s.Text(0)] = s.Int(1);
   }
   return out;
+}
+
+// ---------------------------------------------------------------- blob grants
+
+absl::Status Store::ForEachBlobGrant(
+    const std::function<void(const std::string&, int, const std::string&, int64_t)>& fn) {
+  absl::MutexLock lock(&mu_);
+  Stmt s(db_, "SELECT user_id, kind, hash, size FROM blob_grants");
+  for (;;) {
+    FASTEST_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) return absl::OkStatus();
+    fn(s.Text(0), static_cast<int>(s.Int(1)), s.Text(2), s.Int(3));
+  }
+}
+
+absl::Status Store::AddBlobGrants(
+    const std::vector<std::pair<std::string, BlobGrant>>& grants) {
+  if (grants.empty()) return absl::OkStatus();
+  absl::MutexLock lock(&mu_);
+  Txn txn(db_);
+  FASTEST_RETURN_IF_ERROR(txn.status());
+  Stmt s(db_, "INSERT OR IGNORE INTO blob_grants(user_id, kind, hash, size) VALUES(?, ?, ?, ?)");
+  for (const auto& [user_id, g] : grants) {
+    sqlite3_reset(s.raw());
+    FASTEST_RETURN_IF_ERROR(
+        s.Bind(1, user_id).Bind(2, int64_t{g.kind}).Bind(3, g.hash).Bind(4, g.size).Run());
+  }
+  return txn.Commit();
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>> Store::ListSnapshotOwners() {
+  absl::MutexLock lock(&mu_);
+  Stmt s(db_,
+         "SELECT p.owner_user_id, s.manifest_hash FROM snapshots s "
+         "JOIN projects p ON p.id = s.project_id");
+  std::vector<std::pair<std::string, std::string>> out;
+  for (;;) {
+    FASTEST_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) return out;
+    out.emplace_back(s.Text(0), s.Text(1));
+  }
 }
 
 }  // namespace fastest::server

@@ -22,6 +22,7 @@
 #define FASTEST_SERVER_STORE_STORE_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -165,6 +166,23 @@ class Store {
   // Count of jobs per status name (all five present).
   absl::StatusOr<std::map<std::string, int64_t>> CountJobsByStatus();
 
+  // ---- blob grants (see server/store/blob_access.h) ----
+  struct BlobGrant {
+    int kind;  // BlobStore::Kind as int
+    std::string hash;
+    int64_t size;
+  };
+  absl::Status ForEachBlobGrant(
+      const std::function<void(const std::string& user_id, int kind, const std::string& hash,
+                               int64_t size)>& fn);
+  // One transaction for all rows (user id, grant); existing grants are left alone.
+  absl::Status AddBlobGrants(const std::vector<std::pair<std::string, BlobGrant>>& grants);
+  // (owner user id, manifest hash) of every snapshot: the backfill of grants of a data
+  // directory written before grants existed.
+  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ListSnapshotOwners();
+  // True if this Open() created the blob_grants table (an older data directory: backfill).
+  bool blob_grants_created() const { return blob_grants_created_; }
+
  private:
   Store() = default;
   absl::Status Migrate() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -197,6 +215,7 @@ class Store {
   uint64_t auth_generation_ ABSL_GUARDED_BY(auth_mu_) = 0;  // bumped by every token change
   std::string server_id_;
   int schema_version_ = 0;
+  bool blob_grants_created_ = false;
 };
 
 }  // namespace fastest::server

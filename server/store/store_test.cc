@@ -129,7 +129,7 @@ TEST(StoreTest, ReopenKeepsStateAndServerId) {
     auto f = Make(dir);
     server_id = f.store->server_id();
     job_id = f.store->CreateJob(f.ws, "x").value().id;
-    EXPECT_EQ(f.store->schema_version(), 1);
+    EXPECT_EQ(f.store->schema_version(), 2);
   }
   auto store = Store::Open(dir).value();
   EXPECT_EQ(store->server_id(), server_id);

@@ -4,10 +4,10 @@
 
 #include <cstdlib>
 #include <memory>
-#include <random>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "core/crypto/secure_random.h"
 #include "core/http/http_client.h"
 
 namespace fastest::tests::cloudflare {
@@ -61,8 +61,7 @@ absl::StatusOr<std::unique_ptr<EmulatorProcess>> EmulatorProcess::Start(
   if (absl::Status docker = RequireDocker(); !docker.ok()) return docker;
   absl::StatusOr<std::string> image = TestImage();
   if (!image.ok()) return image.status();
-  std::random_device rd;
-  std::string tag = absl::StrCat(getpid(), "-", rd());
+  std::string tag = absl::StrCat(getpid(), "-", core::SecureRandomHex(8));
   std::string port_file = absl::StrCat(TempDir(), "/emulator-", tag, ".port");
   std::string log_file = absl::StrCat(TempDir(), "/emulator-", tag, ".log");
   std::vector<std::string> args = {"tools/cf_bridge_emulator/cf-bridge-emulator", "--port", "0",

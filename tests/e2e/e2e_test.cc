@@ -20,7 +20,6 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <random>
 #include <set>
 #include <string>
 #include <vector>
@@ -30,6 +29,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "core/api/api_client.h"
+#include "core/crypto/secure_random.h"
 #include "core/http/http_client.h"
 #include "core/snapshot/directory_scan.h"
 #include "core/snapshot/manifest.h"
@@ -57,13 +57,8 @@ std::mutex g_mu;
 std::set<std::string> g_server_ids;
 std::set<std::string> g_emulator_instances;
 
-std::string RandomHex(int n) {
-  static std::mt19937_64 rng(std::random_device{}());
-  const char* digits = "0123456789abcdef";
-  std::string s;
-  for (int i = 0; i < n; ++i) s.push_back(digits[rng() % 16]);
-  return s;
-}
+// n hex digits (n even) from the CSPRNG: these become API tokens.
+std::string RandomHex(int n) { return core::SecureRandomHex(n / 2); }
 
 // The agent for long-running jobs: never finishes on its own.
 constexpr char kSleepAgent[] = "echo agent-started; sleep 600";

@@ -94,8 +94,9 @@ TEST_F(ApiE2eTest, HealthIsOpenEverythingElseNeedsAToken) {
   r = api_->Call("GET", "/v1/nothing");
   EXPECT_EQ(r.status, 404);
   EXPECT_EQ(r.body, R"({"error":{"code":"NOT_FOUND","message":"Route not found"}})");
-  // CORS preflight.
-  EXPECT_EQ(api_->Call("OPTIONS", "/v1/projects", "", &none).status, 204);
+  // CORS is off by default (--cors_origin turns it on): no preflight route, no header.
+  EXPECT_EQ(api_->Call("OPTIONS", "/v1/projects", "", &none).status, 404);
+  EXPECT_EQ(api_->Call("GET", "/v1/projects").Header("access-control-allow-origin"), "");
 }
 
 TEST_F(ApiE2eTest, ProjectsWorkspacesDriftAndValidation) {
@@ -260,7 +261,8 @@ TEST_F(ApiE2eTest, BlobsAndManifests) {
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.body, data);
   EXPECT_EQ(r.Header("content-type"), "application/octet-stream");
-  EXPECT_EQ(r.Header("cache-control"), "public, max-age=31536000, immutable");
+  // Per-user content: no shared cache may keep it.
+  EXPECT_EQ(r.Header("cache-control"), "private, max-age=31536000, immutable");
   ExpectError(api_->Call("GET", "/v1/blobs/download/" + std::string(64, '0')), 404, "NOT_FOUND");
   ExpectError(api_->Call("GET", "/v1/blobs/download/..%2F..%2Ffastest.db"), 404, "NOT_FOUND");
 

@@ -26,14 +26,16 @@ namespace {
 
 using nlohmann::json;
 
+
 // A stand-in runner: behaves according to the job's prompt.
-const char kRunnerScript[] = R"SH(#!/bin/sh
+const char kRunnerScriptTemplate[] = R"SH(#!/bin/sh
 H="Authorization: Bearer $API_TOKEN"
 JOB=$(curl -sf -H "$H" "$API_URL/v1/jobs/$JOB_ID") || { echo "cannot fetch job" >&2; exit 20; }
 curl -sf -X POST -H "$H" -d '{"status":"running"}' "$API_URL/v1/jobs/$JOB_ID/status" >/dev/null \
   || { echo "cannot post running" >&2; exit 21; }
+@MAKE_OUTPUT@
 echo "provider=$PROVIDER"
-echo "projects_seen=$(curl -sf -H "$H" "$API_URL/v1/projects" | grep -o owner_user_id | wc -l)"
+echo "projects_status=$(curl -s -o /dev/null -w '%{http_code}' -H "$H" "$API_URL/v1/projects")"
 echo "agent=[$FASTEST_AGENT_COMMAND] agent_timeout=[$FASTEST_AGENT_TIMEOUT]"
 case "$JOB" in
   *'"prompt":"sleep'*) sleep 60 ;;
@@ -43,11 +45,13 @@ case "$JOB" in
     for i in 1 2 3 4 5 6 7 8 9 10; do echo "line $i"; sleep 0.1; done
     echo "warning on stderr" >&2
     echo "token=$API_TOKEN"
+    make_output
     curl -sf -X POST -H "$H" -d "{\"status\":\"completed\",\"output_snapshot_id\":\"$SID\"}" \
       "$API_URL/v1/jobs/$JOB_ID/status" >/dev/null || exit 22
     echo "Output snapshot: $SID" ;;
   *'"prompt":"complete:'*)
     SID=$(echo "$JOB" | sed 's/.*"prompt":"complete:\([0-9A-Z]*\)".*/\1/')
+    make_output
     curl -sf -X POST -H "$H" -d "{\"status\":\"completed\",\"output_snapshot_id\":\"$SID\"}" \
       "$API_URL/v1/jobs/$JOB_ID/status" >/dev/null || exit 22
     echo "Output snapshot: $SID" ;;
@@ -60,7 +64,7 @@ class DispatchE2eTest : public ::testing::Test {
     dir_ = FreshDir(::testing::UnitTest::GetInstance()->current_test_info()->name());
     state_dir_ = dir_ + "/sandboxes";
     script_ = dir_ + "/runner.sh";
-    std::ofstream(script_) << kRunnerScript;
+    std::ofstream(script_) << WithMakeOutput(kRunnerScriptTemplate);
   }
   void StartServer(std::vector<std::string> extra = {}) {
     server_.reset();
@@ -86,7 +90,7 @@ class DispatchE2eTest : public ::testing::Test {
     workspace_ = api_->Json("POST", "/v1/projects/" + project_ + "/workspaces",
                             R"({"name":"w"})")["workspace"]["id"];
     snapshot_ = api_->Json("POST", "/v1/projects/" + project_ + "/snapshots",
-                           json{{"manifest_hash", std::string(64, 'c')}}.dump())["snapshot"]["id"];
+                           json{{"manifest_hash", kEmptyManifestHash}}.dump())["snapshot"]["id"];
     ASSERT_EQ(snapshot_.size(), 26u);
   }
   std::string CreateJob(const std::string& prompt) {
@@ -120,8 +124,8 @@ TEST_F(DispatchE2eTest, RunJobCompletesThroughTheRealApi) {
   EXPECT_TRUE(absl::StrContains(r["stdout"].get<std::string>(),
                                 "agent=[eval \"$1\"] agent_timeout=[90s]"))
       << r;
-  // The per-job token sees only the job's project.
-  EXPECT_TRUE(absl::StrContains(r["stdout"].get<std::string>(), "projects_seen=1")) << r;
+  // The per-job token cannot even list projects.
+  EXPECT_TRUE(absl::StrContains(r["stdout"].get<std::string>(), "projects_status=403")) << r;
   json j = GetJob(job);
   EXPECT_EQ(j["status"], "completed");
   EXPECT_EQ(j["output_snapshot_id"], snapshot_);
@@ -277,7 +281,8 @@ TEST_F(DispatchE2eTest, RemoteModeRunsJobsOfAnExternalApi) {
   const std::vector<std::string> args = {
       "--backend=" + ProcessBackendPath(),
       "--backend_config=" + json{{"schema", 1}, {"state_dir", state_dir_}}.dump(),
-      "--runner_command=/bin/sh," + script_, "--api_url=" + (*remote)->url("")};
+      "--runner_command=/bin/sh," + script_, "--api_url=" + (*remote)->url(""),
+      "--share_remote_token_with_sandboxes"};
   {
     auto worker = ServerProcess::Start(dir_ + "/worker", args);
     ASSERT_TRUE(worker.ok()) << worker.status();

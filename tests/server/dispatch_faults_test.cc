@@ -26,20 +26,23 @@ namespace fastest::testing {
 namespace {
 
 using nlohmann::json;
+
 using Clock = std::chrono::steady_clock;
 
 // A stand-in runner: reports running, prints, then completes, fails or sleeps by prompt.
-const char kRunnerScript[] = R"SH(#!/bin/sh
+const char kRunnerScriptTemplate[] = R"SH(#!/bin/sh
 H="Authorization: Bearer $API_TOKEN"
 JOB=$(curl -sf -H "$H" "$API_URL/v1/jobs/$JOB_ID") || { echo "cannot fetch job" >&2; exit 20; }
 curl -sf -X POST -H "$H" -d '{"status":"running"}' "$API_URL/v1/jobs/$JOB_ID/status" >/dev/null \
   || { echo "cannot post running" >&2; exit 21; }
+@MAKE_OUTPUT@
 for i in 1 2 3 4 5; do echo "line $i"; done
 echo "on stderr" >&2
 case "$JOB" in
   *'"prompt":"sleep'*) echo sleeping; sleep 60 ;;
   *'"prompt":"complete:'*)
     SID=$(echo "$JOB" | sed 's/.*"prompt":"complete:\([0-9A-Z]*\)".*/\1/')
+    make_output
     curl -sf -X POST -H "$H" -d "{\"status\":\"completed\",\"output_snapshot_id\":\"$SID\"}" \
       "$API_URL/v1/jobs/$JOB_ID/status" >/dev/null || exit 22
     echo "Output snapshot: $SID" ;;
@@ -64,7 +67,7 @@ class DispatchFaultsTest : public ::testing::Test {
     dir_ = FreshDir(::testing::UnitTest::GetInstance()->current_test_info()->name());
     state_dir_ = dir_ + "/sandboxes";
     script_ = dir_ + "/runner.sh";
-    std::ofstream(script_) << kRunnerScript;
+    std::ofstream(script_) << WithMakeOutput(kRunnerScriptTemplate);
   }
 
   void StartServer(const json& faults, std::vector<std::string> extra = {}) {
@@ -85,7 +88,7 @@ class DispatchFaultsTest : public ::testing::Test {
     workspace_ = api_->Json("POST", "/v1/projects/" + project_ + "/workspaces",
                             R"({"name":"w"})")["workspace"]["id"];
     snapshot_ = api_->Json("POST", "/v1/projects/" + project_ + "/snapshots",
-                           json{{"manifest_hash", std::string(64, 'c')}}.dump())["snapshot"]["id"];
+                           json{{"manifest_hash", kEmptyManifestHash}}.dump())["snapshot"]["id"];
     ASSERT_EQ(snapshot_.size(), 26u) << server_->Log();
   }
 

@@ -41,6 +41,7 @@ class ServerProcess {
   ~ServerProcess();
 
   int port() const { return port_; }
+  pid_t pid() const { return child_.pid(); }
   std::string url(const std::string& path) const;
   const std::string& log_path() const { return log_path_; }
   std::string Log() const;
@@ -75,6 +76,14 @@ class Api {
   std::string token_;
   core::HttpClient http_;
 };
+
+// sha256('{"files":[]}'): the manifest stand-in runners upload as their job's output.
+inline constexpr char kEmptyManifestHash[] =
+    "602e35a92eec4bc0a2ec6ae113f07bfc6933322fb69fe8dee416e5a67217e2a2";
+// A stand-in runner script (sh) with "@MAKE_OUTPUT@" replaced by a shell function `make_output`:
+// it uploads that manifest and creates the snapshot with the job's own token (a job may report
+// only the snapshot it created). The script must have set H (auth header) and JOB (job JSON).
+std::string WithMakeOutput(const std::string& script_template);
 
 // Number of entries in `dir` (0 when it does not exist): sandboxes left in a backend's state dir.
 int CountEntries(const std::string& dir);

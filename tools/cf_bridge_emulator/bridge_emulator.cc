@@ -1,6 +1,5 @@
 #include "tools/cf_bridge_emulator/bridge_emulator.h"
 
-#include <random>
 #include <thread>
 #include <utility>
 
@@ -11,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "backends/cloudflare/bridge_protocol.h"
+#include "core/crypto/secure_random.h"
 #include "server/http/responder.h"
 
 namespace fastest::tools::cf_bridge_emulator {
@@ -49,8 +49,7 @@ std::string FileRoutePath(const Request& req) {
 }
 
 std::string RandomSessionId() {
-  std::random_device rd;
-  return absl::StrCat("session-", rd(), rd());
+  return "session-" + core::SecureRandomHex(16);
 }
 
 // Emits output as the bridge does: UTF-8 re-decoded, base64, one event per chunk (sessionless) or
@@ -191,7 +190,7 @@ bool BridgeEmulator::Authorized(const Request& req, bool case_insensitive_scheme
   if (header.size() < kScheme.size()) return false;
   absl::string_view scheme = absl::string_view(header).substr(0, kScheme.size());
   bool scheme_ok = case_insensitive_scheme ? absl::EqualsIgnoreCase(scheme, kScheme) : scheme == kScheme;
-  return scheme_ok && header.substr(kScheme.size()) == options_.api_key;
+  return scheme_ok && core::ConstantTimeEquals(header.substr(kScheme.size()), options_.api_key);
 }
 
 bool BridgeEmulator::Admit(const Request& req, const std::shared_ptr<Responder>& r) {

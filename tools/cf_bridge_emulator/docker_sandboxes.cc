@@ -7,7 +7,6 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
-#include <random>
 #include <set>
 #include <thread>
 #include <utility>
@@ -18,6 +17,7 @@
 #include "absl/synchronization/notification.h"
 #include "backends/engine_api/engine_requests.h"
 #include "backends/engine_api/log_demuxer.h"
+#include "core/crypto/secure_random.h"
 #include "core/status/status_macros.h"
 #include "nlohmann/json.hpp"
 
@@ -27,18 +27,6 @@ namespace {
 namespace engine = ::fastest::backends::engine_api;
 
 constexpr char kApiPrefix[] = "/v1.41";
-
-std::string RandomHex(int bytes) {
-  std::random_device rd;
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (int i = 0; i < bytes; ++i) {
-    unsigned v = rd() & 0xff;
-    out.push_back(kHex[v >> 4]);
-    out.push_back(kHex[v & 15]);
-  }
-  return out;
-}
 
 void WriteOctal(char* field, size_t width, uint64_t value) {
   // width-1 octal digits, NUL-terminated.
@@ -145,7 +133,7 @@ DockerSandboxes::DockerSandboxes(DockerSandboxesOptions options,
     : options_(std::move(options)),
       engine_(std::move(engine_client)),
       endpoint_(std::move(endpoint)),
-      instance_(RandomHex(8)) {}
+      instance_(core::SecureRandomHex(8)) {}
 
 DockerSandboxes::~DockerSandboxes() { DestroyAll(); }
 

@@ -124,7 +124,7 @@ int main(int argc, char** argv) {
   // Above the bridge's 32 MiB so the emulator itself answers 413 payload_too_large.
   server_options.max_body_bytes = 100u * 1024 * 1024;
   server_options.read_timeout = absl::Seconds(120);
-  server_options.cors = false;
+  server_options.cors_origin = "";  // no CORS (the default)
   if (verbose) {
     server_options.access_log = [](const fastest::server::http::Request& req, int status,
                                    absl::Duration d) {

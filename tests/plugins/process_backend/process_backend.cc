@@ -18,7 +18,6 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
-#include <random>
 #include <sstream>
 #include <utility>
 
@@ -27,6 +26,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "core/crypto/secure_random.h"
 #include "core/status/status_macros.h"
 
 namespace fastest::backends::process {
@@ -47,11 +47,7 @@ absl::Status ErrnoStatus(absl::string_view what, int err) {
 }
 
 std::string RandomId() {
-  std::random_device rd;
-  std::uniform_int_distribution<int> digit(0, 15);
-  std::string id = "proc-";
-  for (int i = 0; i < 16; ++i) id += "0123456789abcdef"[digit(rd)];
-  return id;
+  return "proc-" + core::SecureRandomHex(8);
 }
 
 bool IsDir(const std::string& path) {

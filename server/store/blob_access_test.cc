@@ -1,0 +1,110 @@
+#include "server/store/blob_access.h"
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "core/snapshot/manifest.h"
+#include "core/snapshot/sha256.h"
+#include "gtest/gtest.h"
+
+namespace fastest::server {
+namespace {
+
+using Kind = BlobStore::Kind;
+
+std::string FreshDir(const std::string& name) {
+  std::string dir = ::testing::TempDir() + "/blob_access_" + name;
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+TEST(BlobAccessTest, GrantsArePerUserAndSurviveReopen) {
+  const std::string dir = FreshDir("grants");
+  std::string alice, bob;
+  const std::string hash = core::Sha256Hex("x");
+  {
+    auto store = Store::Open(dir).value();
+    BlobStore blobs(dir);
+    ASSERT_TRUE(blobs.Init().ok());
+    alice = store->EnsureUser("alice@example.test").value();
+    bob = store->EnsureUser("bob@example.test").value();
+    BlobAccess access(store.get(), 0);
+    ASSERT_TRUE(access.Init(&blobs).ok());
+    EXPECT_FALSE(access.CanRead(alice, Kind::kBlob, hash));
+    ASSERT_TRUE(access.Grant(alice, {{Kind::kBlob, hash, 1}}).ok());
+    EXPECT_TRUE(access.CanRead(alice, Kind::kBlob, hash));
+    EXPECT_FALSE(access.CanRead(bob, Kind::kBlob, hash));
+    // Blob and manifest namespaces are separate.
+    EXPECT_FALSE(access.CanRead(alice, Kind::kManifest, hash));
+    // A blob grant waits for the next manifest (or Flush / destruction) to reach SQLite.
+    int rows = 0;
+    ASSERT_TRUE(store->ForEachBlobGrant([&](auto&&...) { ++rows; }).ok());
+    EXPECT_EQ(rows, 0);
+    ASSERT_TRUE(access.Grant(alice, {{Kind::kManifest, core::Sha256Hex("m"), 1}}).ok());
+    ASSERT_TRUE(store->ForEachBlobGrant([&](auto&&...) { ++rows; }).ok());
+    EXPECT_EQ(rows, 2);
+    ASSERT_TRUE(access.Grant(bob, {{Kind::kBlob, core::Sha256Hex("bob's"), 1}}).ok());
+  }
+  auto store = Store::Open(dir).value();
+  BlobStore blobs(dir);
+  ASSERT_TRUE(blobs.Init().ok());
+  BlobAccess access(store.get(), 0);
+  ASSERT_TRUE(access.Init(&blobs).ok());
+  EXPECT_TRUE(access.CanRead(alice, Kind::kBlob, hash));
+  EXPECT_FALSE(access.CanRead(bob, Kind::kBlob, hash));
+  EXPECT_EQ(access.UsedBytes(alice), 2u);
+  // Flushed when the first BlobAccess went away.
+  EXPECT_TRUE(access.CanRead(bob, Kind::kBlob, core::Sha256Hex("bob's")));
+}
+
+TEST(BlobAccessTest, QuotaCountsDistinctNewContentOnly) {
+  const std::string dir = FreshDir("quota");
+  auto store = Store::Open(dir).value();
+  BlobStore blobs(dir);
+  ASSERT_TRUE(blobs.Init().ok());
+  const std::string user = store->EnsureUser("a@example.test").value();
+  BlobAccess access(store.get(), 100);
+  ASSERT_TRUE(access.Init(&blobs).ok());
+  const BlobAccess::Item a{Kind::kBlob, core::Sha256Hex("a"), 60};
+  const BlobAccess::Item b{Kind::kBlob, core::Sha256Hex("b"), 60};
+  EXPECT_TRUE(access.CheckQuota(user, {a}).ok());
+  EXPECT_TRUE(absl::IsResourceExhausted(access.CheckQuota(user, {a, b})));
+  ASSERT_TRUE(access.Grant(user, {a}).ok());
+  // Already granted content costs nothing again.
+  EXPECT_TRUE(access.CheckQuota(user, {a}).ok());
+  EXPECT_TRUE(absl::IsResourceExhausted(access.CheckQuota(user, {b})));
+  ASSERT_TRUE(access.Grant(user, {a, a}).ok());
+  EXPECT_EQ(access.UsedBytes(user), 60u);
+}
+
+// A data directory from before grants existed: its snapshots' owners keep their content.
+TEST(BlobAccessTest, BackfillGrantsSnapshotContentToItsOwner) {
+  const std::string dir = FreshDir("backfill");
+  auto store = Store::Open(dir).value();
+  BlobStore blobs(dir);
+  ASSERT_TRUE(blobs.Init().ok());
+  const std::string owner = store->EnsureUser("owner@example.test").value();
+  const std::string other = store->EnsureUser("other@example.test").value();
+  const std::string data = "file content";
+  const std::string blob = core::Sha256Hex(data);
+  ASSERT_TRUE(blobs.Put(Kind::kBlob, blob, data).ok());
+  core::Manifest m;
+  m.files.push_back(core::FileEntry{"a.txt", blob, data.size()});
+  const std::string text = core::SerializeManifest(m);
+  const std::string manifest = core::Sha256Hex(text);
+  ASSERT_TRUE(blobs.Put(Kind::kManifest, manifest, text).ok());
+  const core::Project p = store->CreateProject(owner, "p").value();
+  ASSERT_TRUE(store->CreateSnapshot(p.id, manifest, std::nullopt, "cli").ok());
+  ASSERT_TRUE(store->blob_grants_created());  // a fresh database counts as "before grants"
+  BlobAccess access(store.get(), 0);
+  ASSERT_TRUE(access.Init(&blobs).ok());
+  EXPECT_TRUE(access.CanRead(owner, Kind::kManifest, manifest));
+  EXPECT_TRUE(access.CanRead(owner, Kind::kBlob, blob));
+  EXPECT_FALSE(access.CanRead(other, Kind::kBlob, blob));
+  EXPECT_FALSE(access.CanRead(other, Kind::kManifest, manifest));
+}
+
+}  // namespace
+}  // namespace fastest::server
