@@ -9,7 +9,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <random>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -22,8 +21,11 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
-#include "core/concurrency/parallel_for.h"
 #include "core/api/blob_batch.h"
+#include "core/concurrency/parallel_for.h"
+#include "core/encoding/percent_encoding.h"
+#include "core/http/http_status.h"
+#include "core/retry/backoff.h"
 #include "core/snapshot/sha256.h"
 #include "core/status/status_macros.h"
 
@@ -37,22 +39,9 @@ std::chrono::milliseconds ToChrono(absl::Duration d) {
 }
 
 absl::StatusCode CodeForHttp(long status, absl::string_view server_code) {
-  if (status == 400) return absl::StatusCode::kInvalidArgument;
-  if (status == 401) return absl::StatusCode::kUnauthenticated;
-  if (status == 403) return absl::StatusCode::kPermissionDenied;
-  if (status == 404) return absl::StatusCode::kNotFound;
-  if (status == 409) return absl::StatusCode::kAlreadyExists;
-  if (status == 422) {
-    return server_code == "INVALID_STATE" ? absl::StatusCode::kFailedPrecondition
-                                          : absl::StatusCode::kInvalidArgument;
-  }
-  if (status == 429) return absl::StatusCode::kResourceExhausted;
-  if (status == 500) return absl::StatusCode::kInternal;
-  if (status >= 500) return absl::StatusCode::kUnavailable;
-  return absl::StatusCode::kUnknown;
+  if (status == 422 && server_code == "INVALID_STATE") return absl::StatusCode::kFailedPrecondition;
+  return StatusCodeForHttp(status);
 }
-
-bool IsTransientHttp(long status) { return status == 429 || status >= 500; }
 
 // Lowercase 64-hex check, so a hostile hash never becomes part of a URL path.
 absl::Status CheckHash(absl::string_view hash) {
@@ -72,18 +61,6 @@ absl::Status CheckId(absl::string_view what, absl::string_view id) {
     }
   }
   return absl::OkStatus();
-}
-
-std::string UrlEncode(absl::string_view s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (absl::ascii_isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      absl::StrAppend(&out, "%", absl::Hex(c, absl::kZeroPad2));
-    }
-  }
-  return out;
 }
 
 absl::StatusOr<nlohmann::json> ParseBody(absl::string_view method, absl::string_view path,
@@ -172,12 +149,17 @@ absl::StatusOr<HttpResponse> ApiClient::SendWithRetry(
     absl::string_view method, absl::string_view path,
     const std::function<HttpRequest()>& make_request, bool idempotent,
     const std::function<std::string()>& streamed_error_body) {
-  thread_local std::mt19937_64 rng(std::random_device{}() ^
-                                   std::hash<std::thread::id>()(std::this_thread::get_id()));
-  const absl::Time start = absl::Now();
-  absl::Duration backoff = retry_.initial_backoff;
+  BackoffPolicy policy;
+  policy.max_attempts = retry_.max_attempts;
+  policy.initial = retry_.initial_backoff;
+  policy.max = retry_.max_backoff;
+  policy.multiplier = retry_.multiplier;
+  policy.min_factor = 1.0 - retry_.jitter;
+  policy.max_factor = 1.0 + retry_.jitter;
+  policy.max_elapsed = retry_.max_elapsed;
+  Backoff backoff(policy);
   absl::Status last;
-  for (int attempt = 1;; ++attempt) {
+  while (true) {
     HttpRequest req = make_request();
     req.method = std::string(method);
     req.url = absl::StrCat(base_url_, path);
@@ -196,15 +178,13 @@ absl::StatusOr<HttpResponse> ApiClient::SendWithRetry(
     } else {
       if (streamed_error_body) resp->body = streamed_error_body();
       last = StatusFromHttpError(method, path, *resp);
-      transient = idempotent ? IsTransientHttp(resp->status)
+      transient = idempotent ? IsRetryableHttpStatus(resp->status)
                              : (resp->status == 429 || resp->status == 503);
     }
-    if (!transient || attempt >= retry_.max_attempts) return last;
-    std::uniform_real_distribution<double> dist(1.0 - retry_.jitter, 1.0 + retry_.jitter);
-    absl::Duration wait = std::min(backoff, retry_.max_backoff) * dist(rng);
-    if (absl::Now() + wait - start > retry_.max_elapsed) return last;
-    absl::SleepFor(wait);
-    backoff = backoff * retry_.multiplier;
+    if (!transient) return last;
+    std::optional<absl::Duration> wait = backoff.NextWait();
+    if (!wait.has_value()) return last;
+    absl::SleepFor(*wait);
   }
 }
 
@@ -362,8 +342,8 @@ absl::StatusOr<std::optional<Job>> ApiClient::NextJob() {
 absl::StatusOr<std::vector<Job>> ApiClient::ListJobs(const JobFilter& filter) {
   std::string path =
       absl::StrCat("/v1/jobs?limit=", std::max(1, std::min(filter.limit, 100)));
-  if (filter.workspace_id) absl::StrAppend(&path, "&workspace_id=", UrlEncode(*filter.workspace_id));
-  if (filter.project_id) absl::StrAppend(&path, "&project_id=", UrlEncode(*filter.project_id));
+  if (filter.workspace_id) absl::StrAppend(&path, "&workspace_id=", PercentEncode(*filter.workspace_id));
+  if (filter.project_id) absl::StrAppend(&path, "&project_id=", PercentEncode(*filter.project_id));
   if (filter.status) absl::StrAppend(&path, "&status=", JobStatusName(*filter.status));
   FASTEST_ASSIGN_OR_RETURN(nlohmann::json j, CallJson("GET", path, nullptr));
   return ListField<Job>(j, "jobs", JobFromJson);
