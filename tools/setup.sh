@@ -16,6 +16,8 @@ PACKAGES=(
   busybox-static
   # the agent is installed from npm (nodejs from Debian ships npm too)
   nodejs
+  # //tools/bench:http_bench: the load generator and the reference server
+  wrk nginx-light
 )
 
 missing=()
