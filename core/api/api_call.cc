@@ -18,15 +18,6 @@
 namespace fastest::core {
 namespace {
 
-using api_internal::CheckHash;
-using api_internal::CheckId;
-using api_internal::Field;
-using api_internal::ListField;
-using api_internal::ParseBody;
-using api_internal::ToChrono;
-
-using api_internal::kPayloadUrl;
-
 absl::StatusCode CodeForHttp(long status, absl::string_view server_code) {
   if (status == 422 && server_code == "INVALID_STATE") return absl::StatusCode::kFailedPrecondition;
   return StatusCodeForHttp(status);

@@ -12,17 +12,6 @@
 #include "core/status/status_macros.h"
 
 namespace fastest::core {
-namespace {
-
-using api_internal::CheckHash;
-using api_internal::CheckId;
-using api_internal::Field;
-using api_internal::ListField;
-using api_internal::ParseBody;
-using api_internal::ToChrono;
-
-}  // namespace
-
 // ---- Projects ----
 
 absl::StatusOr<Project> ApiClient::CreateProject(absl::string_view name) {

@@ -2,7 +2,8 @@
 //
 // Helpers shared by the files of ApiClient (api_client.cc: the typed /v1 resources; api_call.cc:
 // the retrying caller and error mapping; blob_transfer.cc: blobs, manifests' bodies and the batch
-// extension). Not part of the public interface: include core/api/api_client.h.
+// extension). Not part of the public interface (a private source of //core/api:api_client):
+// include core/api/api_client.h.
 #ifndef FASTEST_CORE_API_API_CLIENT_INTERNAL_H_
 #define FASTEST_CORE_API_API_CLIENT_INTERNAL_H_
 
@@ -22,7 +23,7 @@
 #include "core/status/status_macros.h"
 #include "nlohmann/json.hpp"
 
-namespace fastest::core::api_internal {
+namespace fastest::core {
 
 // The status payload carrying "<http status> <server code>" (GetApiErrorInfo reads it back).
 inline constexpr char kPayloadUrl[] = "type.fastest.dev/api-error";
@@ -85,6 +86,6 @@ absl::StatusOr<std::vector<T>> ListField(const nlohmann::json& j, const char* ke
   return out;
 }
 
-}  // namespace fastest::core::api_internal
+}  // namespace fastest::core
 
 #endif  // FASTEST_CORE_API_API_CLIENT_INTERNAL_H_

@@ -33,18 +33,6 @@
 #include "core/status/status_macros.h"
 
 namespace fastest::core {
-namespace {
-
-using api_internal::CheckHash;
-using api_internal::CheckId;
-using api_internal::Field;
-using api_internal::ListField;
-using api_internal::ParseBody;
-using api_internal::kPayloadUrl;
-using api_internal::ToChrono;
-
-}  // namespace
-
 // ---- Blobs ----
 
 absl::StatusOr<std::vector<std::string>> ApiClient::MissingBlobs(

@@ -276,6 +276,8 @@ int Main() {
          loaded_rss / 1024.0);
   nginx->process.Stop(absl::Seconds(5), SIGQUIT);
   fastest->process.Stop(absl::Seconds(10));
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
   return 0;
 }
 
