@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
+#include "core/config/secrets.h"
 #include "core/status/status_macros.h"
 #include "core/snapshot/sha256.h"
 #include "runner/agent_launch.h"
@@ -44,10 +45,7 @@ Logger::Logger(FILE* out, FILE* err, std::vector<std::string> secrets)
     : out_(out), err_(err), secrets_(std::move(secrets)), flusher_([this] { FlushLoop(); }) {}
 
 std::string Logger::Redact(std::string text) const {
-  for (const std::string& s : secrets_) {
-    if (!s.empty()) text = absl::StrReplaceAll(text, {{s, "[REDACTED]"}});
-  }
-  return text;
+  return core::RedactSecrets(std::move(text), secrets_);
 }
 
 void Logger::Info(const std::string& line) {
@@ -100,13 +98,13 @@ void Logger::Error(const std::string& line) {
 
 std::vector<std::string> SecretValues(const RunnerConfig& config) {
   std::vector<std::string> out;
-  const char* keys[] = {"API_TOKEN", "ANTHROPIC_API_KEY", "OPENAI_API_KEY",
-                        "GOOGLE_GENERATIVE_AI_API_KEY", "FASTEST_MODEL_API_KEY"};
-  for (const char* k : keys) {
-    auto it = config.env.find(k);
-    if (it != config.env.end() && it->second.size() >= 6) out.push_back(it->second);
+  for (absl::string_view k : core::SecretEnvNames()) {
+    auto it = config.env.find(std::string(k));
+    if (it != config.env.end() && it->second.size() >= core::kMinSecretLength) {
+      out.push_back(it->second);
+    }
   }
-  if (config.api_token.size() >= 6) out.push_back(config.api_token);
+  if (config.api_token.size() >= core::kMinSecretLength) out.push_back(config.api_token);
   return out;
 }
 

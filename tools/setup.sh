@@ -21,6 +21,8 @@ PACKAGES=(
   nodejs
   # the dashboard's browser test (headless Chromium; a font for its screenshots)
   chromium fonts-dejavu-core
+  # //tools/bench:http_bench: the load generator and the reference server
+  wrk nginx-light
 )
 
 missing=()

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
-#include <random>
+#include <optional>
 #include <thread>
 #include <utility>
 
@@ -12,6 +12,8 @@
 #include "absl/strings/str_cat.h"
 #include "backends/cloudflare/bridge_protocol.h"
 #include "core/http/http_client.h"
+#include "core/http/http_status.h"
+#include "core/retry/backoff.h"
 #include "core/status/status_macros.h"
 
 namespace fastest::backends::cloudflare {
@@ -62,23 +64,17 @@ absl::Status BridgeClient::StatusFromBridgeResponse(long http_status, absl::stri
   if (message.empty()) message = TrimForMessage(body);
   std::string text = absl::StrCat("bridge ", what, ": HTTP ", http_status,
                                   code.empty() ? "" : absl::StrCat(" ", code), ": ", message);
-  switch (http_status) {
-    case 400:
-    case 413:
-      return absl::InvalidArgumentError(text);
-    case 401:
-      return absl::FailedPreconditionError(
-          absl::StrCat(text, " (check SANDBOX_API_KEY / the api_key config)"));
-    case 403:
-      return absl::PermissionDeniedError(text);
-    case 404:
-      return absl::NotFoundError(text);
-    default:
-      break;
-  }
   if (code == "capacity_exceeded") return absl::ResourceExhaustedError(text);
-  if (http_status == 429 || http_status >= 500) return absl::UnavailableError(text);
-  return absl::InternalError(text);
+  if (http_status == 401) {
+    // The key is ours to fix, not the caller's credentials: FailedPrecondition, with a hint.
+    return absl::FailedPreconditionError(
+        absl::StrCat(text, " (check SANDBOX_API_KEY / the api_key config)"));
+  }
+  // The bridge's 429 and 5xx are all worth a later try (none means "our bug" like the API's 500).
+  if (core::IsRetryableHttpStatus(http_status)) return absl::UnavailableError(text);
+  absl::StatusCode mapped = core::StatusCodeForHttp(http_status);
+  if (mapped == absl::StatusCode::kUnknown) mapped = absl::StatusCode::kInternal;
+  return absl::Status(mapped, text);
 }
 
 bool BridgeClient::IsRetryable(long http_status, absl::string_view body) {
@@ -88,21 +84,15 @@ bool BridgeClient::IsRetryable(long http_status, absl::string_view body) {
 }
 
 absl::Duration BridgeClient::Backoff(int attempt, const core::HttpResponse* response) const {
-  // Exponential, capped, "equal jitter": half fixed, half random, so waits never collapse to 0.
-  absl::Duration base = options_.backoff_initial * (1 << std::min(attempt, 16));
-  base = std::min(base, options_.backoff_cap);
-  thread_local std::mt19937_64 rng(std::random_device{}());
-  int64_t half_us = std::max<int64_t>(1, absl::ToInt64Microseconds(base) / 2);
-  std::uniform_int_distribution<int64_t> dist(0, half_us);
-  absl::Duration wait = absl::Microseconds(half_us + dist(rng));
-  if (response != nullptr) {
-    int retry_after = 0;
-    std::string header = response->Header("retry-after");
-    if (!header.empty() && absl::SimpleAtoi(header, &retry_after) && retry_after > 0) {
-      wait = std::max(wait, absl::Seconds(retry_after));
-    }
-  }
-  return std::min(wait, options_.backoff_cap);
+  // "Equal jitter": half fixed, half random, so waits never collapse to 0.
+  core::BackoffPolicy policy;
+  policy.initial = options_.backoff_initial;
+  policy.max = options_.backoff_cap;
+  policy.min_factor = 0.5;
+  policy.max_factor = 1.0;
+  std::optional<absl::Duration> retry_after;
+  if (response != nullptr) retry_after = core::RetryAfter(*response);
+  return core::BackoffWait(policy, attempt, retry_after.value_or(absl::ZeroDuration()));
 }
 
 core::HttpRequest BridgeClient::NewRequest(absl::string_view method, absl::string_view path) const {

@@ -7,7 +7,8 @@
 // Errors: HTTP answers become absl::Status with the bridge's {"error","code"} in the message:
 //   400 -> InvalidArgument, 401 -> FailedPrecondition (check SANDBOX_API_KEY), 403 ->
 //   PermissionDenied, 404 -> NotFound, 413 -> InvalidArgument, 503 capacity_exceeded ->
-//   ResourceExhausted (never retried: the caller decides to queue), other 5xx/429 -> Unavailable.
+//   ResourceExhausted (never retried: the caller decides to queue), other 5xx/429 -> Unavailable;
+//   the rest as core/http/http_status.h maps them (unmapped -> Internal).
 // Retries: 429, 500, 502, 503 (not capacity), 504 and transport failures are retried with
 // exponential backoff and jitter (capped) up to `max_attempts`. An exec stream that breaks after
 // it started (EOF without a terminal event) is retried only when the caller marks the command

@@ -6,6 +6,7 @@
 #include "core/crypto/secure_random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "core/encoding/percent_encoding.h"
 #include "nlohmann/json.hpp"
 
 namespace fastest::backends::cloudflare {
@@ -175,20 +176,7 @@ std::string DecodeUriPath(absl::string_view raw) {
   return out;
 }
 
-std::string EncodeUriPath(absl::string_view path) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : path) {
-    if (absl::ascii_isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || c == '/') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-  }
-  return out;
-}
+std::string EncodeUriPath(absl::string_view path) { return core::PercentEncode(path, "/"); }
 
 std::string BridgeErrorJson(absl::string_view message, absl::string_view code) {
   // Ordered like the bridge's own JSON: "error" first.

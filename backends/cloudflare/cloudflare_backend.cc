@@ -17,6 +17,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "backends/cloudflare/bridge_protocol.h"
+#include "core/json/config_fields.h"
 #include "core/plugin/sandbox_types.h"
 #include "core/status/status_macros.h"
 
@@ -31,15 +32,6 @@ constexpr char kStageDir[] = "/workspace/.fastest";
 constexpr int64_t kLogChunkBytes = 1 << 20;
 // A probe inside Wait gets at least this long, even when the Wait's timeout is shorter.
 constexpr absl::Duration kMinProbeTime = absl::Seconds(1);
-
-const std::vector<InstanceType>& InstanceTypes() {
-  static const auto* types = new std::vector<InstanceType>{
-      {"lite", 1.0 / 16, 256, 2000},        {"basic", 0.25, 1024, 4000},
-      {"standard-1", 0.5, 4096, 8000},      {"standard-2", 1, 6144, 12000},
-      {"standard-3", 2, 8192, 16000},       {"standard-4", 4, 12288, 20000},
-  };
-  return *types;
-}
 
 std::string GetEnv(const char* name) {
   const char* value = std::getenv(name);
@@ -62,21 +54,15 @@ bool IsShellName(absl::string_view key) {
   return true;
 }
 
+constexpr char kWhat[] = "cloudflare config";
+
 absl::StatusOr<int64_t> IntField(const nlohmann::json& config, const char* key, int64_t fallback) {
-  if (!config.contains(key) || config[key].is_null()) return fallback;
-  if (!config[key].is_number_integer()) {
-    return absl::InvalidArgumentError(absl::StrCat("cloudflare config: \"", key, "\" must be an integer"));
-  }
-  return config[key].get<int64_t>();
+  return core::OptionalInt(config, key, fallback, kWhat);
 }
 
 absl::StatusOr<std::string> StringField(const nlohmann::json& config, const char* key,
                                         const std::string& fallback) {
-  if (!config.contains(key) || config[key].is_null()) return fallback;
-  if (!config[key].is_string()) {
-    return absl::InvalidArgumentError(absl::StrCat("cloudflare config: \"", key, "\" must be a string"));
-  }
-  return config[key].get<std::string>();
+  return core::OptionalString(config, key, fallback, kWhat);
 }
 
 std::string StripWhitespace(absl::string_view text) {
@@ -90,16 +76,6 @@ std::string StripWhitespace(absl::string_view text) {
 int64_t NowUnixMs() { return absl::ToUnixMillis(absl::Now()); }
 
 }  // namespace
-
-absl::StatusOr<InstanceType> LookupInstanceType(absl::string_view name) {
-  std::vector<std::string> names;
-  for (const auto& type : InstanceTypes()) {
-    if (type.name == name) return type;
-    names.push_back(type.name);
-  }
-  return absl::InvalidArgumentError(absl::StrCat("cloudflare config: unknown instance_type \"", name,
-                                                 "\" (one of ", absl::StrJoin(names, ", "), ")"));
-}
 
 absl::StatusOr<CloudflareConfig> ParseCloudflareConfig(const nlohmann::json& config_in) {
   nlohmann::json config = config_in.is_object() ? config_in : nlohmann::json::object();
@@ -117,7 +93,9 @@ absl::StatusOr<CloudflareConfig> ParseCloudflareConfig(const nlohmann::json& con
   }
   FASTEST_ASSIGN_OR_RETURN(out.bridge.api_key, StringField(config, "api_key", GetEnv("SANDBOX_API_KEY")));
   FASTEST_ASSIGN_OR_RETURN(std::string type_name, StringField(config, "instance_type", "standard-1"));
-  FASTEST_ASSIGN_OR_RETURN(out.instance_type, LookupInstanceType(type_name));
+  absl::StatusOr<core::InstanceType> type = core::LookupInstanceType(type_name);
+  if (!type.ok()) return core::Annotate(type.status(), kWhat);
+  out.instance_type = *std::move(type);
   FASTEST_ASSIGN_OR_RETURN(int64_t max_instances, IntField(config, "max_instances", 0));
   if (max_instances < 0) return absl::InvalidArgumentError("cloudflare config: max_instances < 0");
   out.max_instances = static_cast<int>(max_instances);
@@ -266,7 +244,7 @@ absl::StatusOr<nlohmann::json> CloudflareBackend::Describe() {
     absl::MutexLock lock(&mu_);
     live = records_.size();
   }
-  const InstanceType& type = config_.instance_type;
+  const core::InstanceType& type = config_.instance_type;
   return nlohmann::json{
       {"schema", 1},
       {"name", name_},
@@ -281,12 +259,12 @@ absl::StatusOr<nlohmann::json> CloudflareBackend::Describe() {
       {"image", config_.image},
       {"instance_type", type.name},
       {"resources",
-       {{"vcpu", type.vcpu},
-        {"memory_mib", type.memory_mib},
-        {"disk_mb", type.disk_mb},
-        {"nano_cpus", static_cast<int64_t>(type.vcpu * 1e9)},
-        {"memory_bytes", type.memory_mib * 1024 * 1024},
-        {"disk_bytes", type.disk_mb * 1000 * 1000}}},
+       {{"vcpu", type.vcpu()},
+        {"memory_mib", type.memory_mib()},
+        {"disk_mb", type.disk_mb()},
+        {"nano_cpus", type.nano_cpus},
+        {"memory_bytes", type.memory_bytes},
+        {"disk_bytes", type.disk_bytes}}},
       {"sandboxes", live},
       {"state_file", config_.state_file},
   };

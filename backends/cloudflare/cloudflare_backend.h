@@ -56,24 +56,15 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "backends/cloudflare/bridge_client.h"
+#include "core/model/instance_types.h"
 #include "core/plugin/sandbox_backend.h"
 #include "nlohmann/json.hpp"
 
 namespace fastest::backends::cloudflare {
 
-// One row of PROTOCOLS §4.9.
-struct InstanceType {
-  std::string name;
-  double vcpu = 0;
-  int64_t memory_mib = 0;
-  int64_t disk_mb = 0;
-};
-// LookupInstanceType: the row for `name`; InvalidArgument listing the valid names otherwise.
-absl::StatusOr<InstanceType> LookupInstanceType(absl::string_view name);
-
 struct CloudflareConfig {
   BridgeClientOptions bridge;
-  InstanceType instance_type;
+  core::InstanceType instance_type;  // core/model/instance_types.h
   int max_instances = 0;
   absl::Duration poll_interval = absl::Seconds(2);
   absl::Duration stall_timeout = absl::Seconds(60);

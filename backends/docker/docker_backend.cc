@@ -5,27 +5,22 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "core/json/config_fields.h"
 #include "core/status/status_macros.h"
 
 namespace fastest::backends::docker {
 namespace {
 
+constexpr char kWhat[] = "docker config";
+
 absl::StatusOr<std::string> OptionalString(const nlohmann::json& config, const char* key) {
-  auto it = config.find(key);
-  if (it == config.end() || it->is_null()) return std::string();
-  if (!it->is_string()) {
-    return absl::InvalidArgumentError(absl::StrCat("docker config: \"", key, "\" must be a string"));
-  }
-  return it->get<std::string>();
+  return core::OptionalString(config, key, "", kWhat);
 }
 
 }  // namespace
 
 absl::StatusOr<engine_api::EngineBackendOptions> DockerBackendOptions(const nlohmann::json& config) {
-  if (!config.is_object() && !config.is_null()) {
-    return absl::InvalidArgumentError("docker config must be a JSON object");
-  }
-  nlohmann::json cfg = config.is_object() ? config : nlohmann::json::object();
+  FASTEST_ASSIGN_OR_RETURN(nlohmann::json cfg, core::ConfigObject(config, kWhat));
   engine_api::EngineBackendOptions options;
   options.name = "docker";
   FASTEST_ASSIGN_OR_RETURN(std::string host, OptionalString(cfg, "host"));
@@ -40,11 +35,8 @@ absl::StatusOr<engine_api::EngineBackendOptions> DockerBackendOptions(const nloh
   FASTEST_ASSIGN_OR_RETURN(std::string network_mode, OptionalString(cfg, "network_mode"));
   if (!network_mode.empty()) options.default_network_mode = network_mode;
   FASTEST_ASSIGN_OR_RETURN(options.runtime, OptionalString(cfg, "runtime"));
-  auto disk = cfg.find("disk_quota");
-  if (disk != cfg.end() && !disk->is_null()) {
-    if (!disk->is_boolean()) return absl::InvalidArgumentError("docker config: \"disk_quota\" must be a boolean");
-    options.disk_quota = disk->get<bool>();
-  }
+  FASTEST_ASSIGN_OR_RETURN(options.disk_quota,
+                           core::OptionalBool(cfg, "disk_quota", options.disk_quota, kWhat));
   return options;
 }
 

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "core/encoding/percent_encoding.h"
 
 namespace fastest::backends::engine_api {
 namespace {
@@ -37,21 +38,7 @@ std::string StripSlash(std::string name) {
 
 }  // namespace
 
-std::string UrlEncode(absl::string_view text) {
-  static const char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(text.size() * 3);
-  for (unsigned char c : text) {
-    if (absl::ascii_isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-  }
-  return out;
-}
+std::string UrlEncode(absl::string_view text) { return core::PercentEncode(text); }
 
 bool IsValidContainerRef(absl::string_view ref) {
   if (ref.empty() || ref.size() > 128) return false;

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "core/json/config_fields.h"
 #include "core/status/status_macros.h"
 
 namespace fastest::backends::podman {
@@ -17,13 +18,10 @@ bool IsSocket(const std::string& path) {
   return stat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
+constexpr char kWhat[] = "podman config";
+
 absl::StatusOr<std::string> OptionalString(const nlohmann::json& config, const char* key) {
-  auto it = config.find(key);
-  if (it == config.end() || it->is_null()) return std::string();
-  if (!it->is_string()) {
-    return absl::InvalidArgumentError(absl::StrCat("podman config: \"", key, "\" must be a string"));
-  }
-  return it->get<std::string>();
+  return core::OptionalString(config, key, "", kWhat);
 }
 
 }  // namespace
@@ -42,10 +40,7 @@ std::string DiscoverPodmanHost() {
 }
 
 absl::StatusOr<engine_api::EngineBackendOptions> PodmanBackendOptions(const nlohmann::json& config) {
-  if (!config.is_object() && !config.is_null()) {
-    return absl::InvalidArgumentError("podman config must be a JSON object");
-  }
-  nlohmann::json cfg = config.is_object() ? config : nlohmann::json::object();
+  FASTEST_ASSIGN_OR_RETURN(nlohmann::json cfg, core::ConfigObject(config, kWhat));
   engine_api::EngineBackendOptions options;
   options.name = "podman";
   FASTEST_ASSIGN_OR_RETURN(std::string host, OptionalString(cfg, "host"));

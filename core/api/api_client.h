@@ -6,11 +6,11 @@
 // - Every call returns absl::Status/StatusOr. A server error body {"error":{"code","message"}}
 //   becomes a status whose message is "<METHOD> <path>: HTTP <n> <CODE>: <message>"; the HTTP status
 //   and the server's code are also attached (ApiErrorInfo reads them back).
-//   HTTP -> absl code: 400 InvalidArgument, 401 Unauthenticated, 403 PermissionDenied, 404 NotFound,
-//   409 AlreadyExists, 422 InvalidArgument (INVALID_STATE: FailedPrecondition), 429
-//   ResourceExhausted, 5xx Unavailable (500 Internal).
+//   HTTP -> absl code as core/http/http_status.h says (400/413/422 InvalidArgument, 401
+//   Unauthenticated, 403 PermissionDenied, 404 NotFound, 409 AlreadyExists, 429 ResourceExhausted,
+//   500 Internal, other 5xx Unavailable), plus 422 INVALID_STATE -> FailedPrecondition.
 // - Transient failures (connection refused/reset, timeouts, 5xx, 429) are retried with exponential
-//   backoff, +-jitter and a cap (RetryPolicy). 4xx is never retried. Calls that create rows
+//   backoff, +-jitter and a cap (RetryPolicy, run by core/retry/backoff.h). 4xx is never retried. Calls that create rows
 //   (project, workspace, job) are retried only when the request cannot have been processed
 //   (connection refused, 429, 503).
 // - The bearer token is never part of a message or a log line.

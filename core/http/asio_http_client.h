@@ -16,6 +16,10 @@
 // - No body size limit; on_body_chunk streams without buffering; body_reader streams the upload
 //   (Content-Length from body_size, chunked when it is -1); body_pieces are written gathered,
 //   without a copy (staged into TLS records over https).
+// - No proxy, ever: HTTP_PROXY / HTTPS_PROXY / ALL_PROXY (either case) are ignored. The runner
+//   talks to the API address the server handed it (loopback, the host, or a unix socket in a
+//   sealed sandbox); a proxy variable planted in the sandbox environment must not redirect its
+//   bearer token. Use HttpClient where a proxy must be honoured.
 // - Host names are resolved by getaddrinfo on a thread of its own, waited for only until the
 //   connect deadline (a hung lookup is kDeadlineExceeded on time). IP literals skip the lookup.
 //

@@ -11,6 +11,9 @@
 //   kDeadlineExceeded, bad URL -> kInvalidArgument, body sink abort -> kCancelled.
 // - Bearer tokens go in HttpRequest::bearer_token and are never logged or put in error messages.
 // - Thread-safe: one HttpClient may be shared; connections are pooled and reused (keep-alive).
+// - Proxies: libcurl's environment rules apply (http_proxy -- lowercase only for http:// --,
+//   HTTPS_PROXY, ALL_PROXY, NO_PROXY), so the CLI and the server work behind a proxy. Unix-socket
+//   requests never use one. The runner's AsioHttpClient deliberately ignores them (README.md).
 //
 // Example:
 //   fastest::core::HttpClient http;

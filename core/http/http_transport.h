@@ -5,7 +5,11 @@
 //   - HttpClient (core/http/http_client.h), libcurl: the server, CLI, backends and tests.
 //   - AsioHttpClient (core/http/asio_http_client.h), Boost.Beast + OpenSSL: the runner, which starts
 //     once per job and so must not pay for loading libcurl's ~35 shared libraries every time.
-// Both follow the same contract (see HttpTransport::Send).
+// Both follow the same contract (see HttpTransport::Send), with one deliberate difference: proxies.
+// HttpClient honours http_proxy / HTTPS_PROXY / NO_PROXY (libcurl's rules); AsioHttpClient ignores
+// every proxy variable, because the runner's environment inside a sandbox is partly the user's
+// and the agent's, and its bearer token must only go to the API address the server gave it.
+// core/http/README.md has the reasoning; proxy_env_test pins both behaviours.
 #ifndef FASTEST_CORE_HTTP_HTTP_TRANSPORT_H_
 #define FASTEST_CORE_HTTP_HTTP_TRANSPORT_H_
 

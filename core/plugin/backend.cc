@@ -126,6 +126,13 @@ class PluginBackend final : public SandboxBackend {
     return ParseOutput("describe", out);
   }
 
+  absl::StatusOr<BackendCapabilities> Capabilities() override {
+    FASTEST_ASSIGN_OR_RETURN(nlohmann::json doc, Describe());
+    absl::StatusOr<BackendCapabilities> caps = ParseBackendCapabilities(doc, plugin_->capabilities());
+    if (!caps.ok()) return Annotate(caps.status(), absl::StrCat(name_, " (", plugin_->path(), ")"));
+    return caps;
+  }
+
   absl::StatusOr<SandboxInfo> CreateSandbox(const SandboxSpec& spec) override {
     std::string spec_json = DumpJson(SandboxSpecToJson(spec));
     fastest_error err{};

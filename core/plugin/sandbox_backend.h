@@ -30,7 +30,9 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "core/plugin/capabilities.h"
 #include "core/plugin/sandbox_types.h"
+#include "core/status/status_macros.h"
 #include "nlohmann/json.hpp"
 
 namespace fastest::core {
@@ -42,6 +44,14 @@ class SandboxBackend {
   // Describe: capabilities and health, the "capabilities" document of backend_abi.h
   // ({"schema":1,"name":...,"log_streaming":bool,"health":"ok"|"<reason>",...}).
   virtual absl::StatusOr<nlohmann::json> Describe() = 0;
+
+  // Capabilities: Describe() as the typed BackendCapabilities (core/plugin/capabilities.h). The
+  // plugin facade (OpenBackend) also checks the document against the plugin's static
+  // FASTEST_CAP_* bits and fails when they disagree.
+  virtual absl::StatusOr<BackendCapabilities> Capabilities() {
+    FASTEST_ASSIGN_OR_RETURN(nlohmann::json doc, Describe());
+    return ParseBackendCapabilities(doc);
+  }
 
   // CreateSandbox: create AND start a sandbox. Returns its id (opaque) and state.
   virtual absl::StatusOr<SandboxInfo> CreateSandbox(const SandboxSpec& spec) = 0;

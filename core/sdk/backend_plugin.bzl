@@ -1,6 +1,7 @@
 """fastest_backend_plugin: the one way to build a backend plugin .so (see core/sdk/backend_sdk.h)."""
 
 load("@rules_cc//cc:defs.bzl", "cc_binary")
+load("//bazel:backends.bzl", "FASTEST_BACKENDS")
 
 _EXPORTS = "//core/sdk:plugin_exports.lds"
 
@@ -15,6 +16,9 @@ def fastest_backend_plugin(name, srcs, deps = [], copts = [], visibility = None,
       visibility: visibility of the .so target.
       **kwargs: passed to cc_binary (e.g. testonly, tags).
     """
+    if native.package_name().startswith("backends/") and name not in FASTEST_BACKENDS:
+        fail("backend plugin %r is not in bazel/backends.bzl; add it there so the server, the " % name +
+             "e2e suite and the benchmarks pick it up")
     cc_binary(
         name = "libfastest_backend_%s.so" % name,
         srcs = srcs,

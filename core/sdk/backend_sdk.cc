@@ -178,6 +178,7 @@ int32_t Describe(fastest_backend* backend, char** capabilities_json, fastest_err
     set_default("version", backend->version != nullptr ? backend->version : "");
     set_default("log_streaming", (backend->capabilities & FASTEST_CAP_LOG_STREAMING) != 0);
     set_default("warm_pool", (backend->capabilities & FASTEST_CAP_WARM_POOL) != 0);
+    set_default("resource_limits", (backend->capabilities & FASTEST_CAP_RESOURCE_LIMITS) != 0);
     set_default("health", "ok");
     return Output(caps, capabilities_json, err);
   });

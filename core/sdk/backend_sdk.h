@@ -26,7 +26,8 @@
 //   - Wait returning OK with exited=false (or kDeadlineExceeded) becomes FASTEST_DEADLINE_EXCEEDED
 //     with {"exited":false}; timeout_ms -1 arrives as absl::InfiniteDuration().
 //   - Describe's document gets defaults for missing "schema", "name", "version", "log_streaming",
-//     "warm_pool" (from the capability bits) and "health" ("ok").
+//     "warm_pool", "resource_limits" (from the capability bits) and "health" ("ok"). Fields you
+//     set must agree with the bits: the host refuses a contradiction (core/plugin/capabilities.h).
 //   - A log sink returning non-zero makes your ReadLogs sink callback return false: stop reading
 //     and return OK.
 // Your SandboxBackend must be thread-safe (slots are called concurrently), and must stop any

@@ -6,6 +6,7 @@
 #include <unordered_set>
 
 #include "absl/strings/str_cat.h"
+#include "core/encoding/hex.h"
 #include "core/snapshot/sha256.h"
 #include "nlohmann/json.hpp"
 
@@ -16,7 +17,6 @@ bool PathLess(const FileEntry& a, const FileEntry& b) { return a.path < b.path; 
 
 // JSON.stringify escaping: only '"', '\\' and U+0000..U+001F are escaped.
 void AppendJsonString(std::string* out, absl::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
   out->push_back('"');
   for (char ch : s) {
     unsigned char c = static_cast<unsigned char>(ch);
@@ -31,8 +31,7 @@ void AppendJsonString(std::string* out, absl::string_view s) {
       default:
         if (c < 0x20) {
           out->append("\\u00");
-          out->push_back(kHex[c >> 4]);
-          out->push_back(kHex[c & 15]);
+          AppendHexByte(out, c);
         } else {
           out->push_back(ch);
         }

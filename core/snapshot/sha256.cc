@@ -13,21 +13,12 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "core/encoding/hex.h"
 
 namespace fastest::core {
 namespace {
 
 constexpr size_t kReadBuffer = 1 << 20;  // 1 MiB: few syscalls for large files.
-
-std::string ToHex(const unsigned char* d, unsigned int n) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out(n * 2, '0');
-  for (unsigned int i = 0; i < n; ++i) {
-    out[2 * i] = kHex[d[i] >> 4];
-    out[2 * i + 1] = kHex[d[i] & 15];
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -46,7 +37,7 @@ void Sha256Hasher::Update(absl::string_view bytes) { Update(bytes.data(), bytes.
 std::string Sha256Hasher::FinishHex() {
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256_Final(digest, static_cast<SHA256_CTX*>(ctx_));
-  return ToHex(digest, SHA256_DIGEST_LENGTH);
+  return HexEncode(digest, SHA256_DIGEST_LENGTH);
 }
 
 std::string Sha256Hex(absl::string_view bytes) {

@@ -17,8 +17,7 @@ namespace fastest::server {
 namespace {
 
 constexpr size_t kMaxPartialLine = 64 * 1024;
-constexpr size_t kMinSecretLength = 6;
-constexpr char kRedacted[] = "[redacted]";
+using core::kMinSecretLength;
 
 bool ValidJobId(absl::string_view id) {
   if (id.empty() || id.size() > 64) return false;
@@ -48,19 +47,6 @@ absl::Status MakeDirs(const std::string& dir) {
 }
 
 }  // namespace
-
-std::string RedactSecrets(std::string text, const std::vector<std::string>& secrets) {
-  std::vector<const std::string*> order;
-  for (const std::string& s : secrets) {
-    if (s.size() >= kMinSecretLength) order.push_back(&s);
-  }
-  std::sort(order.begin(), order.end(),
-            [](const std::string* a, const std::string* b) { return a->size() > b->size(); });
-  for (const std::string* s : order) {
-    if (text.find(*s) != std::string::npos) text = absl::StrReplaceAll(text, {{*s, kRedacted}});
-  }
-  return text;
-}
 
 // ---------------------------------------------------------------------------- JobLogWriter
 

@@ -40,13 +40,14 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "core/config/secrets.h"
 
 namespace fastest::server {
 
 class JobLogHub;
 
 // `text` with every secret (values of 6+ bytes; longer ones first) replaced by "[redacted]".
-std::string RedactSecrets(std::string text, const std::vector<std::string>& secrets);
+using core::RedactSecrets;
 
 // Appends one job's output to its log file. Not thread-safe itself (one capture thread owns it).
 class JobLogWriter {

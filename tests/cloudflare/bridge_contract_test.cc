@@ -15,10 +15,13 @@
 #include "core/http/http_client.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
-#include "tests/cloudflare/emulator_process.h"
+#include "tests/testing/emulator_process.h"
 
 namespace fastest::tests::cloudflare {
 namespace {
+
+using ::fastest::testing::EmulatorProcess;
+constexpr const char* kTestApiKey = ::fastest::testing::kEmulatorTestApiKey;
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
 using Events = std::vector<std::pair<std::string, std::string>>;
@@ -353,7 +356,9 @@ TEST_F(BridgeContractTest, InjectedFaultsAnswerFirst) {
 }
 
 TEST(BridgeCapacityTest, MaxInstancesGives503CapacityExceeded) {
-  auto emulator = EmulatorProcess::Start({"--max-instances", "1"});
+  ::fastest::testing::EmulatorOptions options;
+  options.extra_args = {"--max-instances", "1"};
+  auto emulator = EmulatorProcess::Start(options);
   ASSERT_TRUE(emulator.ok()) << emulator.status();
   core::HttpClient http;
   auto call = [&](const std::string& method, const std::string& path, const std::string& body) {

@@ -15,10 +15,13 @@
 #include "core/plugin/backend.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
-#include "tests/cloudflare/emulator_process.h"
+#include "tests/testing/emulator_process.h"
 
 namespace fastest::tests::cloudflare {
 namespace {
+
+using ::fastest::testing::EmulatorProcess;
+constexpr const char* kTestApiKey = ::fastest::testing::kEmulatorTestApiKey;
 
 constexpr char kPlugin[] = "./backends/cloudflare/libfastest_backend_cloudflare.so";
 

@@ -28,13 +28,6 @@ using backends::engine_api::ContainerSummary;
 using backends::engine_api::EngineClient;
 using backends::engine_api::EngineOptions;
 
-constexpr char kWorkspaceName[] = "fastest";
-
-bool Exists(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0;
-}
-
 std::string EnvOr(const char* name, const std::string& fallback) {
   const char* v = std::getenv(name);
   return v != nullptr && *v != '\0' ? std::string(v) : fallback;
@@ -57,35 +50,6 @@ testing::SpawnOptions ChildOptions(std::string binary, std::vector<std::string> 
 }  // namespace
 
 // ---------------------------------------------------------------- files and processes
-
-std::string RunfilePath(const std::string& rel) {
-  if (const char* srcdir = std::getenv("TEST_SRCDIR"); srcdir != nullptr) {
-    std::string p = absl::StrCat(srcdir, "/", EnvOr("TEST_WORKSPACE", kWorkspaceName), "/", rel);
-    if (Exists(p)) return p;
-  }
-  if (const char* dir = std::getenv("RUNFILES_DIR"); dir != nullptr) {
-    std::string p = absl::StrCat(dir, "/", kWorkspaceName, "/", rel);
-    if (Exists(p)) return p;
-  }
-  char exe[4096];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-  if (n > 0) {
-    exe[n] = '\0';
-    std::string p = absl::StrCat(exe, ".runfiles/", kWorkspaceName, "/", rel);
-    if (Exists(p)) return p;
-  }
-  std::error_code ec;
-  return (fs::current_path(ec) / rel).string();
-}
-
-std::string MakeTempDir(const std::string& prefix) {
-  std::string base = EnvOr("TEST_TMPDIR", "/tmp");
-  std::string tmpl = absl::StrCat(base, "/", prefix, "XXXXXX");
-  std::vector<char> buf(tmpl.begin(), tmpl.end());
-  buf.push_back('\0');
-  if (mkdtemp(buf.data()) == nullptr) return absl::StrCat(base, "/", prefix, getpid());
-  return std::string(buf.data());
-}
 
 void WriteFile(const std::string& root, const std::string& rel, const std::string& content,
                unsigned mode) {
@@ -202,70 +166,6 @@ std::string CheckRunnerFreshness(EngineClient& engine, const std::string& image,
 }
 
 // ---------------------------------------------------------------- the bridge emulator
-
-EmulatorProcess::EmulatorProcess(std::string work_dir, std::string api_key, std::string image)
-    : work_dir_(std::move(work_dir)), api_key_(std::move(api_key)), image_(std::move(image)) {
-  log_path_ = work_dir_ + "/emulator.log";
-}
-
-EmulatorProcess::~EmulatorProcess() { Stop(); }
-
-std::string EmulatorProcess::url() const { return absl::StrCat("http://127.0.0.1:", port_); }
-std::string EmulatorProcess::Log() const { return ReadFile(log_path_); }
-
-absl::Status EmulatorProcess::Start() {
-  std::error_code ec;
-  fs::create_directories(work_dir_, ec);
-  const std::string port_file = work_dir_ + "/emulator.port";
-  fs::remove(port_file, ec);
-  std::string binary = RunfilePath("tools/cf_bridge_emulator/cf-bridge-emulator");
-  FASTEST_ASSIGN_OR_RETURN(
-      child_, testing::ChildProcess::Spawn(ChildOptions(
-                  binary, {"--port", "0", "--port-file", port_file, "--image", image_},
-                  {{"PATH", "/usr/bin:/bin"}, {"SANDBOX_API_KEY", api_key_}}, log_path_)));
-  FASTEST_ASSIGN_OR_RETURN(port_, child_.WaitForPortFile(port_file, absl::Seconds(20)));
-  return absl::OkStatus();
-}
-
-void EmulatorProcess::Stop() {
-  // SIGTERM: the emulator removes every container it created.
-  child_.Stop(absl::Seconds(20));
-}
-
-absl::Status EmulatorProcess::SetFaults(const nlohmann::json& faults) {
-  core::HttpRequest req;
-  req.method = "POST";
-  req.url = url() + "/_emulator/faults";
-  req.body = faults.dump();
-  req.headers = {{"Content-Type", "application/json"}};
-  FASTEST_ASSIGN_OR_RETURN(core::HttpResponse resp, http_.Send(req));
-  if (resp.status / 100 != 2) {
-    return absl::InternalError(absl::StrCat("emulator faults: HTTP ", resp.status, " ", resp.body));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status EmulatorProcess::ClearFaults() {
-  core::HttpRequest req;
-  req.method = "DELETE";
-  req.url = url() + "/_emulator/faults";
-  FASTEST_ASSIGN_OR_RETURN(core::HttpResponse resp, http_.Send(req));
-  if (resp.status / 100 != 2) {
-    return absl::InternalError(absl::StrCat("emulator faults: HTTP ", resp.status, " ", resp.body));
-  }
-  return absl::OkStatus();
-}
-
-absl::StatusOr<nlohmann::json> EmulatorProcess::State() {
-  core::HttpRequest req;
-  req.url = url() + "/_emulator/state";
-  FASTEST_ASSIGN_OR_RETURN(core::HttpResponse resp, http_.Send(req));
-  nlohmann::json j = nlohmann::json::parse(resp.body, nullptr, false);
-  if (resp.status != 200 || j.is_discarded()) {
-    return absl::InternalError(absl::StrCat("emulator state: HTTP ", resp.status, " ", resp.body));
-  }
-  return j;
-}
 
 // ---------------------------------------------------------------- the server
 

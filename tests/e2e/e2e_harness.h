@@ -29,17 +29,16 @@
 #include "core/snapshot/manifest.h"
 #include "nlohmann/json.hpp"
 #include "tests/testing/child_process.h"
+#include "tests/testing/emulator_process.h"
+#include "tests/testing/runfiles.h"
 
 namespace fastest::e2e {
 
 // ---------------------------------------------------------------- files and processes
 
-// Absolute path of a runfile given its workspace-relative path ("server/fastest-server"). Works
-// under `bazel test` (TEST_SRCDIR), `bazel run` (RUNFILES_DIR / <argv0>.runfiles / cwd).
-std::string RunfilePath(const std::string& workspace_relative);
-
-// A fresh directory under $TEST_TMPDIR (or /tmp).
-std::string MakeTempDir(const std::string& prefix);
+// RunfilePath, MakeTempDir: tests/testing/runfiles.h.
+using testing::MakeTempDir;
+using testing::RunfilePath;
 
 // Writes `content` to root/rel (parents created) and sets `mode` exactly (umask-independent).
 void WriteFile(const std::string& root, const std::string& rel, const std::string& content,
@@ -80,30 +79,9 @@ std::string CheckRunnerFreshness(backends::engine_api::EngineClient& engine,
 
 // ---------------------------------------------------------------- the bridge emulator
 
-class EmulatorProcess {
- public:
-  EmulatorProcess(std::string work_dir, std::string api_key, std::string image);
-  ~EmulatorProcess();
-  absl::Status Start();
-  void Stop();
-  std::string url() const;
-  const std::string& api_key() const { return api_key_; }
-  std::string Log() const;
-
-  // POST /_emulator/faults (see tools/cf_bridge_emulator/bridge_emulator.h); DELETE clears.
-  absl::Status SetFaults(const nlohmann::json& faults);
-  absl::Status ClearFaults();
-  absl::StatusOr<nlohmann::json> State();
-
- private:
-  std::string work_dir_;
-  std::string api_key_;
-  std::string image_;
-  testing::ChildProcess child_;
-  int port_ = 0;
-  std::string log_path_;
-  core::HttpClient http_;
-};
+// tests/testing/emulator_process.h.
+using testing::EmulatorOptions;
+using testing::EmulatorProcess;
 
 // ---------------------------------------------------------------- the server
 

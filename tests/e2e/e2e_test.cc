@@ -109,10 +109,14 @@ class E2eTest : public ::testing::TestWithParam<std::string> {
     work_ = MakeTempDir("e2e_");
     token_ = "e2e-" + RandomHex(32);
     if (kind_ == BackendKind::kCloudflare) {
-      emulator_ = std::make_unique<EmulatorProcess>(work_ + "/emulator", "emu-" + RandomHex(24),
-                                                    image_);
-      absl::Status started = emulator_->Start();
-      ASSERT_TRUE(started.ok()) << started.message();
+      EmulatorOptions options;
+      options.work_dir = work_ + "/emulator";
+      options.api_key = "emu-" + RandomHex(24);
+      options.image = image_;
+      options.inherit_environment = false;
+      absl::StatusOr<std::unique_ptr<EmulatorProcess>> started = EmulatorProcess::Start(options);
+      ASSERT_TRUE(started.ok()) << started.status().message();
+      emulator_ = std::move(*started);
     }
   }
 

@@ -9,8 +9,7 @@
 set -euo pipefail
 
 ALLOWED=(
-  "core/api/api_client.cc"               # retry jitter
-  "backends/cloudflare/bridge_client.cc" # retry jitter
+  "core/retry/backoff.cc"                # retry jitter (the one backoff for every client)
   "core/snapshot/safe_fs.cc"             # temp-file name, created with O_EXCL (retries on clash)
   "tests/runner/snapshot_pipeline_test.cc" # seeded file contents
   "tools/bench/snapshot_bench.cc"        # seeded file contents

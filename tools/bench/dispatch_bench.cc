@@ -1,5 +1,5 @@
 // dispatch_bench: cold-dispatch latency and throughput of fastest-server against the raw engine,
-// measured in the same run on the same image (issues 5 and 6).
+// measured in the same run on the same image.
 //
 //   bazel run //tools/bench:dispatch_bench -- --backend=docker|podman
 //       [--jobs=30] [--throughput_jobs=48] [--concurrency=8] [--image=fastest/sandbox:0.1.0]

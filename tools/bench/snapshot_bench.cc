@@ -17,7 +17,7 @@
 // 10-20 % on this VM.
 // --perf=FILE records `perf record -g` of this process and the server during the last full snapshot
 // (then: perf report -i FILE --comm fastest-server / --comm snapshot_bench).
-// Targets (issue 4, 2-core machine): restore <= 0.5 s, full <= 1 s, incremental <= 50 ms with
+// Targets (2-core machine): restore <= 0.5 s, full <= 1 s, incremental <= 50 ms with
 // exactly one blob uploaded, full <= tar+zstd.
 #include <linux/magic.h>
 #include <sys/resource.h>

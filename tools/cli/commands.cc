@@ -19,6 +19,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "core/http/http_client.h"
+#include "core/http/http_status.h"
 #include "core/json/json_util.h"
 #include "core/snapshot/directory_scan.h"
 #include "core/snapshot/manifest.h"
@@ -230,11 +231,7 @@ class LogReader {
     if (r.status == 404 && msg == "Route not found") {
       return absl::UnimplementedError("this server has no job logs (GET /v1/jobs/:id/logs)");
     }
-    return absl::Status(r.status == 404   ? absl::StatusCode::kNotFound
-                        : r.status == 403 ? absl::StatusCode::kPermissionDenied
-                        : r.status == 401 ? absl::StatusCode::kUnauthenticated
-                                          : absl::StatusCode::kInternal,
-                        absl::StrCat("HTTP ", r.status, ": ", msg));
+    return absl::Status(core::StatusCodeForHttp(r.status), absl::StrCat("HTTP ", r.status, ": ", msg));
   }
 
   core::HttpClient& http_;
