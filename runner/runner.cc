@@ -110,8 +110,32 @@ std::vector<std::string> SecretValues(const RunnerConfig& config) {
   return out;
 }
 
+namespace {
+
+// Sends every request over one unix socket (the sandbox's API channel).
+class UnixSocketTransport : public core::HttpTransport {
+ public:
+  explicit UnixSocketTransport(std::string socket) : socket_(std::move(socket)) {}
+  absl::StatusOr<core::HttpResponse> Send(const core::HttpRequest& request) override {
+    core::HttpRequest over_socket = request;
+    over_socket.unix_socket = socket_;
+    return http_.Send(over_socket);
+  }
+
+ private:
+  std::string socket_;
+  core::AsioHttpClient http_;
+};
+
+std::unique_ptr<core::HttpTransport> ApiTransport(const RunnerConfig& config) {
+  if (!config.api_socket.empty()) return std::make_unique<UnixSocketTransport>(config.api_socket);
+  return std::make_unique<core::AsioHttpClient>();
+}
+
+}  // namespace
+
 Runner::Runner(RunnerConfig config, Logger& log)
-    : config_(std::move(config)), log_(log), http_(std::make_unique<core::AsioHttpClient>()) {
+    : config_(std::move(config)), log_(log), http_(ApiTransport(config_)) {
   api_ = std::make_unique<core::ApiClient>(*http_, config_.api_url, config_.api_token,
                                            config_.retry);
 }
@@ -229,6 +253,13 @@ int Runner::RunJob(const core::Job& job) {
                          " downloaded, ", restored->reused, " reused, ", restored->deleted,
                          " deleted, ", MiB(restored->bytes_downloaded), ") in ",
                          Seconds(restored->duration)));
+
+  if (config_.agent_uid >= 0) {
+    if (absl::Status s = ChownTree(config_.work_dir, config_.agent_uid, config_.agent_gid);
+        !s.ok()) {
+      return Fail(absl::StrCat("Cannot hand the workspace to the agent user: ", s.message()));
+    }
+  }
 
   // ---- agent ----
   const std::string A = "[agent] ";

@@ -31,6 +31,7 @@
 #include "core/status/status_macros.h"
 #include "server/api/api_service.h"
 #include "server/api/job_logs.h"
+#include "server/channel/sandbox_channel.h"
 #include "server/dispatch/dispatcher.h"
 #include "server/dispatch/instance_types.h"
 #include "server/dispatch/job_log_hub.h"
@@ -271,6 +272,19 @@ int Serve(const Settings& s) {
   }
 
   Metrics metrics;
+  // Sandbox channels (embedded mode): <data_dir>/channels/<sandbox>/{api.sock,token}.
+  std::unique_ptr<ChannelHub> channels;
+  if (!remote) {
+    ChannelHubOptions co;
+    co.root = s.data_dir + "/channels";
+    if (s.host != "0.0.0.0" && s.host != "::" && !s.host.empty()) co.api_host = s.host;
+    auto hub = ChannelHub::Create(co);
+    if (!hub.ok()) {
+      LogError("cannot create the sandbox channel directory", {{"error", hub.status().ToString()}});
+      return 1;
+    }
+    channels = std::move(*hub);
+  }
   std::unique_ptr<core::SandboxBackend> backend;
   std::unique_ptr<Dispatcher> dispatcher;
   core::HttpClient remote_http;
@@ -304,6 +318,7 @@ int Serve(const Settings& s) {
     d.auto_dispatch = s.auto_dispatch;
     d.fallback_token = s.first_token;
     d.log_hub = &log_hub;
+    d.channels = channels.get();
     for (const char* name : kPassthroughEnv) {
       if (const char* v = getenv(name); v != nullptr && *v != '\0') d.passthrough_env[name] = v;
     }
@@ -341,6 +356,7 @@ int Serve(const Settings& s) {
           remote ? s.remote_api_url : absl::StrCat("http://127.0.0.1:", server.port());
     }
     dispatcher->SetSandboxApiUrl(sandbox_api_url);
+    if (channels) channels->set_api_port(server.port());
     if (absl::Status st = dispatcher->Start(); !st.ok()) {
       LogError("cannot start dispatcher", {{"error", st.ToString()}});
       return 1;

@@ -376,6 +376,7 @@ absl::Status Dispatcher::Start() {
   // Backends without log streaming are read once, when the sandbox has exited.
   auto caps = backend_->Describe();
   log_streaming_ = !caps.ok() || !caps->is_object() || caps->value("log_streaming", true) != false;
+  channel_mount_ = caps.ok() && caps->is_object() && caps->value("channel_mount", false) == true;
   std::lock_guard<std::mutex> lock(mu_);
   started_ = true;
   for (int i = 0; i < options_.max_instances; ++i) {
@@ -650,9 +651,25 @@ RunResult Dispatcher::RunTask(const Task& task) {
   spec.image = options_.image;
   spec.command = options_.runner_command;
   spec.env = options_.passthrough_env;
-  spec.env["API_URL"] = options_.sandbox_api_url;
-  spec.env["API_TOKEN"] = token;
   spec.env["JOB_ID"] = job->id;
+  std::unique_ptr<SandboxChannel> channel;
+  if (options_.channels != nullptr && channel_mount_) {
+    auto opened = options_.channels->Open(spec.name, job->id, token, nullptr);
+    if (!opened.ok()) {
+      std::string msg = absl::StrCat("Failed to open the sandbox channel: ", opened.status().message());
+      LogError("sandbox channel failed", {{"job_id", job->id}, {"error", msg}});
+      source_->FinishIfActive(job->id, JobStatus::kFailed, msg).IgnoreError();
+      result.error = msg;
+      return finish(result);
+    }
+    channel = std::move(*opened);
+    spec.channel_dir = channel->dir();
+    spec.env["API_URL"] = absl::StrCat("unix://", kChannelMountPoint, "/", kApiSocketName);
+    spec.env["API_TOKEN_FILE"] = absl::StrCat(kChannelMountPoint, "/", kTokenFileName);
+  } else {
+    spec.env["API_URL"] = options_.sandbox_api_url;
+    spec.env["API_TOKEN"] = token;
+  }
   spec.labels = {{kLabelServer, server_id_}, {kLabelJob, job->id}};
   spec.network_mode = options_.network_mode;
   spec.nano_cpus = options_.instance_type.nano_cpus;
@@ -705,6 +722,7 @@ RunResult Dispatcher::RunTask(const Task& task) {
   // someone reads the job's log; otherwise the log is read once when the sandbox has exited.
   std::unique_ptr<JobLogWriter> log_writer;
   std::vector<std::string> secrets = SecretsOf(spec);
+  if (!token.empty()) secrets.push_back(token);
   if (options_.log_hub != nullptr) {
     auto w = options_.log_hub->OpenWriter(job->id, secrets);
     if (w.ok()) {

@@ -1,0 +1,136 @@
+#include "server/channel/sandbox_channel.h"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <string>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+
+namespace fastest::server {
+namespace {
+
+constexpr char kToken[] = "tok-0123456789abcdef";
+
+TEST(CheckApiRequestHead, AcceptsOnlyTheJobToken) {
+  std::string head = absl::StrCat("GET /v1/jobs/J HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n",
+                                  "Authorization: Bearer ", kToken, "\r\n\r\n");
+  auto ok = CheckApiRequestHead(head, kToken);
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(*ok, absl::StrCat("GET /v1/jobs/J HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ",
+                              kToken, "\r\nConnection: close\r\n\r\n"));
+
+  EXPECT_TRUE(absl::IsPermissionDenied(
+      CheckApiRequestHead("GET / HTTP/1.1\r\nHost: x\r\n\r\n", kToken).status()));
+  EXPECT_TRUE(absl::IsPermissionDenied(
+      CheckApiRequestHead("GET / HTTP/1.1\r\nAuthorization: Bearer other\r\n\r\n", kToken)
+          .status()));
+  // A second Authorization header could be the one the server reads.
+  EXPECT_TRUE(absl::IsPermissionDenied(
+      CheckApiRequestHead(absl::StrCat("GET / HTTP/1.1\r\nAuthorization: Bearer ", kToken,
+                                       "\r\nauthorization: Bearer other\r\n\r\n"),
+                          kToken)
+          .status()));
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      CheckApiRequestHead(absl::StrCat("GET / HTTP/1.1\r\nAuthorization: Bearer ", kToken,
+                                       "\r\n folded\r\n\r\n"),
+                          kToken)
+          .status()));
+  EXPECT_TRUE(absl::IsInvalidArgument(CheckApiRequestHead("garbage\r\n\r\n", kToken).status()));
+}
+
+// A one-shot HTTP upstream on 127.0.0.1 that records the head it got and answers 200.
+class Upstream {
+ public:
+  Upstream() {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = {};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    socklen_t len = sizeof(addr);
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    listen(fd_, 4);
+    thread_ = std::thread([this] {
+      int c = accept(fd_, nullptr, nullptr);
+      if (c < 0) return;
+      std::string rest;
+      channel_io::ReadHead(c, 65536, 5000, &head_, &rest).IgnoreError();
+      channel_io::WriteAll(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+      close(c);
+    });
+  }
+  ~Upstream() {
+    shutdown(fd_, SHUT_RDWR);
+    close(fd_);
+    thread_.join();
+  }
+  int port() const { return port_; }
+  const std::string& head() const { return head_; }
+
+ private:
+  int fd_;
+  int port_;
+  std::string head_;
+  std::thread thread_;
+};
+
+std::string Exchange(const std::string& socket_path, const std::string& request) {
+  auto fd = channel_io::ConnectUnix(socket_path);
+  EXPECT_TRUE(fd.ok()) << fd.status();
+  if (!fd.ok()) return "";
+  channel_io::WriteAll(*fd, request);
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(*fd, buf, sizeof(buf))) > 0) out.append(buf, n);
+  close(*fd);
+  return out;
+}
+
+TEST(SandboxChannel, RelaysOnlyRequestsWithTheJobTokenAndCleansUp) {
+  std::string root = absl::StrCat(getenv("TEST_TMPDIR"), "/channels");
+  Upstream upstream;
+  auto hub = ChannelHub::Create({.root = root, .api_port = upstream.port()});
+  ASSERT_TRUE(hub.ok()) << hub.status();
+  std::string dir;
+  {
+    auto channel = (*hub)->Open("fastest-job-J1", "J1", kToken, nullptr);
+    ASSERT_TRUE(channel.ok()) << channel.status();
+    dir = (*channel)->dir();
+    struct stat st;
+    ASSERT_EQ(stat(dir.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0700u);
+    ASSERT_EQ(stat((dir + "/token").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
+    ASSERT_EQ(stat((dir + "/api.sock").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
+
+    std::string refused = Exchange(dir + "/api.sock",
+                                   "GET /v1/jobs/J1 HTTP/1.1\r\nAuthorization: Bearer nope\r\n\r\n");
+    EXPECT_EQ(refused.rfind("HTTP/1.1 401", 0), 0u) << refused;
+    // The token file stays until its token was used.
+    EXPECT_EQ(access((dir + "/token").c_str(), F_OK), 0);
+
+    std::string answer = Exchange(
+        dir + "/api.sock",
+        absl::StrCat("GET /v1/jobs/J1 HTTP/1.1\r\nConnection: keep-alive\r\nAuthorization: Bearer ",
+                     kToken, "\r\n\r\n"));
+    EXPECT_EQ(answer.rfind("HTTP/1.1 200", 0), 0u) << answer;
+    EXPECT_NE(upstream.head().find("Connection: close\r\n"), std::string::npos);
+    EXPECT_EQ(upstream.head().find("keep-alive"), std::string::npos);
+    EXPECT_NE(access((dir + "/token").c_str(), F_OK), 0) << "token file not deleted after use";
+    EXPECT_EQ((*channel)->api_requests(), 1);
+    EXPECT_EQ((*channel)->api_refused(), 1);
+  }
+  EXPECT_NE(access(dir.c_str(), F_OK), 0) << "channel directory left behind";
+}
+
+}  // namespace
+}  // namespace fastest::server
