@@ -134,7 +134,8 @@ absl::Status ChownTree(const std::string& root, int uid, int gid) {
 }
 
 bool IsRunnerCredential(const std::string& name) {
-  return name == "API_TOKEN" || name == "FASTEST_API_TOKEN" || name == "FASTEST_TOKEN" ||
+  return name == "API_TOKEN" || name == "API_TOKEN_FILE" || name == "FASTEST_API_TOKEN" ||
+         name == "FASTEST_TOKEN" ||
          name == "FASTEST_SERVER_TOKEN" || name == "API_URL";
 }
 
