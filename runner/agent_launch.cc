@@ -74,6 +74,9 @@ absl::StatusOr<ModelChoice> ChooseModel(const Environment& env) {
     model = model.substr(model.find('/') + 1);
   }
   std::string base_url = Get(env, "FASTEST_MODEL_BASE_URL");
+  // The sandbox's model gateway (the runner's relay to the server, which adds the real key).
+  const std::string gateway_url = Get(env, "FASTEST_MODEL_GATEWAY_URL");
+  if (!base_url.empty() && !gateway_url.empty()) base_url = gateway_url;
   if (!base_url.empty()) {
     c.provider = provider.empty() ? "fastest" : provider;
     c.model = model.empty() ? "fastest-model" : model;
@@ -109,6 +112,7 @@ absl::StatusOr<ModelChoice> ChooseModel(const Environment& env) {
   }
   c.provider = provider;
   c.model = model.empty() ? DefaultModel(provider) : model;
+  if (!gateway_url.empty()) c.provider_config = {{"options", {{"baseURL", gateway_url}}}};
   return c;
 }
 
@@ -150,6 +154,10 @@ absl::StatusOr<AgentLaunch> PrepareAgentLaunch(const RunnerConfig& config,
                               home + "/home"};
   for (const std::string& d : dirs) {
     if (absl::Status s = MakeDirs(d); !s.ok()) return s;
+  }
+  if (auto gw = config.env.find("FASTEST_MODEL_GATEWAY_URL"); gw != config.env.end()) {
+    // Scripted agents find the gateway where a configured endpoint would be.
+    if (launch.env.count("FASTEST_MODEL_BASE_URL")) launch.env["FASTEST_MODEL_BASE_URL"] = gw->second;
   }
   launch.uid = config.agent_uid;
   launch.gid = config.agent_gid;

@@ -1,5 +1,7 @@
 #include "runner/runner.h"
 
+#include <unistd.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <thread>
@@ -14,6 +16,7 @@
 #include "runner/agent_process.h"
 #include "runner/workspace_restore.h"
 #include "runner/workspace_snapshot.h"
+#include "server/channel/relay_io.h"
 
 namespace fastest::runner {
 namespace {
@@ -264,7 +267,30 @@ int Runner::RunJob(const core::Job& job) {
   // ---- agent ----
   const std::string A = "[agent] ";
   log_.Info("");
-  absl::StatusOr<AgentLaunch> launch = PrepareAgentLaunch(config_, job.prompt);
+  // The model gateway: exposed to the agent on 127.0.0.1, relayed to the channel's model.sock.
+  RunnerConfig agent_config = config_;
+  std::unique_ptr<server::SocketListener> model_relay;
+  if (auto gw = config_.env.find("FASTEST_MODEL_GATEWAY");
+      gw != config_.env.end() && !config_.api_socket.empty()) {
+    std::string socket =
+        config_.api_socket.substr(0, config_.api_socket.rfind('/') + 1) + "model.sock";
+    int port = 0;
+    auto relay = server::SocketListener::StartLoopback(
+        0,
+        [socket](int fd) {
+          absl::StatusOr<int> upstream = server::channel_io::ConnectUnix(socket);
+          if (!upstream.ok()) return;
+          server::channel_io::Pump(fd, *upstream);
+          close(*upstream);
+        },
+        &port);
+    if (!relay.ok()) return Fail(absl::StrCat("Model gateway relay: ", relay.status().message()));
+    model_relay = std::move(*relay);
+    agent_config.env["FASTEST_MODEL_GATEWAY_URL"] =
+        absl::StrCat("http://127.0.0.1:", port, gw->second == "/" ? "" : gw->second);
+    log_.Info(absl::StrCat("[agent] Model gateway on 127.0.0.1:", port));
+  }
+  absl::StatusOr<AgentLaunch> launch = PrepareAgentLaunch(agent_config, job.prompt);
   if (!launch.ok()) return Fail(absl::StrCat("Agent setup failed: ", launch.status().message()));
   log_.Info(absl::StrCat(A, "Running ", launch->description, "..."));
   log_.Info(absl::StrCat(A, "  Working directory: ", config_.work_dir));
@@ -300,6 +326,7 @@ int Runner::RunJob(const core::Job& job) {
   }
   watch_cv.notify_all();
   watcher.join();
+  model_relay.reset();
   if (!agent.ok()) return Fail(absl::StrCat("Agent failed to start: ", agent.status().message()));
   if (agent->stopped) {
     log_.Info(absl::StrCat(A, "Job was cancelled; agent stopped"));

@@ -31,6 +31,7 @@
 #include "core/status/status_macros.h"
 #include "server/api/api_service.h"
 #include "server/api/job_logs.h"
+#include "server/channel/model_gateway.h"
 #include "server/channel/sandbox_channel.h"
 #include "server/dispatch/dispatcher.h"
 #include "server/dispatch/instance_types.h"
@@ -272,10 +273,33 @@ int Serve(const Settings& s) {
   }
 
   Metrics metrics;
-  // Sandbox channels (embedded mode): <data_dir>/channels/<sandbox>/{api.sock,token}.
+  // Sandbox channels (embedded mode): <data_dir>/channels/<sandbox>/{api.sock,token,model.sock}.
+  // With a model configured, sandboxes get a placeholder key and reach the provider through the
+  // model gateway, which adds the real key.
+  std::map<std::string, std::string> passthrough_env, sealed_env;
+  for (const char* name : kPassthroughEnv) {
+    if (const char* v = getenv(name); v != nullptr && *v != '\0') passthrough_env[name] = v;
+  }
+  sealed_env = passthrough_env;
   std::unique_ptr<ChannelHub> channels;
+  std::unique_ptr<ModelGateway> model_gateway;
   if (!remote) {
     ChannelHubOptions co;
+    auto gateway_options = ModelGatewayFromEnvironment(&sealed_env);
+    if (!gateway_options.ok()) {
+      LogError("bad model configuration", {{"error", gateway_options.status().ToString()}});
+      return 1;
+    }
+    if (gateway_options->has_value()) {
+      (*gateway_options)->metrics = &metrics;
+      auto gateway = ModelGateway::Create(**gateway_options);
+      if (!gateway.ok()) {
+        LogError("cannot start the model gateway", {{"error", gateway.status().ToString()}});
+        return 1;
+      }
+      model_gateway = std::move(*gateway);
+      co.model_gateway = model_gateway.get();
+    }
     co.root = s.data_dir + "/channels";
     if (s.host != "0.0.0.0" && s.host != "::" && !s.host.empty()) co.api_host = s.host;
     auto hub = ChannelHub::Create(co);
@@ -319,9 +343,8 @@ int Serve(const Settings& s) {
     d.fallback_token = s.first_token;
     d.log_hub = &log_hub;
     d.channels = channels.get();
-    for (const char* name : kPassthroughEnv) {
-      if (const char* v = getenv(name); v != nullptr && *v != '\0') d.passthrough_env[name] = v;
-    }
+    d.passthrough_env = passthrough_env;
+    d.channel_passthrough_env = sealed_env;
     dispatcher = std::make_unique<Dispatcher>(source.get(), store->server_id(), backend.get(),
                                               &metrics, d);
   }

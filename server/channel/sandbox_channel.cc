@@ -77,142 +77,7 @@ std::string SafeName(absl::string_view key) {
 
 }  // namespace
 
-namespace channel_io {
 
-bool WriteAll(int fd, absl::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = send(fd, data.data(), data.size(), MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == ENOTSOCK) n = write(fd, data.data(), data.size());
-    if (n <= 0) return false;
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
-}
-
-absl::Status ReadHead(int fd, size_t max, int timeout_ms, std::string* head, std::string* rest) {
-  std::string buf;
-  const absl::Time deadline = absl::Now() + absl::Milliseconds(timeout_ms);
-  char chunk[4096];
-  while (true) {
-    size_t end = buf.find("\r\n\r\n");
-    if (end != std::string::npos) {
-      *head = buf.substr(0, end + 4);
-      *rest = buf.substr(end + 4);
-      return absl::OkStatus();
-    }
-    if (buf.size() > max) return absl::ResourceExhaustedError("request head too large");
-    int left = static_cast<int>(absl::ToInt64Milliseconds(deadline - absl::Now()));
-    if (left <= 0) return absl::DeadlineExceededError("no request head in time");
-    struct pollfd p = {fd, POLLIN, 0};
-    int r = poll(&p, 1, left);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return absl::DeadlineExceededError("no request head in time");
-    ssize_t n = recv(fd, chunk, sizeof(chunk), 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return absl::UnavailableError("connection closed before the request head");
-    buf.append(chunk, static_cast<size_t>(n));
-  }
-}
-
-void Pump(int a, int b) {
-  bool a_open = true, b_open = true;  // read sides
-  char buf[64 * 1024];
-  while (a_open || b_open) {
-    struct pollfd p[2] = {{a, static_cast<short>(a_open ? POLLIN : 0), 0},
-                          {b, static_cast<short>(b_open ? POLLIN : 0), 0}};
-    int r = poll(p, 2, -1);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) return;
-    for (int i = 0; i < 2; ++i) {
-      if (p[i].revents == 0) continue;
-      int from = i == 0 ? a : b, to = i == 0 ? b : a;
-      ssize_t n = recv(from, buf, sizeof(buf), 0);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        (i == 0 ? a_open : b_open) = false;
-        shutdown(to, SHUT_WR);
-        if (n < 0) return;
-        continue;
-      }
-      if (!WriteAll(to, absl::string_view(buf, static_cast<size_t>(n)))) return;
-    }
-  }
-}
-
-absl::StatusOr<int> ConnectTcp(const std::string& host, int port, int timeout_ms) {
-  struct sockaddr_in6 addr6 = {};
-  struct sockaddr_in addr4 = {};
-  const struct sockaddr* addr;
-  socklen_t len;
-  int family;
-  if (inet_pton(AF_INET, host.c_str(), &addr4.sin_addr) == 1) {
-    addr4.sin_family = AF_INET;
-    addr4.sin_port = htons(static_cast<uint16_t>(port));
-    addr = reinterpret_cast<const struct sockaddr*>(&addr4);
-    len = sizeof(addr4);
-    family = AF_INET;
-  } else if (inet_pton(AF_INET6, host.c_str(), &addr6.sin6_addr) == 1) {
-    addr6.sin6_family = AF_INET6;
-    addr6.sin6_port = htons(static_cast<uint16_t>(port));
-    addr = reinterpret_cast<const struct sockaddr*>(&addr6);
-    len = sizeof(addr6);
-    family = AF_INET6;
-  } else {
-    return absl::InvalidArgumentError(absl::StrCat("not a numeric address: ", host));
-  }
-  int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return absl::InternalError(Errno("socket"));
-  int r = connect(fd, addr, len);
-  if (r != 0 && errno == EINPROGRESS) {
-    struct pollfd p = {fd, POLLOUT, 0};
-    r = poll(&p, 1, timeout_ms);
-    int err = 0;
-    socklen_t err_len = sizeof(err);
-    if (r == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &err_len) == 0 && err == 0) {
-      r = 0;
-    } else {
-      errno = r == 0 ? ETIMEDOUT : (err != 0 ? err : errno);
-      r = -1;
-    }
-  }
-  if (r != 0) {
-    std::string message = Errno(absl::StrCat("connect ", host, ":", port));
-    close(fd);
-    return absl::UnavailableError(message);
-  }
-  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-  int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  return fd;
-}
-
-absl::StatusOr<int> ConnectUnix(const std::string& path) {
-  struct sockaddr_un addr = {};
-  addr.sun_family = AF_UNIX;
-  std::string target = path;
-  int dir_fd = -1;
-  if (path.size() >= sizeof(addr.sun_path)) {
-    // Through the directory's fd, like SocketListener binds.
-    size_t slash = path.rfind('/');
-    if (slash == std::string::npos) return absl::InvalidArgumentError("socket path too long");
-    dir_fd = open(path.substr(0, slash).c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (dir_fd < 0) return absl::UnavailableError(Errno(absl::StrCat("open ", path)));
-    target = absl::StrCat("/proc/self/fd/", dir_fd, path.substr(slash));
-  }
-  memcpy(addr.sun_path, target.data(), std::min(target.size(), sizeof(addr.sun_path) - 1));
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  int r = fd < 0 ? -1 : connect(fd, reinterpret_cast<struct sockaddr*>(&addr), sizeof(addr));
-  std::string message = r == 0 ? "" : Errno(absl::StrCat("connect ", path));
-  if (dir_fd >= 0) close(dir_fd);
-  if (r != 0) {
-    if (fd >= 0) close(fd);
-    return absl::UnavailableError(message);
-  }
-  return fd;
-}
-
-}  // namespace channel_io
 
 absl::StatusOr<std::string> CheckApiRequestHead(absl::string_view head, absl::string_view token) {
   if (!absl::EndsWith(head, "\r\n\r\n")) return absl::InvalidArgumentError("incomplete head");
@@ -248,89 +113,6 @@ absl::StatusOr<std::string> CheckApiRequestHead(absl::string_view head, absl::st
   return out;
 }
 
-// ---- SocketListener ----
-
-absl::StatusOr<std::unique_ptr<SocketListener>> SocketListener::Start(int dir_fd,
-                                                                      absl::string_view name,
-                                                                      Handler handler) {
-  // Through the directory's fd: short whatever the directory's path is.
-  std::string path = absl::StrCat("/proc/self/fd/", dir_fd, "/", name);
-  struct sockaddr_un addr = {};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof(addr.sun_path)) return absl::InternalError("socket path too long");
-  memcpy(addr.sun_path, path.data(), path.size());
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return absl::InternalError(Errno("socket"));
-  if (bind(fd, reinterpret_cast<struct sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      fchmodat(dir_fd, std::string(name).c_str(), 0600, 0) != 0 || listen(fd, 64) != 0) {
-    std::string message = Errno(absl::StrCat("channel socket ", name));
-    close(fd);
-    return absl::InternalError(message);
-  }
-  int wake = eventfd(0, EFD_CLOEXEC);
-  if (wake < 0) {
-    close(fd);
-    return absl::InternalError(Errno("eventfd"));
-  }
-  std::unique_ptr<SocketListener> listener(new SocketListener(fd, wake, std::move(handler)));
-  listener->acceptor_ = std::thread([l = listener.get()] { l->AcceptLoop(); });
-  return listener;
-}
-
-SocketListener::SocketListener(int listen_fd, int wake_fd, Handler handler)
-    : listen_fd_(listen_fd), wake_fd_(wake_fd), handler_(std::move(handler)) {}
-
-SocketListener::~SocketListener() { Stop(); }
-
-void SocketListener::AcceptLoop() {
-  while (true) {
-    struct pollfd p[2] = {{listen_fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
-    int r = poll(p, 2, -1);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0 || p[1].revents != 0) return;
-    int client = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (client < 0) continue;
-    std::lock_guard<std::mutex> lock(mu_);
-    if (stopped_) {
-      close(client);
-      return;
-    }
-    open_fds_.push_back(client);
-    connections_.emplace_back([this, client] {
-      handler_(client);
-      std::lock_guard<std::mutex> inner(mu_);
-      for (auto it = open_fds_.begin(); it != open_fds_.end(); ++it) {
-        if (*it == client) {
-          open_fds_.erase(it);
-          break;
-        }
-      }
-      close(client);
-    });
-  }
-}
-
-void SocketListener::Stop() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (stopped_) return;
-    stopped_ = true;
-  }
-  uint64_t one = 1;
-  (void)!write(wake_fd_, &one, sizeof(one));
-  if (acceptor_.joinable()) acceptor_.join();
-  std::vector<std::thread> threads;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    // A handler blocked on its client sees EOF / EPIPE and ends.
-    for (int fd : open_fds_) shutdown(fd, SHUT_RDWR);
-    threads.swap(connections_);
-  }
-  for (std::thread& t : threads) t.join();
-  close(listen_fd_);
-  close(wake_fd_);
-}
-
 // ---- SandboxChannel ----
 
 SandboxChannel::~SandboxChannel() {
@@ -338,6 +120,18 @@ SandboxChannel::~SandboxChannel() {
   listeners_.clear();
   if (dir_fd_ >= 0) close(dir_fd_);
   RemoveTree(dir_);
+}
+
+void SandboxChannel::AddNote(absl::string_view line) {
+  std::lock_guard<std::mutex> lock(notes_mu_);
+  if (notes_.size() < 10000) notes_.emplace_back(line);
+}
+
+std::vector<std::string> SandboxChannel::TakeNotes() {
+  std::lock_guard<std::mutex> lock(notes_mu_);
+  std::vector<std::string> out;
+  out.swap(notes_);
+  return out;
 }
 
 void SandboxChannel::HandleApi(int client_fd) {
@@ -388,8 +182,7 @@ absl::StatusOr<std::unique_ptr<ChannelHub>> ChannelHub::Create(ChannelHubOptions
 
 absl::StatusOr<std::unique_ptr<SandboxChannel>> ChannelHub::Open(absl::string_view key,
                                                                  absl::string_view job_id,
-                                                                 absl::string_view token,
-                                                                 ChannelLog log) {
+                                                                 absl::string_view token) {
   if (options_.api_port <= 0) return absl::FailedPreconditionError("API port unknown");
   std::unique_ptr<SandboxChannel> channel(new SandboxChannel());
   channel->dir_ = absl::StrCat(options_.root, "/", SafeName(key));
@@ -422,7 +215,9 @@ absl::StatusOr<std::unique_ptr<SandboxChannel>> ChannelHub::Open(absl::string_vi
     std::string job(job_id);
     auto model = SocketListener::Start(
         channel->dir_fd_, kModelSocketName,
-        [gateway, job, log](int fd) { gateway->Serve(fd, job, log); });
+        [gateway, job, raw](int fd) {
+          gateway->Serve(fd, job, [raw](absl::string_view line) { raw->AddNote(line); });
+        });
     if (!model.ok()) return model.status();
     channel->listeners_.push_back(std::move(*model));
   }

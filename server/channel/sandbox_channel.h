@@ -21,7 +21,7 @@
 //
 // Example:
 //   ChannelHub hub({.root = data_dir + "/channels", .api_port = 8787});
-//   FASTEST_ASSIGN_OR_RETURN(std::unique_ptr<SandboxChannel> ch, hub.Open(job_id, token, log));
+//   FASTEST_ASSIGN_OR_RETURN(std::unique_ptr<SandboxChannel> ch, hub.Open(name, job_id, token));
 //   spec.channel_dir = ch->dir();  // mounted at /run/fastest
 #ifndef FASTEST_SERVER_CHANNEL_SANDBOX_CHANNEL_H_
 #define FASTEST_SERVER_CHANNEL_SANDBOX_CHANNEL_H_
@@ -37,6 +37,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "server/channel/relay_io.h"
 
 namespace fastest::server {
 
@@ -52,31 +53,6 @@ inline constexpr char kTokenFileName[] = "token";
 // A line for the job's log (e.g. "[gateway] ..."). May be called from any channel thread.
 using ChannelLog = std::function<void(absl::string_view line)>;
 
-// Connections accepted on one unix socket, each handled on a thread of its own.
-class SocketListener {
- public:
-  using Handler = std::function<void(int client_fd)>;
-  // Binds `name` inside the directory `dir_fd` (mode 0600), listens, starts accepting.
-  static absl::StatusOr<std::unique_ptr<SocketListener>> Start(int dir_fd, absl::string_view name,
-                                                               Handler handler);
-  ~SocketListener();  // Stop()
-  // Stops accepting, shuts every open connection down, joins all threads.
-  void Stop();
-
- private:
-  SocketListener(int listen_fd, int wake_fd, Handler handler);
-  void AcceptLoop();
-
-  int listen_fd_;
-  int wake_fd_;
-  Handler handler_;
-  std::mutex mu_;
-  bool stopped_ = false;
-  std::vector<int> open_fds_;
-  std::vector<std::thread> connections_;
-  std::thread acceptor_;
-};
-
 class SandboxChannel {
  public:
   ~SandboxChannel();  // closes the sockets and removes the directory
@@ -85,11 +61,14 @@ class SandboxChannel {
   // Requests the API socket relayed (and refused) so far.
   int64_t api_requests() const { return api_requests_.load(); }
   int64_t api_refused() const { return api_refused_.load(); }
+  // Lines for the job's log from the gateway and the egress proxy since the last call.
+  std::vector<std::string> TakeNotes();
 
  private:
   friend class ChannelHub;
   SandboxChannel() = default;
   void HandleApi(int client_fd);
+  void AddNote(absl::string_view line);
 
   std::string dir_;
   int dir_fd_ = -1;
@@ -99,6 +78,8 @@ class SandboxChannel {
   std::atomic<bool> token_file_present_{true};
   std::atomic<int64_t> api_requests_{0};
   std::atomic<int64_t> api_refused_{0};
+  std::mutex notes_mu_;
+  std::vector<std::string> notes_;
   std::vector<std::unique_ptr<SocketListener>> listeners_;
 };
 
@@ -118,10 +99,11 @@ class ChannelHub {
   void set_api_port(int port) { options_.api_port = port; }
 
   // A channel for one sandbox: directory, token file and sockets. `key` names the directory
-  // (sanitised); `log` receives the gateway's lines for the job's log (may be empty).
+  // (sanitised).
   absl::StatusOr<std::unique_ptr<SandboxChannel>> Open(absl::string_view key,
                                                        absl::string_view job_id,
-                                                       absl::string_view token, ChannelLog log);
+                                                       absl::string_view token);
+  bool has_model_gateway() const { return options_.model_gateway != nullptr; }
 
  private:
   explicit ChannelHub(ChannelHubOptions options) : options_(std::move(options)) {}
@@ -135,20 +117,7 @@ class ChannelHub {
 // not an HTTP/1.x request head.
 absl::StatusOr<std::string> CheckApiRequestHead(absl::string_view head, absl::string_view token);
 
-// Fd helpers shared by the channel relays.
-namespace channel_io {
-// Writes all of `data`; false on error.
-bool WriteAll(int fd, absl::string_view data);
-// Reads until "\r\n\r\n" (at most `max` bytes, `timeout_ms` in all). On success `head` ends with
-// the blank line and `rest` holds bytes read past it.
-absl::Status ReadHead(int fd, size_t max, int timeout_ms, std::string* head, std::string* rest);
-// Copies bytes both ways until both directions ended (half-closes are passed on).
-void Pump(int a, int b);
-// A connected TCP socket to host:port (numeric host), or an error.
-absl::StatusOr<int> ConnectTcp(const std::string& host, int port, int timeout_ms);
-// A connected unix socket.
-absl::StatusOr<int> ConnectUnix(const std::string& path);
-}  // namespace channel_io
+
 
 }  // namespace fastest::server
 

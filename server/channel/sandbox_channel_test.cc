@@ -101,7 +101,7 @@ TEST(SandboxChannel, RelaysOnlyRequestsWithTheJobTokenAndCleansUp) {
   ASSERT_TRUE(hub.ok()) << hub.status();
   std::string dir;
   {
-    auto channel = (*hub)->Open("fastest-job-J1", "J1", kToken, nullptr);
+    auto channel = (*hub)->Open("fastest-job-J1", "J1", kToken);
     ASSERT_TRUE(channel.ok()) << channel.status();
     dir = (*channel)->dir();
     struct stat st;

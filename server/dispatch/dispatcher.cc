@@ -248,6 +248,14 @@ class Dispatcher::OutputCapture {
   }
   // Completes the log file and tells its followers. Call once the job's final status is stored.
   // Idempotent.
+  // Lines of the server's own about the job (the sandbox channel's gateway and egress notes).
+  void AppendLines(const std::vector<std::string>& lines) {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    if (state_->writer == nullptr) return;
+    for (const std::string& line : lines) {
+      state_->writer->Append(core::kStdoutStream, line + "\n").IgnoreError();
+    }
+  }
   void CloseLog() {
     if (hub_ != nullptr) {
       hub_->SetDemandHandler(job_id_, nullptr);
@@ -654,7 +662,7 @@ RunResult Dispatcher::RunTask(const Task& task) {
   spec.env["JOB_ID"] = job->id;
   std::unique_ptr<SandboxChannel> channel;
   if (options_.channels != nullptr && channel_mount_) {
-    auto opened = options_.channels->Open(spec.name, job->id, token, nullptr);
+    auto opened = options_.channels->Open(spec.name, job->id, token);
     if (!opened.ok()) {
       std::string msg = absl::StrCat("Failed to open the sandbox channel: ", opened.status().message());
       LogError("sandbox channel failed", {{"job_id", job->id}, {"error", msg}});
@@ -664,6 +672,8 @@ RunResult Dispatcher::RunTask(const Task& task) {
     }
     channel = std::move(*opened);
     spec.channel_dir = channel->dir();
+    spec.env = options_.channel_passthrough_env;
+    spec.env["JOB_ID"] = job->id;
     spec.env["API_URL"] = absl::StrCat("unix://", kChannelMountPoint, "/", kApiSocketName);
     spec.env["API_TOKEN_FILE"] = absl::StrCat(kChannelMountPoint, "/", kTokenFileName);
   } else {
@@ -856,6 +866,7 @@ RunResult Dispatcher::RunTask(const Task& task) {
   }
 
   // The final status is stored: complete the log (its followers then end).
+  if (channel != nullptr) capture.AppendLines(channel->TakeNotes());
   capture.CloseLog();
 
   // Always remove the sandbox.

@@ -105,6 +105,9 @@ struct DispatcherOptions {
   // reaches the API through the sandbox's api.sock and reads its token from a file there; no
   // token in any environment. Null: API_URL/API_TOKEN in the environment as before.
   ChannelHub* channels = nullptr;
+  // passthrough_env for sandboxes with a channel: provider keys replaced by a placeholder (the
+  // channel's model gateway adds the real one).
+  std::map<std::string, std::string> channel_passthrough_env;
 };
 
 class Dispatcher {
