@@ -31,6 +31,7 @@
 #include "core/status/status_macros.h"
 #include "server/api/api_service.h"
 #include "server/api/job_logs.h"
+#include "server/channel/egress_proxy.h"
 #include "server/channel/model_gateway.h"
 #include "server/channel/sandbox_channel.h"
 #include "server/dispatch/dispatcher.h"
@@ -76,8 +77,15 @@ ABSL_FLAG(std::string, sandbox_api_url, "",
 ABSL_FLAG(std::string, instance_type, "standard-1",
           "Sandbox resources: lite|basic|standard-1..4. Env FASTEST_INSTANCE_TYPE.");
 ABSL_FLAG(std::string, network_mode, "",
-          "Sandbox network mode (host|none|bridge; empty = backend default). "
-          "Env FASTEST_NETWORK_MODE.");
+          "Sandbox network mode (host|none|bridge; empty = backend default: none for docker and "
+          "podman). Env FASTEST_NETWORK_MODE.");
+// Sandbox egress (server/channel/egress_proxy.h).
+ABSL_FLAG(std::string, egress, "none",
+          "Sandbox network egress: none (only the API and the model gateway), allowlist (CONNECT "
+          "proxy to --egress_allow hosts, refusals in the job log) or open (UNSAFE: host network, "
+          "the sandbox can reach everything the host can). Env FASTEST_EGRESS.");
+ABSL_FLAG(std::string, egress_allow, "",
+          "host[:port],... reachable with --egress=allowlist. Env FASTEST_EGRESS_ALLOW.");
 ABSL_FLAG(std::string, api_url, "",
           "Remote mode: dispatch jobs of this external Fastest API instead of the embedded one; "
           "FASTEST_API_TOKEN / API_TOKEN is the token for it. Env FASTEST_REMOTE_API_URL.");
@@ -113,6 +121,8 @@ const ConfigKey kFsyncBlobs = Key("fsync_blobs", "FASTEST_FSYNC_BLOBS", "true");
 const ConfigKey kSandboxApiUrl = Key("sandbox_api_url", "FASTEST_SANDBOX_API_URL", "");
 const ConfigKey kInstanceType = Key("instance_type", "FASTEST_INSTANCE_TYPE", "standard-1");
 const ConfigKey kNetworkMode = Key("network_mode", "FASTEST_NETWORK_MODE", "");
+const ConfigKey kEgress = Key("egress", "FASTEST_EGRESS", "none");
+const ConfigKey kEgressAllow = Key("egress_allow", "FASTEST_EGRESS_ALLOW", "");
 const ConfigKey kRemoteApiUrl = Key("api_url", "FASTEST_REMOTE_API_URL", "");
 const ConfigKey kPortFile = Key("port_file", "FASTEST_PORT_FILE", "");
 const ConfigKey kEmail = Key("email", "FASTEST_ADMIN_EMAIL", "admin@localhost");
@@ -131,7 +141,7 @@ const char* const kPassthroughEnv[] = {
 struct Settings {
   int port;
   std::string host, data_dir, backend, image, sandbox_api_url, network_mode, remote_api_url,
-      port_file, email;
+      port_file, email, egress, egress_allow;
   nlohmann::json backend_config;
   std::vector<std::string> runner_command;
   int max_instances, threads;
@@ -179,6 +189,13 @@ absl::StatusOr<Settings> LoadSettings() {
   }
   s.instance_type = *it;
   FASTEST_ASSIGN_OR_RETURN(s.network_mode, c.GetString(kNetworkMode));
+  FASTEST_ASSIGN_OR_RETURN(s.egress, c.GetString(kEgress));
+  FASTEST_ASSIGN_OR_RETURN(s.egress_allow, c.GetString(kEgressAllow));
+  if (s.egress != "none" && s.egress != "allowlist" && s.egress != "open") {
+    return absl::InvalidArgumentError("--egress must be none, allowlist or open");
+  }
+  // "open" is the old host networking, chosen explicitly.
+  if (s.egress == "open" && s.network_mode.empty()) s.network_mode = "host";
   FASTEST_ASSIGN_OR_RETURN(s.remote_api_url, c.GetString(kRemoteApiUrl));
   FASTEST_ASSIGN_OR_RETURN(s.port_file, c.GetString(kPortFile));
   FASTEST_ASSIGN_OR_RETURN(s.email, c.GetString(kEmail));
@@ -283,6 +300,7 @@ int Serve(const Settings& s) {
   sealed_env = passthrough_env;
   std::unique_ptr<ChannelHub> channels;
   std::unique_ptr<ModelGateway> model_gateway;
+  std::unique_ptr<EgressProxy> egress_proxy;
   if (!remote) {
     ChannelHubOptions co;
     auto gateway_options = ModelGatewayFromEnvironment(&sealed_env);
@@ -299,6 +317,16 @@ int Serve(const Settings& s) {
       }
       model_gateway = std::move(*gateway);
       co.model_gateway = model_gateway.get();
+    }
+    if (s.egress == "allowlist") {
+      auto rules = ParseEgressAllowList(s.egress_allow);
+      if (!rules.ok()) {
+        LogError("bad --egress_allow", {{"error", rules.status().ToString()}});
+        return 1;
+      }
+      egress_proxy = std::make_unique<EgressProxy>(std::move(*rules));
+      co.egress_proxy = egress_proxy.get();
+      sealed_env["FASTEST_EGRESS_PROXY"] = "1";
     }
     co.root = s.data_dir + "/channels";
     if (s.host != "0.0.0.0" && s.host != "::" && !s.host.empty()) co.api_host = s.host;

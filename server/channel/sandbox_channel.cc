@@ -22,6 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "server/channel/egress_proxy.h"
 #include "server/channel/model_gateway.h"
 #include "server/util/log.h"
 
@@ -220,6 +221,14 @@ absl::StatusOr<std::unique_ptr<SandboxChannel>> ChannelHub::Open(absl::string_vi
         });
     if (!model.ok()) return model.status();
     channel->listeners_.push_back(std::move(*model));
+  }
+  if (options_.egress_proxy != nullptr) {
+    EgressProxy* proxy = options_.egress_proxy;
+    auto egress = SocketListener::Start(channel->dir_fd_, kEgressSocketName, [proxy, raw](int fd) {
+      proxy->Serve(fd, [raw](absl::string_view line) { raw->AddNote(line); });
+    });
+    if (!egress.ok()) return egress.status();
+    channel->listeners_.push_back(std::move(*egress));
   }
   return channel;
 }

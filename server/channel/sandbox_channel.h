@@ -11,6 +11,7 @@
 //              server answers one request per connection and later bytes on it are never
 //              parsed: every request through the socket carries the job's token.
 //   model.sock the model gateway (when configured, see model_gateway.h).
+//   egress.sock the allow-list CONNECT proxy (--egress=allowlist, see egress_proxy.h).
 //
 // Only the runner's uid inside the sandbox can open the directory (the agent runs as another
 // uid). Sockets are bound through /proc/self/fd/<dirfd>/, so a long data directory never hits the
@@ -41,6 +42,7 @@
 
 namespace fastest::server {
 
+class EgressProxy;
 class ModelGateway;
 
 // Where the sandbox sees its channel directory, and the names inside it.
@@ -89,6 +91,8 @@ struct ChannelHubOptions {
   int api_port = 0;  // the server's own HTTP listener
   // Serves model.sock when set (not owned).
   ModelGateway* model_gateway = nullptr;
+  // Serves egress.sock when set (not owned): --egress=allowlist.
+  EgressProxy* egress_proxy = nullptr;
 };
 
 class ChannelHub {

@@ -3,7 +3,8 @@
 // snapshots it; the test reads it from the output snapshot). It never decides whether an attack
 // "counts": it records raw outcomes (errno text, bytes read) and the test judges them.
 //
-// Usage: hostile_agent --decoy_port=N --server_port=N [--gateway_url=http://127.0.0.1:P/v1]
+// Usage: hostile_agent --decoy_port=N --server_port=N --allowed_port=N --limit_mib=N
+// (the model gateway and egress proxy are found in FASTEST_MODEL_BASE_URL and HTTPS_PROXY)
 // Statically linked: the sandbox image holds only what the runner and OpenCode need.
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -87,6 +88,38 @@ std::string TcpProbe(int port) {
   ssize_t n = read(fd, buf, sizeof(buf));
   close(fd);
   return "connected: " + (n > 0 ? std::string(buf, n) : std::string());
+}
+
+// Connects to 127.0.0.1:port, sends `request`, returns everything read until EOF (5 s).
+std::string Exchange(int port, const std::string& request) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in addr = {};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    std::string e = Err();
+    close(fd);
+    return e;
+  }
+  (void)!write(fd, request.data(), request.size());
+  struct timeval tv = {5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof(buf))) > 0) out.append(buf, n);
+  close(fd);
+  return out;
+}
+
+// "http://127.0.0.1:PORT/path" -> PORT and "/path".
+int PortOf(const std::string& url, std::string* path) {
+  size_t host = url.find("127.0.0.1:");
+  if (host == std::string::npos) return 0;
+  size_t slash = url.find('/', host);
+  if (path != nullptr) *path = slash == std::string::npos ? "" : url.substr(slash);
+  return atoi(url.c_str() + host + 10);
 }
 
 std::string UnixProbe(const std::string& path) {
@@ -205,13 +238,14 @@ void Progress(int fd, long long mib) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int decoy_port = 0, server_port = 0;
+  int decoy_port = 0, server_port = 0, allowed_port = 0;
   long long limit_mib = 8192;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a.rfind("--decoy_port=", 0) == 0) decoy_port = atoi(a.c_str() + 13);
     if (a.rfind("--server_port=", 0) == 0) server_port = atoi(a.c_str() + 14);
     if (a.rfind("--limit_mib=", 0) == 0) limit_mib = atoll(a.c_str() + 12);
+    if (a.rfind("--allowed_port=", 0) == 0) allowed_port = atoi(a.c_str() + 15);
   }
 
   // The memory and disk bombs run in children: make sure the OOM killer picks them, not us.
@@ -276,6 +310,36 @@ int main(int argc, char** argv) {
   }
   Record("hunt.hits", hits);
   Record("hunt.files_read", std::to_string(files));
+
+  // The model gateway: usable with the placeholder key, but only for the provider's API.
+  const char* model_url = getenv("FASTEST_MODEL_BASE_URL");
+  if (model_url != nullptr) {
+    std::string path;
+    int port = PortOf(model_url, &path);
+    const char* key = getenv("FASTEST_MODEL_API_KEY");
+    std::string body = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+    Record("model.answer",
+           Exchange(port, "POST " + path + "/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                          "Authorization: Bearer " + std::string(key ? key : "") +
+                          "\r\nContent-Type: application/json\r\nContent-Length: " +
+                          std::to_string(body.size()) + "\r\n\r\n" + body));
+    Record("model.escape",
+           Exchange(port, "GET " + path + "/../stub/state HTTP/1.1\r\nHost: x\r\n\r\n"));
+    Record("model.absolute",
+           Exchange(port, "GET http://127.0.0.1:1/ HTTP/1.1\r\nHost: x\r\n\r\n"));
+  }
+  // The egress proxy: an allow-listed host works, the decoy does not.
+  const char* proxy = getenv("HTTPS_PROXY");
+  if (proxy != nullptr) {
+    int port = PortOf(proxy, nullptr);
+    Record("egress.allowed", Exchange(port, "CONNECT 127.0.0.1:" + std::to_string(allowed_port) +
+                                                " HTTP/1.1\r\n\r\n"));
+    Record("egress.refused", Exchange(port, "CONNECT 127.0.0.1:" + std::to_string(decoy_port) +
+                                                " HTTP/1.1\r\n\r\n"));
+    Record("egress.plain_get",
+           Exchange(port, "GET http://127.0.0.1:" + std::to_string(decoy_port) +
+                              "/ HTTP/1.1\r\nHost: x\r\n\r\n"));
+  }
 
   // The image: writable?
   int planted = open("/usr/local/bin/planted", O_WRONLY | O_CREAT, 0755);

@@ -26,6 +26,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/e2e/e2e_harness.h"
+#include "tests/testing/child_process.h"
 
 #ifndef FASTEST_SECURITY_BACKEND
 #error "compile with -DFASTEST_SECURITY_BACKEND=docker|podman"
@@ -154,15 +155,37 @@ TEST(SecurityTest, HostileAgentGetsNothingAndTheJobStillCompletes) {
   const std::string admin_token = "sec-" + RandomHex(32);
   const std::string decoy_secret = "DECOY-" + RandomHex(24);
   Decoy decoy(decoy_secret);
+  const std::string allowed_greeting = "ALLOWED-" + RandomHex(24);
+  Decoy allowed(allowed_greeting);  // the one host on the egress allow-list
+
+  // The model provider: the stub accepts completions only with the key the server holds.
+  const std::string model_key = "sk-sec-" + RandomHex(32);
+  testing::SpawnOptions stub_options;
+  stub_options.binary = RunfilePath("tools/model_stub/fastest-model-stub");
+  stub_options.args = {absl::StrCat("--scenario=", RunfilePath("examples/scenarios/basic.json")),
+                       "--port=0", absl::StrCat("--port_file=", work, "/stub.port"),
+                       "--require_key_env=FASTEST_STUB_KEY"};
+  stub_options.env = testing::CurrentEnvironment();
+  stub_options.env["FASTEST_STUB_KEY"] = model_key;
+  stub_options.log_path = work + "/stub.log";
+  auto stub = testing::ChildProcess::Spawn(stub_options);
+  ASSERT_TRUE(stub.ok()) << stub.status();
+  auto stub_port = stub->WaitForPortFile(work + "/stub.port", absl::Seconds(10));
+  ASSERT_TRUE(stub_port.ok()) << stub_port.status();
 
   ServerOptions options;
   options.backend = *kind;
   options.image = image;
   options.port = FreePort();
   options.job_timeout = "3m";
-  options.agent_command = absl::StrCat("./hostile_agent --decoy_port=", decoy.port(),
-                                       " --server_port=", options.port, " --limit_mib=2048");
-  options.extra_flags = {"--instance_type=basic"};
+  options.agent_command =
+      absl::StrCat("./hostile_agent --decoy_port=", decoy.port(), " --server_port=", options.port,
+                   " --allowed_port=", allowed.port(), " --limit_mib=2048");
+  options.extra_flags = {"--instance_type=basic", "--egress=allowlist",
+                         absl::StrCat("--egress_allow=127.0.0.1:", allowed.port())};
+  options.extra_env = {
+      {"FASTEST_MODEL_BASE_URL", absl::StrCat("http://127.0.0.1:", *stub_port, "/v1")},
+      {"FASTEST_MODEL_API_KEY", model_key}};
   ServerProcess server(work + "/data", admin_token, options);
   absl::Status started = server.Start();
   ASSERT_TRUE(started.ok()) << started.message();
@@ -244,6 +267,7 @@ TEST(SecurityTest, HostileAgentGetsNothingAndTheJobStillCompletes) {
   ASSERT_FALSE(job_log.empty());
   files["<job log>"] = job_log;
   files["<server log>"] = server.Log();
+  files["<sandbox env>"] = env;
 
   // The real work got done.
   EXPECT_EQ(files["done.txt"], "the agent finished its task\n");
@@ -252,11 +276,32 @@ TEST(SecurityTest, HostileAgentGetsNothingAndTheJobStillCompletes) {
   ASSERT_TRUE(report.is_object()) << files["report.json"];
   fprintf(stderr, "hostile agent report:\n%s\n", report.dump(2).c_str());
 
-  // No token, no decoy secret anywhere: blobs, job log, server log.
+  // The model gateway: the agent's request reached the stub (which demands the real key) and
+  // got its answer; the gateway refuses anything but the provider's API below /v1.
+  EXPECT_TRUE(absl::StartsWith(report.value("model.answer", ""), "HTTP/1.1 200"))
+      << report.value("model.answer", "missing");
+  EXPECT_TRUE(absl::StartsWith(report.value("model.escape", ""), "HTTP/1.1 400"))
+      << report.value("model.escape", "missing");
+  EXPECT_TRUE(absl::StartsWith(report.value("model.absolute", ""), "HTTP/1.1 400"))
+      << report.value("model.absolute", "missing");
+  EXPECT_TRUE(absl::StrContains(job_log, "[gateway] POST /v1/chat/completions -> 200")) << job_log;
+  EXPECT_TRUE(absl::StrContains(report.value("self.environ", ""),
+                                "FASTEST_MODEL_API_KEY=fastest-model-gateway"));
+  // Egress: the allow-listed host answers through the proxy; the decoy is refused and logged.
+  EXPECT_TRUE(absl::StrContains(report.value("egress.allowed", ""), allowed_greeting))
+      << report.value("egress.allowed", "missing");
+  EXPECT_EQ(allowed.accepted(), 1);
+  EXPECT_TRUE(absl::StartsWith(report.value("egress.refused", ""), "HTTP/1.1 403"))
+      << report.value("egress.refused", "missing");
+  EXPECT_TRUE(absl::StartsWith(report.value("egress.plain_get", ""), "HTTP/1.1 405"));
+  EXPECT_TRUE(absl::StrContains(job_log, absl::StrCat("[egress] refused 127.0.0.1:", decoy.port())))
+      << job_log;
+  // No token, no provider key, no decoy secret anywhere: blobs, logs, the sandbox's env.
   const std::regex token_shape("fst_[0-9a-f]{48}");
   for (const auto& [path, content] : files) {
     EXPECT_FALSE(std::regex_search(content, token_shape)) << "an API token in " << path;
     EXPECT_FALSE(absl::StrContains(content, decoy_secret)) << "the decoy's secret in " << path;
+    EXPECT_FALSE(absl::StrContains(content, model_key)) << "the provider key in " << path;
   }
 
   // Identity and privileges of the agent.
