@@ -146,7 +146,10 @@ absl::StatusOr<std::string> GatewayRequestHead(absl::string_view head, absl::str
                     ? absl::StartsWith(target, "/")
                     : (target == base_path || absl::StartsWith(target, absl::StrCat(base_path, "/")) ||
                        absl::StartsWith(target, absl::StrCat(base_path, "?")));
-  if (!inside || absl::StrContains(target, "/../") || absl::EndsWith(target, "/..")) {
+  // Dot segments, also percent-encoded: the provider may normalise them out of the base path.
+  const std::string lower_target = absl::AsciiStrToLower(target);
+  if (!inside || absl::StrContains(target, "/../") || absl::EndsWith(target, "/..") ||
+      absl::StrContains(lower_target, "%2e") || absl::StrContains(lower_target, "%2f")) {
     return absl::InvalidArgumentError(absl::StrCat("target outside ", base_path, "/"));
   }
   std::string out = absl::StrCat(lines[0], "\r\nHost: ", host_header, "\r\n");
