@@ -298,6 +298,7 @@ int Serve(const Settings& s) {
     if (const char* v = getenv(name); v != nullptr && *v != '\0') passthrough_env[name] = v;
   }
   sealed_env = passthrough_env;
+  std::string network_mode = s.network_mode;
   std::unique_ptr<ChannelHub> channels;
   std::unique_ptr<ModelGateway> model_gateway;
   std::unique_ptr<EgressProxy> egress_proxy;
@@ -336,6 +337,11 @@ int Serve(const Settings& s) {
       return 1;
     }
     channels = std::move(*hub);
+  } else if (network_mode.empty()) {
+    // The channel sockets serve only the embedded API: a remote API is reached over the network.
+    network_mode = "host";
+    LogWarn("remote mode: sandboxes use the host network and hold their token in the environment "
+            "(sealed sandboxes need the embedded API); --network_mode overrides");
   }
   std::unique_ptr<core::SandboxBackend> backend;
   std::unique_ptr<Dispatcher> dispatcher;
@@ -363,7 +369,7 @@ int Serve(const Settings& s) {
     DispatcherOptions d;
     d.image = s.image;
     d.runner_command = s.runner_command;
-    d.network_mode = s.network_mode;
+    d.network_mode = network_mode;
     d.instance_type = s.instance_type;
     d.max_instances = s.max_instances;
     d.job_timeout = s.job_timeout;

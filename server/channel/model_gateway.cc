@@ -217,11 +217,8 @@ void ModelGateway::Serve(int client_fd, const std::string& job_id, const Channel
       GatewayRequestHead(head, base_path_, host_header_, key_header_);
   if (!forward.ok()) {
     note(absl::StrCat("refused ", request_line.substr(0, 200), ": ", forward.status().message()));
-    std::string body = "{\"error\":\"the model gateway refused this request\"}";
-    channel_io::WriteAll(client_fd,
-                         absl::StrCat("HTTP/1.1 400 Bad Request\r\nContent-Type: application/json"
-                                      "\r\nContent-Length: ",
-                                      body.size(), "\r\nConnection: close\r\n\r\n", body));
+    channel_io::WriteJsonError(client_fd, 400, "Bad Request",
+                               "the model gateway refused this request");
     return;
   }
   absl::StatusOr<int> fd = channel_io::ConnectHost(host_, port_, 10000);
@@ -241,11 +238,7 @@ void ModelGateway::Serve(int client_fd, const std::string& job_id, const Channel
   }
   if (!fd.ok()) {
     note(absl::StrCat(request_line, ": provider unreachable: ", fd.status().message()));
-    std::string body = "{\"error\":\"the model provider is not reachable\"}";
-    channel_io::WriteAll(client_fd,
-                         absl::StrCat("HTTP/1.1 502 Bad Gateway\r\nContent-Type: application/json"
-                                      "\r\nContent-Length: ",
-                                      body.size(), "\r\nConnection: close\r\n\r\n", body));
+    channel_io::WriteJsonError(client_fd, 502, "Bad Gateway", "the model provider is not reachable");
     return;
   }
   Upstream upstream(*fd, ssl);

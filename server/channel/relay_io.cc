@@ -137,6 +137,13 @@ absl::StatusOr<int> ConnectTcp(const std::string& host, int port, int timeout_ms
   return fd;
 }
 
+bool WriteJsonError(int fd, int status, absl::string_view reason, absl::string_view message) {
+  std::string body = absl::StrCat("{\"error\":\"", message, "\"}");
+  return WriteAll(fd, absl::StrCat("HTTP/1.1 ", status, " ", reason,
+                                   "\r\nContent-Type: application/json\r\nContent-Length: ",
+                                   body.size(), "\r\nConnection: close\r\n\r\n", body));
+}
+
 absl::StatusOr<int> ConnectHost(const std::string& host, int port, int timeout_ms) {
   struct addrinfo hints = {};
   hints.ai_socktype = SOCK_STREAM;
@@ -209,14 +216,7 @@ absl::StatusOr<std::unique_ptr<SocketListener>> SocketListener::Start(int dir_fd
     close(fd);
     return absl::InternalError(message);
   }
-  int wake = eventfd(0, EFD_CLOEXEC);
-  if (wake < 0) {
-    close(fd);
-    return absl::InternalError(Errno("eventfd"));
-  }
-  std::unique_ptr<SocketListener> listener(new SocketListener(fd, wake, std::move(handler)));
-  listener->acceptor_ = std::thread([l = listener.get()] { l->AcceptLoop(); });
-  return listener;
+  return Launch(fd, std::move(handler));
 }
 
 absl::StatusOr<std::unique_ptr<SocketListener>> SocketListener::StartLoopback(int port,
@@ -237,12 +237,17 @@ absl::StatusOr<std::unique_ptr<SocketListener>> SocketListener::StartLoopback(in
     return absl::InternalError(message);
   }
   if (bound_port != nullptr) *bound_port = ntohs(addr.sin_port);
+  return Launch(fd, std::move(handler));
+}
+
+absl::StatusOr<std::unique_ptr<SocketListener>> SocketListener::Launch(int listen_fd,
+                                                                       Handler handler) {
   int wake = eventfd(0, EFD_CLOEXEC);
   if (wake < 0) {
-    close(fd);
+    close(listen_fd);
     return absl::InternalError(Errno("eventfd"));
   }
-  std::unique_ptr<SocketListener> listener(new SocketListener(fd, wake, std::move(handler)));
+  std::unique_ptr<SocketListener> listener(new SocketListener(listen_fd, wake, std::move(handler)));
   listener->acceptor_ = std::thread([l = listener.get()] { l->AcceptLoop(); });
   return listener;
 }

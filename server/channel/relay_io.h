@@ -36,6 +36,8 @@ class SocketListener {
 
  private:
   SocketListener(int listen_fd, int wake_fd, Handler handler);
+  // Starts accepting on a listening socket (closed on failure).
+  static absl::StatusOr<std::unique_ptr<SocketListener>> Launch(int listen_fd, Handler handler);
   void AcceptLoop();
 
   int listen_fd_;
@@ -61,6 +63,9 @@ bool WriteAll(int fd, absl::string_view data);
 absl::Status ReadHead(int fd, size_t max, int timeout_ms, std::string* head, std::string* rest);
 // Copies bytes both ways until both directions ended (half-closes are passed on).
 void Pump(int a, int b);
+// Answers with `status` `reason` and {"error": message} (message must need no JSON escaping),
+// then the connection closes.
+bool WriteJsonError(int fd, int status, absl::string_view reason, absl::string_view message);
 // A connected TCP socket to host:port (numeric host), or an error.
 absl::StatusOr<int> ConnectTcp(const std::string& host, int port, int timeout_ms);
 // A connected TCP socket to host:port, resolving `host` (getaddrinfo; tries each address).

@@ -42,13 +42,6 @@ bool SameSecret(absl::string_view a, absl::string_view b) {
   return diff == 0;
 }
 
-void RefuseHttp(int fd, int status, absl::string_view reason, absl::string_view message) {
-  std::string body = absl::StrCat("{\"error\":\"", message, "\"}");
-  channel_io::WriteAll(fd, absl::StrCat("HTTP/1.1 ", status, " ", reason,
-                                        "\r\nContent-Type: application/json\r\nContent-Length: ",
-                                        body.size(), "\r\nConnection: close\r\n\r\n", body));
-}
-
 // Removes everything below `path` (not following symlinks), then `path` itself.
 void RemoveTree(const std::string& path) {
   struct stat st;
@@ -142,9 +135,9 @@ void SandboxChannel::HandleApi(int client_fd) {
   if (!forward.ok()) {
     ++api_refused_;
     if (absl::IsPermissionDenied(forward.status())) {
-      RefuseHttp(client_fd, 401, "Unauthorized", "this channel accepts only its job's token");
+      channel_io::WriteJsonError(client_fd, 401, "Unauthorized", "this channel accepts only its job's token");
     } else {
-      RefuseHttp(client_fd, 400, "Bad Request", "malformed request head");
+      channel_io::WriteJsonError(client_fd, 400, "Bad Request", "malformed request head");
     }
     return;
   }
@@ -153,7 +146,7 @@ void SandboxChannel::HandleApi(int client_fd) {
   if (token_file_present_.exchange(false)) unlinkat(dir_fd_, kTokenFileName, 0);
   absl::StatusOr<int> upstream = channel_io::ConnectTcp(upstream_host_, upstream_port_, 5000);
   if (!upstream.ok()) {
-    RefuseHttp(client_fd, 502, "Bad Gateway", "fastest-server is not reachable");
+    channel_io::WriteJsonError(client_fd, 502, "Bad Gateway", "fastest-server is not reachable");
     return;
   }
   if (channel_io::WriteAll(*upstream, *forward) && channel_io::WriteAll(*upstream, rest)) {

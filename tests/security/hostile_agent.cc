@@ -68,28 +68,6 @@ std::string Slurp(const std::string& path, size_t max = 1 << 20) {
   return out;
 }
 
-std::string TcpProbe(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return Err();
-  struct sockaddr_in addr = {};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    std::string e = Err();
-    close(fd);
-    return e;
-  }
-  const char req[] = "GET /v1/jobs HTTP/1.0\r\n\r\n";
-  (void)!write(fd, req, sizeof(req) - 1);
-  struct timeval tv = {2, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  char buf[512];
-  ssize_t n = read(fd, buf, sizeof(buf));
-  close(fd);
-  return "connected: " + (n > 0 ? std::string(buf, n) : std::string());
-}
-
 // Connects to 127.0.0.1:port, sends `request`, returns everything read until EOF (5 s).
 std::string Exchange(int port, const std::string& request) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -267,8 +245,9 @@ int main(int argc, char** argv) {
   Record("setuid0", setuid(0) == 0 ? "became root" : Err());
 
   // Network: the host's loopback services, raw sockets, host listeners.
-  Record("net.decoy", TcpProbe(decoy_port));
-  Record("net.server", TcpProbe(server_port));
+  const std::string probe = "GET /v1/jobs HTTP/1.0\r\n\r\n";
+  Record("net.decoy", Exchange(decoy_port, probe));
+  Record("net.server", Exchange(server_port, probe));
   int raw = socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL));
   Record("net.packet_socket", raw >= 0 ? "opened" : Err());
   int raw_ip = socket(AF_INET, SOCK_RAW, IPPROTO_TCP);

@@ -26,6 +26,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/e2e/e2e_harness.h"
+#include "tests/runner/e2e_harness.h"
 #include "tests/testing/child_process.h"
 
 #ifndef FASTEST_SECURITY_BACKEND
@@ -90,18 +91,6 @@ class Decoy {
   std::atomic<int> accepted_{0};
   std::thread thread_;
 };
-
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in addr = {};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
 
 // GET <path> on the engine socket (Docker and Podman's compat API).
 absl::StatusOr<nlohmann::json> EngineGet(BackendKind kind, const std::string& path) {
@@ -176,7 +165,7 @@ TEST(SecurityTest, HostileAgentGetsNothingAndTheJobStillCompletes) {
   ServerOptions options;
   options.backend = *kind;
   options.image = image;
-  options.port = FreePort();
+  options.port = testing::PickFreePort();
   options.job_timeout = "3m";
   options.agent_command =
       absl::StrCat("./hostile_agent --decoy_port=", decoy.port(), " --server_port=", options.port,
