@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "core/status/status_macros.h"
 #include "server/metrics/metrics.h"
 
 namespace fastest::server {
@@ -134,9 +135,10 @@ absl::StatusOr<std::optional<ModelGatewayOptions>> ModelGatewayFromEnvironment(
 absl::StatusOr<std::string> GatewayRequestHead(absl::string_view head, absl::string_view base_path,
                                                absl::string_view host_header,
                                                absl::string_view key_header) {
-  if (!absl::EndsWith(head, "\r\n\r\n")) return absl::InvalidArgumentError("incomplete head");
-  std::vector<absl::string_view> lines = absl::StrSplit(head.substr(0, head.size() - 4), "\r\n");
-  std::vector<absl::string_view> parts = absl::StrSplit(lines[0], ' ');
+  absl::string_view request_line;
+  FASTEST_ASSIGN_OR_RETURN(std::vector<channel_io::HeadLine> headers,
+                           channel_io::ParseRequestHead(head, &request_line));
+  std::vector<absl::string_view> parts = absl::StrSplit(request_line, ' ');
   if (parts.size() != 3 || !absl::StartsWith(parts[2], "HTTP/1.")) {
     return absl::InvalidArgumentError("not an HTTP/1.x request");
   }
@@ -152,21 +154,15 @@ absl::StatusOr<std::string> GatewayRequestHead(absl::string_view head, absl::str
       absl::StrContains(lower_target, "%2e") || absl::StrContains(lower_target, "%2f")) {
     return absl::InvalidArgumentError(absl::StrCat("target outside ", base_path, "/"));
   }
-  std::string out = absl::StrCat(lines[0], "\r\nHost: ", host_header, "\r\n");
+  std::string out = absl::StrCat(request_line, "\r\nHost: ", host_header, "\r\n");
   if (!key_header.empty()) absl::StrAppend(&out, key_header, "\r\n");
-  for (size_t i = 1; i < lines.size(); ++i) {
-    absl::string_view line = lines[i];
-    size_t colon = line.find(':');
-    if (colon == absl::string_view::npos || colon == 0 || line[0] == ' ' || line[0] == '\t') {
-      return absl::InvalidArgumentError("malformed header line");
-    }
-    std::string name = absl::AsciiStrToLower(line.substr(0, colon));
-    if (name == "host" || name == "authorization" || name == "x-api-key" || name == "api-key" ||
-        name == "connection" || name == "keep-alive" || name == "upgrade" || name == "te" ||
-        absl::StartsWith(name, "proxy-")) {
+  for (const channel_io::HeadLine& h : headers) {
+    if (h.name == "host" || h.name == "authorization" || h.name == "x-api-key" ||
+        h.name == "api-key" || h.name == "connection" || h.name == "keep-alive" ||
+        h.name == "upgrade" || h.name == "te" || absl::StartsWith(h.name, "proxy-")) {
       continue;
     }
-    absl::StrAppend(&out, line, "\r\n");
+    absl::StrAppend(&out, h.line, "\r\n");
   }
   absl::StrAppend(&out, "Connection: close\r\n\r\n");
   return out;

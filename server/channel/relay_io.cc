@@ -17,7 +17,10 @@
 #include <cstring>
 #include <utility>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 
 namespace fastest::server {
@@ -135,6 +138,27 @@ absl::StatusOr<int> ConnectTcp(const std::string& host, int port, int timeout_ms
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   return fd;
+}
+
+absl::StatusOr<std::vector<HeadLine>> ParseRequestHead(absl::string_view head,
+                                                      absl::string_view* request_line) {
+  if (!absl::EndsWith(head, "\r\n\r\n")) return absl::InvalidArgumentError("incomplete head");
+  std::vector<absl::string_view> lines = absl::StrSplit(head.substr(0, head.size() - 4), "\r\n");
+  if (lines.empty() || !absl::StrContains(lines[0], " HTTP/1.")) {
+    return absl::InvalidArgumentError("not an HTTP/1.x request");
+  }
+  *request_line = lines[0];
+  std::vector<HeadLine> out;
+  for (size_t i = 1; i < lines.size(); ++i) {
+    absl::string_view line = lines[i];
+    size_t colon = line.find(':');
+    if (colon == absl::string_view::npos || colon == 0 || line[0] == ' ' || line[0] == '\t') {
+      return absl::InvalidArgumentError("malformed header line");
+    }
+    out.push_back(HeadLine{absl::AsciiStrToLower(line.substr(0, colon)), line,
+                           absl::StripAsciiWhitespace(line.substr(colon + 1))});
+  }
+  return out;
 }
 
 bool WriteJsonError(int fd, int status, absl::string_view reason, absl::string_view message) {

@@ -63,6 +63,17 @@ bool WriteAll(int fd, absl::string_view data);
 absl::Status ReadHead(int fd, size_t max, int timeout_ms, std::string* head, std::string* rest);
 // Copies bytes both ways until both directions ended (half-closes are passed on).
 void Pump(int a, int b);
+// One header of a request head: lower-cased name, the whole line, the trimmed value.
+struct HeadLine {
+  std::string name;
+  absl::string_view line;
+  absl::string_view value;
+};
+// Splits a complete request head (ending in "\r\n\r\n") into its request line and headers.
+// InvalidArgument when it is not an HTTP/1.x request or has folded or nameless header lines (the
+// server behind a relay might read those differently than the relay does).
+absl::StatusOr<std::vector<HeadLine>> ParseRequestHead(absl::string_view head,
+                                                      absl::string_view* request_line);
 // Answers with `status` `reason` and {"error": message} (message must need no JSON escaping),
 // then the connection closes.
 bool WriteJsonError(int fd, int status, absl::string_view reason, absl::string_view message);

@@ -24,6 +24,7 @@
 #include "absl/time/clock.h"
 #include "server/channel/egress_proxy.h"
 #include "server/channel/model_gateway.h"
+#include "core/status/status_macros.h"
 #include "server/util/log.h"
 
 namespace fastest::server {
@@ -74,31 +75,20 @@ std::string SafeName(absl::string_view key) {
 
 
 absl::StatusOr<std::string> CheckApiRequestHead(absl::string_view head, absl::string_view token) {
-  if (!absl::EndsWith(head, "\r\n\r\n")) return absl::InvalidArgumentError("incomplete head");
-  std::vector<absl::string_view> lines =
-      absl::StrSplit(head.substr(0, head.size() - 4), "\r\n");
-  if (lines.empty() || !absl::StrContains(lines[0], " HTTP/1.")) {
-    return absl::InvalidArgumentError("not an HTTP/1.x request");
-  }
-  std::string out = absl::StrCat(lines[0], "\r\n");
+  absl::string_view request_line;
+  FASTEST_ASSIGN_OR_RETURN(std::vector<channel_io::HeadLine> headers,
+                           channel_io::ParseRequestHead(head, &request_line));
+  std::string out = absl::StrCat(request_line, "\r\n");
   int authorizations = 0;
   bool authorized = false;
-  for (size_t i = 1; i < lines.size(); ++i) {
-    absl::string_view line = lines[i];
-    size_t colon = line.find(':');
-    if (colon == absl::string_view::npos || colon == 0 || line[0] == ' ' || line[0] == '\t') {
-      // No folded or nameless headers: the server might read them differently than we do.
-      return absl::InvalidArgumentError("malformed header line");
-    }
-    std::string name = absl::AsciiStrToLower(line.substr(0, colon));
-    absl::string_view value = absl::StripAsciiWhitespace(line.substr(colon + 1));
-    if (name == "connection" || name == "keep-alive" || name == "proxy-connection") continue;
-    if (name == "authorization") {
+  for (const channel_io::HeadLine& h : headers) {
+    if (h.name == "connection" || h.name == "keep-alive" || h.name == "proxy-connection") continue;
+    if (h.name == "authorization") {
       ++authorizations;
-      absl::string_view credentials = value;
+      absl::string_view credentials = h.value;
       authorized = absl::ConsumePrefix(&credentials, "Bearer ") && SameSecret(credentials, token);
     }
-    absl::StrAppend(&out, line, "\r\n");
+    absl::StrAppend(&out, h.line, "\r\n");
   }
   if (authorizations != 1 || !authorized) {
     return absl::PermissionDeniedError("this channel accepts only its job's token");

@@ -7,6 +7,7 @@
 
 #include <cstdlib>
 #include <string>
+#include <mutex>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -44,41 +45,36 @@ TEST(CheckApiRequestHead, AcceptsOnlyTheJobToken) {
   EXPECT_TRUE(absl::IsInvalidArgument(CheckApiRequestHead("garbage\r\n\r\n", kToken).status()));
 }
 
-// A one-shot HTTP upstream on 127.0.0.1 that records the head it got and answers 200.
+// An HTTP upstream on 127.0.0.1 that records the last head it got and answers 200.
 class Upstream {
  public:
   Upstream() {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in addr = {};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-    socklen_t len = sizeof(addr);
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-    listen(fd_, 4);
-    thread_ = std::thread([this] {
-      int c = accept(fd_, nullptr, nullptr);
-      if (c < 0) return;
-      std::string rest;
-      channel_io::ReadHead(c, 65536, 5000, &head_, &rest).IgnoreError();
-      channel_io::WriteAll(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
-      close(c);
-    });
-  }
-  ~Upstream() {
-    shutdown(fd_, SHUT_RDWR);
-    close(fd_);
-    thread_.join();
+    auto listener = SocketListener::StartLoopback(
+        0,
+        [this](int fd) {
+          std::string head, rest;
+          channel_io::ReadHead(fd, 65536, 5000, &head, &rest).IgnoreError();
+          {
+            std::lock_guard<std::mutex> lock(mu_);
+            head_ = head;
+          }
+          channel_io::WriteAll(fd, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+        },
+        &port_);
+    EXPECT_TRUE(listener.ok()) << listener.status();
+    if (listener.ok()) listener_ = std::move(*listener);
   }
   int port() const { return port_; }
-  const std::string& head() const { return head_; }
+  std::string head() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return head_;
+  }
 
  private:
-  int fd_;
-  int port_;
+  int port_ = 0;
+  std::mutex mu_;
   std::string head_;
-  std::thread thread_;
+  std::unique_ptr<SocketListener> listener_;
 };
 
 std::string Exchange(const std::string& socket_path, const std::string& request) {
