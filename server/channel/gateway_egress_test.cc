@@ -1,8 +1,16 @@
 // Unit tests of the model gateway's and the egress proxy's pure parts: the request head the
 // provider gets, the sandbox environment rewrite, the allow-list.
-#include <map>
-#include <string>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "server/channel/egress_proxy.h"
@@ -78,6 +86,82 @@ TEST(EgressAllowList, ParsesAndMatches) {
   EXPECT_FALSE(ParseEgressAllowList(":443").ok());
   EXPECT_FALSE(ParseEgressAllowList("host:http").ok());
   EXPECT_TRUE(ParseEgressAllowList("")->empty());
+}
+
+}  // namespace
+}  // namespace fastest::server
+
+namespace fastest::server {
+namespace {
+
+// The gateway against a real upstream on 127.0.0.1 that streams its answer in two parts with a
+// pause between: the first part must reach the sandbox before the second is even sent, and the
+// upstream must see the real key, never the sandbox's placeholder.
+TEST(ModelGateway, StreamsTheAnswerAsItArrivesAndAddsTheKey) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool first_seen = false;
+  std::string upstream_head;
+  int port = 0;
+  auto upstream = SocketListener::StartLoopback(
+      0,
+      [&](int fd) {
+        std::string head, rest;
+        ASSERT_TRUE(channel_io::ReadHead(fd, 65536, 5000, &head, &rest).ok());
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          upstream_head = head;
+        }
+        channel_io::WriteAll(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n"
+                                 "data: one\n\n");
+        std::unique_lock<std::mutex> lock(mu);
+        // The second event only once the sandbox side has the first.
+        bool ok = cv.wait_for(lock, std::chrono::seconds(5), [&] { return first_seen; });
+        lock.unlock();
+        channel_io::WriteAll(fd, ok ? "data: two\n\n" : "data: late\n\n");
+      },
+      &port);
+  ASSERT_TRUE(upstream.ok()) << upstream.status();
+  auto gateway = ModelGateway::Create({.provider = "openai-compatible",
+                                       .base_url = absl::StrCat("http://127.0.0.1:", port, "/v1"),
+                                       .api_key = "sk-real"});
+  ASSERT_TRUE(gateway.ok()) << gateway.status();
+
+  int pair[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, pair), 0);
+  std::vector<std::string> notes;
+  std::thread serve([&] {
+    (*gateway)->Serve(pair[1], "J1", [&](absl::string_view line) { notes.emplace_back(line); });
+    close(pair[1]);
+  });
+  std::string body = "{\"stream\":true}";
+  ASSERT_TRUE(channel_io::WriteAll(
+      pair[0], absl::StrCat("POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                            "Authorization: Bearer fastest-model-gateway\r\nContent-Length: ",
+                            body.size(), "\r\n\r\n", body)));
+  std::string got;
+  char buf[4096];
+  while (got.find("data: one") == std::string::npos) {
+    ssize_t n = read(pair[0], buf, sizeof(buf));
+    ASSERT_GT(n, 0) << "the first event did not arrive on its own: " << got;
+    got.append(buf, n);
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    first_seen = true;
+  }
+  cv.notify_all();
+  ssize_t n;
+  while ((n = read(pair[0], buf, sizeof(buf))) > 0) got.append(buf, n);
+  close(pair[0]);
+  serve.join();
+  EXPECT_TRUE(absl::EndsWith(got, "data: one\n\ndata: two\n\n")) << got;
+  EXPECT_NE(upstream_head.find("Authorization: Bearer sk-real\r\n"), std::string::npos)
+      << upstream_head;
+  EXPECT_EQ(upstream_head.find("fastest-model-gateway"), std::string::npos) << upstream_head;
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_TRUE(absl::StartsWith(notes[0], "[gateway] POST /v1/chat/completions -> 200, ")) << notes[0];
+  EXPECT_EQ(notes[0].find("sk-real"), std::string::npos);
 }
 
 }  // namespace
