@@ -1,5 +1,6 @@
 #include "server/channel/model_gateway.h"
 
+#include <errno.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <poll.h>
@@ -242,24 +243,20 @@ void ModelGateway::Serve(int client_fd, const std::string& job_id, const Channel
   std::string status_line;
   bool ok = upstream.WriteAll(*forward) && upstream.WriteAll(rest);
   // Relay: request body up, answer down as it arrives (SSE included), until the provider closes.
-  bool client_open = true;
+  // The sandbox closing its side ends the exchange (the agent is gone, or the channel closed).
   char buf[64 * 1024];
   while (ok) {
     if (!upstream.Pending()) {
-      struct pollfd p[2] = {{upstream.fd(), POLLIN, 0},
-                            {client_fd, static_cast<short>(client_open ? POLLIN : 0), 0}};
+      struct pollfd p[2] = {{upstream.fd(), POLLIN, 0}, {client_fd, POLLIN, 0}};
       if (poll(p, 2, -1) < 0) {
         if (errno == EINTR) continue;
         break;
       }
-      if (client_open && (p[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+      if (p[1].revents != 0) {
         ssize_t n = recv(client_fd, buf, sizeof(buf), 0);
-        if (n <= 0) {
-          client_open = false;  // the request is complete; the answer may still come
-        } else {
-          up += n;
-          if (!upstream.WriteAll(absl::string_view(buf, static_cast<size_t>(n)))) break;
-        }
+        if (n <= 0) break;
+        up += n;
+        if (!upstream.WriteAll(absl::string_view(buf, static_cast<size_t>(n)))) break;
       }
       if ((p[0].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
     }

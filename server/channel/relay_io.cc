@@ -69,11 +69,9 @@ absl::Status ReadHead(int fd, size_t max, int timeout_ms, std::string* head, std
 }
 
 void Pump(int a, int b) {
-  bool a_open = true, b_open = true;  // read sides
   char buf[64 * 1024];
-  while (a_open || b_open) {
-    struct pollfd p[2] = {{a, static_cast<short>(a_open ? POLLIN : 0), 0},
-                          {b, static_cast<short>(b_open ? POLLIN : 0), 0}};
+  while (true) {
+    struct pollfd p[2] = {{a, POLLIN, 0}, {b, POLLIN, 0}};
     int r = poll(p, 2, -1);
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) return;
@@ -82,12 +80,9 @@ void Pump(int a, int b) {
       int from = i == 0 ? a : b, to = i == 0 ? b : a;
       ssize_t n = recv(from, buf, sizeof(buf), 0);
       if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        (i == 0 ? a_open : b_open) = false;
-        shutdown(to, SHUT_WR);
-        if (n < 0) return;
-        continue;
-      }
+      // One side is done (or gone): so is the exchange. Waiting for the other could take forever
+      // (an idle peer), and a relay must end when its channel closes.
+      if (n <= 0) return;
       if (!WriteAll(to, absl::string_view(buf, static_cast<size_t>(n)))) return;
     }
   }

@@ -61,7 +61,8 @@ bool WriteAll(int fd, absl::string_view data);
 // Reads until "\r\n\r\n" (at most `max` bytes, `timeout_ms` in all). On success `head` ends with
 // the blank line and `rest` holds bytes read past it.
 absl::Status ReadHead(int fd, size_t max, int timeout_ms, std::string* head, std::string* rest);
-// Copies bytes both ways until both directions ended (half-closes are passed on).
+// Copies bytes both ways until either side ends or fails (no half-close: HTTP clients do not
+// half-close, and a relay must not outlive its channel waiting for an idle peer).
 void Pump(int a, int b);
 // One header of a request head: lower-cased name, the whole line, the trimmed value.
 struct HeadLine {

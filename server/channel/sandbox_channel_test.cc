@@ -5,13 +5,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <string>
 #include <mutex>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "server/channel/egress_proxy.h"
 
 namespace fastest::server {
 namespace {
@@ -126,6 +129,53 @@ TEST(SandboxChannel, RelaysOnlyRequestsWithTheJobTokenAndCleansUp) {
     EXPECT_EQ((*channel)->api_refused(), 1);
   }
   EXPECT_NE(access(dir.c_str(), F_OK), 0) << "channel directory left behind";
+}
+
+}  // namespace
+}  // namespace fastest::server
+
+namespace fastest::server {
+namespace {
+
+// An egress tunnel to a peer that never says anything must not keep the channel (and so the job)
+// from closing; a host off the list is refused and noted.
+TEST(SandboxChannel, ClosingEndsAnIdleEgressTunnelAndRefusalsAreNoted) {
+  std::string root = absl::StrCat(getenv("TEST_TMPDIR"), "/channels-egress");
+  int idle_port = 0;
+  std::atomic<bool> release{false};
+  auto idle = SocketListener::StartLoopback(
+      0,
+      [&](int) {
+        while (!release.load()) absl::SleepFor(absl::Milliseconds(10));
+      },
+      &idle_port);
+  ASSERT_TRUE(idle.ok()) << idle.status();
+  auto rules = ParseEgressAllowList(absl::StrCat("127.0.0.1:", idle_port));
+  ASSERT_TRUE(rules.ok());
+  EgressProxy proxy(*rules);
+  auto hub = ChannelHub::Create({.root = root, .api_port = 1, .egress_proxy = &proxy});
+  ASSERT_TRUE(hub.ok()) << hub.status();
+  auto channel = (*hub)->Open("fastest-job-J2", "J2", kToken);
+  ASSERT_TRUE(channel.ok()) << channel.status();
+  const std::string socket = (*channel)->dir() + "/egress.sock";
+
+  EXPECT_EQ(Exchange(socket, "CONNECT 127.0.0.1:1 HTTP/1.1\r\n\r\n").rfind("HTTP/1.1 403", 0), 0u);
+  auto tunnel = channel_io::ConnectUnix(socket);
+  ASSERT_TRUE(tunnel.ok()) << tunnel.status();
+  channel_io::WriteAll(*tunnel, absl::StrCat("CONNECT 127.0.0.1:", idle_port, " HTTP/1.1\r\n\r\n"));
+  std::string head, rest;
+  ASSERT_TRUE(channel_io::ReadHead(*tunnel, 4096, 5000, &head, &rest).ok());
+  EXPECT_EQ(head.rfind("HTTP/1.1 200", 0), 0u) << head;
+
+  const absl::Time start = absl::Now();
+  std::vector<std::string> notes = (*channel)->TakeNotes();
+  channel->reset();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2)) << "closing waited for the idle tunnel";
+  close(*tunnel);
+  release = true;
+  ASSERT_EQ(notes.size(), 2u);
+  EXPECT_EQ(notes[0], "[egress] refused 127.0.0.1:1");
+  EXPECT_EQ(notes[1], absl::StrCat("[egress] CONNECT 127.0.0.1:", idle_port));
 }
 
 }  // namespace
