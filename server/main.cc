@@ -31,9 +31,7 @@
 #include "core/status/status_macros.h"
 #include "server/api/api_service.h"
 #include "server/api/job_logs.h"
-#include "server/channel/egress_proxy.h"
-#include "server/channel/model_gateway.h"
-#include "server/channel/sandbox_channel.h"
+#include "server/channel/channel_setup.h"
 #include "server/dispatch/dispatcher.h"
 #include "server/dispatch/instance_types.h"
 #include "server/dispatch/job_log_hub.h"
@@ -290,53 +288,23 @@ int Serve(const Settings& s) {
   }
 
   Metrics metrics;
-  // Sandbox channels (embedded mode): <data_dir>/channels/<sandbox>/{api.sock,token,model.sock}.
-  // With a model configured, sandboxes get a placeholder key and reach the provider through the
-  // model gateway, which adds the real key.
-  std::map<std::string, std::string> passthrough_env, sealed_env;
+  // Sandbox channels (embedded mode, server/channel): <data_dir>/channels/<sandbox>/ with the API
+  // socket, the token file, the model gateway (sandboxes get a placeholder key) and the egress
+  // proxy.
+  std::map<std::string, std::string> passthrough_env;
   for (const char* name : kPassthroughEnv) {
     if (const char* v = getenv(name); v != nullptr && *v != '\0') passthrough_env[name] = v;
   }
-  sealed_env = passthrough_env;
   std::string network_mode = s.network_mode;
-  std::unique_ptr<ChannelHub> channels;
-  std::unique_ptr<ModelGateway> model_gateway;
-  std::unique_ptr<EgressProxy> egress_proxy;
+  std::unique_ptr<SandboxChannels> channels;
   if (!remote) {
-    ChannelHubOptions co;
-    auto gateway_options = ModelGatewayFromEnvironment(&sealed_env);
-    if (!gateway_options.ok()) {
-      LogError("bad model configuration", {{"error", gateway_options.status().ToString()}});
+    auto set_up = SetUpSandboxChannels(
+        {s.data_dir, s.host, s.egress, s.egress_allow, passthrough_env, &metrics});
+    if (!set_up.ok()) {
+      LogError("cannot set up sandbox channels", {{"error", set_up.status().ToString()}});
       return 1;
     }
-    if (gateway_options->has_value()) {
-      (*gateway_options)->metrics = &metrics;
-      auto gateway = ModelGateway::Create(**gateway_options);
-      if (!gateway.ok()) {
-        LogError("cannot start the model gateway", {{"error", gateway.status().ToString()}});
-        return 1;
-      }
-      model_gateway = std::move(*gateway);
-      co.model_gateway = model_gateway.get();
-    }
-    if (s.egress == "allowlist") {
-      auto rules = ParseEgressAllowList(s.egress_allow);
-      if (!rules.ok()) {
-        LogError("bad --egress_allow", {{"error", rules.status().ToString()}});
-        return 1;
-      }
-      egress_proxy = std::make_unique<EgressProxy>(std::move(*rules));
-      co.egress_proxy = egress_proxy.get();
-      sealed_env["FASTEST_EGRESS_PROXY"] = "1";
-    }
-    co.root = s.data_dir + "/channels";
-    if (s.host != "0.0.0.0" && s.host != "::" && !s.host.empty()) co.api_host = s.host;
-    auto hub = ChannelHub::Create(co);
-    if (!hub.ok()) {
-      LogError("cannot create the sandbox channel directory", {{"error", hub.status().ToString()}});
-      return 1;
-    }
-    channels = std::move(*hub);
+    channels = std::move(*set_up);
   } else if (network_mode.empty()) {
     // The channel sockets serve only the embedded API: a remote API is reached over the network.
     network_mode = "host";
@@ -376,9 +344,11 @@ int Serve(const Settings& s) {
     d.auto_dispatch = s.auto_dispatch;
     d.fallback_token = s.first_token;
     d.log_hub = &log_hub;
-    d.channels = channels.get();
     d.passthrough_env = passthrough_env;
-    d.channel_passthrough_env = sealed_env;
+    if (channels) {
+      d.channels = channels->hub.get();
+      d.channel_passthrough_env = channels->sealed_env;
+    }
     dispatcher = std::make_unique<Dispatcher>(source.get(), store->server_id(), backend.get(),
                                               &metrics, d);
   }
@@ -413,7 +383,7 @@ int Serve(const Settings& s) {
           remote ? s.remote_api_url : absl::StrCat("http://127.0.0.1:", server.port());
     }
     dispatcher->SetSandboxApiUrl(sandbox_api_url);
-    if (channels) channels->set_api_port(server.port());
+    if (channels) channels->hub->set_api_port(server.port());
     if (absl::Status st = dispatcher->Start(); !st.ok()) {
       LogError("cannot start dispatcher", {{"error", st.ToString()}});
       return 1;
