@@ -51,9 +51,9 @@ std::string LastLines(absl::string_view text, int max_lines) {
 }
 
 // Secrets to keep out of a job's log: its token and provider keys passed through.
-std::vector<std::string> SecretsOf(const core::SandboxSpec& spec) {
+std::vector<std::string> SecretsOf(const std::map<std::string, std::string>& env) {
   std::vector<std::string> secrets;
-  for (const auto& [name, value] : spec.env) {
+  for (const auto& [name, value] : env) {
     if (name == "API_TOKEN" || absl::EndsWith(name, "_KEY") || absl::EndsWith(name, "_TOKEN")) {
       secrets.push_back(value);
     }
@@ -246,8 +246,6 @@ class Dispatcher::OutputCapture {
     KeepTail(&r->stderr_text, state_->max_output);
     *tail = RedactSecrets(LastLines(state_->combined, tail_lines), state_->secrets);
   }
-  // Completes the log file and tells its followers. Call once the job's final status is stored.
-  // Idempotent.
   // Lines of the server's own about the job (the sandbox channel's gateway and egress notes).
   void AppendLines(const std::vector<std::string>& lines) {
     std::lock_guard<std::mutex> lock(state_->mu);
@@ -256,6 +254,8 @@ class Dispatcher::OutputCapture {
       state_->writer->Append(core::kStdoutStream, line + "\n").IgnoreError();
     }
   }
+  // Completes the log file and tells its followers. Call once the job's final status is stored.
+  // Idempotent.
   void CloseLog() {
     if (hub_ != nullptr) {
       hub_->SetDemandHandler(job_id_, nullptr);
@@ -731,7 +731,10 @@ RunResult Dispatcher::RunTask(const Task& task) {
   // Capture the output. A live follow costs the engine CPU for every job, so it starts only when
   // someone reads the job's log; otherwise the log is read once when the sandbox has exited.
   std::unique_ptr<JobLogWriter> log_writer;
-  std::vector<std::string> secrets = SecretsOf(spec);
+  // The real provider keys too: a sealed sandbox holds only placeholders, but nothing the
+  // server knows must reach a log.
+  std::vector<std::string> secrets = SecretsOf(spec.env);
+  for (std::string& key : SecretsOf(options_.passthrough_env)) secrets.push_back(std::move(key));
   if (!token.empty()) secrets.push_back(token);
   if (options_.log_hub != nullptr) {
     auto w = options_.log_hub->OpenWriter(job->id, secrets);
