@@ -12,6 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "core/model/model.h"
+#include "core/status/status_macros.h"
 #include "nlohmann/json.hpp"
 
 namespace fastest::runner {
@@ -73,6 +74,9 @@ absl::StatusOr<ModelChoice> ChooseModel(const Environment& env) {
     model = model.substr(model.find('/') + 1);
   }
   std::string base_url = Get(env, "FASTEST_MODEL_BASE_URL");
+  // The sandbox's model gateway (the runner's relay to the server, which adds the real key).
+  const std::string gateway_url = Get(env, "FASTEST_MODEL_GATEWAY_URL");
+  if (!base_url.empty() && !gateway_url.empty()) base_url = gateway_url;
   if (!base_url.empty()) {
     c.provider = provider.empty() ? "fastest" : provider;
     c.model = model.empty() ? "fastest-model" : model;
@@ -108,13 +112,34 @@ absl::StatusOr<ModelChoice> ChooseModel(const Environment& env) {
   }
   c.provider = provider;
   c.model = model.empty() ? DefaultModel(provider) : model;
+  if (!gateway_url.empty()) c.provider_config = {{"options", {{"baseURL", gateway_url}}}};
   return c;
 }
 
 }  // namespace
 
+absl::Status ChownTree(const std::string& root, int uid, int gid) {
+  std::error_code ec;
+  auto chown_one = [&](const std::filesystem::path& path) -> absl::Status {
+    if (lchown(path.c_str(), static_cast<uid_t>(uid), static_cast<gid_t>(gid)) != 0) {
+      return absl::InternalError(absl::StrCat("chown ", path.string(), ": ", strerror(errno)));
+    }
+    return absl::OkStatus();
+  };
+  FASTEST_RETURN_IF_ERROR(chown_one(root));
+  std::filesystem::recursive_directory_iterator it(
+      root, std::filesystem::directory_options::none, ec), end;
+  if (ec) return absl::InternalError(absl::StrCat("list ", root, ": ", ec.message()));
+  for (; it != end; it.increment(ec)) {
+    if (ec) return absl::InternalError(absl::StrCat("list ", root, ": ", ec.message()));
+    FASTEST_RETURN_IF_ERROR(chown_one(it->path()));
+  }
+  return absl::OkStatus();
+}
+
 bool IsRunnerCredential(const std::string& name) {
-  return name == "API_TOKEN" || name == "FASTEST_API_TOKEN" || name == "FASTEST_TOKEN" ||
+  return name == "API_TOKEN" || name == "API_TOKEN_FILE" || name == "FASTEST_API_TOKEN" ||
+         name == "FASTEST_TOKEN" ||
          name == "FASTEST_SERVER_TOKEN" || name == "API_URL";
 }
 
@@ -130,6 +155,12 @@ absl::StatusOr<AgentLaunch> PrepareAgentLaunch(const RunnerConfig& config,
   for (const std::string& d : dirs) {
     if (absl::Status s = MakeDirs(d); !s.ok()) return s;
   }
+  if (auto gw = config.env.find("FASTEST_MODEL_GATEWAY_URL"); gw != config.env.end()) {
+    // Scripted agents find the gateway where a configured endpoint would be.
+    if (launch.env.count("FASTEST_MODEL_BASE_URL")) launch.env["FASTEST_MODEL_BASE_URL"] = gw->second;
+  }
+  launch.uid = config.agent_uid;
+  launch.gid = config.agent_gid;
   launch.env["XDG_CONFIG_HOME"] = home + "/config";
   launch.env["XDG_DATA_HOME"] = home + "/data";
   launch.env["XDG_CACHE_HOME"] = home + "/cache";
@@ -142,6 +173,7 @@ absl::StatusOr<AgentLaunch> PrepareAgentLaunch(const RunnerConfig& config,
   if (!config.agent_command.empty()) {
     launch.argv = {"/bin/sh", "-c", config.agent_command, "fastest-agent", prompt};
     launch.description = "custom agent command (FASTEST_AGENT_COMMAND)";
+    if (launch.uid >= 0) FASTEST_RETURN_IF_ERROR(ChownTree(home, launch.uid, launch.gid));
     return launch;
   }
 
@@ -172,6 +204,7 @@ absl::StatusOr<AgentLaunch> PrepareAgentLaunch(const RunnerConfig& config,
   launch.argv = {config.opencode_bin, "run", "--format", "json", "--model",
                  absl::StrCat(choice->provider, "/", choice->model), message};
   launch.description = absl::StrCat("opencode (", choice->provider, "/", choice->model, ")");
+  if (launch.uid >= 0) FASTEST_RETURN_IF_ERROR(ChownTree(home, launch.uid, launch.gid));
   return launch;
 }
 

@@ -29,7 +29,14 @@ struct AgentLaunch {
   Environment env;
   std::string description;  // for the log, e.g. "opencode (anthropic/claude-sonnet-4-20250514)"
   std::string config_path;  // generated opencode.json, empty for a custom command
+  // Start the agent as this uid/gid (no supplementary groups, no capabilities); -1 = as the
+  // runner.
+  int uid = -1;
+  int gid = -1;
 };
+
+// Hands `root` and everything below it (symlinks themselves, not their targets) to uid:gid.
+absl::Status ChownTree(const std::string& root, int uid, int gid);
 
 // Variables removed from the agent's environment.
 bool IsRunnerCredential(const std::string& name);

@@ -1,5 +1,7 @@
 #include "runner/agent_process.h"
 
+#include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/syscall.h>
@@ -53,6 +55,19 @@ void ReadLines(bp::ipstream& in, bool is_stderr, LineCollector& out) {
   while (std::getline(in, line)) out.Add(is_stderr, line);
 }
 
+// Sends SIGKILL to every process of `uid` (in this pid namespace) from a child that became that
+// uid: kill(-1) then reaches exactly those processes, whatever group or session they are in.
+void KillAllProcessesOf(int uid) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (setgroups(0, nullptr) == 0 && setuid(static_cast<uid_t>(uid)) == 0 && getuid() != 0) {
+      kill(-1, SIGKILL);
+    }
+    _exit(0);
+  }
+  if (pid > 0) waitpid(pid, nullptr, 0);
+}
+
 }  // namespace
 
 absl::StatusOr<AgentResult> RunAgentProcess(const AgentLaunch& launch, const std::string& cwd,
@@ -90,9 +105,25 @@ absl::StatusOr<AgentResult> RunAgentProcess(const AgentLaunch& launch, const std
     child_ptr = std::make_unique<bp::child>(
         exe, bp::args(args), bp::env(env), bp::start_dir(cwd), bp::std_in < bp::null,
         bp::std_out > out_stream, bp::std_err > err_stream, ec,
-        bp::extend::on_exec_setup = [](auto&) {
+        bp::extend::on_exec_setup = [uid = launch.uid, gid = launch.gid](auto&) {
           // Own process group so the deadline can kill everything the agent spawned.
           setpgid(0, 0);
+          if (uid >= 0) {
+            // Another uid than the runner's: no capabilities left, no access to the runner's
+            // memory or channel directory. Any failure here must not run the agent as root.
+            if (setgroups(0, nullptr) != 0 || setgid(static_cast<gid_t>(gid)) != 0 ||
+                setuid(static_cast<uid_t>(uid)) != 0 || getuid() == 0) {
+              static const char kMessage[] = "fastest-runner: cannot switch to the agent user\n";
+              (void)!write(2, kMessage, sizeof(kMessage) - 1);
+              _exit(126);
+            }
+            // Under memory pressure the agent goes first, not the runner.
+            int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+            if (fd >= 0) {
+              (void)!write(fd, "1000", 4);
+              close(fd);
+            }
+          }
         });
   } catch (const std::exception& e) {
     return absl::FailedPreconditionError(
@@ -141,6 +172,8 @@ absl::StatusOr<AgentResult> RunAgentProcess(const AgentLaunch& launch, const std
   if (pidfd >= 0) close(pidfd);
   // Leftover background processes of the group would keep the pipes open.
   kill(-pgid, SIGKILL);
+  // Processes that left the group (setsid) too: everything running as the agent's uid.
+  if (launch.uid >= 0) KillAllProcessesOf(launch.uid);
   out_reader.join();
   err_reader.join();
   int native = child.native_exit_code();

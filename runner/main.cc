@@ -1,5 +1,6 @@
 // fastest-runner: runs one job inside a sandbox. See runner/runner.h and runner/runner_config.h.
 #include <signal.h>
+#include <sys/prctl.h>
 
 #include <cstdio>
 #include <cstring>
@@ -29,6 +30,9 @@ void ScrubCredentialsFromProcessEnvironment() {
 }  // namespace
 
 int main() {
+  // Before anything secret is in memory: the agent must not ptrace this process or read its
+  // /proc/<pid>/mem, environ or fds (non-dumpable makes them root-owned and ptrace-denied).
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   signal(SIGPIPE, SIG_IGN);
   using namespace fastest::runner;
   absl::StatusOr<RunnerConfig> config = RunnerConfigFromEnv(CurrentEnvironment());

@@ -1,5 +1,7 @@
 #include "runner/runner.h"
 
+#include <unistd.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <thread>
@@ -15,6 +17,7 @@
 #include "runner/agent_process.h"
 #include "runner/workspace_restore.h"
 #include "runner/workspace_snapshot.h"
+#include "server/channel/relay_io.h"
 
 namespace fastest::runner {
 namespace {
@@ -108,8 +111,46 @@ std::vector<std::string> SecretValues(const RunnerConfig& config) {
   return out;
 }
 
+namespace {
+
+// Sends every request over one unix socket (the sandbox's API channel).
+class UnixSocketTransport : public core::HttpTransport {
+ public:
+  explicit UnixSocketTransport(std::string socket) : socket_(std::move(socket)) {}
+  absl::StatusOr<core::HttpResponse> Send(const core::HttpRequest& request) override {
+    core::HttpRequest over_socket = request;
+    over_socket.unix_socket = socket_;
+    return http_.Send(over_socket);
+  }
+
+ private:
+  std::string socket_;
+  core::AsioHttpClient http_;
+};
+
+// A listener on 127.0.0.1 whose connections are relayed to a channel socket.
+absl::StatusOr<std::unique_ptr<server::SocketListener>> StartSocketRelay(const std::string& socket,
+                                                                         int* port) {
+  return server::SocketListener::StartLoopback(
+      0,
+      [socket](int fd) {
+        absl::StatusOr<int> upstream = server::channel_io::ConnectUnix(socket);
+        if (!upstream.ok()) return;
+        server::channel_io::Pump(fd, *upstream);
+        close(*upstream);
+      },
+      port);
+}
+
+std::unique_ptr<core::HttpTransport> ApiTransport(const RunnerConfig& config) {
+  if (!config.api_socket.empty()) return std::make_unique<UnixSocketTransport>(config.api_socket);
+  return std::make_unique<core::AsioHttpClient>();
+}
+
+}  // namespace
+
 Runner::Runner(RunnerConfig config, Logger& log)
-    : config_(std::move(config)), log_(log), http_(std::make_unique<core::AsioHttpClient>()) {
+    : config_(std::move(config)), log_(log), http_(ApiTransport(config_)) {
   api_ = std::make_unique<core::ApiClient>(*http_, config_.api_url, config_.api_token,
                                            config_.retry);
 }
@@ -228,10 +269,45 @@ int Runner::RunJob(const core::Job& job) {
                          " deleted, ", MiB(restored->bytes_downloaded), ") in ",
                          Seconds(restored->duration)));
 
+  if (config_.agent_uid >= 0) {
+    if (absl::Status s = ChownTree(config_.work_dir, config_.agent_uid, config_.agent_gid);
+        !s.ok()) {
+      return Fail(absl::StrCat("Cannot hand the workspace to the agent user: ", s.message()));
+    }
+  }
+
   // ---- agent ----
   const std::string A = "[agent] ";
   log_.Info("");
-  absl::StatusOr<AgentLaunch> launch = PrepareAgentLaunch(config_, job.prompt);
+  // The channel's model gateway and egress proxy, exposed to the agent on 127.0.0.1: the sandbox
+  // has no other network.
+  RunnerConfig agent_config = config_;
+  std::unique_ptr<server::SocketListener> model_relay, egress_relay;
+  const std::string channel_dir =
+      config_.api_socket.substr(0, config_.api_socket.rfind('/') + 1);
+  if (auto gw = config_.env.find("FASTEST_MODEL_GATEWAY");
+      gw != config_.env.end() && !config_.api_socket.empty()) {
+    int port = 0;
+    auto relay = StartSocketRelay(channel_dir + "model.sock", &port);
+    if (!relay.ok()) return Fail(absl::StrCat("Model gateway relay: ", relay.status().message()));
+    model_relay = std::move(*relay);
+    agent_config.env["FASTEST_MODEL_GATEWAY_URL"] =
+        absl::StrCat("http://127.0.0.1:", port, gw->second == "/" ? "" : gw->second);
+    log_.Info(absl::StrCat("[agent] Model gateway on 127.0.0.1:", port));
+  }
+  if (config_.env.count("FASTEST_EGRESS_PROXY") && !config_.api_socket.empty()) {
+    int port = 0;
+    auto relay = StartSocketRelay(channel_dir + "egress.sock", &port);
+    if (!relay.ok()) return Fail(absl::StrCat("Egress proxy relay: ", relay.status().message()));
+    egress_relay = std::move(*relay);
+    const std::string proxy = absl::StrCat("http://127.0.0.1:", port);
+    for (const char* name : {"HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"}) {
+      agent_config.env[name] = proxy;
+    }
+    agent_config.env["NO_PROXY"] = agent_config.env["no_proxy"] = "127.0.0.1,localhost";
+    log_.Info(absl::StrCat("[agent] Egress proxy (allow-list) on 127.0.0.1:", port));
+  }
+  absl::StatusOr<AgentLaunch> launch = PrepareAgentLaunch(agent_config, job.prompt);
   if (!launch.ok()) return Fail(absl::StrCat("Agent setup failed: ", launch.status().message()));
   log_.Info(absl::StrCat(A, "Running ", launch->description, "..."));
   log_.Info(absl::StrCat(A, "  Working directory: ", config_.work_dir));
@@ -267,6 +343,8 @@ int Runner::RunJob(const core::Job& job) {
   }
   watch_cv.notify_all();
   watcher.join();
+  model_relay.reset();
+  egress_relay.reset();
   if (!agent.ok()) return Fail(absl::StrCat("Agent failed to start: ", agent.status().message()));
   if (agent->stopped) {
     log_.Info(absl::StrCat(A, "Job was cancelled; agent stopped"));

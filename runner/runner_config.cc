@@ -1,10 +1,16 @@
 #include "runner/runner_config.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
 #include <unistd.h>
+
+#include <cstring>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/strip.h"
 
 extern char** environ;
@@ -32,6 +38,20 @@ std::string StripSlash(std::string s) {
   return s;
 }
 
+absl::StatusOr<std::string> ReadTokenFile(const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("API_TOKEN_FILE ", path, " cannot be read: ", strerror(errno)));
+  }
+  std::string token;
+  char buf[512];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof(buf))) > 0 && token.size() < 4096) token.append(buf, n);
+  close(fd);
+  return std::string(absl::StripAsciiWhitespace(token));
+}
+
 }  // namespace
 
 absl::StatusOr<absl::Duration> ParseTimeout(const std::string& text) {
@@ -52,8 +72,21 @@ absl::StatusOr<RunnerConfig> RunnerConfigFromEnv(const Environment& env) {
   c.env = env;
   c.job_id = Get(env, "JOB_ID");
   if (!Get(env, "API_URL").empty()) c.api_url = std::string(absl::StripSuffix(Get(env, "API_URL"), "/"));
+  if (absl::StartsWith(c.api_url, "unix://")) {
+    // The sandbox's API channel: HTTP over this socket; the host name only feeds Host.
+    c.api_socket = c.api_url.substr(7);
+    c.api_url = "http://fastest";
+    if (c.api_socket.empty() || c.api_socket[0] != '/') {
+      return absl::InvalidArgumentError("API_URL unix:// needs an absolute socket path");
+    }
+  }
   c.api_token = Get(env, "API_TOKEN");
-  if (c.api_token.empty()) return absl::InvalidArgumentError("API_TOKEN is required");
+  if (c.api_token.empty() && !Get(env, "API_TOKEN_FILE").empty()) {
+    auto token = ReadTokenFile(Get(env, "API_TOKEN_FILE"));
+    if (!token.ok()) return token.status();
+    c.api_token = *token;
+  }
+  if (c.api_token.empty()) return absl::InvalidArgumentError("API_TOKEN (or API_TOKEN_FILE) is required");
   if (!Get(env, "WORK_DIR").empty()) c.work_dir = Get(env, "WORK_DIR");
   if (!Get(env, "FASTEST_WORKSPACE_DIR").empty()) c.work_dir = Get(env, "FASTEST_WORKSPACE_DIR");
   c.work_dir = StripSlash(c.work_dir);
@@ -91,6 +124,18 @@ absl::StatusOr<RunnerConfig> RunnerConfigFromEnv(const Environment& env) {
     auto t = ParseTimeout(Get(env, "FASTEST_API_RETRY_SECONDS"));
     if (!t.ok()) return absl::InvalidArgumentError(absl::StrCat("FASTEST_API_RETRY_SECONDS: ", t.status().message()));
     c.retry.max_elapsed = *t;
+  }
+  if (const std::string user = Get(env, "FASTEST_AGENT_USER"); !user.empty() && geteuid() == 0) {
+    struct passwd* pw = getpwnam(user.c_str());
+    if (pw == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("FASTEST_AGENT_USER: no user \"", user, "\" in /etc/passwd"));
+    }
+    if (pw->pw_uid == 0) {
+      return absl::InvalidArgumentError("FASTEST_AGENT_USER must not be root");
+    }
+    c.agent_uid = static_cast<int>(pw->pw_uid);
+    c.agent_gid = static_cast<int>(pw->pw_gid);
   }
   return c;
 }

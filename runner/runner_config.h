@@ -4,8 +4,12 @@
 //
 // Environment:
 //   JOB_ID                   job to run; unset → take the oldest pending job (GET /v1/jobs/next)
-//   API_URL                  API base, default http://localhost:8788 (trailing '/' dropped)
-//   API_TOKEN                bearer token (required; never logged, never passed to the agent)
+//   API_URL                  API base, default http://localhost:8788 (trailing '/' dropped);
+//                            unix:///run/fastest/api.sock = HTTP over that socket (the sandbox's
+//                            API channel, see server/channel)
+//   API_TOKEN                bearer token (never logged, never passed to the agent)
+//   API_TOKEN_FILE           file holding the token, read when API_TOKEN is unset (the sealed
+//                            sandboxes' way: the token is never in any process environment)
 //   WORK_DIR / FASTEST_WORKSPACE_DIR   workspace root, default /workspace (FASTEST_WORKSPACE_DIR wins)
 //   FASTEST_AGENT_HOME       agent state root (XDG_* dirs + opencode.json), default
 //                            /tmp/fastest-agent-home; must be outside the workspace
@@ -19,6 +23,8 @@
 //   FASTEST_MODEL_API_KEY    its key (optional)
 //   FASTEST_DOWNLOAD_PARALLELISM / FASTEST_UPLOAD_PARALLELISM   default 8
 //   FASTEST_API_RETRY_SECONDS  give up on a transiently failing API call after this long (120)
+//   FASTEST_AGENT_USER       user (from /etc/passwd) the agent runs as when the runner is root;
+//                            the sandbox image sets "agent". Unknown user: configuration error.
 #ifndef FASTEST_RUNNER_RUNNER_CONFIG_H_
 #define FASTEST_RUNNER_RUNNER_CONFIG_H_
 
@@ -37,6 +43,7 @@ struct RunnerConfig {
   std::string job_id;
   std::string api_url = "http://localhost:8788";
   std::string api_token;
+  std::string api_socket;  // non-empty: every API request goes over this unix socket
   std::string work_dir = "/workspace";
   std::string agent_home = "/tmp/fastest-agent-home";
   std::string agent_command;
@@ -45,6 +52,9 @@ struct RunnerConfig {
   int download_parallelism = 8;
   int upload_parallelism = 8;
   core::RetryPolicy retry;
+  // The agent's uid/gid (FASTEST_AGENT_USER while the runner is root); -1 = the runner's own.
+  int agent_uid = -1;
+  int agent_gid = -1;
   // The runner's whole environment; the agent's is derived from it (minus credentials).
   Environment env;
 };

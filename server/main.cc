@@ -32,6 +32,7 @@
 #include "core/status/status_macros.h"
 #include "server/api/api_service.h"
 #include "server/api/job_logs.h"
+#include "server/channel/channel_setup.h"
 #include "server/dashboard/dashboard.h"
 #include "server/dispatch/dispatcher.h"
 #include "server/dispatch/instance_types.h"
@@ -77,8 +78,15 @@ ABSL_FLAG(std::string, sandbox_api_url, "",
 ABSL_FLAG(std::string, instance_type, "standard-1",
           "Sandbox resources: lite|basic|standard-1..4. Env FASTEST_INSTANCE_TYPE.");
 ABSL_FLAG(std::string, network_mode, "",
-          "Sandbox network mode (host|none|bridge; empty = backend default). "
-          "Env FASTEST_NETWORK_MODE.");
+          "Sandbox network mode (host|none|bridge; empty = backend default: none for docker and "
+          "podman). Env FASTEST_NETWORK_MODE.");
+// Sandbox egress (server/channel/egress_proxy.h).
+ABSL_FLAG(std::string, egress, "none",
+          "Sandbox network egress: none (only the API and the model gateway), allowlist (CONNECT "
+          "proxy to --egress_allow hosts, refusals in the job log) or open (UNSAFE: host network, "
+          "the sandbox can reach everything the host can). Env FASTEST_EGRESS.");
+ABSL_FLAG(std::string, egress_allow, "",
+          "host[:port],... reachable with --egress=allowlist. Env FASTEST_EGRESS_ALLOW.");
 ABSL_FLAG(std::string, api_url, "",
           "Remote mode: dispatch jobs of this external Fastest API instead of the embedded one; "
           "FASTEST_API_TOKEN / API_TOKEN is the token for it. Env FASTEST_REMOTE_API_URL.");
@@ -129,6 +137,8 @@ const ConfigKey kFsyncBlobs = Key("fsync_blobs", "FASTEST_FSYNC_BLOBS", "true");
 const ConfigKey kSandboxApiUrl = Key("sandbox_api_url", "FASTEST_SANDBOX_API_URL", "");
 const ConfigKey kInstanceType = Key("instance_type", "FASTEST_INSTANCE_TYPE", "standard-1");
 const ConfigKey kNetworkMode = Key("network_mode", "FASTEST_NETWORK_MODE", "");
+const ConfigKey kEgress = Key("egress", "FASTEST_EGRESS", "none");
+const ConfigKey kEgressAllow = Key("egress_allow", "FASTEST_EGRESS_ALLOW", "");
 const ConfigKey kRemoteApiUrl = Key("api_url", "FASTEST_REMOTE_API_URL", "");
 const ConfigKey kPortFile = Key("port_file", "FASTEST_PORT_FILE", "");
 const ConfigKey kEmail = Key("email", "FASTEST_ADMIN_EMAIL", "admin@localhost");
@@ -157,7 +167,7 @@ const char* const kPassthroughEnv[] = {
 struct Settings {
   int port;
   std::string host, data_dir, backend, image, sandbox_api_url, network_mode, remote_api_url,
-      port_file, email, cors_origin, metrics_token;
+      port_file, email, cors_origin, metrics_token, egress, egress_allow;
   bool share_remote_token = false;
   int max_connections = 4096, max_connections_per_ip = 512;
   int64_t upload_quota_bytes = 0;
@@ -208,6 +218,13 @@ absl::StatusOr<Settings> LoadSettings() {
   }
   s.instance_type = *it;
   FASTEST_ASSIGN_OR_RETURN(s.network_mode, c.GetString(kNetworkMode));
+  FASTEST_ASSIGN_OR_RETURN(s.egress, c.GetString(kEgress));
+  FASTEST_ASSIGN_OR_RETURN(s.egress_allow, c.GetString(kEgressAllow));
+  if (s.egress != "none" && s.egress != "allowlist" && s.egress != "open") {
+    return absl::InvalidArgumentError("--egress must be none, allowlist or open");
+  }
+  // "open" is the old host networking, chosen explicitly.
+  if (s.egress == "open" && s.network_mode.empty()) s.network_mode = "host";
   FASTEST_ASSIGN_OR_RETURN(s.remote_api_url, c.GetString(kRemoteApiUrl));
   FASTEST_ASSIGN_OR_RETURN(s.port_file, c.GetString(kPortFile));
   FASTEST_ASSIGN_OR_RETURN(s.email, c.GetString(kEmail));
@@ -322,6 +339,29 @@ int Serve(const Settings& s) {
   }
 
   Metrics metrics;
+  // Sandbox channels (embedded mode, server/channel): <data_dir>/channels/<sandbox>/ with the API
+  // socket, the token file, the model gateway (sandboxes get a placeholder key) and the egress
+  // proxy.
+  std::map<std::string, std::string> passthrough_env;
+  for (const char* name : kPassthroughEnv) {
+    if (const char* v = getenv(name); v != nullptr && *v != '\0') passthrough_env[name] = v;
+  }
+  std::string network_mode = s.network_mode;
+  std::unique_ptr<SandboxChannels> channels;
+  if (!remote) {
+    auto set_up = SetUpSandboxChannels(
+        {s.data_dir, s.host, s.egress, s.egress_allow, passthrough_env, &metrics});
+    if (!set_up.ok()) {
+      LogError("cannot set up sandbox channels", {{"error", set_up.status().ToString()}});
+      return 1;
+    }
+    channels = std::move(*set_up);
+  } else if (network_mode.empty()) {
+    // The channel sockets serve only the embedded API: a remote API is reached over the network.
+    network_mode = "host";
+    LogWarn("remote mode: sandboxes use the host network and hold their token in the environment "
+            "(sealed sandboxes need the embedded API); --network_mode overrides");
+  }
   std::unique_ptr<core::SandboxBackend> backend;
   std::unique_ptr<Dispatcher> dispatcher;
   core::HttpClient remote_http;
@@ -352,14 +392,16 @@ int Serve(const Settings& s) {
     DispatcherOptions d;
     d.image = s.image;
     d.runner_command = s.runner_command;
-    d.network_mode = s.network_mode;
+    d.network_mode = network_mode;
     d.instance_type = s.instance_type;
     d.max_instances = s.max_instances;
     d.job_timeout = s.job_timeout;
     d.auto_dispatch = s.auto_dispatch;
     d.log_hub = &log_hub;
-    for (const char* name : kPassthroughEnv) {
-      if (const char* v = getenv(name); v != nullptr && *v != '\0') d.passthrough_env[name] = v;
+    d.passthrough_env = passthrough_env;
+    if (channels) {
+      d.channels = channels->hub.get();
+      d.channel_passthrough_env = channels->sealed_env;
     }
     dispatcher = std::make_unique<Dispatcher>(source.get(), store->server_id(), backend.get(),
                                               &metrics, d);
@@ -410,6 +452,7 @@ int Serve(const Settings& s) {
           remote ? s.remote_api_url : absl::StrCat("http://127.0.0.1:", server.port());
     }
     dispatcher->SetSandboxApiUrl(sandbox_api_url);
+    if (channels) channels->hub->set_api_port(server.port());
     if (absl::Status st = dispatcher->Start(); !st.ok()) {
       LogError("cannot start dispatcher", {{"error", st.ToString()}});
       return 1;

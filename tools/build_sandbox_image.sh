@@ -21,11 +21,12 @@
 #   tools/build_sandbox_image.sh --tag fastest/test-busybox:latest --no-runner --no-opencode --podman
 #
 # Contents: busybox (sh + coreutils applets, package busybox-static), bash (optional), CA
-# certificates, /etc/passwd+group (root, sandbox uid 1000), /tmp (1777), /workspace, the runner
+# certificates, /etc/passwd+group (root, sandbox uid 1000, agent uid 1001), /tmp (1777),
+# /workspace, /run/fastest (channel mount point), the runner
 # and OpenCode in /usr/local/bin, and every shared library they need (ldd, with the loader).
 # OpenCode comes from npm (`opencode-ai`), installed once into $FASTEST_OPENCODE_CACHE
 # (default ~/.cache/fastest/opencode); later builds are offline.
-# Image config: Cmd ["fastest-runner"], WorkingDir /workspace, Env PATH.
+# Image config: Cmd ["fastest-runner"], WorkingDir /workspace, Env PATH, FASTEST_AGENT_USER=agent.
 # Users with a registry can build the equivalent image from tools/sandbox/Dockerfile.
 set -euo pipefail
 
@@ -118,7 +119,7 @@ put_libs() {
   done
 }
 
-mkdir -p "$ROOTFS"/{bin,sbin,usr/bin,usr/sbin,usr/local/bin,etc/ssl/certs,root,home/sandbox,proc,sys,dev,run,var/tmp,workspace,tmp}
+mkdir -p "$ROOTFS"/{bin,sbin,usr/bin,usr/sbin,usr/local/bin,etc/ssl/certs,root,home/sandbox,proc,sys,dev,run/fastest,var/tmp,workspace,tmp}
 chmod 1777 "$ROOTFS/tmp" "$ROOTFS/var/tmp"
 chmod 0700 "$ROOTFS/root"
 
@@ -141,11 +142,13 @@ put /etc/ssl/certs/ca-certificates.crt
 cat >"$ROOTFS/etc/passwd" <<'PW'
 root:x:0:0:root:/root:/bin/sh
 sandbox:x:1000:1000:fastest sandbox:/home/sandbox:/bin/sh
+agent:x:1001:1001:fastest agent (no privileges):/nonexistent:/bin/sh
 nobody:x:65534:65534:nobody:/nonexistent:/bin/false
 PW
 cat >"$ROOTFS/etc/group" <<'GR'
 root:x:0:
 sandbox:x:1000:
+agent:x:1001:
 nogroup:x:65534:
 GR
 echo "hosts: files dns" >"$ROOTFS/etc/nsswitch.conf"
@@ -178,6 +181,8 @@ CHANGES=(
   --change "CMD $CMD"
   --change "WORKDIR /workspace"
   --change "ENV PATH=$SANDBOX_PATH"
+  # The runner (root) starts the agent as this unprivileged user.
+  --change "ENV FASTEST_AGENT_USER=agent"
   --change "LABEL org.opencontainers.image.title=fastest-sandbox"
   --change "LABEL org.opencontainers.image.version=$VERSION"
 )

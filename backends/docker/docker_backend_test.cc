@@ -40,7 +40,7 @@ TEST(DockerBackendConfigTest, DefaultsAndOverrides) {
   auto options = DockerBackendOptions({{"schema", 1}});
   ASSERT_TRUE(options.ok()) << options.status();
   EXPECT_EQ(options->engine.endpoint, "unix:///var/run/docker.sock");
-  EXPECT_EQ(options->default_network_mode, "host");
+  EXPECT_EQ(options->default_network_mode, "none");
   EXPECT_EQ(options->name, "docker");
 
   setenv("DOCKER_HOST", "tcp://127.0.0.1:2375", 1);

@@ -1,6 +1,7 @@
 #include "backends/engine_api/engine_backend.h"
 
 #include <algorithm>
+#include <iterator>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -46,6 +47,27 @@ absl::StatusOr<ContainerSpec> ContainerSpecFor(const core::SandboxSpec& spec,
   if (options.disk_quota) out.disk_bytes = spec.disk_bytes;
   out.init = true;
   if (options.explicit_ulimits) out.ulimits = UlimitsFor(spec.pids_limit, options.nofile);
+
+  out.memory_swap_bytes = spec.memory_bytes;  // no swap on top of the memory limit
+  out.readonly_rootfs = true;
+  out.cap_drop = {"ALL"};
+  out.cap_add.assign(std::begin(kRunnerCapabilities), std::end(kRunnerCapabilities));
+  out.security_opt = {"no-new-privileges"};
+  // "exec": agents run build scripts and tools from the workspace and /tmp.
+  constexpr int64_t kDefaultTmpfsBytes = 1LL << 30;
+  int64_t workspace_bytes = spec.disk_bytes > 0 ? spec.disk_bytes : kDefaultTmpfsBytes;
+  int64_t tmp_bytes = spec.memory_bytes > 0 ? spec.memory_bytes : kDefaultTmpfsBytes;
+  out.tmpfs[kWorkspaceDir] = absl::StrCat("rw,exec,nosuid,nodev,mode=0755,size=", workspace_bytes);
+  out.tmpfs["/tmp"] = absl::StrCat("rw,exec,nosuid,nodev,mode=1777,size=", tmp_bytes);
+  if (!spec.channel_dir.empty()) {
+    if (spec.channel_dir[0] != '/' || spec.channel_dir.find(':') != std::string::npos ||
+        spec.channel_dir.find(',') != std::string::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("channel_dir must be an absolute path without ':' or ',': ",
+                       spec.channel_dir));
+    }
+    out.binds.push_back(absl::StrCat(spec.channel_dir, ":/run/fastest:ro"));
+  }
   return out;
 }
 
@@ -79,6 +101,8 @@ absl::StatusOr<nlohmann::json> EngineBackend::Describe() {
       {"network_modes", {"host", "none", "bridge"}},
       {"default_network_mode", options_.default_network_mode},
       {"max_parallel_sandboxes", 0},
+      {"channel_mount", true},
+      {"sealed", true},
       {"endpoint", engine_->where()},
   };
   // Health is part of the answer, not an error: an engine that is down is "not healthy".

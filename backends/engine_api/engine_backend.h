@@ -32,9 +32,11 @@ namespace fastest::backends::engine_api {
 struct EngineBackendOptions {
   std::string name = "docker";  // SandboxBackend::name()
   EngineOptions engine;
-  // Network mode when the spec names none. "host": the runner reaches the fastest server on
-  // 127.0.0.1 and no network namespace is created (~90 ms cheaper per start on this kernel).
-  std::string default_network_mode = "host";
+  // Network mode when the spec names none. "none": the sandbox has only its own loopback; the
+  // runner reaches fastest-server through the channel sockets mounted at /run/fastest. "host"
+  // (the sandbox sees and can sniff the host's network, loopback included) is an explicit,
+  // unsafe choice; it saves the ~90 ms a network namespace costs on this kernel.
+  std::string default_network_mode = "none";
   std::string runtime;  // HostConfig.Runtime ("" = engine default)
   // Podman: send explicit nofile/nproc ulimits (its defaults fail to apply on this machine).
   bool explicit_ulimits = false;
@@ -51,8 +53,25 @@ std::string SandboxState(absl::string_view engine_state);
 // must stay well above the host's own process count; PidsLimit (a cgroup) is the real cap.
 std::vector<Ulimit> UlimitsFor(int64_t pids_limit, int64_t nofile);
 
-// ContainerSpecFor: the engine-level spec for a sandbox spec under `options`. InvalidArgument for
-// an unknown network mode or a missing image.
+// Capabilities the runner keeps (everything else is dropped). The agent gets none: the runner
+// starts it under another uid, which clears them, and no-new-privileges stops setuid binaries.
+//   CHOWN         hand the restored workspace and the agent's home to the agent's uid
+//   DAC_OVERRIDE  snapshot files the agent made unreadable (mode 000) and clean up after it
+//   FOWNER        restore file modes and times on files the agent's uid owns
+//   SETUID/SETGID switch to the agent's uid and groups before starting it
+//   KILL          kill every process the agent left behind (another uid) when it ends
+inline constexpr const char* kRunnerCapabilities[] = {"CHOWN", "DAC_OVERRIDE", "FOWNER",
+                                                      "SETUID", "SETGID", "KILL"};
+
+// Where the workspace is (a tmpfs sized by the spec's disk_bytes).
+inline constexpr char kWorkspaceDir[] = "/workspace";
+
+// ContainerSpecFor: the engine-level spec for a sandbox spec under `options`. Every container is
+// sealed: CapDrop ALL plus kRunnerCapabilities, no-new-privileges, a read-only root file system
+// with size-limited tmpfs mounts at /workspace (disk_bytes; tmpfs pages count toward the memory
+// limit too) and /tmp (memory_bytes), MemorySwap == Memory (no swap), PidsLimit, and the spec's
+// channel_dir bind-mounted read-only at /run/fastest. InvalidArgument for an unknown network mode
+// or a missing image.
 absl::StatusOr<ContainerSpec> ContainerSpecFor(const core::SandboxSpec& spec,
                                                const EngineBackendOptions& options);
 

@@ -84,6 +84,13 @@ nlohmann::json BuildCreateBody(const ContainerSpec& spec) {
   if (spec.memory_bytes > 0) host["Memory"] = spec.memory_bytes;
   if (spec.pids_limit > 0) host["PidsLimit"] = spec.pids_limit;
   if (spec.disk_bytes > 0) host["StorageOpt"] = {{"size", std::to_string(spec.disk_bytes)}};
+  if (spec.memory_swap_bytes > 0) host["MemorySwap"] = spec.memory_swap_bytes;
+  if (spec.readonly_rootfs) host["ReadonlyRootfs"] = true;
+  if (!spec.cap_drop.empty()) host["CapDrop"] = spec.cap_drop;
+  if (!spec.cap_add.empty()) host["CapAdd"] = spec.cap_add;
+  if (!spec.security_opt.empty()) host["SecurityOpt"] = spec.security_opt;
+  if (!spec.binds.empty()) host["Binds"] = spec.binds;
+  if (!spec.tmpfs.empty()) host["Tmpfs"] = spec.tmpfs;
   if (!spec.runtime.empty()) host["Runtime"] = spec.runtime;
   host["Init"] = spec.init;
   host["AutoRemove"] = false;  // we read the exit code and logs before removing

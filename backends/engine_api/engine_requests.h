@@ -44,6 +44,14 @@ struct ContainerSpec {
   int64_t disk_bytes = 0;  // HostConfig.StorageOpt size; only when the storage driver allows
   bool init = true;        // an init process reaps zombies
   std::vector<Ulimit> ulimits;
+  // Hardening (HostConfig): see ContainerSpecFor in engine_backend.h for what fastest sets.
+  int64_t memory_swap_bytes = 0;                // MemorySwap; == memory_bytes: no swap
+  bool readonly_rootfs = false;                 // ReadonlyRootfs
+  std::vector<std::string> cap_drop;            // CapDrop, e.g. {"ALL"}
+  std::vector<std::string> cap_add;             // CapAdd
+  std::vector<std::string> security_opt;        // SecurityOpt, e.g. {"no-new-privileges"}
+  std::vector<std::string> binds;               // Binds: "host:container[:ro]"
+  std::map<std::string, std::string> tmpfs;     // Tmpfs: mount point -> mount options
 };
 
 // ContainerSummary: one container from list or inspect, in engine terms.

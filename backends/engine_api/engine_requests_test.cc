@@ -178,7 +178,7 @@ TEST(EngineBackendMappingTest, SpecMapping) {
   spec.disk_bytes = 1 << 20;
   auto c = ContainerSpecFor(spec, options);
   ASSERT_TRUE(c.ok()) << c.status();
-  EXPECT_EQ(c->network_mode, "host");  // the documented default
+  EXPECT_EQ(c->network_mode, "none");  // the documented default: sealed
   EXPECT_EQ(c->runtime, "runc");
   EXPECT_EQ(c->disk_bytes, 0);  // no disk quota unless the storage driver allows it
   ASSERT_EQ(c->ulimits.size(), 2u);
@@ -187,8 +187,33 @@ TEST(EngineBackendMappingTest, SpecMapping) {
   EXPECT_EQ(c->ulimits[1].name, "nproc");
   EXPECT_EQ(c->ulimits[1].soft, 10000);
 
-  spec.network_mode = "none";
-  EXPECT_EQ(ContainerSpecFor(spec, options)->network_mode, "none");
+  // Sealed: no capabilities beyond the runner's few, no privilege gain, read-only root, no swap.
+  EXPECT_EQ(c->cap_drop, std::vector<std::string>{"ALL"});
+  EXPECT_EQ(c->cap_add, (std::vector<std::string>{"CHOWN", "DAC_OVERRIDE", "FOWNER", "SETUID",
+                                                  "SETGID", "KILL"}));
+  EXPECT_EQ(c->security_opt, std::vector<std::string>{"no-new-privileges"});
+  EXPECT_TRUE(c->readonly_rootfs);
+  EXPECT_EQ(c->tmpfs.at("/workspace"), "rw,exec,nosuid,nodev,mode=0755,size=1048576");
+  EXPECT_TRUE(c->binds.empty());
+  spec.memory_bytes = 1 << 30;
+  spec.channel_dir = "/data/channels/j1";
+  c = ContainerSpecFor(spec, options);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->memory_swap_bytes, 1 << 30);
+  EXPECT_EQ(c->tmpfs.at("/tmp"), "rw,exec,nosuid,nodev,mode=1777,size=1073741824");
+  EXPECT_EQ(c->binds, std::vector<std::string>{"/data/channels/j1:/run/fastest:ro"});
+  nlohmann::json host = BuildCreateBody(*c)["HostConfig"];
+  EXPECT_EQ(host["ReadonlyRootfs"], true);
+  EXPECT_EQ(host["MemorySwap"], 1 << 30);
+  EXPECT_EQ(host["CapDrop"][0], "ALL");
+  EXPECT_EQ(host["SecurityOpt"][0], "no-new-privileges");
+  EXPECT_EQ(host["Binds"][0], "/data/channels/j1:/run/fastest:ro");
+  spec.channel_dir = "/a:/etc";
+  EXPECT_EQ(ContainerSpecFor(spec, options).status().code(), absl::StatusCode::kInvalidArgument);
+  spec.channel_dir = "";
+
+  spec.network_mode = "host";
+  EXPECT_EQ(ContainerSpecFor(spec, options)->network_mode, "host");
   spec.network_mode = "container:x";
   EXPECT_EQ(ContainerSpecFor(spec, options).status().code(), absl::StatusCode::kInvalidArgument);
   spec.network_mode = "";

@@ -43,7 +43,7 @@ TEST(PodmanBackendConfigTest, DefaultsAndOverrides) {
   EXPECT_TRUE(options->explicit_ulimits);
   EXPECT_EQ(options->engine.wait_method, engine_api::WaitMethod::kLibpod);
   EXPECT_TRUE(options->engine.retry_on_reset);
-  EXPECT_EQ(options->default_network_mode, "host");
+  EXPECT_EQ(options->default_network_mode, "none");
 
   setenv("CONTAINER_HOST", "unix:///tmp/p.sock", 1);
   EXPECT_EQ(PodmanBackendOptions({})->engine.endpoint, "unix:///tmp/p.sock");

@@ -123,6 +123,7 @@ json SandboxSpecToJson(const SandboxSpec& spec) {
   if (!spec.name.empty()) j["name"] = spec.name;
   if (!spec.working_dir.empty()) j["working_dir"] = spec.working_dir;
   if (!spec.network_mode.empty()) j["network_mode"] = spec.network_mode;
+  if (!spec.channel_dir.empty()) j["channel_dir"] = spec.channel_dir;
   return j;
 }
 
@@ -136,6 +137,7 @@ absl::StatusOr<SandboxSpec> SandboxSpecFromJson(const json& j) {
   FASTEST_RETURN_IF_ERROR(ReadStringMap(j, "labels", &spec.labels));
   FASTEST_RETURN_IF_ERROR(ReadString(j, "working_dir", &spec.working_dir));
   FASTEST_RETURN_IF_ERROR(ReadString(j, "network_mode", &spec.network_mode));
+  FASTEST_RETURN_IF_ERROR(ReadString(j, "channel_dir", &spec.channel_dir));
   auto res = j.find("resources");
   if (res != j.end() && !res->is_null()) {
     if (!res->is_object()) return WrongType("resources", "an object");

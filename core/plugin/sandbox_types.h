@@ -48,6 +48,9 @@ struct SandboxSpec {
   int64_t pids_limit = 0;
   int64_t disk_bytes = 0;
   int64_t timeout_ms = 0;  // hard cap the backend may enforce; 0 = none
+  // Host directory with the sandbox's channel sockets, mounted read-only at /run/fastest by
+  // backends whose Describe() says "channel_mount": true; "" = none.
+  std::string channel_dir;
 };
 
 // SandboxInfo: one sandbox as the backend sees it. `state` is "created", "running", "exited" or

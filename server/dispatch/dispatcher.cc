@@ -51,9 +51,9 @@ std::string LastLines(absl::string_view text, int max_lines) {
 }
 
 // Secrets to keep out of a job's log: its token and provider keys passed through.
-std::vector<std::string> SecretsOf(const core::SandboxSpec& spec) {
+std::vector<std::string> SecretsOf(const std::map<std::string, std::string>& env) {
   std::vector<std::string> secrets;
-  for (const auto& [name, value] : spec.env) {
+  for (const auto& [name, value] : env) {
     if (name == "API_TOKEN" || absl::EndsWith(name, "_KEY") || absl::EndsWith(name, "_TOKEN")) {
       secrets.push_back(value);
     }
@@ -246,6 +246,14 @@ class Dispatcher::OutputCapture {
     KeepTail(&r->stderr_text, state_->max_output);
     *tail = RedactSecrets(LastLines(state_->combined, tail_lines), state_->secrets);
   }
+  // Lines of the server's own about the job (the sandbox channel's gateway and egress notes).
+  void AppendLines(const std::vector<std::string>& lines) {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    if (state_->writer == nullptr) return;
+    for (const std::string& line : lines) {
+      state_->writer->Append(core::kStdoutStream, line + "\n").IgnoreError();
+    }
+  }
   // Completes the log file and tells its followers. Call once the job's final status is stored.
   // Idempotent.
   void CloseLog() {
@@ -376,6 +384,7 @@ absl::Status Dispatcher::Start() {
   // Backends without log streaming are read once, when the sandbox has exited.
   auto caps = backend_->Describe();
   log_streaming_ = !caps.ok() || !caps->is_object() || caps->value("log_streaming", true) != false;
+  channel_mount_ = caps.ok() && caps->is_object() && caps->value("channel_mount", false) == true;
   std::lock_guard<std::mutex> lock(mu_);
   started_ = true;
   for (int i = 0; i < options_.max_instances; ++i) {
@@ -654,9 +663,27 @@ RunResult Dispatcher::RunTask(const Task& task) {
   spec.image = options_.image;
   spec.command = options_.runner_command;
   spec.env = options_.passthrough_env;
-  spec.env["API_URL"] = options_.sandbox_api_url;
-  spec.env["API_TOKEN"] = token;
   spec.env["JOB_ID"] = job->id;
+  std::unique_ptr<SandboxChannel> channel;
+  if (options_.channels != nullptr && channel_mount_) {
+    auto opened = options_.channels->Open(spec.name, job->id, token);
+    if (!opened.ok()) {
+      std::string msg = absl::StrCat("Failed to open the sandbox channel: ", opened.status().message());
+      LogError("sandbox channel failed", {{"job_id", job->id}, {"error", msg}});
+      source_->FinishIfActive(job->id, JobStatus::kFailed, msg).IgnoreError();
+      result.error = msg;
+      return finish(result);
+    }
+    channel = std::move(*opened);
+    spec.channel_dir = channel->dir();
+    spec.env = options_.channel_passthrough_env;
+    spec.env["JOB_ID"] = job->id;
+    spec.env["API_URL"] = absl::StrCat("unix://", kChannelMountPoint, "/", kApiSocketName);
+    spec.env["API_TOKEN_FILE"] = absl::StrCat(kChannelMountPoint, "/", kTokenFileName);
+  } else {
+    spec.env["API_URL"] = options_.sandbox_api_url;
+    spec.env["API_TOKEN"] = token;
+  }
   spec.labels = {{kLabelServer, server_id_}, {kLabelJob, job->id}};
   spec.network_mode = options_.network_mode;
   spec.nano_cpus = options_.instance_type.nano_cpus;
@@ -708,7 +735,11 @@ RunResult Dispatcher::RunTask(const Task& task) {
   // Capture the output. A live follow costs the engine CPU for every job, so it starts only when
   // someone reads the job's log; otherwise the log is read once when the sandbox has exited.
   std::unique_ptr<JobLogWriter> log_writer;
-  std::vector<std::string> secrets = SecretsOf(spec);
+  // The real provider keys too: a sealed sandbox holds only placeholders, but nothing the
+  // server knows must reach a log.
+  std::vector<std::string> secrets = SecretsOf(spec.env);
+  for (std::string& key : SecretsOf(options_.passthrough_env)) secrets.push_back(std::move(key));
+  if (!token.empty()) secrets.push_back(token);
   if (options_.log_hub != nullptr) {
     auto w = options_.log_hub->OpenWriter(job->id, secrets);
     if (w.ok()) {
@@ -842,6 +873,7 @@ RunResult Dispatcher::RunTask(const Task& task) {
   }
 
   // The final status is stored: complete the log (its followers then end).
+  if (channel != nullptr) capture.AppendLines(channel->TakeNotes());
   capture.CloseLog();
 
   // Always remove the sandbox.

@@ -59,6 +59,7 @@
 #include "absl/time/time.h"
 #include "core/plugin/sandbox_backend.h"
 #include "nlohmann/json.hpp"
+#include "server/channel/sandbox_channel.h"
 #include "server/dispatch/instance_types.h"
 #include "server/dispatch/job_log_hub.h"
 #include "server/metrics/metrics.h"
@@ -98,6 +99,13 @@ struct DispatcherOptions {
   // Where sandbox output is captured (not owned; null = not captured, only the RunResult keeps
   // a tail).
   JobLogHub* log_hub = nullptr;
+  // Per-sandbox channels (not owned). Set, and the backend describes "channel_mount": the runner
+  // reaches the API through the sandbox's api.sock and reads its token from a file there; no
+  // token in any environment. Null: API_URL/API_TOKEN in the environment as before.
+  ChannelHub* channels = nullptr;
+  // passthrough_env for sandboxes with a channel: provider keys replaced by a placeholder (the
+  // channel's model gateway adds the real one).
+  std::map<std::string, std::string> channel_passthrough_env;
 };
 
 class Dispatcher {
@@ -175,6 +183,7 @@ class Dispatcher {
   bool stopping_ = false;
   bool started_ = false;
   bool log_streaming_ = true;  // the backend's Describe()["log_streaming"]
+  bool channel_mount_ = false;  // the backend's Describe()["channel_mount"]
   std::vector<std::thread> threads_;
   // Log follow threads let go because they did not end (see OutputCapture).
   std::shared_ptr<Stragglers> stragglers_;

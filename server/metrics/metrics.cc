@@ -100,8 +100,25 @@ std::string Metrics::Render(const std::map<std::string, int64_t>& jobs_by_status
   for (const auto& [code, n] : http_requests_) {
     absl::StrAppend(&out, "fastest_http_requests_total{code=\"", code, "\"} ", n, "\n");
   }
+  absl::StrAppend(
+      &out,
+      "# HELP fastest_model_gateway_requests_total Model requests relayed for sandboxes.\n"
+      "# TYPE fastest_model_gateway_requests_total counter\nfastest_model_gateway_requests_total ",
+      gateway_requests_,
+      "\n# HELP fastest_model_gateway_bytes_total Bytes relayed by the model gateway.\n"
+      "# TYPE fastest_model_gateway_bytes_total counter\n"
+      "fastest_model_gateway_bytes_total{direction=\"up\"} ",
+      gateway_bytes_up_, "\nfastest_model_gateway_bytes_total{direction=\"down\"} ",
+      gateway_bytes_down_, "\n");
   (void)total;
   return out;
+}
+
+void Metrics::AddModelGatewayRequest(int64_t bytes_up, int64_t bytes_down) {
+  absl::MutexLock lock(&mu_);
+  ++gateway_requests_;
+  gateway_bytes_up_ += bytes_up;
+  gateway_bytes_down_ += bytes_down;
 }
 
 }  // namespace fastest::server

@@ -33,6 +33,8 @@ class Metrics {
   void IncBackendError(absl::string_view op);
   void IncDispatched();
   void IncHttpRequest(int code);
+  // One request relayed by the sandbox model gateway (server/channel/model_gateway.h).
+  void AddModelGatewayRequest(int64_t bytes_up, int64_t bytes_down);
 
   int sandboxes_running() const;
   int64_t backend_errors() const;
@@ -50,6 +52,9 @@ class Metrics {
   int64_t dispatched_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<std::string, int64_t> backend_errors_ ABSL_GUARDED_BY(mu_);
   std::map<int, int64_t> http_requests_ ABSL_GUARDED_BY(mu_);
+  int64_t gateway_requests_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t gateway_bytes_up_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t gateway_bytes_down_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace fastest::server

@@ -38,6 +38,9 @@ namespace fastest::tests {
 namespace {
 
 constexpr char kToken[] = "agent-e2e-token-5f0c2a";
+// The provider key: only the server has it; the stub refuses completions without it, so a
+// completed job proves the model gateway added it. The sandbox must never see it.
+constexpr char kModelKey[] = "sk-stub-9b1e47d2c85a3f60";
 
 std::string Env(const char* n, const char* fallback = "") {
   const char* v = getenv(n);
@@ -106,6 +109,8 @@ struct JobOutcome {
   core::Job job;
   absl::Duration took;
   std::string server_log, stub_log;
+  std::string job_log;
+  std::string sandbox_env;  // the container's Config.Env, seen while the job ran
 };
 
 class AgentE2eTest : public ::testing::Test {
@@ -152,8 +157,9 @@ class AgentE2eTest : public ::testing::Test {
     std::string stub_port = work + "/stub.port";
     Child stub({Abs("tools/model_stub/fastest-model-stub"),
                 absl::StrCat("--scenario=", Abs(absl::StrCat("examples/scenarios/", scenario, ".json"))),
-                "--port=0", absl::StrCat("--port_file=", stub_port)},
-               {}, work + "/stub.log");
+                "--port=0", absl::StrCat("--port_file=", stub_port),
+                "--require_key_env=FASTEST_STUB_KEY"},
+               {{"FASTEST_STUB_KEY", kModelKey}}, work + "/stub.log");
     int sp = stub.WaitPort(stub_port, absl::Seconds(10));
     EXPECT_GT(sp, 0) << "model stub did not start:\n" << stub.Log();
     if (sp <= 0) return out;
@@ -166,6 +172,7 @@ class AgentE2eTest : public ::testing::Test {
                  {{"FASTEST_API_TOKEN", kToken},
                   {"FASTEST_PLUGIN_PATH", Abs("backends/docker")},
                   {"FASTEST_MODEL_BASE_URL", absl::StrCat("http://127.0.0.1:", sp, "/v1")},
+                  {"FASTEST_MODEL_API_KEY", kModelKey},
                   // The real provider must not be used even if the caller has keys set.
                   {"ANTHROPIC_API_KEY", ""},
                   {"OPENAI_API_KEY", ""}},
@@ -212,7 +219,26 @@ class AgentE2eTest : public ::testing::Test {
     EXPECT_TRUE(dispatched.ok()) << dispatched.status();
     absl::Time deadline = start + job_timeout + absl::Seconds(30);
     out.job = *job;
+    core::HttpRequest find;
+    find.url = "http://localhost/containers/json?filters=%7B%22label%22%3A%5B%22fastest.job_id%3D" +
+               job->id + "%22%5D%7D";
+    find.unix_socket = "/var/run/docker.sock";
     while (absl::Now() < deadline) {
+      if (out.sandbox_env.empty()) {
+        auto found = http.Send(find);
+        nlohmann::json list = found.ok() ? nlohmann::json::parse(found->body, nullptr, false)
+                                         : nlohmann::json();
+        if (list.is_array() && !list.empty()) {
+          core::HttpRequest inspect;
+          inspect.url = absl::StrCat("http://localhost/containers/",
+                                     list[0].value("Id", std::string()), "/json");
+          inspect.unix_socket = "/var/run/docker.sock";
+          auto got = http.Send(inspect);
+          nlohmann::json doc = got.ok() ? nlohmann::json::parse(got->body, nullptr, false)
+                                        : nlohmann::json();
+          if (doc.is_object()) out.sandbox_env = doc["Config"]["Env"].dump();
+        }
+      }
       auto j = api.GetJob(job->id);
       if (j.ok()) {
         out.job = *j;
@@ -260,6 +286,7 @@ class AgentE2eTest : public ::testing::Test {
 
     out.server_log = server.Log();
     out.stub_log = stub.Log();
+    out.job_log = ReadFile(absl::StrCat(work, "/data/logs/", job->id, ".log"));
     return out;
   }
 
@@ -302,6 +329,15 @@ TEST_F(AgentE2eTest, BasicScenarioCompletesWithExactlyTheScenarioChanges) {
   for (const auto& f : output_.files) got[f.path] = {output_blobs_[f.path], f.mode};
   EXPECT_EQ(got, expected) << Context(o);
 
+  // The model traffic went through the server's gateway, which added the key; the sandbox only
+  // had a placeholder.
+  EXPECT_FALSE(o.sandbox_env.empty()) << "never saw the job's container";
+  EXPECT_FALSE(absl::StrContains(o.sandbox_env, kModelKey)) << o.sandbox_env;
+  EXPECT_TRUE(absl::StrContains(o.sandbox_env, "FASTEST_MODEL_API_KEY=fastest-model-gateway"))
+      << o.sandbox_env;
+  EXPECT_TRUE(absl::StrContains(o.job_log, "[gateway] POST /v1/chat/completions -> 200"))
+      << o.job_log;
+  EXPECT_FALSE(absl::StrContains(o.job_log, kModelKey));
   // The stub saw the title request and all four agent turns.
   EXPECT_TRUE(absl::StrContains(o.stub_log, "turn 4/4: text")) << o.stub_log;
   EXPECT_TRUE(absl::StrContains(o.stub_log, "title/no-tools reply")) << o.stub_log;

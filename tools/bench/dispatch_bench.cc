@@ -183,6 +183,7 @@ core::SandboxSpec DispatcherLikeSpec(const std::string& image, std::vector<std::
   spec.nano_cpus = 1000000000LL / 2;
   spec.memory_bytes = 4LL * 1024 * 1024 * 1024;
   spec.pids_limit = 1024;
+  spec.disk_bytes = 8LL * 1000 * 1000 * 1000;  // the /workspace tmpfs size
   return spec;
 }
 
@@ -246,8 +247,26 @@ absl::StatusOr<std::string> LibpodCreate(RawEngine& raw, const ContainerSpec& sp
                   {"hard", u.hard}});
   }
   if (!rl.empty()) body["r_limits"] = rl;
+  // The sealed settings ContainerSpecFor gives every sandbox, so both sides start the same
+  // container (the channel bind mount aside).
+  if (!spec.cap_drop.empty()) body["cap_drop"] = spec.cap_drop;
+  if (!spec.cap_add.empty()) body["cap_add"] = spec.cap_add;
+  for (const std::string& opt : spec.security_opt) {
+    if (opt == "no-new-privileges") body["no_new_privileges"] = true;
+  }
+  if (spec.readonly_rootfs) body["read_only_filesystem"] = true;
+  nlohmann::json mounts = nlohmann::json::array();
+  for (const auto& [path, options] : spec.tmpfs) {
+    mounts.push_back({{"destination", path},
+                      {"type", "tmpfs"},
+                      {"source", "tmpfs"},
+                      {"options", std::vector<std::string>(absl::StrSplit(options, ','))}});
+  }
+  if (!mounts.empty()) body["mounts"] = mounts;
   nlohmann::json limits = nlohmann::json::object();
-  if (spec.memory_bytes > 0) limits["memory"] = {{"limit", spec.memory_bytes}};
+  if (spec.memory_bytes > 0) {
+    limits["memory"] = {{"limit", spec.memory_bytes}, {"swap", spec.memory_swap_bytes}};
+  }
   if (spec.nano_cpus > 0) limits["cpu"] = {{"quota", spec.nano_cpus / 10000}, {"period", 100000}};
   if (spec.pids_limit > 0) limits["pids"] = {{"limit", spec.pids_limit}};
   if (!limits.empty()) body["resource_limits"] = limits;

@@ -4,6 +4,7 @@
 //   fastest-model-stub --scenario examples/scenarios/basic.json --port 0 --port_file /tmp/stub.port
 //   # then point the runner at it: FASTEST_MODEL_BASE_URL=http://127.0.0.1:<port>/v1
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <string>
 
@@ -21,6 +22,9 @@ ABSL_FLAG(std::string, host, "127.0.0.1", "address to bind");
 ABSL_FLAG(int, port, 0, "port to bind; 0 picks a free one (see --port_file)");
 ABSL_FLAG(std::string, port_file, "", "write the bound port here once listening");
 ABSL_FLAG(bool, quiet, false, "do not log each request to stderr");
+ABSL_FLAG(std::string, require_key_env, "",
+          "name of an environment variable holding the API key every completion must carry "
+          "(Authorization: Bearer); unset = no check");
 
 namespace {
 
@@ -66,6 +70,14 @@ int main(int argc, char** argv) {
   options.stop_grace = absl::Seconds(1);  // stalled answers are not worth waiting for
   // A stalled answer keeps its connection open on purpose; reads still time out normally.
   ModelStub stub(std::move(*scenario), !absl::GetFlag(FLAGS_quiet));
+  if (std::string var = absl::GetFlag(FLAGS_require_key_env); !var.empty()) {
+    const char* key = getenv(var.c_str());
+    if (key == nullptr || *key == '\0') {
+      fprintf(stderr, "model-stub: --require_key_env=%s but it is not set\n", var.c_str());
+      return 2;
+    }
+    stub.RequireKey(key);
+  }
   {
     fastest::server::http::HttpServer server(options);
     stub.Register(server.router());

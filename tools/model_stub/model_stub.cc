@@ -160,6 +160,8 @@ struct ModelStub::Shared {
   int agent_requests ABSL_GUARDED_BY(mu) = 0;
   int title_requests ABSL_GUARDED_BY(mu) = 0;
   int completions ABSL_GUARDED_BY(mu) = 0;
+  int unauthorized ABSL_GUARDED_BY(mu) = 0;
+  std::string required_key;  // set before serving
   int active ABSL_GUARDED_BY(mu) = 0;
   bool stopping ABSL_GUARDED_BY(mu) = false;
 
@@ -214,8 +216,11 @@ nlohmann::json ModelStub::State() const {
           {"agent_requests", shared_->agent_requests},
           {"title_requests", shared_->title_requests},
           {"completions", shared_->completions},
+          {"unauthorized", shared_->unauthorized},
           {"sessions", sessions}};
 }
+
+void ModelStub::RequireKey(std::string key) { shared_->required_key = std::move(key); }
 
 void ModelStub::Register(server::http::Router& router) {
   std::shared_ptr<Shared> shared = shared_;
@@ -231,6 +236,16 @@ void ModelStub::Register(server::http::Router& router) {
   });
   router.Add("POST", "/v1/chat/completions",
              [shared](const Request& req, std::shared_ptr<Responder> responder) {
+    if (!shared->required_key.empty() &&
+        req.Header("authorization") != "Bearer " + shared->required_key) {
+      {
+        absl::MutexLock lock(&shared->mu);
+        ++shared->unauthorized;
+      }
+      responder->Send(Response::Json(
+          401, {{"error", {{"message", "missing or wrong API key"}, {"type", "auth_error"}}}}));
+      return;
+    }
     nlohmann::json body = nlohmann::json::parse(req.body, nullptr, false);
     if (body.is_discarded() || !body.is_object()) {
       responder->Send(Response::Json(

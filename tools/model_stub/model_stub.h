@@ -56,6 +56,10 @@ class ModelStub {
   // Counters and per-session progress (also served at GET /stub/state).
   nlohmann::json State() const;
 
+  // When set, POST /v1/chat/completions without "Authorization: Bearer <key>" gets 401 (and
+  // counts as "unauthorized" in State()).
+  void RequireKey(std::string key);
+
   struct Shared;  // implementation detail
 
  private:

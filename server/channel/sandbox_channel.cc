@@ -1,0 +1,219 @@
+#include "server/channel/sandbox_channel.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "server/channel/egress_proxy.h"
+#include "server/channel/model_gateway.h"
+#include "core/status/status_macros.h"
+#include "server/util/log.h"
+
+namespace fastest::server {
+namespace {
+
+constexpr size_t kMaxHead = 64 * 1024;
+constexpr int kHeadTimeoutMs = 30000;
+
+std::string Errno(absl::string_view what) { return absl::StrCat(what, ": ", strerror(errno)); }
+
+// Equal strings in time independent of where they differ.
+bool SameSecret(absl::string_view a, absl::string_view b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+// Removes everything below `path` (not following symlinks), then `path` itself.
+void RemoveTree(const std::string& path) {
+  struct stat st;
+  if (lstat(path.c_str(), &st) != 0) return;
+  if (S_ISDIR(st.st_mode)) {
+    if (DIR* dir = opendir(path.c_str())) {
+      while (struct dirent* entry = readdir(dir)) {
+        if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0) continue;
+        RemoveTree(absl::StrCat(path, "/", entry->d_name));
+      }
+      closedir(dir);
+    }
+    rmdir(path.c_str());
+  } else {
+    unlink(path.c_str());
+  }
+}
+
+std::string SafeName(absl::string_view key) {
+  std::string out;
+  for (char c : key) {
+    out.push_back(absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' ? c
+                                                                                             : '_');
+  }
+  return out.substr(0, 64);
+}
+
+}  // namespace
+
+
+
+absl::StatusOr<std::string> CheckApiRequestHead(absl::string_view head, absl::string_view token) {
+  absl::string_view request_line;
+  FASTEST_ASSIGN_OR_RETURN(std::vector<channel_io::HeadLine> headers,
+                           channel_io::ParseRequestHead(head, &request_line));
+  std::string out = absl::StrCat(request_line, "\r\n");
+  int authorizations = 0;
+  bool authorized = false;
+  for (const channel_io::HeadLine& h : headers) {
+    if (h.name == "connection" || h.name == "keep-alive" || h.name == "proxy-connection") continue;
+    if (h.name == "authorization") {
+      ++authorizations;
+      absl::string_view credentials = h.value;
+      authorized = absl::ConsumePrefix(&credentials, "Bearer ") && SameSecret(credentials, token);
+    }
+    absl::StrAppend(&out, h.line, "\r\n");
+  }
+  if (authorizations != 1 || !authorized) {
+    return absl::PermissionDeniedError("this channel accepts only its job's token");
+  }
+  absl::StrAppend(&out, "Connection: close\r\n\r\n");
+  return out;
+}
+
+// ---- SandboxChannel ----
+
+SandboxChannel::~SandboxChannel() {
+  for (auto& listener : listeners_) listener->Stop();
+  listeners_.clear();
+  if (dir_fd_ >= 0) close(dir_fd_);
+  RemoveTree(dir_);
+}
+
+void SandboxChannel::AddNote(absl::string_view line) {
+  std::lock_guard<std::mutex> lock(notes_mu_);
+  if (notes_.size() < 10000) notes_.emplace_back(line);
+}
+
+std::vector<std::string> SandboxChannel::TakeNotes() {
+  std::lock_guard<std::mutex> lock(notes_mu_);
+  std::vector<std::string> out;
+  out.swap(notes_);
+  return out;
+}
+
+void SandboxChannel::HandleApi(int client_fd) {
+  std::string head, rest;
+  if (!channel_io::ReadHead(client_fd, kMaxHead, kHeadTimeoutMs, &head, &rest).ok()) return;
+  absl::StatusOr<std::string> forward = CheckApiRequestHead(head, token_);
+  if (!forward.ok()) {
+    ++api_refused_;
+    if (absl::IsPermissionDenied(forward.status())) {
+      channel_io::WriteJsonError(client_fd, 401, "Unauthorized", "this channel accepts only its job's token");
+    } else {
+      channel_io::WriteJsonError(client_fd, 400, "Bad Request", "malformed request head");
+    }
+    return;
+  }
+  ++api_requests_;
+  // The runner has the token in memory now: the file has done its job.
+  if (token_file_present_.exchange(false)) unlinkat(dir_fd_, kTokenFileName, 0);
+  absl::StatusOr<int> upstream = channel_io::ConnectTcp(upstream_host_, upstream_port_, 5000);
+  if (!upstream.ok()) {
+    channel_io::WriteJsonError(client_fd, 502, "Bad Gateway", "fastest-server is not reachable");
+    return;
+  }
+  if (channel_io::WriteAll(*upstream, *forward) && channel_io::WriteAll(*upstream, rest)) {
+    channel_io::Pump(client_fd, *upstream);
+  }
+  close(*upstream);
+}
+
+// ---- ChannelHub ----
+
+absl::StatusOr<std::unique_ptr<ChannelHub>> ChannelHub::Create(ChannelHubOptions options) {
+  if (options.root.empty()) return absl::InvalidArgumentError("channel root is empty");
+  if (mkdir(options.root.c_str(), 0700) != 0 && errno != EEXIST) {
+    return absl::InternalError(Errno(absl::StrCat("mkdir ", options.root)));
+  }
+  chmod(options.root.c_str(), 0700);
+  // Channels of a previous server process are dead: nothing listens on their sockets.
+  if (DIR* dir = opendir(options.root.c_str())) {
+    while (struct dirent* entry = readdir(dir)) {
+      if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0) continue;
+      RemoveTree(absl::StrCat(options.root, "/", entry->d_name));
+    }
+    closedir(dir);
+  }
+  return std::unique_ptr<ChannelHub>(new ChannelHub(std::move(options)));
+}
+
+absl::StatusOr<std::unique_ptr<SandboxChannel>> ChannelHub::Open(absl::string_view key,
+                                                                 absl::string_view job_id,
+                                                                 absl::string_view token) {
+  if (options_.api_port <= 0) return absl::FailedPreconditionError("API port unknown");
+  std::unique_ptr<SandboxChannel> channel(new SandboxChannel());
+  channel->dir_ = absl::StrCat(options_.root, "/", SafeName(key));
+  RemoveTree(channel->dir_);
+  if (mkdir(channel->dir_.c_str(), 0700) != 0) {
+    return absl::InternalError(Errno(absl::StrCat("mkdir ", channel->dir_)));
+  }
+  channel->dir_fd_ = open(channel->dir_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (channel->dir_fd_ < 0) return absl::InternalError(Errno("open channel dir"));
+  channel->token_ = std::string(token);
+  channel->upstream_host_ = options_.api_host;
+  channel->upstream_port_ = options_.api_port;
+
+  int dir_fd = open(channel->dir_.c_str(), O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd < 0) return absl::InternalError(Errno("open channel dir"));
+  int token_fd = openat(dir_fd, kTokenFileName, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  close(dir_fd);
+  if (token_fd < 0) return absl::InternalError(Errno("create token file"));
+  bool written = channel_io::WriteAll(token_fd, token);
+  close(token_fd);
+  if (!written) return absl::InternalError(Errno("write token file"));
+
+  SandboxChannel* raw = channel.get();
+  auto api = SocketListener::Start(channel->dir_fd_, kApiSocketName,
+                                   [raw](int fd) { raw->HandleApi(fd); });
+  if (!api.ok()) return api.status();
+  channel->listeners_.push_back(std::move(*api));
+  if (options_.model_gateway != nullptr) {
+    ModelGateway* gateway = options_.model_gateway;
+    std::string job(job_id);
+    auto model = SocketListener::Start(
+        channel->dir_fd_, kModelSocketName,
+        [gateway, job, raw](int fd) {
+          gateway->Serve(fd, job, [raw](absl::string_view line) { raw->AddNote(line); });
+        });
+    if (!model.ok()) return model.status();
+    channel->listeners_.push_back(std::move(*model));
+  }
+  if (options_.egress_proxy != nullptr) {
+    EgressProxy* proxy = options_.egress_proxy;
+    auto egress = SocketListener::Start(channel->dir_fd_, kEgressSocketName, [proxy, raw](int fd) {
+      proxy->Serve(fd, [raw](absl::string_view line) { raw->AddNote(line); });
+    });
+    if (!egress.ok()) return egress.status();
+    channel->listeners_.push_back(std::move(*egress));
+  }
+  return channel;
+}
+
+}  // namespace fastest::server
