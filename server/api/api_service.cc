@@ -867,13 +867,17 @@ void ApiService::Register(http::Router& router) {
         return Validation("output_snapshot_id does not name a snapshot of this project");
       }
       if (auth.job_scope) {
-        // A job reports the snapshot it created, not one of its choosing.
-        std::optional<std::string> own;
+        // A job reports the snapshot it created, or its base when nothing changed (the runner
+        // then reuses the base instead of creating the same row again) — never one of its choosing.
+        std::optional<std::string> own, base;
         scopes
             ->With(*auth.job_scope,
-                   [&](JobScopes::Scope& scope) { own = scope.output_snapshot_id; })
+                   [&](JobScopes::Scope& scope) {
+                     own = scope.output_snapshot_id;
+                     base = scope.base_snapshot_id;
+                   })
             .IgnoreError();
-        if (own != *output) {
+        if (own != *output && base != *output) {
           return ErrorResponse(403, "FORBIDDEN",
                                "output_snapshot_id must be the snapshot this job created");
         }

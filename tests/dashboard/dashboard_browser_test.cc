@@ -12,6 +12,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/str_replace.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -28,12 +29,20 @@ H="Authorization: Bearer $API_TOKEN"
 JOB=$(curl -sf -H "$H" "$API_URL/v1/jobs/$JOB_ID") || { echo "cannot fetch job" >&2; exit 20; }
 curl -sf -X POST -H "$H" -d '{"status":"running"}' "$API_URL/v1/jobs/$JOB_ID/status" >/dev/null \
   || exit 21
+# complete MANIFEST_HASH: uploads the manifest the test wrote to @DIR@/manifests (a per-job token
+# may only create a snapshot of a manifest it uploaded), creates the output snapshot, reports it.
 complete() {
-  curl -sf -X POST -H "$H" -d "{\"status\":\"completed\",\"output_snapshot_id\":\"$1\"}" \
+  PID=$(echo "$JOB" | sed 's/.*"project_id":"\([0-9A-Z]*\)".*/\1/')
+  curl -sf -X PUT -H "$H" --data-binary "@@DIR@/manifests/$1" \
+    "$API_URL/v1/blobs/manifests/$1" >/dev/null || exit 23
+  SNAP=$(curl -sf -X POST -H "$H" -d "{\"manifest_hash\":\"$1\"}" \
+    "$API_URL/v1/projects/$PID/snapshots") || exit 24
+  OUT=$(echo "$SNAP" | sed 's/.*"snapshot":{[^}]*"id":"\([0-9A-Z]*\)".*/\1/')
+  curl -sf -X POST -H "$H" -d "{\"status\":\"completed\",\"output_snapshot_id\":\"$OUT\"}" \
     "$API_URL/v1/jobs/$JOB_ID/status" >/dev/null || exit 22
-  echo "Output snapshot: $1"
+  echo "Output snapshot: $OUT"
 }
-SID=$(echo "$JOB" | sed -n 's/.*"prompt":"[a-z]*:\([0-9A-Z]*\).*/\1/p')
+SID=$(echo "$JOB" | sed -n 's/.*"prompt":"[a-z]*:\([0-9a-f]*\).*/\1/p')
 case "$JOB" in
   *'"prompt":"slow:'*)
     echo "agent: starting"
@@ -71,7 +80,7 @@ std::string FindNode() {
 TEST(DashboardBrowserTest, SignInJobsLogDiffCancelAndXss) {
   const std::string dir = FreshDir("dashboard");
   const std::string script = dir + "/runner.sh";
-  std::ofstream(script) << kRunnerScript;
+  std::ofstream(script) << absl::StrReplaceAll(kRunnerScript, {{"@DIR@", dir}});
   auto server = ServerProcess::Start(
       dir + "/data",
       {"--backend=" + ProcessBackendPath(),

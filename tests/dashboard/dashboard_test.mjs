@@ -6,7 +6,7 @@
 // Optional: CHROMIUM (browser path), FASTEST_DASHBOARD_NODE_MODULES (where puppeteer-core is).
 // Exits non-zero on the first failed assertion; prints "N passed, 0 failed" when all pass.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -78,8 +78,17 @@ async function snapshot(projectId, files) {
   const manifest = JSON.stringify({ version: '1', files: entries }, null, 2);
   const hash = sha256(Buffer.from(manifest));
   await api('PUT', `/v1/blobs/manifests/${hash}`, manifest);
-  return (await api('POST', `/v1/projects/${projectId}/snapshots`, { manifest_hash: hash })).snapshot.id;
+  const id = (await api('POST', `/v1/projects/${projectId}/snapshots`, { manifest_hash: hash })).snapshot.id;
+  manifestOf[id] = hash;
+  // The stand-in runner uploads it again with its own job token (a job may only create a snapshot
+  // of a manifest it uploaded) and reports that snapshot.
+  const dir = path.join(process.env.DASHBOARD_TMP, 'manifests');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, hash), manifest);
+  return id;
 }
+// Snapshot id -> manifest hash, named in the prompt of a job that should end with that output.
+const manifestOf = {};
 
 const XSS_NAME = '<img src=x onerror="window.__xss=(window.__xss||[]).concat(\'name\')">.txt';
 const XSS_TEXT = '<img src=x onerror="window.__xss=(window.__xss||[]).concat(\'diff\')">\n<script>window.__xss=1</script>\n';
@@ -179,7 +188,7 @@ async function run() {
 
   // A job appears and completes live, without a reload.
   await page.evaluate(() => { window.__sameDocument = true; });
-  const slow = await createJob(`slow:${output} — update the README`);
+  const slow = await createJob(`slow:${manifestOf[output]} — update the README`);
   await page.waitForSelector(`tr[data-job-id="${slow.id}"]`, { timeout: 5000 });
   check(true, 'a new job appears in the list without a reload');
   await page.waitForSelector(`tr[data-job-id="${slow.id}"][data-status="running"]`, { timeout: 15000 });
@@ -252,7 +261,7 @@ async function run() {
   await shot('06-job-cancelled');
 
   // XSS: hostile prompt, log lines, file names and diff contents stay text.
-  const xss = await createJob(`xss:${xssOutput} <img src=x onerror="window.__xss=(window.__xss||[]).concat('prompt')">`);
+  const xss = await createJob(`xss:${manifestOf[xssOutput]} <img src=x onerror="window.__xss=(window.__xss||[]).concat('prompt')">`);
   await page.goto(`${BASE}#/jobs`);
   await page.waitForSelector(`tr[data-job-id="${xss.id}"][data-status="completed"]`, { timeout: 20000 });
   await page.click(`tr[data-job-id="${xss.id}"] a`);

@@ -273,7 +273,7 @@ TEST_F(SecurityE2eTest, PerJobTokenReachesOnlyWhatItsRunnerNeeds) {
       {"POST", "/run-job", json{{"job_id", sibling}}.dump(), 403},
       // Its own job completed with a snapshot of its choosing.
       {"POST", "/v1/jobs/" + job + "/status",
-       json{{"status", "completed"}, {"output_snapshot_id", base_snapshot}}.dump(), 403},
+       json{{"status", "completed"}, {"output_snapshot_id", other_snapshot}}.dump(), 403},
       // Content of its user that is not part of its job: as if it did not exist.
       {"GET", "/v1/blobs/download/" + other_blob, "", 404},
   };
