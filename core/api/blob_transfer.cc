@@ -33,19 +33,27 @@
 #include "core/status/status_macros.h"
 
 namespace fastest::core {
+namespace {
+
+// `hashes` without repeats, in first-seen order; InvalidArgument for one that is not a SHA-256.
+absl::StatusOr<std::vector<std::string>> UniqueCheckedHashes(
+    const std::vector<std::string>& hashes) {
+  std::vector<std::string> unique;
+  unique.reserve(hashes.size());
+  std::unordered_set<std::string> seen;
+  for (const std::string& h : hashes) {
+    FASTEST_RETURN_IF_ERROR(CheckHash(h));
+    if (seen.insert(h).second) unique.push_back(h);
+  }
+  return unique;
+}
+
+}  // namespace
 // ---- Blobs ----
 
 absl::StatusOr<std::vector<std::string>> ApiClient::MissingBlobs(
     const std::vector<std::string>& hashes) {
-  std::vector<std::string> unique;
-  unique.reserve(hashes.size());
-  {
-    std::unordered_set<std::string> seen;
-    for (const std::string& h : hashes) {
-      FASTEST_RETURN_IF_ERROR(CheckHash(h));
-      if (seen.insert(h).second) unique.push_back(h);
-    }
-  }
+  FASTEST_ASSIGN_OR_RETURN(std::vector<std::string> unique, UniqueCheckedHashes(hashes));
   std::vector<std::string> missing;
   for (size_t begin = 0; begin < unique.size(); begin += kMaxHashesPerCall) {
     size_t end = std::min(unique.size(), begin + kMaxHashesPerCall);
@@ -579,15 +587,7 @@ absl::Status ApiClient::DownloadBatchRequest(const std::vector<std::string>& has
 
 absl::Status ApiClient::DownloadBlobs(const std::vector<std::string>& hashes,
                                       const BlobSink& sink, int fallback_parallelism) {
-  std::vector<std::string> unique;
-  unique.reserve(hashes.size());
-  {
-    std::unordered_set<std::string> seen;
-    for (const std::string& h : hashes) {
-      FASTEST_RETURN_IF_ERROR(CheckHash(h));
-      if (seen.insert(h).second) unique.push_back(h);
-    }
-  }
+  FASTEST_ASSIGN_OR_RETURN(std::vector<std::string> unique, UniqueCheckedHashes(hashes));
   for (size_t begin = 0; begin < unique.size(); begin += kMaxBlobsPerBatch) {
     std::vector<std::string> part(
         unique.begin() + begin, unique.begin() + std::min(unique.size(), begin + kMaxBlobsPerBatch));
