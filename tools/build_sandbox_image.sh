@@ -162,7 +162,8 @@ if [ "$WITH_RUNNER" = 1 ]; then
   # ICU, which the runner dlopens only for a base manifest in ICU order (the original TypeScript
   # runner's; core/snapshot/manifest_order.h): the major version of the headers it was built with.
   icu_major="$(awk '/#define U_ICU_VERSION_MAJOR_NUM/ {print $3}' /usr/include/unicode/uvernum.h 2>/dev/null || true)"
-  icu_lib="$(ldconfig -p | awk -v so="libicui18n.so.$icu_major" '$1 == so && /x86-64/ {print $NF; exit}')"
+  # awk reads to the end: an early exit would SIGPIPE ldconfig, and pipefail would end the script.
+  icu_lib="$(ldconfig -p | awk -v so="libicui18n.so.$icu_major" '$1 == so && /x86-64/ && !n++ {print $NF}')"
   [ -n "$icu_major" ] && [ -n "$icu_lib" ] || die "libicui18n.so.${icu_major:-?} not found (package libicu-dev)"
   put "$icu_lib"
   put_libs "$icu_lib"
