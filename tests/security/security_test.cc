@@ -199,7 +199,15 @@ TEST(SecurityTest, HostileAgentGetsNothingAndTheJobStillCompletes) {
   absl::StatusOr<nlohmann::json> inspect;
   for (int attempt = 0; attempt < 400; ++attempt) {  // created -> running
     inspect = EngineGet(*kind, absl::StrCat("/containers/", container->id, "/json"));
-    ASSERT_TRUE(inspect.ok()) << inspect.status();
+    if (!inspect.ok()) {
+      // The sandbox is gone before the agent could have finished: say why.
+      absl::StatusOr<core::Job> now = api.GetJob(job->id);
+      FAIL() << inspect.status() << "\njob: "
+             << (now.ok() ? absl::StrCat(core::JobStatusName(now->status), " ",
+                                         now->error.value_or(""))
+                          : std::string(now.status().message()))
+             << "\nserver log:\n" << server.Log();
+    }
     if ((*inspect)["State"].value("Pid", 0) > 0) break;
     absl::SleepFor(absl::Milliseconds(25));
   }
