@@ -58,10 +58,11 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "core/plugin/sandbox_backend.h"
-#include "nlohmann/json.hpp"
 #include "server/channel/sandbox_channel.h"
 #include "server/dispatch/instance_types.h"
 #include "server/dispatch/job_log_hub.h"
+#include "server/dispatch/job_outcome.h"
+#include "server/dispatch/stragglers.h"
 #include "server/metrics/metrics.h"
 #include "server/dispatch/job_source.h"
 #include "server/store/store.h"
@@ -79,8 +80,6 @@ struct RunResult {
   std::string stderr_text;
   std::string status;  // final job status name
   std::optional<int> exit_code;
-
-  nlohmann::json ToJson() const;
 };
 
 struct DispatcherOptions {
@@ -148,11 +147,27 @@ class Dispatcher {
     absl::Time claimed_at;
     DoneCallback done;
   };
-  class OutputCapture;
-  struct Stragglers;
   struct Active {
     std::string sandbox_id;
     bool cancelled = false;
+  };
+  // A started sandbox the dispatcher watches until it ends.
+  struct Supervised {
+    std::string job_id;
+    std::string sandbox_id;
+    absl::Time deadline;               // the job's timeout, from its real start
+    std::vector<std::string> secrets;  // kept out of the log
+    std::unique_ptr<SandboxChannel> channel;
+    bool adopted = false;  // found running at start-up (the store already knows the sandbox)
+    // Output per stream already in the job's log (adopted sandboxes).
+    uint64_t captured_stdout = 0;
+    uint64_t captured_stderr = 0;
+  };
+  struct SandboxExit {
+    std::optional<int> exit_code;
+    bool timed_out = false;
+    bool stopped = false;
+    absl::Status wait_error;  // the backend's last Wait error
   };
 
   void Enqueue(Task task);
@@ -161,6 +176,19 @@ class Dispatcher {
   void ControlLoop();
   void PostControl(std::function<void()> fn);
   RunResult RunTask(const Task& task);
+  // The sandbox for a job: its spec (opening its channel when the backend mounts one).
+  absl::StatusOr<core::SandboxSpec> BuildSandboxSpec(const core::Job& job,
+                                                     const std::string& token,
+                                                     std::unique_ptr<SandboxChannel>* channel);
+  // Gets a started sandbox for this job: the one place a sandbox comes into being.
+  absl::StatusOr<core::SandboxInfo> StartSandboxForJob(const core::SandboxSpec& spec);
+  // Waits until the sandbox exits, killing it at the deadline or on Stop().
+  SandboxExit WaitForExit(const std::string& job_id, const std::string& sandbox_id,
+                          absl::Time deadline);
+  // Captures the output, waits for the exit, stores the outcome, removes the sandbox.
+  RunResult SuperviseSandbox(Supervised run, RunResult result);
+  JobOutcome DecideFromStore(const std::string& job_id, JobObservation* seen);
+  RunResult FinishTask(RunResult r, absl::Time t0);
   absl::Status Reconcile();
   bool stopping() const;
   bool accepting() const;
@@ -182,7 +210,9 @@ class Dispatcher {
   bool feeder_wake_ = false;
   bool stopping_ = false;
   bool started_ = false;
-  bool log_streaming_ = true;  // the backend's Describe()["log_streaming"]
+  bool log_streaming_ = true;  // the backend's capabilities
+  // Sandboxes at once: max_instances, or less when the backend caps max_parallel_sandboxes.
+  int max_running_ = 1;
   bool channel_mount_ = false;  // the backend's Describe()["channel_mount"]
   std::vector<std::thread> threads_;
   // Log follow threads let go because they did not end (see OutputCapture).
