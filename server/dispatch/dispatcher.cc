@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <csignal>
+#include <set>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -58,28 +59,30 @@ Dispatcher::Dispatcher(JobSource* source, std::string server_id, core::SandboxBa
 Dispatcher::~Dispatcher() { Stop(); }
 
 absl::Status Dispatcher::Start() {
-  // Backends without log streaming are read once, when the sandbox has exited. A backend that
-  // cannot describe itself is treated as streaming and unlimited (its calls will tell).
-  max_running_ = options_.max_instances;
-  auto caps = backend_->Capabilities();
-  if (caps.ok()) {
-    log_streaming_ = caps->log_streaming;
-    if (caps->max_parallel_sandboxes > 0 && caps->max_parallel_sandboxes < max_running_) {
-      max_running_ = static_cast<int>(caps->max_parallel_sandboxes);
-    }
-  } else {
-    LogWarn("backend capabilities unknown", {{"error", caps.status().ToString()}});
-  }
-  // Sealed-sandbox channels are a server-side notion outside BackendCapabilities.
-  auto doc = backend_->Describe();
-  channel_mount_ = doc.ok() && doc->is_object() && doc->value("channel_mount", false) == true;
-  FASTEST_RETURN_IF_ERROR(Reconcile());
+  if (!recovered_) FASTEST_RETURN_IF_ERROR(Recover());
   std::lock_guard<std::mutex> lock(mu_);
   started_ = true;
   for (int i = 0; i < max_running_; ++i) {
     threads_.emplace_back([this] { WorkerLoop(); });
   }
   threads_.emplace_back([this] { ControlLoop(); });
+  // Re-adopted sandboxes hold slots (running_ counts them) until they end.
+  for (Supervised& adopted : adopted_) {
+    auto run = std::make_shared<Supervised>(std::move(adopted));
+    threads_.emplace_back([this, run] {
+      RunResult result;
+      result.job_id = run->job_id;
+      const absl::Time t0 = absl::Now();
+      FinishTask(SuperviseSandbox(std::move(*run), std::move(result)), t0);
+      std::lock_guard<std::mutex> lock(mu_);
+      --running_;
+      feeder_wake_ = true;
+      feeder_cv_.notify_all();
+      work_cv_.notify_all();
+      control_cv_.notify_all();
+    });
+  }
+  adopted_.clear();
   if (options_.auto_dispatch) {
     feeder_wake_ = true;  // pick up jobs that were pending before start
     threads_.emplace_back([this] { FeederLoop(); });
@@ -95,37 +98,112 @@ absl::Status Dispatcher::Start() {
   return absl::OkStatus();
 }
 
-absl::Status Dispatcher::Reconcile() {
-  // 1. Sandboxes of this server: nothing runs yet, so every one is an orphan.
+absl::Status Dispatcher::Recover() {
+  if (recovered_) return absl::OkStatus();
+  // Backends without log streaming are read once, when the sandbox has exited. A backend that
+  // cannot describe itself is treated as streaming and unlimited (its calls will tell).
+  max_running_ = options_.max_instances;
+  auto caps = backend_->Capabilities();
+  if (caps.ok()) {
+    log_streaming_ = caps->log_streaming;
+    if (caps->max_parallel_sandboxes > 0 && caps->max_parallel_sandboxes < max_running_) {
+      max_running_ = static_cast<int>(caps->max_parallel_sandboxes);
+    }
+  } else {
+    LogWarn("backend capabilities unknown", {{"error", caps.status().ToString()}});
+  }
+  // Sealed-sandbox channels are a server-side notion outside BackendCapabilities.
+  auto doc = backend_->Describe();
+  channel_mount_ = doc.ok() && doc->is_object() && doc->value("channel_mount", false) == true;
+
+  // Jobs this server had claimed when it went away, and the sandboxes it left.
+  FASTEST_ASSIGN_OR_RETURN(std::vector<JobClaim> claim_list, source_->ActiveClaims());
+  std::map<std::string, JobClaim> claims;
+  for (JobClaim& c : claim_list) claims.emplace(c.job.id, std::move(c));
   auto sandboxes = backend_->List({{kLabelServer, server_id_}});
   if (!sandboxes.ok()) {
+    // Without the list nothing can be adopted: treat every sandbox as gone.
     metrics_->IncBackendError("list");
-    LogWarn("reconcile: cannot list sandboxes", {{"error", sandboxes.status().ToString()}});
-  } else {
-    for (const auto& sb : *sandboxes) {
-      absl::Status s = backend_->Remove(sb.id);
-      if (!s.ok() && !absl::IsNotFound(s)) metrics_->IncBackendError("remove");
-      auto it = sb.labels.find(kLabelJob);
-      LogInfo("reconcile: removed orphan sandbox",
-              {{"sandbox", sb.id}, {"job_id", it == sb.labels.end() ? "" : it->second}});
-    }
+    LogWarn("recover: cannot list sandboxes", {{"error", sandboxes.status().ToString()}});
+    sandboxes = std::vector<core::SandboxInfo>();
   }
-  // 2. Jobs this server had claimed when it went away.
-  FASTEST_ASSIGN_OR_RETURN(std::vector<JobClaim> claims, source_->ActiveClaims());
-  for (const JobClaim& c : claims) {
-    if (c.job.status == JobStatus::kRunning || c.sandbox_id) {
-      FASTEST_RETURN_IF_ERROR(source_
-                                  ->FinishIfActive(c.job.id, JobStatus::kFailed,
-                                                   "server restarted while the job was running")
-                                  .status());
-      LogInfo("reconcile: failed interrupted job", {{"job_id", c.job.id}});
+  std::set<std::string> adopted_jobs;
+  for (const core::SandboxInfo& sb : *sandboxes) {
+    auto label = sb.labels.find(kLabelJob);
+    const std::string job_id = label == sb.labels.end() ? "" : label->second;
+    auto claim = claims.find(job_id);
+    // A sandbox of a job still active is adopted, also one that exited meanwhile: its exit code
+    // and output then say why the job failed.
+    if (claim != claims.end() && sb.state != "unknown" && adopted_jobs.insert(job_id).second) {
+      absl::StatusOr<Supervised> run = Adopt(claim->second.job, sb);
+      if (run.ok()) {
+        LogInfo("recover: re-adopted sandbox",
+                {{"sandbox", sb.id}, {"job_id", job_id}, {"state", sb.state}});
+        adopted_.push_back(std::move(*run));
+        continue;
+      }
+      adopted_jobs.erase(job_id);
+      LogWarn("recover: cannot re-adopt sandbox",
+              {{"sandbox", sb.id}, {"job_id", job_id}, {"error", run.status().ToString()}});
+    }
+    absl::Status s = backend_->Remove(sb.id);
+    if (!s.ok() && !absl::IsNotFound(s)) metrics_->IncBackendError("remove");
+    LogInfo("recover: removed orphan sandbox", {{"sandbox", sb.id}, {"job_id", job_id}});
+  }
+  for (const auto& [job_id, c] : claims) {
+    if (adopted_jobs.count(job_id)) continue;
+    if (c.job.status == JobStatus::kRunning) {
+      // The runner started (the agent may have had side effects): not run twice.
+      FASTEST_RETURN_IF_ERROR(
+          source_
+              ->FinishIfActive(job_id, JobStatus::kFailed,
+                               "The job's sandbox was gone when the server restarted (it ended "
+                               "or was removed while the server was down)")
+              .status());
+      LogInfo("recover: failed job whose sandbox is gone", {{"job_id", job_id}});
     } else {
-      FASTEST_RETURN_IF_ERROR(source_->Release(c.job.id));
-      LogInfo("reconcile: re-queued claimed job", {{"job_id", c.job.id}});
+      // The runner never started: run it again.
+      FASTEST_RETURN_IF_ERROR(source_->Release(job_id));
+      LogInfo("recover: re-queued claimed job", {{"job_id", job_id}});
     }
-    source_->JobEnded(c.job.id);
+    source_->JobEnded(job_id);
   }
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const Supervised& run : adopted_) {
+    active_[run.job_id].sandbox_id = run.sandbox_id;
+    ++running_;
+  }
+  recovered_ = true;
   return absl::OkStatus();
+}
+
+absl::StatusOr<Dispatcher::Supervised> Dispatcher::Adopt(const core::Job& job,
+                                                         const core::SandboxInfo& sandbox) {
+  Supervised run;
+  run.job_id = job.id;
+  run.sandbox_id = sandbox.id;
+  run.adopted = true;
+  // The timeout counts from the job's real start, not from this server's.
+  absl::Time started = absl::Now();
+  std::string parse_error;
+  if (job.started_at &&
+      !absl::ParseTime(absl::RFC3339_full, *job.started_at, &started, &parse_error)) {
+    started = absl::Now();
+  }
+  run.deadline = started + options_.job_timeout;
+  // The job's token is only stored hashed now; token-shaped strings are redacted by the log hub.
+  run.secrets = SecretsOf(options_.passthrough_env);
+  if (options_.log_hub != nullptr) {
+    LogPosition at = options_.log_hub->CapturedPosition(job.id);
+    run.captured_stdout = at.stdout_bytes;
+    run.captured_stderr = at.stderr_bytes;
+  }
+  if (options_.channels != nullptr && channel_mount_) {
+    // A sealed sandbox reaches the API only through its channel, whose sockets died with the
+    // previous server; re-creating them needs the channel to check the job's token by hash.
+    return absl::UnimplementedError("re-adopting sealed sandboxes is not supported");
+  }
+  return run;
 }
 
 void Dispatcher::Stop() {
@@ -292,7 +370,9 @@ void Dispatcher::FeederLoop() {
 void Dispatcher::WorkerLoop() {
   std::unique_lock<std::mutex> lock(mu_);
   while (true) {
-    work_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    // Re-adopted sandboxes hold slots too.
+    work_cv_.wait(lock,
+                  [&] { return stopping_ || (!queue_.empty() && running_ < max_running_); });
     if (stopping_) return;
     Task task = std::move(queue_.front());
     queue_.pop_front();
@@ -305,6 +385,7 @@ void Dispatcher::WorkerLoop() {
     --running_;
     feeder_wake_ = true;  // a slot is free
     feeder_cv_.notify_all();
+    work_cv_.notify_one();
     control_cv_.notify_all();
   }
 }

@@ -119,8 +119,13 @@ class Dispatcher {
   // API_URL for sandboxes; call before Start() (e.g. once the HTTP port is known).
   void SetSandboxApiUrl(std::string url) { options_.sandbox_api_url = std::move(url); }
 
-  // Reconciles (see file comment) and starts the threads. Until then RunNext/RunJob answer
-  // Unavailable.
+  // Re-adopts the sandboxes a previous run of this server left (see file comment), fails jobs
+  // whose sandbox is gone and re-queues claimed jobs that never started. Starts nothing: call it
+  // before serving HTTP, so no runner reaches the API before its job is known again. Start()
+  // calls it when it was not called.
+  absl::Status Recover();
+  // Recovers (if not done) and starts the threads, supervising re-adopted sandboxes. Until then
+  // RunNext/RunJob answer Unavailable.
   absl::Status Start();
   // Kills running sandboxes, fails their jobs, releases queued claims, joins threads.
   void Stop();
@@ -189,7 +194,8 @@ class Dispatcher {
   RunResult SuperviseSandbox(Supervised run, RunResult result);
   JobOutcome DecideFromStore(const std::string& job_id, JobObservation* seen);
   RunResult FinishTask(RunResult r, absl::Time t0);
-  absl::Status Reconcile();
+  // A sandbox of a still-active job found at start-up, to supervise as if never let go.
+  absl::StatusOr<Supervised> Adopt(const core::Job& job, const core::SandboxInfo& sandbox);
   bool stopping() const;
   bool accepting() const;
 
@@ -210,6 +216,8 @@ class Dispatcher {
   bool feeder_wake_ = false;
   bool stopping_ = false;
   bool started_ = false;
+  bool recovered_ = false;
+  std::vector<Supervised> adopted_;  // found by Recover(), supervised from Start()
   bool log_streaming_ = true;  // the backend's capabilities
   // Sandboxes at once: max_instances, or less when the backend caps max_parallel_sandboxes.
   int max_running_ = 1;

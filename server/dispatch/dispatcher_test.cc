@@ -6,6 +6,9 @@
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <functional>
 #include <map>
 #include <memory>
@@ -18,6 +21,7 @@
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "server/dispatch/job_log_hub.h"
 #include "server/dispatch/job_source.h"
 
 namespace fastest::server {
@@ -54,6 +58,10 @@ class FakeJobSource : public JobSource {
   std::optional<std::string> Error(const std::string& id) {
     std::lock_guard<std::mutex> lock(mu_);
     return jobs_.at(id).job.error;
+  }
+  void SetStartedAt(const std::string& id, absl::Time t) {
+    std::lock_guard<std::mutex> lock(mu_);
+    jobs_.at(id).job.started_at = absl::FormatTime(absl::RFC3339_full, t, absl::UTCTimeZone());
   }
   bool Claimed(const std::string& id) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -594,6 +602,161 @@ TEST(DispatcherTest, StopFailsRunningJobsAndReleasesQueuedOnes) {
   EXPECT_EQ(source.Status("j2"), JobStatus::kPending);
   EXPECT_FALSE(source.Claimed("j2"));
   EXPECT_EQ(results.Wait("j2")->status, "pending");
+}
+
+// ---------------------------------------------------------------- re-adoption after a restart
+
+// A sandbox the previous server run started for `job_id`.
+std::string LeftRunning(FakeBackend* backend, const std::string& job_id) {
+  core::SandboxSpec spec;
+  spec.name = "fastest-job-" + job_id;
+  spec.env = {{"JOB_ID", job_id}};
+  spec.labels = {{"fastest.server_id", "server-1"}, {"fastest.job_id", job_id}};
+  return backend->CreateSandbox(spec)->id;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void WriteFile(const std::string& path, const std::string& data) {
+  std::ofstream out(path, std::ios::trunc);
+  out << data;
+}
+
+TEST(DispatcherRecoverTest, ReadoptsLiveSandboxesAndResumesTheirLogs) {
+  const std::string log_dir = std::string(getenv("TEST_TMPDIR")) + "/readopt-logs";
+  JobLogHub hub(log_dir);
+  ASSERT_TRUE(hub.Init().ok());
+  FakeJobSource source;
+  source.AddJob("j1", JobStatus::kRunning);
+  source.SetClaim("j1", "sb-1");
+  source.SetStartedAt("j1", absl::Now());
+  absl::Notification adopted;
+  FakeBackend backend([&](SandboxControl& ctl) {
+    ctl.Print(1, "before restart\n");
+    ctl.Print(2, "warn: fst_0123456789abcdef0123456789abcdef0123456789abcdef\n");
+    if (!adopted.WaitForNotificationWithTimeout(absl::Seconds(5))) return 9;
+    ctl.Sleep(absl::Milliseconds(200));
+    ctl.Print(1, "after restart\n");
+    source.SetStatus(ctl.job_id(), JobStatus::kCompleted, "snap-9");
+    return 0;
+  });
+  LeftRunning(&backend, "j1");
+  // What the previous run captured before it died: the first stdout line.
+  absl::SleepFor(absl::Milliseconds(50));
+  WriteFile(log_dir + "/j1.log", "before restart\n");
+  WriteFile(log_dir + "/j1.log.pos", "15 0\n");
+
+  Metrics metrics;
+  DispatcherOptions o = Options();
+  o.log_hub = &hub;
+  Dispatcher d(&source, "server-1", &backend, &metrics, o);
+  ASSERT_TRUE(d.Recover().ok());
+  EXPECT_EQ(d.running(), 1);  // the adopted sandbox holds a slot
+  ASSERT_TRUE(d.Start().ok());
+  adopted.Notify();
+  for (int i = 0; i < 100 && source.Status("j1") != JobStatus::kCompleted; ++i) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  for (int i = 0; i < 100 && (d.running() != 0 || hub.IsWriting("j1")); ++i) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_EQ(source.Status("j1"), JobStatus::kCompleted);
+  EXPECT_EQ(backend.created(), 1);  // no second sandbox
+  EXPECT_EQ(backend.removed(), 1);
+  EXPECT_EQ(source.ended(), 1);
+  // Each line once; the token-shaped string the runner printed is redacted.
+  EXPECT_EQ(ReadFile(log_dir + "/j1.log"),
+            "before restart\nwarn: [redacted]\nafter restart\n");
+}
+
+TEST(DispatcherRecoverTest, DeadGoneUnknownAndNeverStarted) {
+  FakeJobSource source;
+  // j1: running, its sandbox died during the outage (exit 137) -> failed with that reason.
+  source.AddJob("j1", JobStatus::kRunning);
+  source.SetClaim("j1", "sb-1");
+  // j2: running, its sandbox is gone -> failed.
+  source.AddJob("j2", JobStatus::kRunning);
+  source.SetClaim("j2", "sb-gone");
+  // j3: claimed, never started a sandbox -> back in the queue.
+  source.AddJob("j3", JobStatus::kPending);
+  source.SetClaim("j3", std::nullopt);
+  // j4: already completed; its sandbox is left over -> removed.
+  source.AddJob("j4", JobStatus::kCompleted);
+  FakeBackend backend([&](SandboxControl& ctl) {
+    ctl.Print(2, "killed by the engine\n");
+    return ctl.job_id() == "j1" ? 137 : 0;
+  });
+  LeftRunning(&backend, "j1");
+  LeftRunning(&backend, "j4");
+  absl::SleepFor(absl::Milliseconds(100));  // both exited
+
+  Metrics metrics;
+  Dispatcher d(&source, "server-1", &backend, &metrics, Options());
+  ASSERT_TRUE(d.Start().ok());
+  for (int i = 0; i < 100 && (d.running() != 0 || source.Status("j1") == JobStatus::kRunning);
+       ++i) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_EQ(source.Status("j1"), JobStatus::kFailed);
+  EXPECT_EQ(source.Error("j1").value_or(""),
+            "Sandbox exited with code 137: killed by the engine");
+  EXPECT_EQ(source.Status("j2"), JobStatus::kFailed);
+  EXPECT_NE(source.Error("j2").value_or("").find("sandbox was gone"), std::string::npos);
+  EXPECT_EQ(source.Status("j3"), JobStatus::kPending);
+  EXPECT_FALSE(source.Claimed("j3"));
+  EXPECT_EQ(source.Status("j4"), JobStatus::kCompleted);
+  EXPECT_EQ(backend.removed(), 2);
+  auto left = backend.List({});
+  ASSERT_TRUE(left.ok());
+  EXPECT_TRUE(left->empty());
+}
+
+TEST(DispatcherRecoverTest, DeadlineCountsFromTheJobsRealStart) {
+  FakeJobSource source;
+  source.AddJob("j1", JobStatus::kRunning);
+  source.SetClaim("j1", "sb-1");
+  source.SetStartedAt("j1", absl::Now() - absl::Milliseconds(9700));
+  FakeBackend backend([&](SandboxControl& ctl) {
+    ctl.Sleep(absl::Seconds(30));
+    return 0;
+  });
+  LeftRunning(&backend, "j1");
+  Metrics metrics;
+  Dispatcher d(&source, "server-1", &backend, &metrics, Options());  // 10 s timeout
+  const absl::Time t0 = absl::Now();
+  ASSERT_TRUE(d.Start().ok());
+  for (int i = 0; i < 100 && source.Status("j1") == JobStatus::kRunning; ++i) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_LT(absl::Now() - t0, absl::Seconds(3));
+  EXPECT_EQ(source.Error("j1").value_or(""), "Job timed out after 10s");
+}
+
+TEST(DispatcherRecoverTest, CancelReachesAnAdoptedSandbox) {
+  FakeJobSource source;
+  source.AddJob("j1", JobStatus::kRunning);
+  source.SetClaim("j1", "sb-1");
+  FakeBackend backend([&](SandboxControl& ctl) {
+    ctl.Sleep(absl::Seconds(30));
+    return 0;
+  });
+  LeftRunning(&backend, "j1");
+  Metrics metrics;
+  Dispatcher d(&source, "server-1", &backend, &metrics, Options());
+  ASSERT_TRUE(d.Recover().ok());
+  // Cancelled between recovery and start (HTTP already serves): still honoured.
+  source.SetStatus("j1", JobStatus::kCancelled);
+  d.NotifyJobCancelled("j1");
+  ASSERT_TRUE(d.Start().ok());
+  for (int i = 0; i < 100 && d.running() != 0; ++i) absl::SleepFor(absl::Milliseconds(50));
+  EXPECT_EQ(d.running(), 0);
+  EXPECT_EQ(source.Status("j1"), JobStatus::kCancelled);
+  EXPECT_EQ(backend.removed(), 1);
 }
 
 }  // namespace
