@@ -32,6 +32,11 @@ constexpr absl::Duration kStragglerWait = absl::Seconds(3);
 
 std::string DurationText(absl::Duration d) { return absl::FormatDuration(d); }
 
+// The sandbox's name, also its channel's key.
+std::string SandboxName(const std::string& job_id) {
+  return absl::StrCat("fastest-job-", absl::AsciiStrToLower(job_id));
+}
+
 // Secrets to keep out of a job's log: its token and provider keys passed through.
 std::vector<std::string> SecretsOf(const std::map<std::string, std::string>& env) {
   std::vector<std::string> secrets;
@@ -168,6 +173,11 @@ absl::Status Dispatcher::Recover() {
     }
     source_->JobEnded(job_id);
   }
+  if (options_.channels != nullptr) {
+    std::set<std::string> keep;
+    for (const Supervised& run : adopted_) keep.insert(SandboxName(run.job_id));
+    options_.channels->RemoveStale(keep);
+  }
   std::lock_guard<std::mutex> lock(mu_);
   for (const Supervised& run : adopted_) {
     active_[run.job_id].sandbox_id = run.sandbox_id;
@@ -200,8 +210,9 @@ absl::StatusOr<Dispatcher::Supervised> Dispatcher::Adopt(const core::Job& job,
   }
   if (options_.channels != nullptr && channel_mount_) {
     // A sealed sandbox reaches the API only through its channel, whose sockets died with the
-    // previous server; re-creating them needs the channel to check the job's token by hash.
-    return absl::UnimplementedError("re-adopting sealed sandboxes is not supported");
+    // previous server: bound anew in the same (mounted) directory.
+    FASTEST_ASSIGN_OR_RETURN(run.channel,
+                             options_.channels->Reopen(SandboxName(job.id), job.id));
   }
   return run;
 }
@@ -468,7 +479,7 @@ RunResult Dispatcher::RunTask(const Task& task) {
 absl::StatusOr<core::SandboxSpec> Dispatcher::BuildSandboxSpec(
     const core::Job& job, const std::string& token, std::unique_ptr<SandboxChannel>* channel) {
   core::SandboxSpec spec;
-  spec.name = absl::StrCat("fastest-job-", absl::AsciiStrToLower(job.id));
+  spec.name = SandboxName(job.id);
   spec.image = options_.image;
   spec.command = options_.runner_command;
   if (options_.channels != nullptr && channel_mount_) {
