@@ -31,10 +31,12 @@
 //   - A log follow that does not end within 5 s of the sandbox's exit is abandoned (the log is
 //     read once instead); if it still hangs after the sandbox was removed its thread is detached
 //     (it shares only reference-counted state), so the job always reaches its final state.
-//   - Start() reconciles: sandboxes labelled with this server id are removed (nothing runs yet);
-//     jobs this server had claimed: running or with a sandbox -> failed "server restarted while
-//     the job was running" (not re-queued: the agent may have had side effects); claimed but never
-//     started -> released back to the queue.
+//   - Recover() (before the server answers HTTP; Start() calls it otherwise) re-adopts the
+//     sandboxes labelled with this server id whose job is still active: waiting, timeout (from the
+//     job's started_at), cancel, log capture (resumed at the log's recorded position) and clean-up
+//     go on as if the server had not stopped; sealed sandboxes get their channel re-bound in
+//     place. Other sandboxes are removed. Claimed jobs without a sandbox: running -> failed "The
+//     job's sandbox was gone when the server restarted ..."; never started -> released.
 //
 // Backend calls block, so they run only on the dispatcher's own threads (max_instances workers, a
 // feeder and a control thread for kills), never on HTTP io threads. All public methods are

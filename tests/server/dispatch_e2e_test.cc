@@ -330,7 +330,8 @@ class RestartE2eTest : public DispatchE2eTest {
       json j = GetJob(id);
       EXPECT_EQ(j["status"], "completed") << j;
       EXPECT_EQ(j.value("output_snapshot_id", ""), snapshot_) << j;
-      std::string log = api_->Call("GET", "/v1/jobs/" + id + "/logs").body;
+      // follow=1 ends once the log is complete (the runner reports before its last line).
+      std::string log = api_->Call("GET", "/v1/jobs/" + id + "/logs?follow=1").body;
       EXPECT_EQ(Occurrences(log, "before the nap"), 1) << log;
       EXPECT_EQ(Occurrences(log, "after the nap"), 1) << log;
       EXPECT_EQ(Occurrences(log, "Output snapshot: " + snapshot_), 1) << log;
@@ -393,7 +394,7 @@ TEST_F(DispatchE2eTest, SigstopOfTheServerMidJobEndsEveryJobCorrectly) {
       },
       30000));
   for (const std::string& id : jobs) {
-    std::string log = api_->Call("GET", "/v1/jobs/" + id + "/logs").body;
+    std::string log = api_->Call("GET", "/v1/jobs/" + id + "/logs?follow=1").body;
     EXPECT_EQ(Occurrences(log, "before the nap"), 1) << log;
     EXPECT_EQ(Occurrences(log, "after the nap"), 1) << log;
     EXPECT_EQ(GetJob(id).value("output_snapshot_id", ""), snapshot_);
