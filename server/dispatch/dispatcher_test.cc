@@ -391,6 +391,16 @@ int CompletingRunner(FakeJobSource* source, SandboxControl& ctl) {
   return 0;
 }
 
+// The runner marks the job running, then works until its sandbox is killed.
+SandboxScript RunsUntilKilled(FakeJobSource* source, absl::Notification* started = nullptr) {
+  return [source, started](SandboxControl& ctl) {
+    source->SetStatus(ctl.job_id(), JobStatus::kRunning);
+    if (started != nullptr && !started->HasBeenNotified()) started->Notify();
+    ctl.Sleep(absl::Seconds(30));
+    return 0;
+  };
+}
+
 // ---------------------------------------------------------------- tests
 
 TEST(DispatcherTest, ClaimsRunsAndCompletes) {
@@ -432,11 +442,7 @@ TEST(DispatcherTest, ClaimsRunsAndCompletes) {
 TEST(DispatcherTest, TimeoutKillsTheSandboxAndFailsTheJob) {
   FakeJobSource source;
   source.AddJob("j1");
-  FakeBackend backend([&](SandboxControl& ctl) {
-    source.SetStatus(ctl.job_id(), JobStatus::kRunning);
-    ctl.Sleep(absl::Seconds(30));
-    return 0;
-  });
+  FakeBackend backend(RunsUntilKilled(&source));
   Metrics metrics;
   DispatcherOptions o = Options();
   o.job_timeout = absl::Milliseconds(300);
@@ -460,12 +466,7 @@ TEST(DispatcherTest, CancelKillsTheSandboxAndTheJobStaysCancelled) {
   FakeJobSource source;
   source.AddJob("j1");
   absl::Notification started;
-  FakeBackend backend([&](SandboxControl& ctl) {
-    source.SetStatus(ctl.job_id(), JobStatus::kRunning);
-    started.Notify();
-    ctl.Sleep(absl::Seconds(30));
-    return 0;
-  });
+  FakeBackend backend(RunsUntilKilled(&source, &started));
   Metrics metrics;
   Dispatcher d(&source, "server-1", &backend, &metrics, Options());
   ASSERT_TRUE(d.Start().ok());
@@ -581,12 +582,7 @@ TEST(DispatcherTest, StopFailsRunningJobsAndReleasesQueuedOnes) {
   source.AddJob("j1");
   source.AddJob("j2");
   absl::Notification started;
-  FakeBackend backend([&](SandboxControl& ctl) {
-    source.SetStatus(ctl.job_id(), JobStatus::kRunning);
-    started.Notify();
-    ctl.Sleep(absl::Seconds(30));
-    return 0;
-  });
+  FakeBackend backend(RunsUntilKilled(&source, &started));
   Metrics metrics;
   DispatcherOptions o = Options();
   o.max_instances = 1;

@@ -360,7 +360,7 @@ TEST_F(RestartE2eTest, RepeatedSigkillRestarts) {
   ASSERT_NE(port, 0);
   StartServer({"--port=" + std::to_string(port)});
   Seed();
-  for (int rep = 0; rep < 14; ++rep) {
+  for (int rep = 0; rep < 18; ++rep) {
     SCOPED_TRACE(absl::StrCat("repetition ", rep));
     Trial({2, 3, 4}, port);
     if (HasFatalFailure()) return;
