@@ -441,6 +441,14 @@ int Serve(const Settings& s) {
   JobLogsService job_logs(store.get(), &log_hub);
   job_logs.Register(server.router());
   fastest::server::dashboard::Register(server.router());
+  // Re-adopt the sandboxes a previous run left before answering HTTP: a runner that reaches the
+  // API then finds its job known again, never half-reconciled.
+  if (dispatcher) {
+    if (absl::Status st = dispatcher->Recover(); !st.ok()) {
+      LogError("cannot recover the dispatcher", {{"error", st.ToString()}});
+      return 1;
+    }
+  }
   if (absl::Status st = server.Start(); !st.ok()) {
     LogError("cannot start HTTP server", {{"error", st.ToString()}});
     return 1;

@@ -18,6 +18,7 @@
 #include "core/snapshot/sha256.h"
 #include "core/status/status_macros.h"
 #include "server/api/request_auth.h"
+#include "server/api/run_result_json.h"
 #include "core/crypto/secure_random.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
@@ -900,7 +901,7 @@ void ApiService::Register(http::Router& router) {
     }
     const bool wait = WaitRequested(req, body);
     Dispatcher::DoneCallback done;
-    if (wait) done = [r](const RunResult& result) { r->Send(Response::Json(200, result.ToJson())); };
+    if (wait) done = [r](const RunResult& result) { r->Send(Response::Json(200, RunResultToJson(result))); };
     auto id = dispatcher->RunNext(
         remote ? std::nullopt : std::optional<std::string>(auth.user_id), done);
     if (!id.ok()) return r->Send(http::ResponseFromStatus(id.status()));
@@ -926,7 +927,7 @@ void ApiService::Register(http::Router& router) {
     }
     const bool wait = WaitRequested(req, body);
     Dispatcher::DoneCallback done;
-    if (wait) done = [r](const RunResult& result) { r->Send(Response::Json(200, result.ToJson())); };
+    if (wait) done = [r](const RunResult& result) { r->Send(Response::Json(200, RunResultToJson(result))); };
     absl::Status s = dispatcher->RunJob(*job_id, done);
     if (!s.ok()) return r->Send(http::ResponseFromStatus(s));
     if (!wait) r->Send(Response::Json(202, {{"job_id", *job_id}, {"status", "accepted"}}));

@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <functional>
 #include <cstring>
 #include <utility>
 
@@ -24,6 +26,7 @@
 #include "absl/time/clock.h"
 #include "server/channel/egress_proxy.h"
 #include "server/channel/model_gateway.h"
+#include "core/snapshot/sha256.h"
 #include "core/status/status_macros.h"
 #include "server/util/log.h"
 
@@ -74,7 +77,11 @@ std::string SafeName(absl::string_view key) {
 
 
 
-absl::StatusOr<std::string> CheckApiRequestHead(absl::string_view head, absl::string_view token) {
+namespace {
+
+// The request-head check with `accepts` deciding on the bearer credentials.
+absl::StatusOr<std::string> CheckApiRequestHeadWith(
+    absl::string_view head, const std::function<bool(absl::string_view)>& accepts) {
   absl::string_view request_line;
   FASTEST_ASSIGN_OR_RETURN(std::vector<channel_io::HeadLine> headers,
                            channel_io::ParseRequestHead(head, &request_line));
@@ -86,7 +93,7 @@ absl::StatusOr<std::string> CheckApiRequestHead(absl::string_view head, absl::st
     if (h.name == "authorization") {
       ++authorizations;
       absl::string_view credentials = h.value;
-      authorized = absl::ConsumePrefix(&credentials, "Bearer ") && SameSecret(credentials, token);
+      authorized = absl::ConsumePrefix(&credentials, "Bearer ") && accepts(credentials);
     }
     absl::StrAppend(&out, h.line, "\r\n");
   }
@@ -97,6 +104,13 @@ absl::StatusOr<std::string> CheckApiRequestHead(absl::string_view head, absl::st
   return out;
 }
 
+}  // namespace
+
+absl::StatusOr<std::string> CheckApiRequestHead(absl::string_view head, absl::string_view token) {
+  return CheckApiRequestHeadWith(
+      head, [token](absl::string_view credentials) { return SameSecret(credentials, token); });
+}
+
 // ---- SandboxChannel ----
 
 SandboxChannel::~SandboxChannel() {
@@ -104,6 +118,7 @@ SandboxChannel::~SandboxChannel() {
   listeners_.clear();
   if (dir_fd_ >= 0) close(dir_fd_);
   RemoveTree(dir_);
+  if (!hash_file_.empty()) unlink(hash_file_.c_str());
 }
 
 void SandboxChannel::AddNote(absl::string_view line) {
@@ -121,7 +136,10 @@ std::vector<std::string> SandboxChannel::TakeNotes() {
 void SandboxChannel::HandleApi(int client_fd) {
   std::string head, rest;
   if (!channel_io::ReadHead(client_fd, kMaxHead, kHeadTimeoutMs, &head, &rest).ok()) return;
-  absl::StatusOr<std::string> forward = CheckApiRequestHead(head, token_);
+  absl::StatusOr<std::string> forward =
+      CheckApiRequestHeadWith(head, [this](absl::string_view credentials) {
+        return SameSecret(core::Sha256Hex(credentials), token_sha256_);
+      });
   if (!forward.ok()) {
     ++api_refused_;
     if (absl::IsPermissionDenied(forward.status())) {
@@ -134,7 +152,7 @@ void SandboxChannel::HandleApi(int client_fd) {
   ++api_requests_;
   // The runner has the token in memory now: the file has done its job.
   if (token_file_present_.exchange(false)) unlinkat(dir_fd_, kTokenFileName, 0);
-  absl::StatusOr<int> upstream = channel_io::ConnectTcp(upstream_host_, upstream_port_, 5000);
+  absl::StatusOr<int> upstream = channel_io::ConnectTcp(upstream_host_, upstream_port_->load(), 5000);
   if (!upstream.ok()) {
     channel_io::WriteJsonError(client_fd, 502, "Bad Gateway", "fastest-server is not reachable");
     return;
@@ -153,21 +171,13 @@ absl::StatusOr<std::unique_ptr<ChannelHub>> ChannelHub::Create(ChannelHubOptions
     return absl::InternalError(Errno(absl::StrCat("mkdir ", options.root)));
   }
   chmod(options.root.c_str(), 0700);
-  // Channels of a previous server process are dead: nothing listens on their sockets.
-  if (DIR* dir = opendir(options.root.c_str())) {
-    while (struct dirent* entry = readdir(dir)) {
-      if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0) continue;
-      RemoveTree(absl::StrCat(options.root, "/", entry->d_name));
-    }
-    closedir(dir);
-  }
   return std::unique_ptr<ChannelHub>(new ChannelHub(std::move(options)));
 }
 
 absl::StatusOr<std::unique_ptr<SandboxChannel>> ChannelHub::Open(absl::string_view key,
                                                                  absl::string_view job_id,
                                                                  absl::string_view token) {
-  if (options_.api_port <= 0) return absl::FailedPreconditionError("API port unknown");
+  if (api_port_->load() <= 0) return absl::FailedPreconditionError("API port unknown");
   std::unique_ptr<SandboxChannel> channel(new SandboxChannel());
   channel->dir_ = absl::StrCat(options_.root, "/", SafeName(key));
   RemoveTree(channel->dir_);
@@ -176,9 +186,18 @@ absl::StatusOr<std::unique_ptr<SandboxChannel>> ChannelHub::Open(absl::string_vi
   }
   channel->dir_fd_ = open(channel->dir_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (channel->dir_fd_ < 0) return absl::InternalError(Errno("open channel dir"));
-  channel->token_ = std::string(token);
+  channel->token_sha256_ = core::Sha256Hex(token);
   channel->upstream_host_ = options_.api_host;
-  channel->upstream_port_ = options_.api_port;
+  channel->upstream_port_ = api_port_;
+
+  // The hash outlives this process (outside the mounted directory): a restarted server reopens
+  // the channel of a sandbox it re-adopts with it.
+  channel->hash_file_ = absl::StrCat(options_.root, "/", SafeName(key), ".sha256");
+  int hash_fd = open(channel->hash_file_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (hash_fd < 0) return absl::InternalError(Errno("create token hash file"));
+  bool hashed = channel_io::WriteAll(hash_fd, channel->token_sha256_);
+  close(hash_fd);
+  if (!hashed) return absl::InternalError(Errno("write token hash file"));
 
   int dir_fd = open(channel->dir_.c_str(), O_DIRECTORY | O_CLOEXEC);
   if (dir_fd < 0) return absl::InternalError(Errno("open channel dir"));
@@ -189,7 +208,61 @@ absl::StatusOr<std::unique_ptr<SandboxChannel>> ChannelHub::Open(absl::string_vi
   close(token_fd);
   if (!written) return absl::InternalError(Errno("write token file"));
 
-  SandboxChannel* raw = channel.get();
+  FASTEST_RETURN_IF_ERROR(StartListeners(channel.get(), job_id));
+  return channel;
+}
+
+absl::StatusOr<std::unique_ptr<SandboxChannel>> ChannelHub::Reopen(absl::string_view key,
+                                                                   absl::string_view job_id) {
+  std::unique_ptr<SandboxChannel> channel(new SandboxChannel());
+  channel->dir_ = absl::StrCat(options_.root, "/", SafeName(key));
+  channel->hash_file_ = absl::StrCat(options_.root, "/", SafeName(key), ".sha256");
+  FILE* f = fopen(channel->hash_file_.c_str(), "re");
+  if (f == nullptr) {
+    channel->hash_file_.clear();
+    channel->dir_.clear();  // not ours to remove
+    return absl::NotFoundError(absl::StrCat("no channel to reopen for ", key));
+  }
+  char buf[65] = {0};
+  size_t n = fread(buf, 1, 64, f);
+  fclose(f);
+  channel->token_sha256_.assign(buf, n);
+  if (channel->token_sha256_.size() != 64) {
+    return absl::DataLossError(absl::StrCat("token hash of channel ", key, " is damaged"));
+  }
+  channel->dir_fd_ = open(channel->dir_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (channel->dir_fd_ < 0) return absl::NotFoundError(Errno("open channel dir"));
+  channel->upstream_host_ = options_.api_host;
+  channel->upstream_port_ = api_port_;
+  // The sockets of the dead process are files still: bind anew in their place.
+  for (const char* name : {kApiSocketName, kModelSocketName, kEgressSocketName}) {
+    unlinkat(channel->dir_fd_, name, 0);
+  }
+  struct stat st;
+  channel->token_file_present_ = fstatat(channel->dir_fd_, kTokenFileName, &st, 0) == 0;
+  FASTEST_RETURN_IF_ERROR(StartListeners(channel.get(), job_id));
+  return channel;
+}
+
+void ChannelHub::RemoveStale(const std::set<std::string>& keep_keys) {
+  std::set<std::string> keep;
+  for (const std::string& key : keep_keys) {
+    keep.insert(SafeName(key));
+    keep.insert(SafeName(key) + ".sha256");
+  }
+  DIR* dir = opendir(options_.root.c_str());
+  if (dir == nullptr) return;
+  std::vector<std::string> stale;
+  while (struct dirent* entry = readdir(dir)) {
+    if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0) continue;
+    if (keep.count(entry->d_name) == 0) stale.push_back(entry->d_name);
+  }
+  closedir(dir);
+  for (const std::string& name : stale) RemoveTree(absl::StrCat(options_.root, "/", name));
+}
+
+absl::Status ChannelHub::StartListeners(SandboxChannel* channel, absl::string_view job_id) {
+  SandboxChannel* raw = channel;
   auto api = SocketListener::Start(channel->dir_fd_, kApiSocketName,
                                    [raw](int fd) { raw->HandleApi(fd); });
   if (!api.ok()) return api.status();
@@ -213,7 +286,7 @@ absl::StatusOr<std::unique_ptr<SandboxChannel>> ChannelHub::Open(absl::string_vi
     if (!egress.ok()) return egress.status();
     channel->listeners_.push_back(std::move(*egress));
   }
-  return channel;
+  return absl::OkStatus();
 }
 
 }  // namespace fastest::server

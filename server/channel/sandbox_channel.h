@@ -31,6 +31,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -73,10 +74,12 @@ class SandboxChannel {
   void AddNote(absl::string_view line);
 
   std::string dir_;
+  std::string hash_file_;  // <root>/<key>.sha256: the token's hash, for Reopen()
   int dir_fd_ = -1;
-  std::string token_;
+  std::string token_sha256_;  // the job's token, hashed: all a bearer check needs
   std::string upstream_host_;
-  int upstream_port_ = 0;
+  // The server's HTTP port, read at each connection (a re-adopted channel opens before it is known).
+  std::shared_ptr<std::atomic<int>> upstream_port_;
   std::atomic<bool> token_file_present_{true};
   std::atomic<int64_t> api_requests_{0};
   std::atomic<int64_t> api_refused_{0};
@@ -97,21 +100,36 @@ struct ChannelHubOptions {
 
 class ChannelHub {
  public:
-  // Creates `root` (0700) and removes what a previous server left in it.
+  // Creates `root` (0700). What a previous server left in it stays until RemoveStale(): the
+  // channels of sandboxes it re-adopts are reopened in place.
   static absl::StatusOr<std::unique_ptr<ChannelHub>> Create(ChannelHubOptions options);
 
-  void set_api_port(int port) { options_.api_port = port; }
+  void set_api_port(int port) { api_port_->store(port); }
 
   // A channel for one sandbox: directory, token file and sockets. `key` names the directory
   // (sanitised).
   absl::StatusOr<std::unique_ptr<SandboxChannel>> Open(absl::string_view key,
                                                        absl::string_view job_id,
                                                        absl::string_view token);
+  // The channel of a sandbox a previous server process opened with Open(key, ...): the same
+  // directory (the sandbox's mount points at it), its sockets bound anew, accepting the same
+  // token (checked against the hash Open() kept; the plain token is never stored). NotFound when
+  // there is no such channel.
+  absl::StatusOr<std::unique_ptr<SandboxChannel>> Reopen(absl::string_view key,
+                                                         absl::string_view job_id);
+  // Removes every channel a previous server left except those of `keep_keys` (dead: nothing
+  // listens on their sockets).
+  void RemoveStale(const std::set<std::string>& keep_keys);
   bool has_model_gateway() const { return options_.model_gateway != nullptr; }
 
  private:
-  explicit ChannelHub(ChannelHubOptions options) : options_(std::move(options)) {}
+  explicit ChannelHub(ChannelHubOptions options)
+      : options_(std::move(options)),
+        api_port_(std::make_shared<std::atomic<int>>(options_.api_port)) {}
+  absl::Status StartListeners(SandboxChannel* channel, absl::string_view job_id);
+
   ChannelHubOptions options_;
+  std::shared_ptr<std::atomic<int>> api_port_;
 };
 
 // The request-head check of the API channel, exposed for unit tests. Given a complete head

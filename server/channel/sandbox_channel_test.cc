@@ -7,6 +7,8 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <mutex>
 #include <thread>
@@ -176,6 +178,66 @@ TEST(SandboxChannel, ClosingEndsAnIdleEgressTunnelAndRefusalsAreNoted) {
   ASSERT_EQ(notes.size(), 2u);
   EXPECT_EQ(notes[0], "[egress] refused 127.0.0.1:1");
   EXPECT_EQ(notes[1], absl::StrCat("[egress] CONNECT 127.0.0.1:", idle_port));
+}
+
+}  // namespace
+}  // namespace fastest::server
+
+namespace fastest::server {
+namespace {
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+TEST(SandboxChannel, ReopenAfterACrashAcceptsTheSameTokenByItsHash) {
+  std::string root = absl::StrCat(getenv("TEST_TMPDIR"), "/channels-reopen");
+  std::string dir;
+  {
+    Upstream first;
+    auto hub = ChannelHub::Create({.root = root, .api_port = first.port()});
+    ASSERT_TRUE(hub.ok()) << hub.status();
+    auto channel = (*hub)->Open("fastest-job-J2", "J2", kToken);
+    ASSERT_TRUE(channel.ok()) << channel.status();
+    dir = (*channel)->dir();
+    auto stale = (*hub)->Open("fastest-job-J3", "J3", kToken);
+    ASSERT_TRUE(stale.ok()) << stale.status();
+    // A crash: the process dies without closing anything (the listeners are left behind).
+    channel->release();
+    stale->release();
+  }
+  // Only a hash is kept, never the token.
+  std::string hash = ReadAll(root + "/fastest-job-J2.sha256");
+  EXPECT_EQ(hash.size(), 64u);
+  EXPECT_EQ(hash.find(kToken), std::string::npos);
+
+  Upstream second;
+  auto hub = ChannelHub::Create({.root = root, .api_port = 0});
+  ASSERT_TRUE(hub.ok()) << hub.status();
+  // The restarted server reopens before it knows its port; the relay reads it per connection.
+  auto reopened = (*hub)->Reopen("fastest-job-J2", "J2");
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  EXPECT_EQ((*reopened)->dir(), dir);
+  (*hub)->set_api_port(second.port());
+  (*hub)->RemoveStale({"fastest-job-J2"});
+  EXPECT_NE(access((root + "/fastest-job-J3").c_str(), F_OK), 0) << "stale channel kept";
+  EXPECT_NE(access((root + "/fastest-job-J3.sha256").c_str(), F_OK), 0);
+  EXPECT_TRUE(absl::IsNotFound((*hub)->Reopen("fastest-job-J3", "J3").status()));
+
+  std::string refused = Exchange(dir + "/api.sock",
+                                 "GET /v1/jobs/J2 HTTP/1.1\r\nAuthorization: Bearer nope\r\n\r\n");
+  EXPECT_EQ(refused.rfind("HTTP/1.1 401", 0), 0u) << refused;
+  std::string answer = Exchange(
+      dir + "/api.sock",
+      absl::StrCat("GET /v1/jobs/J2 HTTP/1.1\r\nAuthorization: Bearer ", kToken, "\r\n\r\n"));
+  EXPECT_EQ(answer.rfind("HTTP/1.1 200", 0), 0u) << answer;
+  EXPECT_EQ((*reopened)->api_requests(), 1);
+  reopened->reset();
+  EXPECT_NE(access(dir.c_str(), F_OK), 0) << "channel dir not removed at the job's end";
+  EXPECT_NE(access((root + "/fastest-job-J2.sha256").c_str(), F_OK), 0);
 }
 
 }  // namespace

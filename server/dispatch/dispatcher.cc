@@ -3,16 +3,15 @@
 #include <algorithm>
 #include <chrono>
 #include <csignal>
-#include <regex>
+#include <set>
 #include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
-#include "absl/strings/strip.h"
 #include "core/status/status_macros.h"
+#include "server/dispatch/job_outcome.h"
+#include "server/dispatch/output_capture.h"
 #include "server/util/log.h"
 
 namespace fastest::server {
@@ -31,23 +30,11 @@ constexpr absl::Duration kFollowReleaseGrace = absl::Seconds(1);
 // How long Stop() waits for detached follows to end.
 constexpr absl::Duration kStragglerWait = absl::Seconds(3);
 
-// Keeps the last `max` bytes of `s`.
-void KeepTail(std::string* s, size_t max) {
-  if (s->size() > max) s->erase(0, s->size() - max);
-}
-
 std::string DurationText(absl::Duration d) { return absl::FormatDuration(d); }
 
-// The last `max_lines` lines of `text`.
-std::string LastLines(absl::string_view text, int max_lines) {
-  while (!text.empty() && text.back() == '\n') text.remove_suffix(1);
-  size_t pos = text.size();
-  for (int i = 0; i < max_lines && pos != 0; ++i) {
-    size_t nl = text.rfind('\n', pos - 1);
-    if (nl == absl::string_view::npos) return std::string(text);
-    pos = nl;
-  }
-  return std::string(pos == 0 ? text : text.substr(pos + 1));
+// The sandbox's name, also its channel's key.
+std::string SandboxName(const std::string& job_id) {
+  return absl::StrCat("fastest-job-", absl::AsciiStrToLower(job_id));
 }
 
 // Secrets to keep out of a job's log: its token and provider keys passed through.
@@ -63,309 +50,6 @@ std::vector<std::string> SecretsOf(const std::map<std::string, std::string>& env
 
 }  // namespace
 
-// Log follows that were let go (detached) and have not ended yet. Shared with those threads, so
-// it outlives the dispatcher; Stop() waits a little for them.
-struct Dispatcher::Stragglers {
-  std::mutex mu;
-  std::condition_variable cv;
-  int count = 0;
-
-  void Add() {
-    std::lock_guard<std::mutex> lock(mu);
-    ++count;
-  }
-  void Done() {
-    std::lock_guard<std::mutex> lock(mu);
-    --count;
-    cv.notify_all();
-  }
-  // True when none is left within `timeout`.
-  bool WaitNone(absl::Duration timeout) {
-    std::unique_lock<std::mutex> lock(mu);
-    return cv.wait_for(lock, std::chrono::milliseconds(absl::ToInt64Milliseconds(timeout)),
-                       [&] { return count == 0; });
-  }
-  int Count() {
-    std::lock_guard<std::mutex> lock(mu);
-    return count;
-  }
-};
-
-// Collects one sandbox's output: into the job's log file (through the hub) and, kept to a tail,
-// into the RunResult. A follow thread feeds it while the sandbox runs; CatchUp() reads whatever
-// the follow missed (or everything, for backends without log streaming), skipping the bytes per
-// stream already seen, so nothing is written twice.
-//
-// A follow may never end (a backend whose log stream hangs after the sandbox is gone). So the
-// follow thread touches only `State`, which it co-owns through a shared_ptr: Release() can then
-// detach it instead of joining forever. Once let go its sink refuses data, and the log writer
-// (which points into the hub) is destroyed by CloseLog() on the dispatcher's thread, never by a
-// straggler.
-class Dispatcher::OutputCapture {
- public:
-  OutputCapture(std::unique_ptr<JobLogWriter> writer, std::vector<std::string> secrets,
-                size_t max_output, std::shared_ptr<Stragglers> stragglers)
-      : state_(std::make_shared<State>()) {
-    state_->writer = std::move(writer);
-    state_->secrets = std::move(secrets);
-    state_->max_output = max_output;
-    state_->stragglers = std::move(stragglers);
-  }
-  ~OutputCapture() {
-    SandboxEnded();
-    CloseLog();
-    Release(absl::ZeroDuration());
-  }
-
-  // Starts following on a thread of its own. `lazy`: the thread reads nothing until someone
-  // reads the job's log (Demand()); then it reads what exists so far (readers waiting in Demand
-  // get it), and follows from there, skipping those bytes. If nobody asks before the sandbox
-  // ends (SandboxEnded()) it reads nothing: CatchUp() then reads the log once.
-  void StartFollow(core::SandboxBackend* backend, const std::string& sandbox_id, bool lazy) {
-    std::shared_ptr<State> state = state_;
-    follow_ = std::thread([state, backend, sandbox_id, lazy] {
-      auto sink = [&state](int stream, absl::string_view d) {
-        return state->Sink(stream, d, /*from_follow=*/true);
-      };
-      bool run = true;
-      if (lazy) {
-        std::unique_lock<std::mutex> lock(state->demand_mu);
-        state->demand_cv.wait(lock, [&] { return state->demand || state->ended; });
-        run = state->demand && !state->ended;
-      }
-      absl::Status s;
-      if (run && lazy) {
-        s = backend->ReadLogs(sandbox_id, core::LogOptions{}, sink);
-        {
-          std::lock_guard<std::mutex> lock(state->mu);
-          state->skip[0] = state->seen[0];
-          state->skip[1] = state->seen[1];
-        }
-        state->SetCaughtUp();
-      }
-      if (run && s.ok()) {
-        core::LogOptions opts;
-        opts.follow = true;
-        s = backend->ReadLogs(sandbox_id, opts, sink);
-      }
-      state->SetCaughtUp();
-      bool detached;
-      {
-        std::lock_guard<std::mutex> lock(state->mu);
-        state->follow_status = s;
-        state->follow_done = true;
-        detached = state->detached;
-        state->cv.notify_all();
-      }
-      if (detached && state->stragglers) state->stragglers->Done();
-    });
-  }
-  // Someone reads the job's log: start a lazy follow. wait: until the output so far is captured
-  // (bounded). Never takes `mu` (callers may hold locks a Sink's listeners need).
-  void Demand(bool wait) { state_->Demand(wait); }
-  // The sandbox exited: a lazy follow nobody asked for ends without reading.
-  void SandboxEnded() {
-    {
-      std::lock_guard<std::mutex> lock(state_->demand_mu);
-      state_->ended = true;
-    }
-    state_->demand_cv.notify_all();
-  }
-  // Lets readers of the log ask for the output (see Demand). Cleared by CloseLog().
-  void EnableDemand(JobLogHub* hub, const std::string& job_id) {
-    std::shared_ptr<State> state = state_;
-    hub_ = hub;
-    job_id_ = job_id;
-    hub->SetDemandHandler(job_id, [state](bool wait) { state->Demand(wait); });
-  }
-  bool following() const { return follow_.joinable(); }
-  bool FollowDone() {
-    std::lock_guard<std::mutex> lock(state_->mu);
-    return state_->follow_done;
-  }
-  // Waits for the follow to end (it does when the sandbox exits). False on timeout.
-  bool WaitFollow(absl::Duration timeout) {
-    std::unique_lock<std::mutex> lock(state_->mu);
-    return state_->cv.wait_for(lock,
-                               std::chrono::milliseconds(absl::ToInt64Milliseconds(timeout)),
-                               [&] { return state_->follow_done; });
-  }
-  absl::Status follow_status() {
-    std::lock_guard<std::mutex> lock(state_->mu);
-    return state_->follow_status;
-  }
-  // One non-following read, skipping what was already captured. Call only when the follow has
-  // ended or was abandoned (its sink refuses data then, so the two never interleave).
-  absl::Status CatchUp(core::SandboxBackend* backend, const std::string& sandbox_id) {
-    {
-      std::lock_guard<std::mutex> lock(state_->mu);
-      state_->skip[0] = state_->seen[0];
-      state_->skip[1] = state_->seen[1];
-    }
-    std::shared_ptr<State> state = state_;
-    absl::Status s = backend->ReadLogs(sandbox_id, core::LogOptions{},
-                                       [&state](int stream, absl::string_view d) {
-                                         return state->Sink(stream, d, /*from_follow=*/false);
-                                       });
-    state->SetCaughtUp();
-    return s;
-  }
-  // From now on the follow's sink refuses data (a follow that did not end lets go at its next
-  // chunk, if it ever delivers one).
-  void Abandon() {
-    std::lock_guard<std::mutex> lock(state_->mu);
-    state_->follow_abandoned = true;
-  }
-  // Joins the follow if it ends within `grace`; otherwise lets it go (detached, counted as a
-  // straggler until it ends). Returns false when it was let go.
-  bool Release(absl::Duration grace) {
-    if (!follow_.joinable()) return true;
-    if (grace > absl::ZeroDuration()) WaitFollow(grace);
-    {
-      std::lock_guard<std::mutex> lock(state_->mu);
-      state_->follow_abandoned = true;
-      if (!state_->follow_done) {
-        state_->detached = true;
-        if (state_->stragglers) state_->stragglers->Add();
-      }
-      if (state_->detached) {
-        follow_.detach();
-        return false;
-      }
-    }
-    follow_.join();
-    return true;
-  }
-
-  // Output for the RunResult and the last lines (both streams, in order, secrets redacted).
-  void TakeOutput(RunResult* r, int tail_lines, std::string* tail) {
-    std::lock_guard<std::mutex> lock(state_->mu);
-    r->stdout_text = state_->out[0];
-    r->stderr_text = state_->out[1];
-    KeepTail(&r->stdout_text, state_->max_output);
-    KeepTail(&r->stderr_text, state_->max_output);
-    *tail = RedactSecrets(LastLines(state_->combined, tail_lines), state_->secrets);
-  }
-  // Lines of the server's own about the job (the sandbox channel's gateway and egress notes).
-  void AppendLines(const std::vector<std::string>& lines) {
-    std::lock_guard<std::mutex> lock(state_->mu);
-    if (state_->writer == nullptr) return;
-    for (const std::string& line : lines) {
-      state_->writer->Append(core::kStdoutStream, line + "\n").IgnoreError();
-    }
-  }
-  // Completes the log file and tells its followers. Call once the job's final status is stored.
-  // Idempotent.
-  void CloseLog() {
-    if (hub_ != nullptr) {
-      hub_->SetDemandHandler(job_id_, nullptr);
-      hub_ = nullptr;
-    }
-    state_->SetCaughtUp();
-    std::unique_ptr<JobLogWriter> writer;
-    {
-      std::lock_guard<std::mutex> lock(state_->mu);
-      state_->closed = true;
-      writer = std::move(state_->writer);
-    }
-    if (writer) writer->Close();
-  }
-
- private:
-  static constexpr size_t kCombinedTail = 8 * 1024;
-  // How long a reader waits for a lazy follow's first read.
-  static constexpr absl::Duration kDemandWait = absl::Seconds(1);
-
-  struct State {
-    // Demand signalling: a leaf lock, never held while taking another.
-    std::mutex demand_mu;
-    std::condition_variable demand_cv;
-    bool demand = false;     // someone reads the log
-    bool ended = false;      // the sandbox exited
-    bool caught_up = false;  // the output so far is in the log file
-
-    void Demand(bool wait) {
-      std::unique_lock<std::mutex> lock(demand_mu);
-      if (!demand) {
-        demand = true;
-        demand_cv.notify_all();
-      }
-      if (wait && !caught_up) {
-        demand_cv.wait_for(lock, std::chrono::milliseconds(absl::ToInt64Milliseconds(kDemandWait)),
-                           [&] { return caught_up; });
-      }
-    }
-    void SetCaughtUp() {
-      {
-        std::lock_guard<std::mutex> lock(demand_mu);
-        caught_up = true;
-      }
-      demand_cv.notify_all();
-    }
-
-    std::mutex mu;
-    std::condition_variable cv;
-    std::unique_ptr<JobLogWriter> writer;
-    std::vector<std::string> secrets;
-    size_t max_output = 0;
-    std::shared_ptr<Stragglers> stragglers;
-    bool follow_done = false;
-    absl::Status follow_status;
-    bool follow_abandoned = false;  // the follow's data is refused
-    bool detached = false;          // the follow thread was let go
-    bool closed = false;            // the log is complete: all data is refused
-    bool write_failed = false;
-    uint64_t seen[2] = {0, 0};
-    uint64_t skip[2] = {0, 0};
-    std::string out[2];
-    std::string combined;
-
-    bool Sink(int stream, absl::string_view data, bool from_follow) {
-      std::lock_guard<std::mutex> lock(mu);
-      if (closed || (from_follow && follow_abandoned)) return false;
-      const int s = stream == 2 ? 1 : 0;
-      if (skip[s] > 0) {
-        size_t n = std::min<size_t>(skip[s], data.size());
-        skip[s] -= n;
-        data.remove_prefix(n);
-        if (data.empty()) return true;
-      }
-      seen[s] += data.size();
-      out[s].append(data.data(), data.size());
-      if (out[s].size() > 2 * max_output) KeepTail(&out[s], max_output);
-      combined.append(data.data(), data.size());
-      if (combined.size() > 2 * kCombinedTail) KeepTail(&combined, kCombinedTail);
-      if (writer && !write_failed) {
-        absl::Status st = writer->Append(stream, data);
-        if (!st.ok()) {
-          write_failed = true;  // keep running the job; the log is just incomplete
-          LogWarn("cannot write job log", {{"error", std::string(st.message())}});
-        }
-      }
-      return true;
-    }
-  };
-
-  std::shared_ptr<State> state_;
-  std::thread follow_;
-  JobLogHub* hub_ = nullptr;  // where the demand handler is registered
-  std::string job_id_;
-};
-
-nlohmann::json RunResult::ToJson() const {
-  nlohmann::json j;
-  j["success"] = success;
-  j["job_id"] = job_id;
-  if (output_snapshot_id) j["output_snapshot_id"] = *output_snapshot_id;
-  if (error) j["error"] = *error;
-  j["duration_ms"] = duration_ms;
-  j["stdout"] = stdout_text;
-  j["stderr"] = stderr_text;
-  if (!status.empty()) j["status"] = status;
-  if (exit_code) j["exit_code"] = *exit_code;
-  return j;
-}
-
 Dispatcher::Dispatcher(JobSource* source, std::string server_id, core::SandboxBackend* backend,
                        Metrics* metrics, DispatcherOptions options)
     : source_(source),
@@ -380,17 +64,30 @@ Dispatcher::Dispatcher(JobSource* source, std::string server_id, core::SandboxBa
 Dispatcher::~Dispatcher() { Stop(); }
 
 absl::Status Dispatcher::Start() {
-  FASTEST_RETURN_IF_ERROR(Reconcile());
-  // Backends without log streaming are read once, when the sandbox has exited.
-  auto caps = backend_->Describe();
-  log_streaming_ = !caps.ok() || !caps->is_object() || caps->value("log_streaming", true) != false;
-  channel_mount_ = caps.ok() && caps->is_object() && caps->value("channel_mount", false) == true;
+  if (!recovered_) FASTEST_RETURN_IF_ERROR(Recover());
   std::lock_guard<std::mutex> lock(mu_);
   started_ = true;
-  for (int i = 0; i < options_.max_instances; ++i) {
+  for (int i = 0; i < max_running_; ++i) {
     threads_.emplace_back([this] { WorkerLoop(); });
   }
   threads_.emplace_back([this] { ControlLoop(); });
+  // Re-adopted sandboxes hold slots (running_ counts them) until they end.
+  for (Supervised& adopted : adopted_) {
+    auto run = std::make_shared<Supervised>(std::move(adopted));
+    threads_.emplace_back([this, run] {
+      RunResult result;
+      result.job_id = run->job_id;
+      const absl::Time t0 = absl::Now();
+      FinishTask(SuperviseSandbox(std::move(*run), std::move(result)), t0);
+      std::lock_guard<std::mutex> lock(mu_);
+      --running_;
+      feeder_wake_ = true;
+      feeder_cv_.notify_all();
+      work_cv_.notify_all();
+      control_cv_.notify_all();
+    });
+  }
+  adopted_.clear();
   if (options_.auto_dispatch) {
     feeder_wake_ = true;  // pick up jobs that were pending before start
     threads_.emplace_back([this] { FeederLoop(); });
@@ -398,7 +95,7 @@ absl::Status Dispatcher::Start() {
   LogInfo("dispatcher started",
           {{"server_id", server_id_},
            {"backend", backend_->name()},
-           {"max_instances", std::to_string(options_.max_instances)},
+           {"max_instances", std::to_string(max_running_)},
            {"auto_dispatch", options_.auto_dispatch ? "true" : "false"},
            {"instance_type", options_.instance_type.name},
            {"log_streaming", log_streaming_ ? "true" : "false"},
@@ -406,37 +103,118 @@ absl::Status Dispatcher::Start() {
   return absl::OkStatus();
 }
 
-absl::Status Dispatcher::Reconcile() {
-  // 1. Sandboxes of this server: nothing runs yet, so every one is an orphan.
+absl::Status Dispatcher::Recover() {
+  if (recovered_) return absl::OkStatus();
+  // Backends without log streaming are read once, when the sandbox has exited. A backend that
+  // cannot describe itself is treated as streaming and unlimited (its calls will tell).
+  max_running_ = options_.max_instances;
+  auto caps = backend_->Capabilities();
+  if (caps.ok()) {
+    log_streaming_ = caps->log_streaming;
+    if (caps->max_parallel_sandboxes > 0 && caps->max_parallel_sandboxes < max_running_) {
+      max_running_ = static_cast<int>(caps->max_parallel_sandboxes);
+    }
+  } else {
+    LogWarn("backend capabilities unknown", {{"error", caps.status().ToString()}});
+  }
+  // Sealed-sandbox channels are a server-side notion outside BackendCapabilities.
+  auto doc = backend_->Describe();
+  channel_mount_ = doc.ok() && doc->is_object() && doc->value("channel_mount", false) == true;
+
+  // Jobs this server had claimed when it went away, and the sandboxes it left.
+  FASTEST_ASSIGN_OR_RETURN(std::vector<JobClaim> claim_list, source_->ActiveClaims());
+  std::map<std::string, JobClaim> claims;
+  for (JobClaim& c : claim_list) claims.emplace(c.job.id, std::move(c));
   auto sandboxes = backend_->List({{kLabelServer, server_id_}});
   if (!sandboxes.ok()) {
+    // Without the list nothing can be adopted: treat every sandbox as gone.
     metrics_->IncBackendError("list");
-    LogWarn("reconcile: cannot list sandboxes", {{"error", sandboxes.status().ToString()}});
-  } else {
-    for (const auto& sb : *sandboxes) {
-      absl::Status s = backend_->Remove(sb.id);
-      if (!s.ok() && !absl::IsNotFound(s)) metrics_->IncBackendError("remove");
-      auto it = sb.labels.find(kLabelJob);
-      LogInfo("reconcile: removed orphan sandbox",
-              {{"sandbox", sb.id}, {"job_id", it == sb.labels.end() ? "" : it->second}});
-    }
+    LogWarn("recover: cannot list sandboxes", {{"error", sandboxes.status().ToString()}});
+    sandboxes = std::vector<core::SandboxInfo>();
   }
-  // 2. Jobs this server had claimed when it went away.
-  FASTEST_ASSIGN_OR_RETURN(std::vector<JobClaim> claims, source_->ActiveClaims());
-  for (const JobClaim& c : claims) {
-    if (c.job.status == JobStatus::kRunning || c.sandbox_id) {
-      FASTEST_RETURN_IF_ERROR(source_
-                                  ->FinishIfActive(c.job.id, JobStatus::kFailed,
-                                                   "server restarted while the job was running")
-                                  .status());
-      LogInfo("reconcile: failed interrupted job", {{"job_id", c.job.id}});
+  std::set<std::string> adopted_jobs;
+  for (const core::SandboxInfo& sb : *sandboxes) {
+    auto label = sb.labels.find(kLabelJob);
+    const std::string job_id = label == sb.labels.end() ? "" : label->second;
+    auto claim = claims.find(job_id);
+    // A sandbox of a job still active is adopted, also one that exited meanwhile: its exit code
+    // and output then say why the job failed.
+    if (claim != claims.end() && sb.state != "unknown" && adopted_jobs.insert(job_id).second) {
+      absl::StatusOr<Supervised> run = Adopt(claim->second.job, sb);
+      if (run.ok()) {
+        LogInfo("recover: re-adopted sandbox",
+                {{"sandbox", sb.id}, {"job_id", job_id}, {"state", sb.state}});
+        adopted_.push_back(std::move(*run));
+        continue;
+      }
+      adopted_jobs.erase(job_id);
+      LogWarn("recover: cannot re-adopt sandbox",
+              {{"sandbox", sb.id}, {"job_id", job_id}, {"error", run.status().ToString()}});
+    }
+    absl::Status s = backend_->Remove(sb.id);
+    if (!s.ok() && !absl::IsNotFound(s)) metrics_->IncBackendError("remove");
+    LogInfo("recover: removed orphan sandbox", {{"sandbox", sb.id}, {"job_id", job_id}});
+  }
+  for (const auto& [job_id, c] : claims) {
+    if (adopted_jobs.count(job_id)) continue;
+    if (c.job.status == JobStatus::kRunning) {
+      // The runner started (the agent may have had side effects): not run twice.
+      FASTEST_RETURN_IF_ERROR(
+          source_
+              ->FinishIfActive(job_id, JobStatus::kFailed,
+                               "The job's sandbox was gone when the server restarted (it ended "
+                               "or was removed while the server was down)")
+              .status());
+      LogInfo("recover: failed job whose sandbox is gone", {{"job_id", job_id}});
     } else {
-      FASTEST_RETURN_IF_ERROR(source_->Release(c.job.id));
-      LogInfo("reconcile: re-queued claimed job", {{"job_id", c.job.id}});
+      // The runner never started: run it again.
+      FASTEST_RETURN_IF_ERROR(source_->Release(job_id));
+      LogInfo("recover: re-queued claimed job", {{"job_id", job_id}});
     }
-    source_->JobEnded(c.job.id);
+    source_->JobEnded(job_id);
   }
+  if (options_.channels != nullptr) {
+    std::set<std::string> keep;
+    for (const Supervised& run : adopted_) keep.insert(SandboxName(run.job_id));
+    options_.channels->RemoveStale(keep);
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const Supervised& run : adopted_) {
+    active_[run.job_id].sandbox_id = run.sandbox_id;
+    ++running_;
+  }
+  recovered_ = true;
   return absl::OkStatus();
+}
+
+absl::StatusOr<Dispatcher::Supervised> Dispatcher::Adopt(const core::Job& job,
+                                                         const core::SandboxInfo& sandbox) {
+  Supervised run;
+  run.job_id = job.id;
+  run.sandbox_id = sandbox.id;
+  run.adopted = true;
+  // The timeout counts from the job's real start, not from this server's.
+  absl::Time started = absl::Now();
+  std::string parse_error;
+  if (job.started_at &&
+      !absl::ParseTime(absl::RFC3339_full, *job.started_at, &started, &parse_error)) {
+    started = absl::Now();
+  }
+  run.deadline = started + options_.job_timeout;
+  // The job's token is only stored hashed now; token-shaped strings are redacted by the log hub.
+  run.secrets = SecretsOf(options_.passthrough_env);
+  if (options_.log_hub != nullptr) {
+    LogPosition at = options_.log_hub->CapturedPosition(job.id);
+    run.captured_stdout = at.stdout_bytes;
+    run.captured_stderr = at.stderr_bytes;
+  }
+  if (options_.channels != nullptr && channel_mount_) {
+    // A sealed sandbox reaches the API only through its channel, whose sockets died with the
+    // previous server: bound anew in the same (mounted) directory.
+    FASTEST_ASSIGN_OR_RETURN(run.channel,
+                             options_.channels->Reopen(SandboxName(job.id), job.id));
+  }
+  return run;
 }
 
 void Dispatcher::Stop() {
@@ -584,7 +362,7 @@ void Dispatcher::FeederLoop() {
     if (stopping_) return;
     feeder_wake_ = false;
     // Claim only while a slot is free, so unstarted jobs stay visible (unclaimed) to others.
-    while (!stopping_ && running_ + static_cast<int>(queue_.size()) < options_.max_instances) {
+    while (!stopping_ && running_ + static_cast<int>(queue_.size()) < max_running_) {
       lock.unlock();
       auto job = source_->ClaimNext(std::nullopt);
       lock.lock();
@@ -603,7 +381,9 @@ void Dispatcher::FeederLoop() {
 void Dispatcher::WorkerLoop() {
   std::unique_lock<std::mutex> lock(mu_);
   while (true) {
-    work_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    // Re-adopted sandboxes hold slots too.
+    work_cv_.wait(lock,
+                  [&] { return stopping_ || (!queue_.empty() && running_ < max_running_); });
     if (stopping_) return;
     Task task = std::move(queue_.front());
     queue_.pop_front();
@@ -616,6 +396,7 @@ void Dispatcher::WorkerLoop() {
     --running_;
     feeder_wake_ = true;  // a slot is free
     feeder_cv_.notify_all();
+    work_cv_.notify_one();
     control_cv_.notify_all();
   }
 }
@@ -624,26 +405,20 @@ RunResult Dispatcher::RunTask(const Task& task) {
   const absl::Time t0 = absl::Now();
   RunResult result;
   result.job_id = task.job_id;
-  auto finish = [&](RunResult r) {
-    r.duration_ms = absl::ToInt64Milliseconds(absl::Now() - t0);
-    auto job = source_->GetJob(task.job_id);
-    if (job.ok()) r.status = std::string(core::JobStatusName(job->status));
-    source_->JobEnded(task.job_id);
-    LogInfo("job finished", {{"job_id", r.job_id},
-                             {"status", r.status},
-                             {"success", r.success ? "true" : "false"},
-                             {"duration_ms", std::to_string(r.duration_ms)}});
-    return r;
+  auto fail = [&](const std::string& msg) {
+    source_->FinishIfActive(task.job_id, JobStatus::kFailed, msg).IgnoreError();
+    result.error = msg;
+    return FinishTask(std::move(result), t0);
   };
 
   auto job = source_->GetJob(task.job_id);
   if (!job.ok()) {
     result.error = job.status().ToString();
-    return finish(result);
+    return FinishTask(std::move(result), t0);
   }
   if (job->status != JobStatus::kPending) {
     result.error = absl::StrCat("Job ", core::JobStatusName(job->status), " before it started");
-    return finish(result);
+    return FinishTask(std::move(result), t0);
   }
   // The sandbox runs untrusted code: it gets a token bound to this job, never the server's own.
   auto minted = source_->TokenForJob(*job);
@@ -652,39 +427,80 @@ RunResult Dispatcher::RunTask(const Task& task) {
         "Cannot mint a per-job API token: ",
         minted.ok() ? "empty token" : std::string(minted.status().message()));
     LogError("per-job token not minted", {{"job_id", job->id}, {"error", msg}});
-    source_->FinishIfActive(job->id, JobStatus::kFailed, msg).IgnoreError();
-    result.error = msg;
-    return finish(result);
+    return fail(msg);
   }
   const std::string token = *minted;
 
+  std::unique_ptr<SandboxChannel> channel;
+  auto spec = BuildSandboxSpec(*job, token, &channel);
+  if (!spec.ok()) {
+    std::string msg(spec.status().message());
+    LogError("sandbox spec failed", {{"job_id", job->id}, {"error", msg}});
+    return fail(msg);
+  }
+
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    active_[job->id] = Active{};
+  }
+  auto sandbox = StartSandboxForJob(*spec);
+  if (!sandbox.ok()) {
+    metrics_->IncBackendError("create");
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      active_.erase(job->id);
+    }
+    LogError("sandbox create failed",
+             {{"job_id", job->id}, {"error", std::string(sandbox.status().message())}});
+    return fail(absl::StrCat("Failed to start sandbox: ", sandbox.status().message()));
+  }
+  metrics_->IncDispatched();
+  metrics_->ObserveDispatchLatency(absl::Now() - task.claimed_at);
+  LogInfo("sandbox started", {{"job_id", job->id},
+                              {"sandbox", sandbox->id},
+                              {"image", spec->image},
+                              {"instance_type", options_.instance_type.name}});
+
+  // The real provider keys too: a sealed sandbox holds only placeholders, but nothing the
+  // server knows must reach a log.
+  std::vector<std::string> secrets = SecretsOf(spec->env);
+  for (std::string& key : SecretsOf(options_.passthrough_env)) secrets.push_back(std::move(key));
+  secrets.push_back(token);
+
+  Supervised run;
+  run.job_id = job->id;
+  run.sandbox_id = sandbox->id;
+  run.deadline = t0 + options_.job_timeout;
+  run.secrets = std::move(secrets);
+  run.channel = std::move(channel);
+  return FinishTask(SuperviseSandbox(std::move(run), std::move(result)), t0);
+}
+
+absl::StatusOr<core::SandboxSpec> Dispatcher::BuildSandboxSpec(
+    const core::Job& job, const std::string& token, std::unique_ptr<SandboxChannel>* channel) {
   core::SandboxSpec spec;
-  spec.name = absl::StrCat("fastest-job-", absl::AsciiStrToLower(job->id));
+  spec.name = SandboxName(job.id);
   spec.image = options_.image;
   spec.command = options_.runner_command;
-  spec.env = options_.passthrough_env;
-  spec.env["JOB_ID"] = job->id;
-  std::unique_ptr<SandboxChannel> channel;
   if (options_.channels != nullptr && channel_mount_) {
-    auto opened = options_.channels->Open(spec.name, job->id, token);
+    auto opened = options_.channels->Open(spec.name, job.id, token);
     if (!opened.ok()) {
-      std::string msg = absl::StrCat("Failed to open the sandbox channel: ", opened.status().message());
-      LogError("sandbox channel failed", {{"job_id", job->id}, {"error", msg}});
-      source_->FinishIfActive(job->id, JobStatus::kFailed, msg).IgnoreError();
-      result.error = msg;
-      return finish(result);
+      return absl::Status(opened.status().code(),
+                          absl::StrCat("Failed to open the sandbox channel: ",
+                                       opened.status().message()));
     }
-    channel = std::move(*opened);
-    spec.channel_dir = channel->dir();
+    *channel = std::move(*opened);
+    spec.channel_dir = (*channel)->dir();
     spec.env = options_.channel_passthrough_env;
-    spec.env["JOB_ID"] = job->id;
     spec.env["API_URL"] = absl::StrCat("unix://", kChannelMountPoint, "/", kApiSocketName);
     spec.env["API_TOKEN_FILE"] = absl::StrCat(kChannelMountPoint, "/", kTokenFileName);
   } else {
+    spec.env = options_.passthrough_env;
     spec.env["API_URL"] = options_.sandbox_api_url;
     spec.env["API_TOKEN"] = token;
   }
-  spec.labels = {{kLabelServer, server_id_}, {kLabelJob, job->id}};
+  spec.env["JOB_ID"] = job.id;
+  spec.labels = {{kLabelServer, server_id_}, {kLabelJob, job.id}};
   spec.network_mode = options_.network_mode;
   spec.nano_cpus = options_.instance_type.nano_cpus;
   spec.memory_bytes = options_.instance_type.memory_bytes;
@@ -692,119 +508,100 @@ RunResult Dispatcher::RunTask(const Task& task) {
   spec.pids_limit = options_.instance_type.pids_limit;
   // The backend's own hard cap is a safety net behind our timeout.
   spec.timeout_ms = absl::ToInt64Milliseconds(options_.job_timeout + absl::Seconds(60));
+  return spec;
+}
 
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    active_[job->id] = Active{};
-  }
-  auto sandbox = backend_->CreateSandbox(spec);
-  if (!sandbox.ok()) {
-    metrics_->IncBackendError("create");
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      active_.erase(job->id);
+absl::StatusOr<core::SandboxInfo> Dispatcher::StartSandboxForJob(const core::SandboxSpec& spec) {
+  return backend_->CreateSandbox(spec);
+}
+
+Dispatcher::SandboxExit Dispatcher::WaitForExit(const std::string& job_id,
+                                                const std::string& sandbox_id,
+                                                absl::Time deadline) {
+  // One Wait up to the deadline: cancel and Stop() kill the sandbox from the control thread,
+  // which ends it. After a kill of our own, wait in short slices for the exit to show.
+  SandboxExit exit;
+  int wait_errors_in_a_row = 0;
+  while (true) {
+    absl::Duration slice = deadline - absl::Now();
+    if (exit.timed_out || exit.stopped) slice = absl::Seconds(1);
+    if (slice < absl::ZeroDuration()) slice = absl::ZeroDuration();
+    auto waited = backend_->Wait(sandbox_id, slice);
+    if (!waited.ok()) {
+      metrics_->IncBackendError("wait");
+      exit.wait_error = waited.status();
+      ++wait_errors_in_a_row;
+      LogError("sandbox wait failed", {{"job_id", job_id},
+                                       {"attempt", std::to_string(wait_errors_in_a_row)},
+                                       {"error", std::string(waited.status().message())}});
+      // A backend retries transient failures itself; a few more tries here cover a blip
+      // between its retries. NotFound: the sandbox is gone, nothing to wait for.
+      if (absl::IsNotFound(exit.wait_error) || wait_errors_in_a_row >= kMaxWaitErrors) break;
+      absl::SleepFor(std::max(std::min(slice, absl::Seconds(1)), absl::Milliseconds(200)));
+      continue;
     }
-    std::string msg = absl::StrCat("Failed to start sandbox: ", sandbox.status().message());
-    LogError("sandbox create failed",
-             {{"job_id", job->id}, {"error", std::string(sandbox.status().message())}});
-    source_->FinishIfActive(job->id, JobStatus::kFailed, msg).IgnoreError();
-    result.error = msg;
-    return finish(result);
+    wait_errors_in_a_row = 0;
+    exit.wait_error = absl::OkStatus();
+    if (waited->exited) {
+      exit.exit_code = waited->exit_code;
+      break;
+    }
+    if (stopping() && !exit.stopped) {
+      exit.stopped = true;
+      backend_->Kill(sandbox_id, SIGKILL).IgnoreError();
+      continue;
+    }
+    if (absl::Now() >= deadline && !exit.timed_out) {
+      exit.timed_out = true;
+      if (!backend_->Kill(sandbox_id, SIGKILL).ok()) metrics_->IncBackendError("kill");
+      continue;
+    }
+    // Killed but not reported exited within a slice: give up waiting.
+    if ((exit.timed_out || exit.stopped) && absl::Now() > deadline + absl::Seconds(10)) break;
   }
-  const std::string sandbox_id = sandbox->id;
+  return exit;
+}
+
+RunResult Dispatcher::SuperviseSandbox(Supervised run, RunResult result) {
+  const std::string& job_id = run.job_id;
+  const std::string& sandbox_id = run.sandbox_id;
   bool cancelled_early = false;
   bool stopping_early = false;
   {
     // Stop() kills the sandboxes it finds here; one registered after that sees stopping_.
     std::lock_guard<std::mutex> lock(mu_);
-    active_[job->id].sandbox_id = sandbox_id;
-    cancelled_early = active_[job->id].cancelled;
+    Active& active = active_[job_id];
+    active.sandbox_id = sandbox_id;
+    cancelled_early = active.cancelled;
     stopping_early = stopping_;
   }
-  source_->SetSandbox(job->id, sandbox_id);
+  if (!run.adopted) source_->SetSandbox(job_id, sandbox_id);
   metrics_->AddSandboxesRunning(1);
-  metrics_->IncDispatched();
-  metrics_->ObserveDispatchLatency(absl::Now() - task.claimed_at);
-  LogInfo("sandbox started", {{"job_id", job->id},
-                              {"sandbox", sandbox_id},
-                              {"image", spec.image},
-                              {"instance_type", options_.instance_type.name}});
   // The job may have been cancelled (or the server stopped) while the sandbox was being created.
   if (cancelled_early || stopping_early) backend_->Kill(sandbox_id, SIGKILL).IgnoreError();
 
   // Capture the output. A live follow costs the engine CPU for every job, so it starts only when
   // someone reads the job's log; otherwise the log is read once when the sandbox has exited.
   std::unique_ptr<JobLogWriter> log_writer;
-  // The real provider keys too: a sealed sandbox holds only placeholders, but nothing the
-  // server knows must reach a log.
-  std::vector<std::string> secrets = SecretsOf(spec.env);
-  for (std::string& key : SecretsOf(options_.passthrough_env)) secrets.push_back(std::move(key));
-  if (!token.empty()) secrets.push_back(token);
   if (options_.log_hub != nullptr) {
-    auto w = options_.log_hub->OpenWriter(job->id, secrets);
+    auto w = options_.log_hub->OpenWriter(job_id, run.secrets);
     if (w.ok()) {
       log_writer = std::move(*w);
     } else {
-      LogWarn("cannot open job log", {{"job_id", job->id}, {"error", w.status().ToString()}});
+      LogWarn("cannot open job log", {{"job_id", job_id}, {"error", w.status().ToString()}});
     }
   }
   const bool have_log = log_writer != nullptr;
-  OutputCapture capture(std::move(log_writer), std::move(secrets), options_.max_output_bytes,
+  OutputCapture capture(std::move(log_writer), run.secrets, options_.max_output_bytes,
                         stragglers_);
+  capture.SkipAlreadyCaptured(run.captured_stdout, run.captured_stderr);
   if (log_streaming_ && have_log) {
     capture.StartFollow(backend_, sandbox_id, /*lazy=*/true);
-    capture.EnableDemand(options_.log_hub, job->id);
+    capture.EnableDemand(options_.log_hub, job_id);
   }
 
-  // One Wait up to the deadline: cancel and Stop() kill the sandbox from the control thread,
-  // which ends it. After a kill of our own, wait in short slices for the exit to show.
-  const absl::Time deadline = t0 + options_.job_timeout;
-  bool timed_out = false;
-  bool stopped = false;
-  std::optional<int> exit_code;
-  // The backend's last Wait error: the job's failure reason when we lose the sandbox.
-  absl::Status wait_error;
-  int wait_errors_in_a_row = 0;
-  while (true) {
-    absl::Duration slice = deadline - absl::Now();
-    if (timed_out || stopped) slice = absl::Seconds(1);
-    if (slice < absl::ZeroDuration()) slice = absl::ZeroDuration();
-    auto waited = backend_->Wait(sandbox_id, slice);
-    if (!waited.ok()) {
-      metrics_->IncBackendError("wait");
-      wait_error = waited.status();
-      ++wait_errors_in_a_row;
-      LogError("sandbox wait failed", {{"job_id", job->id},
-                                       {"attempt", std::to_string(wait_errors_in_a_row)},
-                                       {"error", std::string(waited.status().message())}});
-      // A backend retries transient failures itself; a few more tries here cover a blip
-      // between its retries. NotFound: the sandbox is gone, nothing to wait for.
-      if (absl::IsNotFound(wait_error) || wait_errors_in_a_row >= kMaxWaitErrors) break;
-      absl::SleepFor(std::max(std::min(slice, absl::Seconds(1)), absl::Milliseconds(200)));
-      continue;
-    }
-    wait_errors_in_a_row = 0;
-    wait_error = absl::OkStatus();
-    if (waited->exited) {
-      exit_code = waited->exit_code;
-      break;
-    }
-    if (stopping() && !stopped) {
-      stopped = true;
-      backend_->Kill(sandbox_id, SIGKILL).IgnoreError();
-      continue;
-    }
-    if (absl::Now() >= deadline && !timed_out) {
-      timed_out = true;
-      if (!backend_->Kill(sandbox_id, SIGKILL).ok()) metrics_->IncBackendError("kill");
-      continue;
-    }
-    if (timed_out || stopped) {
-      // Killed but not reported exited within a slice: give up waiting.
-      if (absl::Now() > deadline + absl::Seconds(10)) break;
-    }
-  }
-  result.exit_code = exit_code;
+  SandboxExit exit = WaitForExit(job_id, sandbox_id, run.deadline);
+  result.exit_code = exit.exit_code;
   capture.SandboxEnded();
 
   // A follow ends with the sandbox. The log is then read once, skipping what a follow already
@@ -814,66 +611,42 @@ RunResult Dispatcher::RunTask(const Task& task) {
   if (capture.following()) {
     if (!capture.WaitFollow(kFollowGrace)) {
       LogWarn("log follow did not end with the sandbox; reading the log once instead",
-              {{"job_id", job->id}});
+              {{"job_id", job_id}});
       capture.Abandon();
     } else if (!capture.follow_status().ok()) {
       metrics_->IncBackendError("logs");
     }
   }
   if (!capture.CatchUp(backend_, sandbox_id).ok()) metrics_->IncBackendError("logs");
-  std::string tail;
-  capture.TakeOutput(&result, 20, &tail);
-  KeepTail(&tail, 4000);
 
-  bool cancelled;
+  JobObservation seen;
+  std::string tail;
+  capture.TakeOutput(&result.stdout_text, &result.stderr_text, 20, &tail);
+  KeepTail(&tail, 4000);
+  seen.output_tail = std::move(tail);
+  seen.stdout_text = result.stdout_text;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    cancelled = active_[job->id].cancelled;
+    seen.cancel_requested = active_[job_id].cancelled;
   }
-  auto final_job = source_->GetJob(job->id);
-  if (final_job.ok() && final_job->status == JobStatus::kCancelled) cancelled = true;
-
-  if (cancelled) {
-    source_->FinishIfActive(job->id, JobStatus::kCancelled, "").IgnoreError();
-    result.error = "Job cancelled";
-  } else if (timed_out) {
-    std::string msg = absl::StrCat("Job timed out after ", DurationText(options_.job_timeout));
-    source_->FinishIfActive(job->id, JobStatus::kFailed, msg).IgnoreError();
-    result.error = msg;
-  } else if (final_job.ok() && core::IsTerminal(final_job->status)) {
-    result.success = final_job->status == JobStatus::kCompleted;
-    result.output_snapshot_id = final_job->output_snapshot_id;
-    if (!result.success) result.error = final_job->error.value_or("Job failed");
-  } else if (stopped || stopping()) {
-    // Stop() may have killed the sandbox before this thread noticed.
-    std::string msg = "server stopped while the job was running";
-    source_->FinishIfActive(job->id, JobStatus::kFailed, msg).IgnoreError();
-    result.error = msg;
-  } else {
-    std::string msg;
-    if (exit_code) {
-      msg = absl::StrCat("Sandbox exited with code ", *exit_code);
-    } else if (!wait_error.ok()) {
-      msg = absl::StrCat("Lost contact with the sandbox: ", wait_error.message());
-    } else {
-      msg = "Sandbox ended without an exit code";
-    }
-    std::string trimmed(absl::StripTrailingAsciiWhitespace(tail));
-    if (!trimmed.empty()) absl::StrAppend(&msg, ": ", trimmed);
-    source_->FinishIfActive(job->id, JobStatus::kFailed, msg).IgnoreError();
-    result.error = msg;
+  seen.timed_out = exit.timed_out;
+  seen.timeout = options_.job_timeout;
+  // Stop() may have killed the sandbox before this thread noticed.
+  seen.stopping = exit.stopped || stopping();
+  seen.exit_code = exit.exit_code;
+  seen.wait_error = exit.wait_error;
+  JobOutcome outcome = DecideFromStore(job_id, &seen);
+  if (outcome.write_status) {
+    auto wrote = source_->FinishIfActive(job_id, *outcome.write_status, outcome.write_error);
+    // The runner (or the API) ended the job in between: its status stands.
+    if (wrote.ok() && !*wrote) outcome = DecideFromStore(job_id, &seen);
   }
-  if (!result.output_snapshot_id) {
-    // Like the original worker: the runner prints "Output snapshot: <id>".
-    static const std::regex kOutput("Output snapshot: (\\S+)");
-    std::smatch m;
-    if (result.success && std::regex_search(result.stdout_text, m, kOutput)) {
-      result.output_snapshot_id = m[1].str();
-    }
-  }
+  result.success = outcome.success;
+  result.error = outcome.error;
+  result.output_snapshot_id = outcome.output_snapshot_id;
 
   // The final status is stored: complete the log (its followers then end).
-  if (channel != nullptr) capture.AppendLines(channel->TakeNotes());
+  if (run.channel != nullptr) capture.AppendLines(run.channel->TakeNotes());
   capture.CloseLog();
 
   // Always remove the sandbox.
@@ -883,18 +656,41 @@ RunResult Dispatcher::RunTask(const Task& task) {
     LogWarn("sandbox remove failed",
             {{"sandbox", sandbox_id}, {"error", std::string(removed.message())}});
   }
+  run.channel.reset();
   // A follow let go usually ends once its sandbox is gone; one that still hangs is detached, so
   // the job ends regardless.
   if (!capture.Release(kFollowReleaseGrace)) {
     LogWarn("log follow still hangs after the sandbox was removed; detached",
-            {{"job_id", job->id}, {"sandbox", sandbox_id}});
+            {{"job_id", job_id}, {"sandbox", sandbox_id}});
   }
   metrics_->AddSandboxesRunning(-1);
   {
     std::lock_guard<std::mutex> lock(mu_);
-    active_.erase(job->id);
+    active_.erase(job_id);
   }
-  return finish(result);
+  return result;
+}
+
+JobOutcome Dispatcher::DecideFromStore(const std::string& job_id, JobObservation* seen) {
+  auto stored = source_->GetJob(job_id);
+  if (stored.ok()) {
+    seen->stored_status = stored->status;
+    seen->stored_error = stored->error;
+    seen->stored_output_snapshot_id = stored->output_snapshot_id;
+  }
+  return DecideOutcome(*seen);
+}
+
+RunResult Dispatcher::FinishTask(RunResult r, absl::Time t0) {
+  r.duration_ms = absl::ToInt64Milliseconds(absl::Now() - t0);
+  auto job = source_->GetJob(r.job_id);
+  if (job.ok()) r.status = std::string(core::JobStatusName(job->status));
+  source_->JobEnded(r.job_id);
+  LogInfo("job finished", {{"job_id", r.job_id},
+                           {"status", r.status},
+                           {"success", r.success ? "true" : "false"},
+                           {"duration_ms", std::to_string(r.duration_ms)}});
+  return r;
 }
 
 }  // namespace fastest::server

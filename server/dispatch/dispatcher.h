@@ -31,10 +31,12 @@
 //   - A log follow that does not end within 5 s of the sandbox's exit is abandoned (the log is
 //     read once instead); if it still hangs after the sandbox was removed its thread is detached
 //     (it shares only reference-counted state), so the job always reaches its final state.
-//   - Start() reconciles: sandboxes labelled with this server id are removed (nothing runs yet);
-//     jobs this server had claimed: running or with a sandbox -> failed "server restarted while
-//     the job was running" (not re-queued: the agent may have had side effects); claimed but never
-//     started -> released back to the queue.
+//   - Recover() (before the server answers HTTP; Start() calls it otherwise) re-adopts the
+//     sandboxes labelled with this server id whose job is still active: waiting, timeout (from the
+//     job's started_at), cancel, log capture (resumed at the log's recorded position) and clean-up
+//     go on as if the server had not stopped; sealed sandboxes get their channel re-bound in
+//     place. Other sandboxes are removed. Claimed jobs without a sandbox: running -> failed "The
+//     job's sandbox was gone when the server restarted ..."; never started -> released.
 //
 // Backend calls block, so they run only on the dispatcher's own threads (max_instances workers, a
 // feeder and a control thread for kills), never on HTTP io threads. All public methods are
@@ -58,10 +60,11 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "core/plugin/sandbox_backend.h"
-#include "nlohmann/json.hpp"
 #include "server/channel/sandbox_channel.h"
 #include "server/dispatch/instance_types.h"
 #include "server/dispatch/job_log_hub.h"
+#include "server/dispatch/job_outcome.h"
+#include "server/dispatch/stragglers.h"
 #include "server/metrics/metrics.h"
 #include "server/dispatch/job_source.h"
 #include "server/store/store.h"
@@ -79,8 +82,6 @@ struct RunResult {
   std::string stderr_text;
   std::string status;  // final job status name
   std::optional<int> exit_code;
-
-  nlohmann::json ToJson() const;
 };
 
 struct DispatcherOptions {
@@ -120,8 +121,13 @@ class Dispatcher {
   // API_URL for sandboxes; call before Start() (e.g. once the HTTP port is known).
   void SetSandboxApiUrl(std::string url) { options_.sandbox_api_url = std::move(url); }
 
-  // Reconciles (see file comment) and starts the threads. Until then RunNext/RunJob answer
-  // Unavailable.
+  // Re-adopts the sandboxes a previous run of this server left (see file comment), fails jobs
+  // whose sandbox is gone and re-queues claimed jobs that never started. Starts nothing: call it
+  // before serving HTTP, so no runner reaches the API before its job is known again. Start()
+  // calls it when it was not called.
+  absl::Status Recover();
+  // Recovers (if not done) and starts the threads, supervising re-adopted sandboxes. Until then
+  // RunNext/RunJob answer Unavailable.
   absl::Status Start();
   // Kills running sandboxes, fails their jobs, releases queued claims, joins threads.
   void Stop();
@@ -148,11 +154,27 @@ class Dispatcher {
     absl::Time claimed_at;
     DoneCallback done;
   };
-  class OutputCapture;
-  struct Stragglers;
   struct Active {
     std::string sandbox_id;
     bool cancelled = false;
+  };
+  // A started sandbox the dispatcher watches until it ends.
+  struct Supervised {
+    std::string job_id;
+    std::string sandbox_id;
+    absl::Time deadline;               // the job's timeout, from its real start
+    std::vector<std::string> secrets;  // kept out of the log
+    std::unique_ptr<SandboxChannel> channel;
+    bool adopted = false;  // found running at start-up (the store already knows the sandbox)
+    // Output per stream already in the job's log (adopted sandboxes).
+    uint64_t captured_stdout = 0;
+    uint64_t captured_stderr = 0;
+  };
+  struct SandboxExit {
+    std::optional<int> exit_code;
+    bool timed_out = false;
+    bool stopped = false;
+    absl::Status wait_error;  // the backend's last Wait error
   };
 
   void Enqueue(Task task);
@@ -161,7 +183,21 @@ class Dispatcher {
   void ControlLoop();
   void PostControl(std::function<void()> fn);
   RunResult RunTask(const Task& task);
-  absl::Status Reconcile();
+  // The sandbox for a job: its spec (opening its channel when the backend mounts one).
+  absl::StatusOr<core::SandboxSpec> BuildSandboxSpec(const core::Job& job,
+                                                     const std::string& token,
+                                                     std::unique_ptr<SandboxChannel>* channel);
+  // Gets a started sandbox for this job: the one place a sandbox comes into being.
+  absl::StatusOr<core::SandboxInfo> StartSandboxForJob(const core::SandboxSpec& spec);
+  // Waits until the sandbox exits, killing it at the deadline or on Stop().
+  SandboxExit WaitForExit(const std::string& job_id, const std::string& sandbox_id,
+                          absl::Time deadline);
+  // Captures the output, waits for the exit, stores the outcome, removes the sandbox.
+  RunResult SuperviseSandbox(Supervised run, RunResult result);
+  JobOutcome DecideFromStore(const std::string& job_id, JobObservation* seen);
+  RunResult FinishTask(RunResult r, absl::Time t0);
+  // A sandbox of a still-active job found at start-up, to supervise as if never let go.
+  absl::StatusOr<Supervised> Adopt(const core::Job& job, const core::SandboxInfo& sandbox);
   bool stopping() const;
   bool accepting() const;
 
@@ -182,7 +218,11 @@ class Dispatcher {
   bool feeder_wake_ = false;
   bool stopping_ = false;
   bool started_ = false;
-  bool log_streaming_ = true;  // the backend's Describe()["log_streaming"]
+  bool recovered_ = false;
+  std::vector<Supervised> adopted_;  // found by Recover(), supervised from Start()
+  bool log_streaming_ = true;  // the backend's capabilities
+  // Sandboxes at once: max_instances, or less when the backend caps max_parallel_sandboxes.
+  int max_running_ = 1;
   bool channel_mount_ = false;  // the backend's Describe()["channel_mount"]
   std::vector<std::thread> threads_;
   // Log follow threads let go because they did not end (see OutputCapture).

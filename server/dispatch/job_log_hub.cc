@@ -5,13 +5,16 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
+#include "core/status/status_macros.h"
 
 namespace fastest::server {
 namespace {
@@ -50,14 +53,39 @@ absl::Status MakeDirs(const std::string& dir) {
 
 // ---------------------------------------------------------------------------- JobLogWriter
 
-JobLogWriter::JobLogWriter(JobLogHub* hub, std::string job_id, int fd,
-                           std::vector<std::string> secrets)
-    : hub_(hub), job_id_(std::move(job_id)), fd_(fd), secrets_(std::move(secrets)) {}
+std::string RedactApiTokens(std::string text) {
+  constexpr size_t kHexDigits = 48;
+  size_t from = 0;
+  while (true) {
+    size_t at = text.find("fst_", from);
+    if (at == std::string::npos) return text;
+    size_t end = at + 4;
+    while (end < text.size() && end - at - 4 < kHexDigits && std::isxdigit(
+                                                                  static_cast<unsigned char>(text[end]))) {
+      ++end;
+    }
+    if (end - at - 4 == kHexDigits) {
+      text.replace(at, end - at, "[redacted]");
+      from = at + 10;
+    } else {
+      from = at + 4;
+    }
+  }
+}
+
+JobLogWriter::JobLogWriter(JobLogHub* hub, std::string job_id, int fd, int pos_fd,
+                           std::vector<std::string> secrets, LogPosition position)
+    : hub_(hub),
+      job_id_(std::move(job_id)),
+      fd_(fd),
+      pos_fd_(pos_fd),
+      secrets_(std::move(secrets)),
+      position_(position) {}
 
 JobLogWriter::~JobLogWriter() { Close(); }
 
 absl::Status JobLogWriter::WriteScrubbed(std::string text) {
-  text = RedactSecrets(std::move(text), secrets_);
+  text = RedactApiTokens(RedactSecrets(std::move(text), secrets_));
   size_t done = 0;
   while (done < text.size()) {
     ssize_t n = write(fd_, text.data() + done, text.size() - done);
@@ -85,7 +113,23 @@ absl::Status JobLogWriter::Append(int stream, absl::string_view data) {
   }
   std::string whole = pending.substr(0, cut + 1);
   pending.erase(0, cut + 1);
-  return WriteScrubbed(std::move(whole));
+  FASTEST_RETURN_IF_ERROR(WriteScrubbed(std::move(whole)));
+  (stream == 2 ? position_.stderr_bytes : position_.stdout_bytes) += cut + 1;
+  SavePosition();
+  return absl::OkStatus();
+}
+
+void JobLogWriter::SavePosition() {
+  if (pos_fd_ < 0) return;
+  // Fixed width, one pwrite: a reader never sees a half-updated position.
+  char buf[64];
+  int n = snprintf(buf, sizeof(buf), "%020llu %020llu\n",
+                   static_cast<unsigned long long>(position_.stdout_bytes),
+                   static_cast<unsigned long long>(position_.stderr_bytes));
+  if (pwrite(pos_fd_, buf, static_cast<size_t>(n), 0) != n) {
+    close(pos_fd_);  // resuming after a restart may then repeat lines; the job goes on
+    pos_fd_ = -1;
+  }
 }
 
 void JobLogWriter::Close() {
@@ -97,6 +141,12 @@ void JobLogWriter::Close() {
   closed_ = true;
   close(fd_);
   fd_ = -1;
+  // The log is complete: nothing will resume it.
+  if (pos_fd_ >= 0) {
+    close(pos_fd_);
+    pos_fd_ = -1;
+    if (auto path = hub_->PathFor(job_id_); path.ok()) unlink((*path + ".pos").c_str());
+  }
   hub_->WriterClosed(job_id_);
 }
 
@@ -117,10 +167,12 @@ absl::StatusOr<std::unique_ptr<JobLogWriter>> JobLogHub::OpenWriter(
     const std::string& job_id, std::vector<std::string> secrets) {
   absl::StatusOr<std::string> path = PathFor(job_id);
   if (!path.ok()) return path.status();
+  LogPosition position = CapturedPosition(job_id);
   int fd = open(path->c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (fd < 0) {
     return absl::InternalError(absl::StrCat("open ", *path, ": ", std::strerror(errno)));
   }
+  int pos_fd = open((*path + ".pos").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
   secrets.erase(std::remove_if(secrets.begin(), secrets.end(),
                                [](const std::string& s) { return s.size() < kMinSecretLength; }),
                 secrets.end());
@@ -129,7 +181,23 @@ absl::StatusOr<std::unique_ptr<JobLogWriter>> JobLogHub::OpenWriter(
     ++writers_[job_id];
   }
   Notify(job_id);
-  return std::unique_ptr<JobLogWriter>(new JobLogWriter(this, job_id, fd, std::move(secrets)));
+  return std::unique_ptr<JobLogWriter>(
+      new JobLogWriter(this, job_id, fd, pos_fd, std::move(secrets), position));
+}
+
+LogPosition JobLogHub::CapturedPosition(const std::string& job_id) const {
+  LogPosition position;
+  absl::StatusOr<std::string> path = PathFor(job_id);
+  if (!path.ok()) return position;
+  FILE* f = fopen((*path + ".pos").c_str(), "re");
+  if (f == nullptr) return position;
+  unsigned long long out = 0, err = 0;
+  if (fscanf(f, "%llu %llu", &out, &err) == 2) {
+    position.stdout_bytes = out;
+    position.stderr_bytes = err;
+  }
+  fclose(f);
+  return position;
 }
 
 bool JobLogHub::IsWriting(const std::string& job_id) const {

@@ -49,6 +49,17 @@ class JobLogHub;
 // `text` with every secret (values of 6+ bytes; longer ones first) replaced by "[redacted]".
 using core::RedactSecrets;
 
+// Replaces every API-token-shaped string ("fst_" + 48 hex, see Store::CreateToken) by
+// "[redacted]": a job re-adopted after a restart has a token the server no longer knows in plain.
+std::string RedactApiTokens(std::string text);
+
+// Raw bytes per stream of a sandbox's output that are in a job's log file (a trailing partial
+// line is not): where capture resumes for a sandbox re-adopted after a restart.
+struct LogPosition {
+  uint64_t stdout_bytes = 0;
+  uint64_t stderr_bytes = 0;
+};
+
 // Appends one job's output to its log file. Not thread-safe itself (one capture thread owns it).
 class JobLogWriter {
  public:
@@ -67,13 +78,17 @@ class JobLogWriter {
 
  private:
   friend class JobLogHub;
-  JobLogWriter(JobLogHub* hub, std::string job_id, int fd, std::vector<std::string> secrets);
+  JobLogWriter(JobLogHub* hub, std::string job_id, int fd, int pos_fd,
+               std::vector<std::string> secrets, LogPosition position);
   absl::Status WriteScrubbed(std::string text);
+  void SavePosition();
 
   JobLogHub* hub_;
   std::string job_id_;
   int fd_;
+  int pos_fd_;  // <job>.log.pos: position_, rewritten after every write
   std::vector<std::string> secrets_;
+  LogPosition position_;
   std::string pending_[2];  // partial line per stream (0 stdout, 1 stderr)
   int64_t bytes_written_ = 0;
   bool closed_ = false;
@@ -103,6 +118,9 @@ class JobLogHub {
 
   // <dir>/<job_id>.log. InvalidArgument unless job_id is 1..64 of [0-9A-Za-z_-] (no path tricks).
   absl::StatusOr<std::string> PathFor(absl::string_view job_id) const;
+
+  // Where capture of `job_id`'s output stands (see LogPosition); zeros when nothing was written.
+  LogPosition CapturedPosition(const std::string& job_id) const;
 
   // Opens (creating, appending) the job's log. `secrets`: values to redact (empty / shorter than
   // 6 bytes are ignored). Subscribers are told (the job now has a live writer).

@@ -108,5 +108,28 @@ TEST(JobLogHubTest, DemandHandlerHearsReadersAndSubscribers) {
   hub.Unsubscribe(late);
 }
 
+TEST(JobLogHubTest, RedactsTokenShapedStrings) {
+  const std::string token = "fst_0123456789abcdef0123456789abcdef0123456789abcdef";
+  EXPECT_EQ(RedactApiTokens("a " + token + " b " + token + "\n"),
+            "a [redacted] b [redacted]\n");
+  // Too short, or not hex: left alone.
+  EXPECT_EQ(RedactApiTokens("fst_0123 fst_zz"), "fst_0123 fst_zz");
+}
+
+TEST(JobLogHubTest, PositionCountsRawBytesPerStreamInTheFileUntilClosed) {
+  JobLogHub hub(std::string(getenv("TEST_TMPDIR")) + "/position-logs");
+  ASSERT_TRUE(hub.Init().ok());
+  EXPECT_EQ(hub.CapturedPosition("JOB9").stdout_bytes, 0u);
+  auto w = hub.OpenWriter("JOB9", {"secret-value"});
+  ASSERT_TRUE(w.ok());
+  ASSERT_TRUE((*w)->Append(1, "one secret-value\ntwo").ok());  // "two" is a partial line
+  ASSERT_TRUE((*w)->Append(2, "err\n").ok());
+  LogPosition at = hub.CapturedPosition("JOB9");
+  EXPECT_EQ(at.stdout_bytes, 17u);  // raw bytes, before redaction
+  EXPECT_EQ(at.stderr_bytes, 4u);
+  (*w)->Close();
+  EXPECT_EQ(hub.CapturedPosition("JOB9").stdout_bytes, 0u);  // complete: nothing to resume
+}
+
 }  // namespace
 }  // namespace fastest::server

@@ -445,28 +445,87 @@ TEST_P(E2eTest, CancelKillsTheSandbox) {
   EXPECT_FALSE(job->output_snapshot_id.has_value());
 }
 
-TEST_P(E2eTest, ServerKilledMidJobRestartRemovesTheOrphanAndEndsTheJob) {
+// SIGKILL of the server while jobs run, restart on the same port within a second: the restarted
+// server re-adopts the live sandboxes (sealed ones through their re-bound channel sockets), so
+// the jobs complete with their output snapshot and each log line once; a sandbox killed during
+// the outage fails its job with a reason; nothing is left over.
+TEST_P(E2eTest, ServerKilledMidJobRestartReadoptsLiveSandboxes) {
+  if (kind_ == BackendKind::kCloudflare) {
+    // LiveSandboxes() cannot tell the bridge's sandboxes of different jobs apart, so the test
+    // cannot kill just one of them; re-adoption through the plugin's state file is untested here.
+    GTEST_SKIP() << "not adapted to the bridge: it cannot kill one job's sandbox";
+  }
   ServerProcess* server = StartServer(DefaultOptions());
   ASSERT_NE(server, nullptr);
   auto api = Api(*server);
   Fixture f = Seed(*api);
-  std::string job_id = StartLongJob(*server, *api, f);
+  std::vector<std::string> jobs;
+  for (int i : {0, 1, 2}) {
+    jobs.push_back(CreateJob(*api, f,
+                             absl::StrCat("echo before-", i, "; sleep ", 5 + 3 * i,
+                                          "; echo done > out", i, ".txt; chmod 644 out", i,
+                                          ".txt; echo after-", i)));
+  }
+  for (const std::string& job : jobs) {
+    ASSERT_TRUE(RunJob(server->url(), token_, job, /*wait=*/false).ok());
+  }
+  std::string doomed = StartLongJob(*server, *api, f);
+  for (const std::string& job : jobs) {
+    absl::StatusOr<core::Job> running = WaitForJob(
+        *api, job, [](const core::Job& j) { return j.status != core::JobStatus::kPending; },
+        absl::Seconds(60));
+    ASSERT_TRUE(running.ok()) << running.status();
+    ASSERT_EQ(running->status, core::JobStatus::kRunning) << running->error.value_or("");
+  }
   ASSERT_FALSE(HasFailure());
+  auto logs_of = [&](const std::string& job) {
+    core::HttpRequest req;
+    req.method = "GET";
+    req.url = server->url() + "/v1/jobs/" + job + "/logs";
+    req.bearer_token = token_;
+    absl::StatusOr<core::HttpResponse> resp = http_.Send(req);
+    return resp.ok() ? resp->body : std::string();
+  };
+  // One log is read before the crash: its capture must resume where the file ends.
+  const absl::Time read_deadline = absl::Now() + absl::Seconds(10);
+  while (logs_of(jobs[0]).find("before-0") == std::string::npos && absl::Now() < read_deadline) {
+    absl::SleepFor(absl::Milliseconds(100));
+  }
 
   server->Crash();  // SIGKILL: no clean-up at all
-  absl::SleepFor(absl::Milliseconds(500));
-  EXPECT_FALSE(LiveSandboxes(job_id).empty())
-      << "the sandbox vanished with the server; the orphan case is not exercised";
-
+  const absl::Time down = absl::Now();
+  std::vector<std::string> doomed_sandboxes = LiveSandboxes(doomed);
+  ASSERT_EQ(doomed_sandboxes.size(), 1u);
+  ASSERT_TRUE(engine_->KillContainer(doomed_sandboxes[0], 9).ok());
   // Same data dir (same server id, same database) and same port.
   absl::Status restarted = server->Start();
   ASSERT_TRUE(restarted.ok()) << restarted.message();
-  absl::Status gone = WaitSandboxGone(job_id, absl::Seconds(30));
-  EXPECT_TRUE(gone.ok()) << "the restarted server did not remove the orphan: " << gone.message();
-  absl::StatusOr<core::Job> job = WaitForTerminal(*api, job_id, absl::Seconds(30));
-  ASSERT_TRUE(job.ok()) << job.status();
-  EXPECT_EQ(job->status, core::JobStatus::kFailed);
-  EXPECT_THAT(job->error.value_or(""), ::testing::HasSubstr("restarted"));
+  EXPECT_LT(absl::Now() - down, absl::Seconds(1));
+
+  for (int i = 0; i < 3; ++i) {
+    absl::StatusOr<core::Job> job = WaitForTerminal(*api, jobs[i], absl::Seconds(60));
+    ASSERT_TRUE(job.ok()) << job.status();
+    EXPECT_EQ(job->status, core::JobStatus::kCompleted) << job->error.value_or("");
+    EXPECT_TRUE(job->output_snapshot_id.has_value());
+    std::string log = logs_of(jobs[i]);
+    // The agent's lines (the prompt, printed by the runner, holds the same words).
+    for (const std::string& line :
+         {absl::StrCat("[agent] before-", i), absl::StrCat("[agent] after-", i)}) {
+      size_t first = log.find(line);
+      EXPECT_NE(first, std::string::npos) << line << " missing:\n" << log;
+      EXPECT_EQ(log.find(line, first + 1), std::string::npos) << line << " twice:\n" << log;
+    }
+  }
+  absl::StatusOr<core::Job> dead = WaitForTerminal(*api, doomed, absl::Seconds(30));
+  ASSERT_TRUE(dead.ok()) << dead.status();
+  EXPECT_EQ(dead->status, core::JobStatus::kFailed);
+  EXPECT_THAT(dead->error.value_or(""), ::testing::HasSubstr("Sandbox exited with code 137"));
+  for (const std::string& job : jobs) {
+    absl::Status gone = WaitSandboxGone(job, absl::Seconds(30));
+    EXPECT_TRUE(gone.ok()) << gone.message();
+  }
+  absl::Status gone = WaitSandboxGone(doomed, absl::Seconds(30));
+  EXPECT_TRUE(gone.ok()) << gone.message();
 
   // The restarted server still runs new jobs.
   std::string next = CreateJob(*api, f, "echo after-restart > after.txt; chmod 644 after.txt");

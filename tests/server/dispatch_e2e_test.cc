@@ -1,6 +1,10 @@
 // End-to-end tests of the dispatcher: the real fastest-server binary with the process backend
 // plugin (sandboxes are local child processes running a small shell "runner").
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <signal.h>
 
@@ -16,6 +20,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "core/http/http_client.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -39,6 +44,19 @@ echo "projects_status=$(curl -s -o /dev/null -w '%{http_code}' -H "$H" "$API_URL
 echo "agent=[$FASTEST_AGENT_COMMAND] agent_timeout=[$FASTEST_AGENT_TIMEOUT]"
 case "$JOB" in
   *'"prompt":"sleep'*) sleep 60 ;;
+  *'"prompt":"nap:'*)
+    N=$(echo "$JOB" | sed 's/.*"prompt":"nap:\([0-9]*\):\([0-9A-Z]*\)".*/\1/')
+    SID=$(echo "$JOB" | sed 's/.*"prompt":"nap:\([0-9]*\):\([0-9A-Z]*\)".*/\2/')
+    echo "before the nap"
+    sleep "$N"
+    echo "after the nap" >&2
+    make_output
+    curl -sf -X POST -H "$H" -d "{\"status\":\"completed\",\"output_snapshot_id\":\"$SID\"}" \
+      "$API_URL/v1/jobs/$JOB_ID/status" >/dev/null || exit 22
+    echo "Output snapshot: $SID" ;;
+  *'"prompt":"die-on-signal-file'*)
+    while [ ! -e "$(dirname "$0")/die-now" ]; do sleep 0.05; done
+    echo "told to die" >&2; exit 9 ;;
   *'"prompt":"exit3'*) echo "about to fail" >&2; echo "boom line" >&2; exit 3 ;;
   *'"prompt":"lines:'*)
     SID=$(echo "$JOB" | sed 's/.*"prompt":"lines:\([0-9A-Z]*\)".*/\1/')
@@ -234,22 +252,169 @@ TEST_F(DispatchE2eTest, AutoDispatchRunsNewJobs) {
   EXPECT_TRUE(Eventually([&] { return CountEntries(state_dir_) == 0; }, 5000));
 }
 
-TEST_F(DispatchE2eTest, RestartFailsInterruptedJobsAndRemovesOrphans) {
+// A free loopback port: a restarted server must come back where the sandboxes' runners look.
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof(addr);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    close(fd);
+    return 0;
+  }
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+int Occurrences(const std::string& text, const std::string& what) {
+  int n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+// Jobs napping `naps` seconds run while the server is SIGKILLed and restarted on the same port
+// (plus one whose sandbox dies during the outage). The napping jobs complete with their output
+// snapshot and each log line once; the dead one fails with its exit code; nothing is left.
+class RestartE2eTest : public DispatchE2eTest {
+ protected:
+  void Trial(const std::vector<int>& naps, int port) {
+    const std::string fixed_port = "--port=" + std::to_string(port);
+    std::vector<std::string> jobs;
+    for (int n : naps) jobs.push_back(CreateJob(absl::StrCat("nap:", n, ":", snapshot_)));
+    // Its sandbox ends during the outage, when the test creates the signal file.
+    const std::string doomed = CreateJob("die-on-signal-file");
+    unlink((dir_ + "/die-now").c_str());
+    std::vector<std::string> all = jobs;
+    all.push_back(doomed);
+    for (const std::string& id : all) {
+      ASSERT_EQ(
+          api_->Call("POST", "/run-job", json{{"job_id", id}, {"wait", false}}.dump()).status,
+          202);
+    }
+    ASSERT_TRUE(Eventually([&] {
+      for (const std::string& id : all) {
+        if (GetJob(id)["status"] != "running") return false;
+      }
+      return true;
+    }));
+    // One log is read before the crash, so its capture must resume where the file ends.
+    ASSERT_TRUE(Eventually([&] {
+      return api_->Call("GET", "/v1/jobs/" + jobs[0] + "/logs").body.find("before the nap") !=
+             std::string::npos;
+    }));
+    server_->Stop(SIGKILL);
+    const auto down = std::chrono::steady_clock::now();
+    std::ofstream(dir_ + "/die-now") << "now";
+    absl::SleepFor(absl::Milliseconds(300));
+    StartServer({fixed_port});
+    ASSERT_EQ(server_->port(), port);
+    EXPECT_LT(std::chrono::steady_clock::now() - down, std::chrono::seconds(1));
+    ASSERT_TRUE(Eventually(
+        [&] {
+          for (const std::string& id : all) {
+            std::string st = GetJob(id)["status"];
+            if (st == "running" || st == "pending") return false;
+          }
+          return true;
+        },
+        40000))
+        << [&] {
+             std::string out;
+             for (const std::string& id : all) absl::StrAppend(&out, GetJob(id).dump(), "\n");
+             return out + server_->Log();
+           }();
+    for (const std::string& id : jobs) {
+      json j = GetJob(id);
+      EXPECT_EQ(j["status"], "completed") << j;
+      EXPECT_EQ(j.value("output_snapshot_id", ""), snapshot_) << j;
+      // follow=1 ends once the log is complete (the runner reports before its last line).
+      std::string log = api_->Call("GET", "/v1/jobs/" + id + "/logs?follow=1").body;
+      EXPECT_EQ(Occurrences(log, "before the nap"), 1) << log;
+      EXPECT_EQ(Occurrences(log, "after the nap"), 1) << log;
+      EXPECT_EQ(Occurrences(log, "Output snapshot: " + snapshot_), 1) << log;
+    }
+    json d = GetJob(doomed);
+    EXPECT_EQ(d["status"], "failed") << d;
+    EXPECT_EQ(d.value("error", "").rfind("Sandbox exited with code 9: ", 0), 0u) << d;
+    EXPECT_NE(d.value("error", "").find("told to die"), std::string::npos) << d;
+    EXPECT_TRUE(Eventually([&] { return CountEntries(state_dir_) == 0; })) << "leftovers";
+    for (const char* st : {"pending", "running"}) {
+      EXPECT_EQ(api_->Json("GET", std::string("/v1/jobs?status=") + st)["jobs"].size(), 0u) << st;
+    }
+  }
+};
+
+TEST_F(RestartE2eTest, SigkillRestartReadoptsRunningJobs) {
+  const int port = FreePort();
+  ASSERT_NE(port, 0);
+  StartServer({"--port=" + std::to_string(port)});
+  Seed();
+  Trial({5, 8, 12}, port);
+}
+
+TEST_F(RestartE2eTest, RepeatedSigkillRestarts) {
+  const int port = FreePort();
+  ASSERT_NE(port, 0);
+  StartServer({"--port=" + std::to_string(port)});
+  Seed();
+  for (int rep = 0; rep < 18; ++rep) {
+    SCOPED_TRACE(absl::StrCat("repetition ", rep));
+    Trial({2, 3, 4}, port);
+    if (HasFatalFailure()) return;
+  }
+}
+
+TEST_F(DispatchE2eTest, SigstopOfTheServerMidJobEndsEveryJobCorrectly) {
   StartServer();
   Seed();
-  const std::string job = CreateJob("sleep");
+  std::vector<std::string> jobs;
+  for (int n : {3, 5}) jobs.push_back(CreateJob(absl::StrCat("nap:", n, ":", snapshot_)));
+  for (const std::string& id : jobs) {
+    ASSERT_EQ(
+        api_->Call("POST", "/run-job", json{{"job_id", id}, {"wait", false}}.dump()).status, 202);
+  }
+  ASSERT_TRUE(Eventually([&] {
+    for (const std::string& id : jobs) {
+      if (GetJob(id)["status"] != "running") return false;
+    }
+    return true;
+  }));
+  ASSERT_EQ(kill(server_->pid(), SIGSTOP), 0);
+  absl::SleepFor(absl::Seconds(10));
+  ASSERT_EQ(kill(server_->pid(), SIGCONT), 0);
+  ASSERT_TRUE(Eventually(
+      [&] {
+        for (const std::string& id : jobs) {
+          if (GetJob(id)["status"] != "completed") return false;
+        }
+        return true;
+      },
+      30000));
+  for (const std::string& id : jobs) {
+    std::string log = api_->Call("GET", "/v1/jobs/" + id + "/logs?follow=1").body;
+    EXPECT_EQ(Occurrences(log, "before the nap"), 1) << log;
+    EXPECT_EQ(Occurrences(log, "after the nap"), 1) << log;
+    EXPECT_EQ(GetJob(id).value("output_snapshot_id", ""), snapshot_);
+  }
+  EXPECT_TRUE(Eventually([&] { return CountEntries(state_dir_) == 0; }));
+}
+
+TEST_F(DispatchE2eTest, CancelAfterRestartKillsTheAdoptedSandbox) {
+  StartServer();
+  Seed();
   const std::string queued = CreateJob("later");
+  const std::string job = CreateJob("sleep");
   ASSERT_EQ(api_->Call("POST", "/run-job", json{{"job_id", job}, {"wait", false}}.dump()).status,
             202);
   ASSERT_TRUE(Eventually([&] { return GetJob(job)["status"] == "running"; }));
-  ASSERT_EQ(CountEntries(state_dir_), 1);
-  server_->Stop(SIGKILL);  // a crash: the sandbox survives
-  EXPECT_EQ(CountEntries(state_dir_), 1);
-  StartServer();
-  json j = GetJob(job);
-  EXPECT_EQ(j["status"], "failed");
-  EXPECT_EQ(j["error"], "server restarted while the job was running");
-  EXPECT_EQ(CountEntries(state_dir_), 0);  // the orphan was removed
+  server_->Stop(SIGKILL);
+  StartServer();  // another port: the runner of `job` cannot reach this server
+  ASSERT_EQ(api_->Call("POST", "/v1/jobs/" + job + "/cancel").status, 200);
+  EXPECT_TRUE(Eventually([&] { return CountEntries(state_dir_) == 0; }));
+  EXPECT_EQ(GetJob(job)["status"], "cancelled");
   EXPECT_EQ(GetJob(queued)["status"], "pending");
   EXPECT_EQ(api_->Json("GET", "/v1/jobs/next")["job"]["id"], queued);
 }
