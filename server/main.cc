@@ -38,7 +38,7 @@
 #include "server/dispatch/instance_types.h"
 #include "server/dispatch/job_log_hub.h"
 #include "server/dispatch/job_source.h"
-#include "server/http/http_server.h"
+#include "core/net/http_server.h"
 #include "server/metrics/metrics.h"
 #include "server/store/blob_access.h"
 #include "server/store/blob_store.h"
@@ -407,7 +407,7 @@ int Serve(const Settings& s) {
                                               &metrics, d);
   }
 
-  http::HttpServerOptions ho;
+  net::HttpServerOptions ho;
   ho.host = s.host;
   ho.port = s.port;
   ho.threads = s.threads;
@@ -418,12 +418,12 @@ int Serve(const Settings& s) {
   ho.max_connections_per_ip = s.max_connections_per_ip;
   // Bodies only from known callers: a bearer token the store knows (or the metrics token).
   // /health takes no body; everything else authenticates anyway.
-  ho.admit_body = [&store](const http::Request& req) {
+  ho.admit_body = [&store](const net::Request& req) {
     const std::string header = req.Header("authorization");
     if (!absl::StartsWith(header, "Bearer ") || header.size() == 7) return false;
     return store->Authenticate(absl::string_view(header).substr(7)).ok();
   };
-  ho.access_log = [&metrics](const http::Request& req, int status, absl::Duration d) {
+  ho.access_log = [&metrics](const net::Request& req, int status, absl::Duration d) {
     metrics.IncHttpRequest(status);
     // The path only: ids, never tokens (tokens travel in headers).
     LogInfo("http", {{"method", req.method},
@@ -431,7 +431,7 @@ int Serve(const Settings& s) {
                      {"status", std::to_string(status)},
                      {"ms", std::to_string(absl::ToInt64Milliseconds(d))}});
   };
-  http::HttpServer server(ho);
+  net::HttpServer server(ho);
   ApiServiceOptions api_options;
   api_options.remote_jobs = remote;
   api_options.admin_user_id = *admin;

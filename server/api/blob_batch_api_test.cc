@@ -18,7 +18,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "server/api/api_service.h"
-#include "server/http/http_server.h"
+#include "core/net/http_server.h"
 #include "server/metrics/metrics.h"
 #include "server/store/blob_store.h"
 #include "server/store/store.h"
@@ -42,9 +42,9 @@ class BlobBatchApiTest : public ::testing::Test {
     ASSERT_TRUE(store_->ImportToken(store_->EnsureUser("a@example.test").value(), kToken).ok());
     blobs_ = std::make_unique<BlobStore>(dir_);
     ASSERT_TRUE(blobs_->Init().ok());
-    http::HttpServerOptions options;
+    net::HttpServerOptions options;
     options.max_body_bytes = 4 << 20;
-    server_ = std::make_unique<http::HttpServer>(options);
+    server_ = std::make_unique<net::HttpServer>(options);
     access_ = std::make_unique<BlobAccess>(store_.get(), /*quota_bytes=*/0);
     ASSERT_TRUE(access_->Init(blobs_.get()).ok());
     service_ = std::make_unique<ApiService>(store_.get(), blobs_.get(), access_.get(), nullptr,
@@ -82,7 +82,7 @@ class BlobBatchApiTest : public ::testing::Test {
   Metrics metrics_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<BlobStore> blobs_;
-  std::unique_ptr<http::HttpServer> server_;
+  std::unique_ptr<net::HttpServer> server_;
   std::unique_ptr<BlobAccess> access_;
   std::unique_ptr<ApiService> service_;
   core::HttpClient http_;

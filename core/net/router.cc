@@ -1,12 +1,12 @@
-#include "server/http/router.h"
+#include "core/net/router.h"
 
 #include <utility>
 
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "server/http/responder.h"
+#include "core/net/responder.h"
 
-namespace fastest::server::http {
+namespace fastest::net {
 namespace {
 
 std::vector<std::string> SplitPath(absl::string_view path) {
@@ -28,6 +28,20 @@ void Router::AddSync(absl::string_view method, absl::string_view pattern, SyncHa
       [handler = std::move(handler)](const Request& req, std::shared_ptr<Responder> responder) {
         responder->Send(handler(req));
       });
+}
+
+void Router::SetErrorFormatter(ErrorFormatter formatter) {
+  error_formatter_ = std::move(formatter);
+}
+
+Response Router::Error(int http_status, absl::string_view code, absl::string_view message) const {
+  return error_formatter_(http_status, code, message);
+}
+
+void Router::SetNotFound(SyncHandler handler) { not_found_ = std::move(handler); }
+
+Response Router::NotFound(const Request& request) const {
+  return not_found_ ? not_found_(request) : Error(404, "NOT_FOUND", "Route not found");
 }
 
 bool Router::MatchRoute(const Route& route, const std::vector<std::string>& segments,
@@ -83,4 +97,4 @@ const Handler* Router::Match(absl::string_view method, absl::string_view path,
   return best;
 }
 
-}  // namespace fastest::server::http
+}  // namespace fastest::net

@@ -1,11 +1,11 @@
-#include "server/http/responder.h"
+#include "core/net/responder.h"
 
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 
-namespace fastest::server::http {
+namespace fastest::net {
 
 Responder::Responder(std::shared_ptr<internal::ResponseSink> sink) : sink_(std::move(sink)) {}
 
@@ -16,7 +16,7 @@ Responder::~Responder() {
     state = state_;
   }
   if (state == State::kNew) {
-    sink_->SendResponse(ErrorResponse(500, "INTERNAL_ERROR", "handler did not respond"));
+    sink_->SendError(500, "INTERNAL_ERROR", "handler did not respond");
   } else if (state == State::kStreaming) {
     sink_->EndStream();
   }
@@ -75,4 +75,4 @@ bool Responder::responded() const {
 
 bool Responder::client_closed() const { return sink_->IsClosed(); }
 
-}  // namespace fastest::server::http
+}  // namespace fastest::net

@@ -1,4 +1,4 @@
-// File: server/http/router.h
+// File: core/net/router.h
 //
 // Router: maps (method, path) to a handler. Patterns are '/'-separated segments; a segment
 // ":name" matches any one non-empty segment and is stored in Request::params["name"]; a final
@@ -9,8 +9,8 @@
 //   router.Add("GET", "/v1/jobs/:jobId", [](const Request& req, std::shared_ptr<Responder> r) {
 //     r->Send(Response::Json(200, {{"id", req.Param("jobId")}}));
 //   });
-#ifndef FASTEST_SERVER_HTTP_ROUTER_H_
-#define FASTEST_SERVER_HTTP_ROUTER_H_
+#ifndef FASTEST_CORE_NET_ROUTER_H_
+#define FASTEST_CORE_NET_ROUTER_H_
 
 #include <functional>
 #include <map>
@@ -19,9 +19,9 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
-#include "server/http/http_types.h"
+#include "core/net/http_types.h"
 
-namespace fastest::server::http {
+namespace fastest::net {
 
 class Responder;
 
@@ -37,6 +37,13 @@ class Router {
   void Add(absl::string_view method, absl::string_view pattern, Handler handler);
   void AddSync(absl::string_view method, absl::string_view pattern, SyncHandler handler);
 
+  // The shape of the errors the server answers itself (default: PlainTextError).
+  void SetErrorFormatter(ErrorFormatter formatter);
+  Response Error(int http_status, absl::string_view code, absl::string_view message) const;
+  // Answers requests that match no route (default: Error(404, "NOT_FOUND", "Route not found")).
+  void SetNotFound(SyncHandler handler);
+  Response NotFound(const Request& request) const;
+
   // Finds the handler for method+path; fills `params`. Returns nullptr when nothing matches;
   // `*path_matched` tells whether some route matched the path with another method.
   const Handler* Match(absl::string_view method, absl::string_view path,
@@ -51,8 +58,10 @@ class Router {
   static bool MatchRoute(const Route& route, const std::vector<std::string>& segments,
                          std::map<std::string, std::string>* params, int* score);
   std::vector<Route> routes_;
+  ErrorFormatter error_formatter_ = PlainTextError;
+  SyncHandler not_found_;
 };
 
-}  // namespace fastest::server::http
+}  // namespace fastest::net
 
-#endif  // FASTEST_SERVER_HTTP_ROUTER_H_
+#endif  // FASTEST_CORE_NET_ROUTER_H_

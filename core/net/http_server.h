@@ -1,17 +1,17 @@
-// File: server/http/http_server.h
+// File: core/net/http_server.h
 //
-// HttpServer: a small asynchronous HTTP/1.1 server on Boost.Asio + Beast, reused by
-// fastest-server and by test tools (bridge emulator, model stub).
+// HttpServer: a small asynchronous HTTP/1.1 server on Boost.Asio + Beast, used by fastest-server
+// and by test tools (bridge emulator, model stub). It knows no application's error shape: the
+// errors it answers itself (below) go through the router's ErrorFormatter.
 //
 //   - No thread per connection: `threads` io_context threads serve every connection; each
 //     connection runs on its own strand, so its handlers never race.
 //   - Each read has a deadline (`read_timeout`, beast::tcp_stream::expires_after): slow or
 //     half-open clients are dropped without holding resources. While a handler is working the
 //     connection has no deadline (a /run-job may legitimately take minutes).
-//   - Bodies above `max_body_bytes` -> 413 `{"error":{"code":"PAYLOAD_TOO_LARGE",...}}` (checked on
-//     Content-Length before reading, and while reading chunked bodies). `Expect: 100-continue`
-//     is answered. Unparseable requests -> 400 BAD_REQUEST. Unknown routes -> 404
-//     `{"error":{"code":"NOT_FOUND","message":"Route not found"}}`.
+//   - Bodies above `max_body_bytes` -> 413 PAYLOAD_TOO_LARGE (checked on Content-Length before
+//     reading, and while reading chunked bodies). `Expect: 100-continue` is answered.
+//     Unparseable requests -> 400 BAD_REQUEST. Unknown routes -> Router::NotFound (404 NOT_FOUND).
 //   - Keep-alive (one request at a time per connection); chunked / SSE streaming via Responder.
 //   - CORS off by default; `cors_origin` allows one origin (OPTIONS -> 204).
 //   - Before auth, nothing expensive: `admit_body` sees the head before any body byte is read
@@ -29,7 +29,8 @@
 //
 // Example:
 //   HttpServerOptions options;  // 127.0.0.1, port 0
-//   fastest::server::http::HttpServer server(options);
+//   fastest::net::HttpServer server(options);
+//   server.router().SetErrorFormatter(MyErrorShape);  // optional
 //   server.router().AddSync("GET", "/health", [](const Request&) {
 //     return Response::Json(200, {{"status", "ok"}});
 //   });
@@ -42,8 +43,8 @@
 //   printf("listening on %d\n", server.port());
 //   server.StopOnSignals();
 //   server.Wait();  // until SIGINT/SIGTERM or Stop()
-#ifndef FASTEST_SERVER_HTTP_HTTP_SERVER_H_
-#define FASTEST_SERVER_HTTP_HTTP_SERVER_H_
+#ifndef FASTEST_CORE_NET_HTTP_SERVER_H_
+#define FASTEST_CORE_NET_HTTP_SERVER_H_
 
 #include <cstddef>
 #include <functional>
@@ -54,11 +55,11 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
-#include "server/http/http_types.h"
-#include "server/http/responder.h"
-#include "server/http/router.h"
+#include "core/net/http_types.h"
+#include "core/net/responder.h"
+#include "core/net/router.h"
 
-namespace fastest::server::http {
+namespace fastest::net {
 
 struct HttpServerOptions {
   std::string host = "127.0.0.1";
@@ -124,6 +125,6 @@ class HttpServer {
   bool stopped_ = false;
 };
 
-}  // namespace fastest::server::http
+}  // namespace fastest::net
 
-#endif  // FASTEST_SERVER_HTTP_HTTP_SERVER_H_
+#endif  // FASTEST_CORE_NET_HTTP_SERVER_H_
