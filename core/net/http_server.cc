@@ -57,9 +57,14 @@ constexpr auto kAcceptBackoff = std::chrono::milliseconds(50);
 struct HttpServer::Context {
   HttpServerOptions options;
   Router router;
-  asio::io_context ioc;
+  // One io_context per io thread, each run by that thread alone: a connection lives on one of
+  // them, so its handlers and the answers of cheap handlers never cross threads (no strand, no
+  // futex wake-up per request). The acceptor lives on the first.
+  std::vector<std::unique_ptr<asio::io_context>> iocs;
+  size_t next_ioc = 0;  // round-robin for new connections (acceptor's thread only)
   std::optional<tcp::acceptor> acceptor;
   std::optional<asio::signal_set> signals;
+  std::optional<asio::thread_pool> workers;  // Execution::kWorkerPool handlers
 
   std::mutex mu;
   std::condition_variable cv;
@@ -131,8 +136,10 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
   }
 
   // ---- ResponseSink (any thread) ----
+  // dispatch: on the connection's own io thread (a handler answering at once) the answer is
+  // written without a queue round trip; from other threads it is posted.
   void SendResponse(Response response) override {
-    asio::post(stream_.get_executor(),
+    asio::dispatch(stream_.get_executor(),
               [self = shared_from_this(), r = std::move(response)]() mutable {
                 self->DoWriteResponse(std::move(r), /*drain_after=*/false);
               });
@@ -143,7 +150,7 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
   }
 
   void SendStreamHead(int status, HeaderList headers) override {
-    asio::post(stream_.get_executor(),
+    asio::dispatch(stream_.get_executor(),
               [self = shared_from_this(), status, h = std::move(headers)]() mutable {
                 self->status_ = status;
                 self->Enqueue(self->FormatHead(status, h, /*chunked=*/true, 0));
@@ -151,7 +158,7 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
   }
 
   void SendStreamChunk(std::string data) override {
-    asio::post(stream_.get_executor(), [self = shared_from_this(), d = std::move(data)] {
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this(), d = std::move(data)] {
       char size[32];
       std::snprintf(size, sizeof(size), "%zx\r\n", d.size());
       self->Enqueue(absl::StrCat(size, d, "\r\n"));
@@ -159,7 +166,7 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
   }
 
   void EndStream() override {
-    asio::post(stream_.get_executor(), [self = shared_from_this()] {
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
       self->Enqueue("0\r\n\r\n");
       self->stream_ended_ = true;
       self->MaybeFinishStream();
@@ -358,19 +365,33 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
       return;
     }
     bool path_matched = false;
-    const Handler* handler =
+    const Router::Route* route =
         ctx_->router.Match(request_.method, request_.path, &request_.params, &path_matched);
-    if (handler == nullptr) {
+    if (route == nullptr) {
       responder->Send(ctx_->router.NotFound(request_));
       return;
     }
+    if (route->execution == Execution::kWorkerPool) {
+      // request_ stays as it is until this request is answered: the responder keeps the
+      // session alive, and the next request is read only after the answer is written.
+      asio::post(*ctx_->workers, [ctx = ctx_, route, &request = request_,
+                                  responder = std::move(responder)]() mutable {
+        RunHandler(*ctx, *route, request, std::move(responder));
+      });
+      return;
+    }
+    RunHandler(*ctx_, *route, request_, std::move(responder));
+  }
+
+  static void RunHandler(const HttpServer::Context& ctx, const Router::Route& route,
+                         const Request& request, std::shared_ptr<Responder> responder) {
     try {
-      (*handler)(request_, responder);
+      route.handler(request, responder);
     } catch (const std::exception& e) {
       // Handlers should not throw; this keeps a bug from killing the process.
-      responder->Send(ctx_->router.Error(500, "INTERNAL_ERROR", e.what()));
+      responder->Send(ctx.router.Error(500, "INTERNAL_ERROR", e.what()));
     } catch (...) {
-      responder->Send(ctx_->router.Error(500, "INTERNAL_ERROR", "unknown error"));
+      responder->Send(ctx.router.Error(500, "INTERNAL_ERROR", "unknown error"));
     }
   }
 
@@ -548,7 +569,8 @@ void BackOffAccept(std::shared_ptr<HttpServer::Context> ctx) {
 
 void DoAccept(std::shared_ptr<HttpServer::Context> ctx) {
   ctx->acceptor->async_accept(
-      asio::make_strand(ctx->ioc), [ctx](beast::error_code ec, tcp::socket socket) {
+      *ctx->iocs[ctx->next_ioc++ % ctx->iocs.size()],
+      [ctx](beast::error_code ec, tcp::socket socket) {
         if (ec == asio::error::operation_aborted || !ctx->acceptor->is_open()) return;
         {
           std::lock_guard<std::mutex> lock(ctx->mu);
@@ -591,7 +613,10 @@ void DoAccept(std::shared_ptr<HttpServer::Context> ctx) {
 }  // namespace
 
 HttpServer::HttpServer(HttpServerOptions options)
-    : ctx_(std::make_shared<Context>(std::move(options))) {}
+    : ctx_(std::make_shared<Context>(std::move(options))) {
+  const int n = std::max(1, ctx_->options.threads);
+  for (int i = 0; i < n; ++i) ctx_->iocs.push_back(std::make_unique<asio::io_context>(1));
+}
 
 HttpServer::~HttpServer() { Stop(); }
 
@@ -603,7 +628,7 @@ absl::Status HttpServer::Start() {
   auto address = asio::ip::make_address(ctx_->options.host, ec);
   if (ec) return absl::InvalidArgumentError(absl::StrCat("bad host '", ctx_->options.host, "'"));
   tcp::endpoint endpoint(address, static_cast<uint16_t>(ctx_->options.port));
-  ctx_->acceptor.emplace(asio::make_strand(ctx_->ioc));
+  ctx_->acceptor.emplace(*ctx_->iocs[0]);
   auto& acc = *ctx_->acceptor;
   acc.open(endpoint.protocol(), ec);
   if (!ec) acc.set_option(asio::socket_base::reuse_address(true), ec);
@@ -620,21 +645,22 @@ absl::Status HttpServer::Start() {
     ctx_->max_connections = std::max(8, std::min(ctx_->max_connections, fd_room));
   }
   ctx_->accept_backoff.emplace(ctx_->acceptor->get_executor());
+  ctx_->workers.emplace(static_cast<size_t>(std::max(1, ctx_->options.worker_threads)));
   started_ = true;
   DoAccept(ctx_);
-  int n = std::max(1, ctx_->options.threads);
-  for (int i = 0; i < n; ++i) {
-    threads_.emplace_back([ctx = ctx_] {
-      // run() returns once stop() is called; the work guard is the open acceptor + sessions.
-      auto guard = asio::make_work_guard(ctx->ioc);
-      ctx->ioc.run();
+  for (size_t i = 0; i < ctx_->iocs.size(); ++i) {
+    threads_.emplace_back([ctx = ctx_, i] {
+      // run() returns once stop() is called; the work guard keeps an idle io_context running.
+      asio::io_context& ioc = *ctx->iocs[i];
+      auto guard = asio::make_work_guard(ioc);
+      ioc.run();
     });
   }
   return absl::OkStatus();
 }
 
 void HttpServer::StopOnSignals() {
-  ctx_->signals.emplace(ctx_->ioc, SIGINT, SIGTERM);
+  ctx_->signals.emplace(*ctx_->iocs[0], SIGINT, SIGTERM);
   ctx_->signals->async_wait([this](beast::error_code ec, int) {
     if (!ec) RequestStop();
   });
@@ -692,9 +718,10 @@ void HttpServer::Stop() {
     ctx_->cv.wait_for(lock, std::chrono::milliseconds(500),
                       [&] { return ctx_->sessions.empty(); });
   }
-  ctx_->ioc.stop();
+  for (auto& ioc : ctx_->iocs) ioc->stop();
   for (auto& t : threads_) t.join();
   threads_.clear();
+  ctx_->workers->join();  // handlers still running finish; their answers go nowhere
 }
 
 int HttpServer::open_connections() const {

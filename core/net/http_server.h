@@ -4,8 +4,11 @@
 // and by test tools (bridge emulator, model stub). It knows no application's error shape: the
 // errors it answers itself (below) go through the router's ErrorFormatter.
 //
-//   - No thread per connection: `threads` io_context threads serve every connection; each
-//     connection runs on its own strand, so its handlers never race.
+//   - No thread per connection: `threads` io threads, each with its own io_context, serve every
+//     connection; a connection stays on one of them, so its handlers never race and an answer
+//     given at once is written on the same thread (no hand-off). Routes added with
+//     Execution::kWorkerPool run on `worker_threads` pool threads instead, so blocking handlers
+//     (SQLite, fsync) never hold an io thread.
 //   - Each read has a deadline (`read_timeout`, beast::tcp_stream::expires_after): slow or
 //     half-open clients are dropped without holding resources. While a handler is working the
 //     connection has no deadline (a /run-job may legitimately take minutes).
@@ -64,7 +67,9 @@ namespace fastest::net {
 struct HttpServerOptions {
   std::string host = "127.0.0.1";
   int port = 0;  // 0 = pick a free port; see port()
-  int threads = 2;
+  int threads = 2;  // io threads
+  // Threads for routes added with Execution::kWorkerPool (blocking handlers).
+  int worker_threads = 4;
   size_t max_body_bytes = 64 * 1024 * 1024;
   absl::Duration read_timeout = absl::Seconds(30);
   absl::Duration write_timeout = absl::Seconds(60);

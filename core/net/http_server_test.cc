@@ -167,6 +167,46 @@ TEST_F(HttpServerTest, PlainTextErrorsByDefaultAndReplaceableNotFound) {
   EXPECT_EQ(r.body, "Request body exceeds the limit of 10 bytes\n");
 }
 
+// A blocking handler on the worker pool does not hold the only io thread: /health answers while
+// it sleeps, and its request (body included) is intact when it answers.
+TEST_F(HttpServerTest, WorkerPoolHandlersDoNotBlockTheIoThread) {
+  HttpServerOptions options;
+  options.threads = 1;
+  options.worker_threads = 2;
+  server_ = std::make_unique<HttpServer>(options);
+  std::atomic<bool> on_io_thread{true};
+  std::thread::id io_thread;
+  server_->router().AddSync("GET", "/health", [&io_thread](const Request&) {
+    io_thread = std::this_thread::get_id();
+    return Response::Text(200, "ok");
+  });
+  server_->router().AddSync(
+      "POST", "/slow/:id",
+      [&](const Request& req) {
+        on_io_thread = std::this_thread::get_id() == io_thread;
+        std::this_thread::sleep_for(std::chrono::milliseconds(800));
+        return Response::Text(200, req.Param("id") + ":" + req.body);
+      },
+      Execution::kWorkerPool);
+  ASSERT_TRUE(server_->Start().ok());
+  base_ = "http://127.0.0.1:" + std::to_string(server_->port());
+  ASSERT_EQ(Do("GET", "/health").status, 200);
+
+  std::thread slow([&] { EXPECT_EQ(Do("POST", "/slow/7", "payload").body, "7:payload"); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const auto start = std::chrono::steady_clock::now();
+  HttpClient other;
+  HttpRequest health;
+  health.url = base_ + "/health";
+  auto r = other.Send(health);
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_LT(elapsed, std::chrono::milliseconds(500));
+  slow.join();
+  EXPECT_FALSE(on_io_thread.load());
+}
+
 TEST(RouterTest, NotFoundHandlerSeesTheRequest) {
   Router router;
   EXPECT_EQ(router.NotFound(Request{}).status, 404);

@@ -19,15 +19,20 @@ std::vector<std::string> SplitPath(absl::string_view path) {
 
 }  // namespace
 
-void Router::Add(absl::string_view method, absl::string_view pattern, Handler handler) {
-  routes_.push_back(Route{std::string(method), SplitPath(pattern), std::move(handler)});
+void Router::Add(absl::string_view method, absl::string_view pattern, Handler handler,
+                 Execution execution) {
+  routes_.push_back(
+      Route{std::string(method), SplitPath(pattern), std::move(handler), execution});
 }
 
-void Router::AddSync(absl::string_view method, absl::string_view pattern, SyncHandler handler) {
-  Add(method, pattern,
+void Router::AddSync(absl::string_view method, absl::string_view pattern, SyncHandler handler,
+                     Execution execution) {
+  Add(
+      method, pattern,
       [handler = std::move(handler)](const Request& req, std::shared_ptr<Responder> responder) {
         responder->Send(handler(req));
-      });
+      },
+      execution);
 }
 
 void Router::SetErrorFormatter(ErrorFormatter formatter) {
@@ -44,24 +49,25 @@ Response Router::NotFound(const Request& request) const {
   return not_found_ ? not_found_(request) : Error(404, "NOT_FOUND", "Route not found");
 }
 
-bool Router::MatchRoute(const Route& route, const std::vector<std::string>& segments,
+bool Router::MatchRoute(const Route& route, const std::vector<absl::string_view>& segments,
                         std::map<std::string, std::string>* params, int* score) {
-  std::map<std::string, std::string> found;
+  // `params` null: only whether and how well the route matches (no allocation).
   int literal = 0;
   size_t i = 0;
   for (; i < route.segments.size(); ++i) {
     const std::string& pat = route.segments[i];
     if (pat == "*") {
-      std::vector<std::string> rest(segments.begin() + std::min(i, segments.size()),
-                                    segments.end());
-      found["*"] = absl::StrJoin(rest, "/");
-      *params = std::move(found);
+      if (params != nullptr) {
+        std::vector<absl::string_view> rest(segments.begin() + std::min(i, segments.size()),
+                                            segments.end());
+        (*params)["*"] = absl::StrJoin(rest, "/");
+      }
       *score = literal;
       return true;
     }
     if (i >= segments.size()) return false;
     if (!pat.empty() && pat[0] == ':') {
-      found[pat.substr(1)] = segments[i];
+      if (params != nullptr) (*params)[pat.substr(1)] = std::string(segments[i]);
     } else if (pat == segments[i]) {
       // Literal matches weigh more the earlier they are, so /jobs/next beats /jobs/:id.
       literal += 1 << (16 - std::min<size_t>(i, 15));
@@ -70,29 +76,31 @@ bool Router::MatchRoute(const Route& route, const std::vector<std::string>& segm
     }
   }
   if (i != segments.size()) return false;
-  *params = std::move(found);
   *score = literal;
   return true;
 }
 
-const Handler* Router::Match(absl::string_view method, absl::string_view path,
-                             std::map<std::string, std::string>* params,
-                             bool* path_matched) const {
-  const std::vector<std::string> segments = SplitPath(path);
-  const Handler* best = nullptr;
+const Router::Route* Router::Match(absl::string_view method, absl::string_view path,
+                                   std::map<std::string, std::string>* params,
+                                   bool* path_matched) const {
+  const std::vector<absl::string_view> segments = absl::StrSplit(path, '/', absl::SkipEmpty());
+  const Route* best = nullptr;
   int best_score = -1;
   *path_matched = false;
   for (const Route& route : routes_) {
-    std::map<std::string, std::string> p;
     int score = 0;
-    if (!MatchRoute(route, segments, &p, &score)) continue;
+    if (!MatchRoute(route, segments, nullptr, &score)) continue;
     *path_matched = true;
     if (route.method != method) continue;
     if (score > best_score) {
       best_score = score;
-      best = &route.handler;
-      *params = std::move(p);
+      best = &route;
     }
+  }
+  if (best != nullptr) {
+    params->clear();
+    int score = 0;
+    MatchRoute(*best, segments, params, &score);
   }
   return best;
 }

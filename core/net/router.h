@@ -26,16 +26,27 @@ namespace fastest::net {
 class Responder;
 
 // A handler gets the request and a Responder. It may answer at once or keep the Responder and
-// answer later from any thread. Handlers run on the connection's strand (an io thread): do not
-// block in them; move blocking work to a worker pool.
+// answer later from any thread. The Request stays valid until the handler has answered.
 using Handler = std::function<void(const Request&, std::shared_ptr<Responder>)>;
 // Convenience form for handlers that answer at once.
 using SyncHandler = std::function<Response(const Request&)>;
 
+// Where a route's handler runs.
+enum class Execution {
+  // On the io thread that read the request: for handlers that answer from memory (health, static
+  // files, handing work to another thread). Never block here: the thread serves other connections.
+  kIoThread,
+  // On the server's worker pool (HttpServerOptions::worker_threads): for handlers that block on
+  // SQLite, fsync or other slow calls.
+  kWorkerPool,
+};
+
 class Router {
  public:
-  void Add(absl::string_view method, absl::string_view pattern, Handler handler);
-  void AddSync(absl::string_view method, absl::string_view pattern, SyncHandler handler);
+  void Add(absl::string_view method, absl::string_view pattern, Handler handler,
+           Execution execution = Execution::kIoThread);
+  void AddSync(absl::string_view method, absl::string_view pattern, SyncHandler handler,
+               Execution execution = Execution::kIoThread);
 
   // The shape of the errors the server answers itself (default: PlainTextError).
   void SetErrorFormatter(ErrorFormatter formatter);
@@ -44,18 +55,19 @@ class Router {
   void SetNotFound(SyncHandler handler);
   Response NotFound(const Request& request) const;
 
-  // Finds the handler for method+path; fills `params`. Returns nullptr when nothing matches;
-  // `*path_matched` tells whether some route matched the path with another method.
-  const Handler* Match(absl::string_view method, absl::string_view path,
-                       std::map<std::string, std::string>* params, bool* path_matched) const;
-
- private:
   struct Route {
     std::string method;
     std::vector<std::string> segments;
     Handler handler;
+    Execution execution;
   };
-  static bool MatchRoute(const Route& route, const std::vector<std::string>& segments,
+  // Finds the route for method+path; fills `params`. Returns nullptr when nothing matches;
+  // `*path_matched` tells whether some route matched the path with another method.
+  const Route* Match(absl::string_view method, absl::string_view path,
+                     std::map<std::string, std::string>* params, bool* path_matched) const;
+
+ private:
+  static bool MatchRoute(const Route& route, const std::vector<absl::string_view>& segments,
                          std::map<std::string, std::string>* params, int* score);
   std::vector<Route> routes_;
   ErrorFormatter error_formatter_ = PlainTextError;

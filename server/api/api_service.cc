@@ -277,14 +277,16 @@ void ApiService::Register(net::Router& router) {
       return fn(req, *auth);
     };
   };
+  // Every authenticated route reads SQLite (the token, then the records): off the io threads.
+  constexpr net::Execution kBlocking = net::Execution::kWorkerPool;
   auto get = [&](const char* path, AuthedHandler fn, Audience a = kUserOnly) {
-    router.AddSync("GET", path, authed(fn, a));
+    router.AddSync("GET", path, authed(fn, a), kBlocking);
   };
   auto post = [&](const char* path, AuthedHandler fn, Audience a = kUserOnly) {
-    router.AddSync("POST", path, authed(fn, a));
+    router.AddSync("POST", path, authed(fn, a), kBlocking);
   };
   auto put = [&](const char* path, AuthedHandler fn, Audience a = kUserOnly) {
-    router.AddSync("PUT", path, authed(fn, a));
+    router.AddSync("PUT", path, authed(fn, a), kBlocking);
   };
   auto async_post = [&](const char* path, AuthedAsyncHandler fn) {
     router.Add("POST", path,
@@ -293,7 +295,8 @@ void ApiService::Register(net::Router& router) {
                  if (!auth.ok()) return r->Send(Unauthorized());
                  if (auth->job_scope) return r->Send(Forbidden());
                  fn(req, *auth, std::move(r));
-               });
+               },
+               kBlocking);
   };
   // Whether the caller may see a blob/manifest: its user uploaded it, and for a per-job token
   // it is also part of the job's base snapshot or the job's own upload.
@@ -351,7 +354,7 @@ void ApiService::Register(net::Router& router) {
     auto counts = store->CountJobsByStatus();
     if (!counts.ok()) return ResponseFromStatus(counts.status());
     return Response::Text(200, metrics->Render(*counts), "text/plain; version=0.0.4");
-  });
+  }, kBlocking);
 
   // ------------------------------------------------------------------ projects
   post("/v1/projects", [store](const Request& req, const AuthInfo& auth) {

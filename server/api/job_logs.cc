@@ -48,8 +48,11 @@ void JobLogsService::Register(net::Router& router) {
       pump_ = std::thread([this] { PumpLoop(); });
     }
   }
-  router.Add("GET", "/v1/jobs/:jobId/logs",
-             [this](const Request& req, std::shared_ptr<Responder> r) { Handle(req, std::move(r)); });
+  // Authentication and the job lookup read SQLite: on the worker pool; following is the pump's.
+  router.Add(
+      "GET", "/v1/jobs/:jobId/logs",
+      [this](const Request& req, std::shared_ptr<Responder> r) { Handle(req, std::move(r)); },
+      net::Execution::kWorkerPool);
 }
 
 int JobLogsService::followers() const {
