@@ -443,21 +443,38 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
   }
 
   void DoWriteNext() {
-    if (out_.empty()) {
-      writing_ = false;
-      MaybeFinishStream();
+    // Most answers fit the socket's send buffer: they are written at once, without arming the
+    // write deadline or a trip through the event loop. What does not fit goes out asynchronously
+    // under the deadline.
+    while (!out_.empty()) {
+      const OutBuffer& front = out_.front();
+      const size_t total = front.head.size() + front.body.size();
+      std::array<asio::const_buffer, 2> buffers = {asio::buffer(front.head),
+                                                   asio::buffer(front.body)};
+      beast::error_code ec;
+      auto& socket = stream_.socket();
+      if (!socket.non_blocking()) socket.non_blocking(true, ec);
+      const size_t written = ec ? 0 : socket.write_some(buffers, ec);
+      if (ec && ec != asio::error::would_block && ec != asio::error::try_again) return Close();
+      if (written == total) {
+        out_.pop_front();
+        continue;
+      }
+      writing_ = true;
+      stream_.expires_after(ToChrono(ctx_->options.write_timeout));
+      const size_t head_done = std::min(written, front.head.size());
+      buffers = {asio::buffer(front.head) + head_done,
+                 asio::buffer(front.body) + (written - head_done)};
+      asio::async_write(stream_, buffers,
+                        [self = shared_from_this()](beast::error_code ec, size_t) {
+                          if (ec) return self->Close();
+                          self->out_.pop_front();
+                          self->DoWriteNext();
+                        });
       return;
     }
-    writing_ = true;
-    stream_.expires_after(ToChrono(ctx_->options.write_timeout));
-    const OutBuffer& front = out_.front();
-    std::array<asio::const_buffer, 2> buffers = {asio::buffer(front.head), asio::buffer(front.body)};
-    asio::async_write(stream_, buffers,
-                     [self = shared_from_this()](beast::error_code ec, size_t) {
-                       if (ec) return self->Close();
-                       self->out_.pop_front();
-                       self->DoWriteNext();
-                     });
+    writing_ = false;
+    MaybeFinishStream();
   }
 
   void MaybeFinishStream() {
