@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/snapshot/sha256.h"
+#include "core/encoding/hex.h"
 #include "core/io/fd_io.h"
 
 namespace fastest::server {
@@ -33,7 +34,6 @@ BlobStore::~BlobStore() {
 }
 
 absl::Status BlobStore::Init() {
-  static const char kHex[] = "0123456789abcdef";
   const std::string top = absl::StrCat(data_dir_, "/manifests");
   std::error_code ec;
   std::filesystem::create_directories(top, ec);
@@ -42,8 +42,8 @@ absl::Status BlobStore::Init() {
   }
   // All shard directories up front: a put then never needs a mkdir on the hot path.
   for (int i = 0; i < 256; ++i) {
-    const char shard[3] = {kHex[i >> 4], kHex[i & 15], 0};
-    std::string dir = absl::StrCat(top, "/", shard);
+    std::string dir = absl::StrCat(top, "/");
+    core::AppendHexByte(&dir, static_cast<unsigned char>(i));
     if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
       return absl::FailedPreconditionError(
           absl::StrCat("cannot create ", dir, ": ", std::strerror(errno)));
