@@ -229,6 +229,8 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
   }
 
   void DoReadBody() {
+    // No body (a GET): nothing to read, and no read buffer to grow.
+    if (parser_->is_done()) return OnReadBody();
     stream_.expires_after(ToChrono(ctx_->options.read_timeout));
     if (auto len = parser_->content_length(); len && !parser_->chunked()) {
       // Straight into the body's own buffer: Beast would read into buffer_ and copy from there

@@ -24,6 +24,7 @@
 #ifndef FASTEST_CORE_NET_RESPONDER_H_
 #define FASTEST_CORE_NET_RESPONDER_H_
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -70,8 +71,10 @@ class Responder {
 
  private:
   enum class State { kNew, kStreaming, kDone };
-  mutable absl::Mutex mu_;
-  State state_ ABSL_GUARDED_BY(mu_) = State::kNew;
+  // Atomic: a plain Send (the common case) takes no lock; mu_ orders a stream's head, chunks and
+  // end against each other.
+  absl::Mutex mu_;
+  std::atomic<State> state_{State::kNew};
   std::shared_ptr<internal::ResponseSink> sink_;
 };
 
