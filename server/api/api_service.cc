@@ -331,9 +331,10 @@ void ApiService::Register(net::Router& router) {
 
   // ------------------------------------------------------------------ health, metrics
   router.AddSync("GET", "/health", [](const Request&) {
-    // The original API's body ({status, timestamp}) plus our own fields.
-    return Response::Json(
-        200, {{"status", "ok"}, {"timestamp", core::NowIso8601()}, {"service", "fastest-server"}});
+    // The original API's body ({status, timestamp}) plus our own fields. Written directly (the
+    // timestamp needs no escaping): load balancers and benchmarks call this one the most.
+    return JsonText(absl::StrCat(R"({"service":"fastest-server","status":"ok","timestamp":")",
+                                 core::NowIso8601(), R"("})"));
   });
   // Admin only: an unscoped token of the admin user, or the dedicated --metrics_token.
   router.AddSync("GET", "/metrics", [store, metrics, options](const Request& req) {
