@@ -18,6 +18,7 @@
 #include "core/snapshot/sha256.h"
 #include "core/status/status_macros.h"
 #include "server/api/api_error.h"
+#include "server/api/request_parsing.h"
 #include "server/api/request_auth.h"
 #include "core/crypto/secure_random.h"
 #include "absl/container/flat_hash_map.h"
@@ -36,76 +37,23 @@ using net::Request;
 using net::Responder;
 using net::Response;
 using nlohmann::json;
+using api_request::BadRequest;
+using api_request::Forbidden;
+using api_request::NonEmpty;
+using api_request::OptInt;
+using api_request::OptString;
+using api_request::ParseHashes;
+using api_request::ParseLimit;
+using api_request::ParseObject;
+using api_request::Trim;
+using api_request::Unauthorized;
+using api_request::Validation;
+using api_request::WaitRequested;
 
 using AuthedHandler = std::function<Response(const Request&, const AuthInfo&)>;
 using AuthedAsyncHandler =
     std::function<void(const Request&, const AuthInfo&, std::shared_ptr<Responder>)>;
 
-Response Unauthorized() {
-  return ErrorResponse(401, "UNAUTHORIZED", "Authentication required");
-}
-Response Validation(absl::string_view msg) { return ErrorResponse(422, "VALIDATION_ERROR", msg); }
-Response BadRequest(absl::string_view msg) { return ErrorResponse(400, "BAD_REQUEST", msg); }
-
-// Parses the body as a JSON object. An empty body counts as {} only if `allow_empty`.
-std::optional<Response> ParseObject(const Request& req, json* out, bool allow_empty) {
-  if (absl::StripAsciiWhitespace(req.body).empty()) {
-    if (allow_empty) {
-      *out = json::object();
-      return std::nullopt;
-    }
-    return BadRequest("Request body must be a JSON object");
-  }
-  json j = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return BadRequest("Malformed JSON body");
-  if (!j.is_object()) return BadRequest("Request body must be a JSON object");
-  *out = std::move(j);
-  return std::nullopt;
-}
-
-// Absent or null → nullopt; a string → value; anything else → 400.
-std::optional<Response> OptString(const json& j, const char* key, std::optional<std::string>* out) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) {
-    *out = std::nullopt;
-    return std::nullopt;
-  }
-  if (!it->is_string()) return BadRequest(absl::StrCat("'", key, "' must be a string"));
-  *out = it->get<std::string>();
-  return std::nullopt;
-}
-
-std::optional<Response> OptInt(const json& j, const char* key, int64_t* out) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) {
-    *out = 0;
-    return std::nullopt;
-  }
-  if (!it->is_number_integer()) return BadRequest(absl::StrCat("'", key, "' must be an integer"));
-  *out = it->get<int64_t>();
-  return std::nullopt;
-}
-
-std::string Trim(const std::optional<std::string>& s) {
-  return s ? std::string(absl::StripAsciiWhitespace(*s)) : std::string();
-}
-
-// An empty optional string is treated as absent (the original writes only truthy values).
-std::optional<std::string> NonEmpty(const std::optional<std::string>& s) {
-  if (s && !s->empty()) return s;
-  return std::nullopt;
-}
-
-std::optional<Response> ParseLimit(const Request& req, int fallback, int* out) {
-  *out = fallback;
-  if (!req.HasQuery("limit")) return std::nullopt;
-  int v;
-  if (!absl::SimpleAtoi(req.Query("limit"), &v)) {
-    return BadRequest("'limit' must be an integer");
-  }
-  *out = std::max(1, std::min(100, v));
-  return std::nullopt;
-}
 
 json DriftSummary(const core::DriftReport& d) {
   return json{{"files_added", d.files_added},     {"files_modified", d.files_modified},
@@ -121,18 +69,6 @@ json JsonArray(const std::vector<T>& items) {
   return a;
 }
 
-// Hashes from a {"hashes":[...]} body: the first 100 only, like the original.
-std::optional<Response> ParseHashes(const Request& req, std::vector<std::string>* out) {
-  json body;
-  if (auto err = ParseObject(req, &body, false)) return err;
-  auto it = body.find("hashes");
-  if (it == body.end() || !it->is_array()) return Validation("hashes array is required");
-  for (const auto& h : *it) {
-    if (!h.is_string()) return BadRequest("'hashes' must contain strings");
-    if (out->size() < 100) out->push_back(h.get<std::string>());
-  }
-  return std::nullopt;
-}
 
 // The blob routes answer every batch of every snapshot: their JSON is written directly (nlohmann
 // builds a tree and escapes char by char). Only for strings that need no escaping: lowercase hex.
@@ -159,7 +95,6 @@ Response JsonText(std::string body) {
 constexpr size_t kMaxBatchBlobs = 1000;
 constexpr uint64_t kMaxBatchDownloadBytes = 64ull << 20;
 
-Response Forbidden() { return ErrorResponse(403, "FORBIDDEN", "Access denied"); }
 
 // What a per-job token may touch beyond its job: the job's workspace, its base snapshot and that
 // snapshot's manifest and blobs, what it uploaded itself, and the one output snapshot it creates.
@@ -230,15 +165,6 @@ class JobScopes {
   absl::flat_hash_map<std::string, Scope> scopes_ ABSL_GUARDED_BY(mu_);
 };
 
-bool WaitRequested(const Request& req, const json& body) {
-  if (req.HasQuery("wait")) {
-    std::string v = absl::AsciiStrToLower(req.Query("wait"));
-    return !(v == "false" || v == "0" || v == "no");
-  }
-  auto it = body.find("wait");
-  if (it != body.end() && it->is_boolean()) return it->get<bool>();
-  return true;
-}
 
 }  // namespace
 
