@@ -2,7 +2,6 @@
 // store and blob files in a temporary directory, driven over real HTTP with core/http's client.
 // Tables over the routes check the status code and the error JSON shape
 // (`{"error":{"code":STRING,"message":STRING}}`) of bad requests.
-#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -10,14 +9,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "core/http/http_client.h"
-#include "core/net/http_server.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
-#include "server/api/api_service.h"
-#include "server/metrics/metrics.h"
-#include "server/store/blob_access.h"
-#include "server/store/blob_store.h"
-#include "server/store/store.h"
+#include "server/api/in_process_api.h"
 
 namespace fastest::server {
 namespace {
@@ -80,24 +74,10 @@ const Route kJsonRoutes[] = {
 class ApiRoutesTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = ::testing::TempDir() + "/" +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-    store_ = Store::Open(dir_).value();
-    ASSERT_TRUE(store_->ImportToken(store_->EnsureUser("a@example.test").value(), kToken).ok());
-    blobs_ = std::make_unique<BlobStore>(dir_);
-    ASSERT_TRUE(blobs_->Init().ok());
-    access_ = std::make_unique<BlobAccess>(store_.get(), /*quota_bytes=*/0);
-    ASSERT_TRUE(access_->Init(blobs_.get()).ok());
-    net::HttpServerOptions options;
-    options.max_body_bytes = kMaxBody;
-    server_ = std::make_unique<net::HttpServer>(options);
-    service_ = std::make_unique<ApiService>(store_.get(), blobs_.get(), access_.get(), nullptr,
-                                            &metrics_, ApiServiceOptions{});
-    service_->Register(server_->router());
-    ASSERT_TRUE(server_->Start().ok());
-    base_ = absl::StrCat("http://127.0.0.1:", server_->port());
+    const std::string dir = ::testing::TempDir() + "/" +
+                            ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    ASSERT_TRUE(api_.Start(dir, kToken, kMaxBody).ok());
+    base_ = api_.base_url();
 
     core::HttpResponse p = Send("POST", "/v1/projects", R"({"name":"routes"})", kToken);
     ASSERT_EQ(p.status, 201) << p.body;
@@ -107,8 +87,6 @@ class ApiRoutesTest : public ::testing::Test {
     ASSERT_EQ(w.status, 201) << w.body;
     workspace_id_ = json::parse(w.body)["workspace"]["id"].get<std::string>();
   }
-  void TearDown() override { server_->Stop(); }
-
   std::string Path(const std::string& pattern) {
     return absl::StrReplaceAll(pattern,
                                {{"{p}", project_id_}, {"{w}", workspace_id_}, {"{h}", kHash}});
@@ -139,13 +117,7 @@ class ApiRoutesTest : public ::testing::Test {
     EXPECT_FALSE(j["error"]["message"].get<std::string>().empty()) << what;
   }
 
-  std::string dir_;
-  std::unique_ptr<Store> store_;
-  std::unique_ptr<BlobStore> blobs_;
-  std::unique_ptr<BlobAccess> access_;
-  Metrics metrics_;
-  std::unique_ptr<net::HttpServer> server_;
-  std::unique_ptr<ApiService> service_;
+  InProcessApi api_;
   core::HttpClient http_;
   std::string base_, project_id_, workspace_id_;
 };
