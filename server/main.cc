@@ -38,7 +38,7 @@
 #include "server/dispatch/instance_types.h"
 #include "server/dispatch/job_log_hub.h"
 #include "server/dispatch/job_source.h"
-#include "server/http/http_server.h"
+#include "core/net/http_server.h"
 #include "server/metrics/metrics.h"
 #include "server/store/blob_access.h"
 #include "server/store/blob_store.h"
@@ -116,39 +116,36 @@ namespace {
 
 using core::ConfigKey;
 
-ConfigKey Key(const char* name, const char* env, const char* def, bool secret = false) {
-  return ConfigKey{name, name, env, name, std::string(def), secret};
-}
-
-const ConfigKey kPort = Key("port", "FASTEST_PORT", "8787");
-const ConfigKey kHost = Key("host", "FASTEST_HOST", "127.0.0.1");
-const ConfigKey kDataDir = Key("data_dir", "FASTEST_DATA_DIR", "./.fastest");
-const ConfigKey kBackend = Key("backend", "FASTEST_BACKEND", "docker");
-const ConfigKey kBackendConfig = Key("backend_config", "FASTEST_BACKEND_CONFIG", "{}");
-const ConfigKey kImage = Key("image", "FASTEST_IMAGE", "fastest/sandbox:0.1.0");
-const ConfigKey kRunnerCommand = Key("runner_command", "FASTEST_RUNNER_COMMAND", "fastest-runner");
-const ConfigKey kMaxInstances = Key("max_instances", "FASTEST_MAX_INSTANCES", "10");
-const ConfigKey kAutoDispatch = Key("auto_dispatch", "FASTEST_AUTO_DISPATCH", "false");
-const ConfigKey kJobTimeout = Key("job_timeout", "FASTEST_JOB_TIMEOUT", "30m");
-const ConfigKey kMaxBody = Key("max_body_bytes", "FASTEST_MAX_BODY_BYTES", "104857600");
-const ConfigKey kReadTimeout = Key("read_timeout", "FASTEST_READ_TIMEOUT", "30s");
-const ConfigKey kThreads = Key("threads", "FASTEST_THREADS", "2");
-const ConfigKey kFsyncBlobs = Key("fsync_blobs", "FASTEST_FSYNC_BLOBS", "true");
-const ConfigKey kSandboxApiUrl = Key("sandbox_api_url", "FASTEST_SANDBOX_API_URL", "");
-const ConfigKey kInstanceType = Key("instance_type", "FASTEST_INSTANCE_TYPE", "standard-1");
-const ConfigKey kNetworkMode = Key("network_mode", "FASTEST_NETWORK_MODE", "");
-const ConfigKey kEgress = Key("egress", "FASTEST_EGRESS", "none");
-const ConfigKey kEgressAllow = Key("egress_allow", "FASTEST_EGRESS_ALLOW", "");
-const ConfigKey kRemoteApiUrl = Key("api_url", "FASTEST_REMOTE_API_URL", "");
-const ConfigKey kPortFile = Key("port_file", "FASTEST_PORT_FILE", "");
-const ConfigKey kEmail = Key("email", "FASTEST_ADMIN_EMAIL", "admin@localhost");
-const ConfigKey kShareRemoteToken = Key("share_remote_token_with_sandboxes",
-                                        "FASTEST_SHARE_REMOTE_TOKEN_WITH_SANDBOXES", "false");
-const ConfigKey kCorsOrigin = Key("cors_origin", "FASTEST_CORS_ORIGIN", "");
-const ConfigKey kMaxConnections = Key("max_connections", "FASTEST_MAX_CONNECTIONS", "4096");
-const ConfigKey kMaxConnectionsPerIp =
-    Key("max_connections_per_ip", "FASTEST_MAX_CONNECTIONS_PER_IP", "512");
-const ConfigKey kUploadQuota = Key("upload_quota_bytes", "FASTEST_UPLOAD_QUOTA_BYTES", "107374182400");
+// Each setting is declared once, as its ABSL_FLAG above: its ConfigKey takes the flag's name
+// (also the config-file key) and default; the environment variable is FASTEST_<NAME> unless
+// named here.
+const ConfigKey kPort = core::ConfigKeyFromFlag(FLAGS_port);
+const ConfigKey kHost = core::ConfigKeyFromFlag(FLAGS_host);
+const ConfigKey kDataDir = core::ConfigKeyFromFlag(FLAGS_data_dir);
+const ConfigKey kBackend = core::ConfigKeyFromFlag(FLAGS_backend);
+const ConfigKey kBackendConfig = core::ConfigKeyFromFlag(FLAGS_backend_config);
+const ConfigKey kImage = core::ConfigKeyFromFlag(FLAGS_image);
+const ConfigKey kRunnerCommand = core::ConfigKeyFromFlag(FLAGS_runner_command);
+const ConfigKey kMaxInstances = core::ConfigKeyFromFlag(FLAGS_max_instances);
+const ConfigKey kAutoDispatch = core::ConfigKeyFromFlag(FLAGS_auto_dispatch);
+const ConfigKey kJobTimeout = core::ConfigKeyFromFlag(FLAGS_job_timeout);
+const ConfigKey kMaxBody = core::ConfigKeyFromFlag(FLAGS_max_body_bytes);
+const ConfigKey kReadTimeout = core::ConfigKeyFromFlag(FLAGS_read_timeout);
+const ConfigKey kThreads = core::ConfigKeyFromFlag(FLAGS_threads);
+const ConfigKey kFsyncBlobs = core::ConfigKeyFromFlag(FLAGS_fsync_blobs);
+const ConfigKey kSandboxApiUrl = core::ConfigKeyFromFlag(FLAGS_sandbox_api_url);
+const ConfigKey kInstanceType = core::ConfigKeyFromFlag(FLAGS_instance_type);
+const ConfigKey kNetworkMode = core::ConfigKeyFromFlag(FLAGS_network_mode);
+const ConfigKey kEgress = core::ConfigKeyFromFlag(FLAGS_egress);
+const ConfigKey kEgressAllow = core::ConfigKeyFromFlag(FLAGS_egress_allow);
+const ConfigKey kRemoteApiUrl = core::ConfigKeyFromFlag(FLAGS_api_url, "FASTEST_REMOTE_API_URL");
+const ConfigKey kPortFile = core::ConfigKeyFromFlag(FLAGS_port_file);
+const ConfigKey kEmail = core::ConfigKeyFromFlag(FLAGS_email, "FASTEST_ADMIN_EMAIL");
+const ConfigKey kShareRemoteToken = core::ConfigKeyFromFlag(FLAGS_share_remote_token_with_sandboxes);
+const ConfigKey kCorsOrigin = core::ConfigKeyFromFlag(FLAGS_cors_origin);
+const ConfigKey kMaxConnections = core::ConfigKeyFromFlag(FLAGS_max_connections);
+const ConfigKey kMaxConnectionsPerIp = core::ConfigKeyFromFlag(FLAGS_max_connections_per_ip);
+const ConfigKey kUploadQuota = core::ConfigKeyFromFlag(FLAGS_upload_quota_bytes);
 // A token only for GET /metrics (a scraper needs no API access). Env or config file only.
 const ConfigKey kMetricsToken{"metrics_token", "", "FASTEST_METRICS_TOKEN", "metrics_token",
                               std::nullopt, true};
@@ -407,7 +404,7 @@ int Serve(const Settings& s) {
                                               &metrics, d);
   }
 
-  http::HttpServerOptions ho;
+  net::HttpServerOptions ho;
   ho.host = s.host;
   ho.port = s.port;
   ho.threads = s.threads;
@@ -418,20 +415,23 @@ int Serve(const Settings& s) {
   ho.max_connections_per_ip = s.max_connections_per_ip;
   // Bodies only from known callers: a bearer token the store knows (or the metrics token).
   // /health takes no body; everything else authenticates anyway.
-  ho.admit_body = [&store](const http::Request& req) {
+  ho.admit_body = [&store](const net::Request& req) {
     const std::string header = req.Header("authorization");
     if (!absl::StartsWith(header, "Bearer ") || header.size() == 7) return false;
     return store->Authenticate(absl::string_view(header).substr(7)).ok();
   };
-  ho.access_log = [&metrics](const http::Request& req, int status, absl::Duration d) {
+  // Access lines go through a background writer (no write(2) on the io thread per request); it
+  // outlives the server and writes every pending line when destroyed.
+  BufferedLog access_log;
+  ho.access_log = [&metrics, &access_log](const net::Request& req, int status, absl::Duration d) {
     metrics.IncHttpRequest(status);
     // The path only: ids, never tokens (tokens travel in headers).
-    LogInfo("http", {{"method", req.method},
+    access_log.Log("info", "http", {{"method", req.method},
                      {"path", req.path},
                      {"status", std::to_string(status)},
                      {"ms", std::to_string(absl::ToInt64Milliseconds(d))}});
   };
-  http::HttpServer server(ho);
+  net::HttpServer server(ho);
   ApiServiceOptions api_options;
   api_options.remote_jobs = remote;
   api_options.admin_user_id = *admin;

@@ -4,6 +4,8 @@
 #include "absl/flags/commandlineflag.h"
 #include "absl/flags/internal/private_handle_accessor.h"
 #include "absl/flags/reflection.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
 
 namespace fastest::core {
 
@@ -18,6 +20,14 @@ std::map<std::string, std::string> ExplicitAbslFlags() {
     }
   }
   return out;
+}
+
+ConfigKey ConfigKeyFromFlag(const absl::CommandLineFlag& flag, absl::string_view env) {
+  const std::string name(flag.Name());
+  return ConfigKey{name, name,
+                   env.empty() ? absl::StrCat("FASTEST_", absl::AsciiStrToUpper(name))
+                               : std::string(env),
+                   name, flag.DefaultValue(), /*secret=*/false};
 }
 
 }  // namespace fastest::core

@@ -11,11 +11,13 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/match.h"
+#include "absl/time/time.h"
 #include "core/config/config_absl.h"
 #include "gtest/gtest.h"
 
 ABSL_FLAG(std::string, api_url, "http://flag-default", "test flag");
 ABSL_FLAG(int, port, 1, "test flag");
+ABSL_FLAG(absl::Duration, job_timeout, absl::Minutes(30), "test flag");
 
 namespace fastest::core {
 namespace {
@@ -198,6 +200,26 @@ TEST(ConfigAbslTest, OnlyExplicitFlagsArePassed) {
 }
 
 }  // namespace
+// A key derived from its flag: the flag's name and printed default, FASTEST_<NAME> or the given
+// env; and it resolves with the usual precedence.
+TEST(ConfigAbslTest, ConfigKeyFromFlagTakesNameAndDefault) {
+  ConfigKey timeout = ConfigKeyFromFlag(FLAGS_job_timeout);
+  EXPECT_EQ(timeout.name, "job_timeout");
+  EXPECT_EQ(timeout.flag, "job_timeout");
+  EXPECT_EQ(timeout.json_key, "job_timeout");
+  EXPECT_EQ(timeout.env, "FASTEST_JOB_TIMEOUT");
+  EXPECT_EQ(timeout.default_value, "30m");
+  EXPECT_FALSE(timeout.secret);
+  ConfigKey port = ConfigKeyFromFlag(FLAGS_port, "MY_PORT");
+  EXPECT_EQ(port.env, "MY_PORT");
+  EXPECT_EQ(port.default_value, "1");
+
+  auto r = ConfigResolver::Create(ExplicitAbslFlags(), FakeEnv({{"FASTEST_JOB_TIMEOUT", "5s"}}));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*r->GetDuration(timeout), absl::Seconds(5));  // env beats the default
+  EXPECT_EQ(*r->GetInt(port), 1);                         // the flag's default
+}
+
 }  // namespace fastest::core
 
 int main(int argc, char** argv) {

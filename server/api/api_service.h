@@ -1,6 +1,6 @@
 // File: server/api/api_service.h
 //
-// ApiService: the HTTP handlers of fastest-server, registered on a server/http Router:
+// ApiService: the HTTP handlers of fastest-server, registered on a core/net Router:
 //   - the embedded Fastest API /v1 (PROTOCOLS.md §1.4–1.8), wire-compatible with the original:
 //     same paths, fields, status codes and error JSON `{"error":{"code","message"}}`;
 //   - the worker endpoints (§3.1): GET /health, POST /run-next, POST /run-job;
@@ -36,7 +36,7 @@
 #include <string>
 
 #include "server/dispatch/dispatcher.h"
-#include "server/http/http_server.h"
+#include "core/net/http_server.h"
 #include "server/metrics/metrics.h"
 #include "server/store/blob_access.h"
 #include "server/store/blob_store.h"
@@ -59,7 +59,7 @@ class ApiService {
   ApiService(Store* store, BlobStore* blobs, BlobAccess* access, Dispatcher* dispatcher,
              Metrics* metrics, ApiServiceOptions options);
 
-  void Register(http::Router& router);
+  void Register(net::Router& router);
 
  private:
   Store* store_;

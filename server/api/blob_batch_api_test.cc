@@ -17,8 +17,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
-#include "server/api/api_service.h"
-#include "server/http/http_server.h"
+#include "server/api/in_process_api.h"
+#include "core/net/http_server.h"
 #include "server/metrics/metrics.h"
 #include "server/store/blob_store.h"
 #include "server/store/store.h"
@@ -36,24 +36,12 @@ class BlobBatchApiTest : public ::testing::Test {
   void SetUp() override {
     dir_ = ::testing::TempDir() + "/" +
            ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-    store_ = Store::Open(dir_).value();
-    ASSERT_TRUE(store_->ImportToken(store_->EnsureUser("a@example.test").value(), kToken).ok());
-    blobs_ = std::make_unique<BlobStore>(dir_);
-    ASSERT_TRUE(blobs_->Init().ok());
-    http::HttpServerOptions options;
-    options.max_body_bytes = 4 << 20;
-    server_ = std::make_unique<http::HttpServer>(options);
-    access_ = std::make_unique<BlobAccess>(store_.get(), /*quota_bytes=*/0);
-    ASSERT_TRUE(access_->Init(blobs_.get()).ok());
-    service_ = std::make_unique<ApiService>(store_.get(), blobs_.get(), access_.get(), nullptr,
-                                            &metrics_, ApiServiceOptions{});
-    service_->Register(server_->router());
-    ASSERT_TRUE(server_->Start().ok());
-    base_ = absl::StrCat("http://127.0.0.1:", server_->port());
+    ASSERT_TRUE(api_.Start(dir_, kToken, /*max_body_bytes=*/4 << 20).ok());
+    base_ = api_.base_url();
+    store_ = api_.store();
+    blobs_ = api_.blobs();
+    access_ = api_.access();
   }
-  void TearDown() override { server_->Stop(); }
 
   core::HttpResponse Post(const std::string& path, const std::string& body,
                           const std::string& token = kToken) {
@@ -78,13 +66,11 @@ class BlobBatchApiTest : public ::testing::Test {
     return out;
   }
 
+  InProcessApi api_;
   std::string dir_, base_;
-  Metrics metrics_;
-  std::unique_ptr<Store> store_;
-  std::unique_ptr<BlobStore> blobs_;
-  std::unique_ptr<http::HttpServer> server_;
-  std::unique_ptr<BlobAccess> access_;
-  std::unique_ptr<ApiService> service_;
+  Store* store_ = nullptr;
+  BlobStore* blobs_ = nullptr;
+  BlobAccess* access_ = nullptr;
   core::HttpClient http_;
 };
 

@@ -9,15 +9,15 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "core/model/model.h"
+#include "server/api/api_error.h"
 #include "server/api/request_auth.h"
 
 namespace fastest::server {
 namespace {
 
-using http::ErrorResponse;
-using http::Request;
-using http::Responder;
-using http::Response;
+using net::Request;
+using net::Responder;
+using net::Response;
 
 bool Truthy(const std::string& v) {
   std::string s = absl::AsciiStrToLower(v);
@@ -40,7 +40,7 @@ JobLogsService::JobLogsService(Store* store, JobLogHub* hub, JobLogsOptions opti
 
 JobLogsService::~JobLogsService() { Stop(); }
 
-void JobLogsService::Register(http::Router& router) {
+void JobLogsService::Register(net::Router& router) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!started_) {
@@ -48,8 +48,11 @@ void JobLogsService::Register(http::Router& router) {
       pump_ = std::thread([this] { PumpLoop(); });
     }
   }
-  router.Add("GET", "/v1/jobs/:jobId/logs",
-             [this](const Request& req, std::shared_ptr<Responder> r) { Handle(req, std::move(r)); });
+  // Authentication and the job lookup read SQLite: on the worker pool; following is the pump's.
+  router.Add(
+      "GET", "/v1/jobs/:jobId/logs",
+      [this](const Request& req, std::shared_ptr<Responder> r) { Handle(req, std::move(r)); },
+      net::Execution::kWorkerPool);
 }
 
 int JobLogsService::followers() const {
@@ -63,12 +66,12 @@ void JobLogsService::Handle(const Request& req, std::shared_ptr<Responder> r) {
     if (absl::IsUnauthenticated(auth.status())) {
       return r->Send(ErrorResponse(401, "UNAUTHORIZED", "Authentication required"));
     }
-    return r->Send(http::ResponseFromStatus(auth.status()));
+    return r->Send(ResponseFromStatus(auth.status()));
   }
   // A sandbox's per-job token has no business reading logs (its own output included).
   if (auth->job_scope) return r->Send(ErrorResponse(403, "FORBIDDEN", "Access denied"));
   absl::StatusOr<core::Job> job = OwnedJob(store_, *auth, req.Param("jobId"));
-  if (!job.ok()) return r->Send(http::ResponseFromStatus(job.status()));
+  if (!job.ok()) return r->Send(ResponseFromStatus(job.status()));
   int64_t offset = 0;
   if (req.HasQuery("offset") && (!absl::SimpleAtoi(req.Query("offset"), &offset) || offset < 0)) {
     return r->Send(ErrorResponse(400, "BAD_REQUEST", "'offset' must be a non-negative integer"));
@@ -77,7 +80,7 @@ void JobLogsService::Handle(const Request& req, std::shared_ptr<Responder> r) {
 
   if (!Truthy(req.Query("follow"))) {
     absl::StatusOr<JobLogChunk> c = hub_->Read(job->id, offset, options_.max_read_bytes);
-    if (!c.ok()) return r->Send(http::ResponseFromStatus(c.status()));
+    if (!c.ok()) return r->Send(ResponseFromStatus(c.status()));
     Response resp = Response::Text(200, std::move(c->data));
     resp.SetHeader("X-Log-Offset-Next", std::to_string(c->next_offset));
     resp.SetHeader("X-Job-Status", status);

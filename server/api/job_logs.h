@@ -32,7 +32,7 @@
 
 #include "absl/time/time.h"
 #include "server/dispatch/job_log_hub.h"
-#include "server/http/http_server.h"
+#include "core/net/http_server.h"
 #include "server/store/store.h"
 
 namespace fastest::server {
@@ -55,7 +55,7 @@ class JobLogsService {
   JobLogsService& operator=(const JobLogsService&) = delete;
 
   // Adds GET /v1/jobs/:jobId/logs and starts the pump thread.
-  void Register(http::Router& router);
+  void Register(net::Router& router);
   // Sends what is left to every follower, ends their streams, joins the pump thread. Call
   // before stopping the HTTP server; later follow requests answer 503.
   void Stop();
@@ -64,7 +64,7 @@ class JobLogsService {
 
  private:
   struct Follower;
-  void Handle(const http::Request& req, std::shared_ptr<http::Responder> r);
+  void Handle(const net::Request& req, std::shared_ptr<net::Responder> r);
   void PumpLoop();
   // Sends new bytes; true when the follower is finished (stream ended or client gone).
   bool Pump(Follower& f, bool final_pass);

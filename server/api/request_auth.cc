@@ -5,7 +5,7 @@
 
 namespace fastest::server {
 
-absl::StatusOr<AuthInfo> AuthenticateRequest(Store* store, const http::Request& req) {
+absl::StatusOr<AuthInfo> AuthenticateRequest(Store* store, const net::Request& req) {
   const std::string header = req.Header("authorization");
   if (!absl::StartsWith(header, "Bearer ")) {
     return absl::UnauthenticatedError("Authentication required");

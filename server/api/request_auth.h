@@ -18,13 +18,13 @@
 
 #include "absl/status/statusor.h"
 #include "core/model/model.h"
-#include "server/http/http_server.h"
+#include "core/net/http_server.h"
 #include "server/store/store.h"
 
 namespace fastest::server {
 
 // The caller of `req` by its bearer token (the store caches token checks).
-absl::StatusOr<AuthInfo> AuthenticateRequest(Store* store, const http::Request& req);
+absl::StatusOr<AuthInfo> AuthenticateRequest(Store* store, const net::Request& req);
 
 bool CanSeeProject(const AuthInfo& auth, const core::Project& p);
 

@@ -7,8 +7,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "server/api/api_error.h"
 #include "server/dashboard/embedded_assets.h"
-#include "server/http/responder.h"
+#include "core/net/responder.h"
 
 namespace fastest::server::dashboard {
 namespace {
@@ -40,7 +41,7 @@ std::string ETag(absl::string_view data) {
   return absl::StrFormat("\"%016x\"", h);
 }
 
-http::Response& AddSecurityHeaders(http::Response& r) {
+net::Response& AddSecurityHeaders(net::Response& r) {
   r.SetHeader("Content-Security-Policy", kContentSecurityPolicy);
   r.SetHeader("X-Content-Type-Options", "nosniff");
   r.SetHeader("Referrer-Policy", "no-referrer");
@@ -53,14 +54,14 @@ http::Response& AddSecurityHeaders(http::Response& r) {
 
 }  // namespace
 
-http::Response AssetResponse(absl::string_view name, absl::string_view if_none_match) {
+net::Response AssetResponse(absl::string_view name, absl::string_view if_none_match) {
   const EmbeddedAsset* asset = FindAsset(name);
   if (asset == nullptr) {
-    http::Response r = http::ErrorResponse(404, "NOT_FOUND", "Route not found");
+    net::Response r = ErrorResponse(404, "NOT_FOUND", "Route not found");
     return AddSecurityHeaders(r);
   }
   const std::string etag = ETag(asset->data);
-  http::Response r;
+  net::Response r;
   if (!if_none_match.empty() && if_none_match == etag) {
     r.status = 304;
   } else {
@@ -74,11 +75,11 @@ http::Response AssetResponse(absl::string_view name, absl::string_view if_none_m
   return AddSecurityHeaders(r);
 }
 
-void Register(http::Router& router) {
-  router.AddSync("GET", "/", [](const http::Request& req) {
+void Register(net::Router& router) {
+  router.AddSync("GET", "/", [](const net::Request& req) {
     return AssetResponse("index.html", req.Header("if-none-match"));
   });
-  router.AddSync("GET", "/dashboard/:file", [](const http::Request& req) {
+  router.AddSync("GET", "/dashboard/:file", [](const net::Request& req) {
     return AssetResponse(req.Param("file"), req.Header("if-none-match"));
   });
 }

@@ -13,14 +13,14 @@
 // (If-None-Match -> 304).
 //
 // Example:
-//   http::HttpServer server(options);
+//   net::HttpServer server(options);
 //   dashboard::Register(server.router());
 #ifndef FASTEST_SERVER_DASHBOARD_DASHBOARD_H_
 #define FASTEST_SERVER_DASHBOARD_DASHBOARD_H_
 
 #include "absl/strings/string_view.h"
-#include "server/http/http_types.h"
-#include "server/http/router.h"
+#include "core/net/http_types.h"
+#include "core/net/router.h"
 
 namespace fastest::server::dashboard {
 
@@ -31,11 +31,11 @@ inline constexpr char kContentSecurityPolicy[] =
     "frame-ancestors 'none'";
 
 // Adds GET / and GET /dashboard/:file.
-void Register(http::Router& router);
+void Register(net::Router& router);
 
 // The answer for asset `name` ("index.html", "app.js", ...) given the request's If-None-Match
 // header: 200 with the bytes, 304, or 404.
-http::Response AssetResponse(absl::string_view name, absl::string_view if_none_match);
+net::Response AssetResponse(absl::string_view name, absl::string_view if_none_match);
 
 }  // namespace fastest::server::dashboard
 

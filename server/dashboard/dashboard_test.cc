@@ -10,7 +10,7 @@
 namespace fastest::server::dashboard {
 namespace {
 
-std::string HeaderOf(const http::Response& r, const std::string& name) {
+std::string HeaderOf(const net::Response& r, const std::string& name) {
   for (const auto& [k, v] : r.headers) {
     if (absl::EqualsIgnoreCase(k, name)) return v;
   }
@@ -18,7 +18,7 @@ std::string HeaderOf(const http::Response& r, const std::string& name) {
 }
 
 TEST(DashboardTest, ServesIndexWithStrictHeaders) {
-  http::Response r = AssetResponse("index.html", "");
+  net::Response r = AssetResponse("index.html", "");
   ASSERT_EQ(r.status, 200);
   EXPECT_EQ(HeaderOf(r, "Content-Type"), "text/html; charset=utf-8");
   EXPECT_TRUE(absl::StartsWith(HeaderOf(r, "Content-Security-Policy"), "default-src 'self'"));
@@ -33,12 +33,12 @@ TEST(DashboardTest, ServesIndexWithStrictHeaders) {
 }
 
 TEST(DashboardTest, ModulesAreJavaScriptAndRevalidate) {
-  http::Response r = AssetResponse("app.js", "");
+  net::Response r = AssetResponse("app.js", "");
   ASSERT_EQ(r.status, 200);
   EXPECT_EQ(HeaderOf(r, "Content-Type"), "text/javascript; charset=utf-8");
   const std::string etag = HeaderOf(r, "ETag");
   ASSERT_FALSE(etag.empty());
-  http::Response again = AssetResponse("app.js", etag);
+  net::Response again = AssetResponse("app.js", etag);
   EXPECT_EQ(again.status, 304);
   EXPECT_TRUE(again.body.empty());
   EXPECT_EQ(HeaderOf(again, "ETag"), etag);

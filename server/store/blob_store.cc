@@ -12,7 +12,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/snapshot/sha256.h"
-#include "server/store/fd_io.h"
+#include "core/encoding/hex.h"
+#include "core/io/fd_io.h"
 
 namespace fastest::server {
 namespace {
@@ -33,7 +34,6 @@ BlobStore::~BlobStore() {
 }
 
 absl::Status BlobStore::Init() {
-  static const char kHex[] = "0123456789abcdef";
   const std::string top = absl::StrCat(data_dir_, "/manifests");
   std::error_code ec;
   std::filesystem::create_directories(top, ec);
@@ -42,8 +42,8 @@ absl::Status BlobStore::Init() {
   }
   // All shard directories up front: a put then never needs a mkdir on the hot path.
   for (int i = 0; i < 256; ++i) {
-    const char shard[3] = {kHex[i >> 4], kHex[i & 15], 0};
-    std::string dir = absl::StrCat(top, "/", shard);
+    std::string dir = absl::StrCat(top, "/");
+    core::AppendHexByte(&dir, static_cast<unsigned char>(i));
     if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
       return absl::FailedPreconditionError(
           absl::StrCat("cannot create ", dir, ": ", std::strerror(errno)));
@@ -167,7 +167,7 @@ absl::StatusOr<bool> BlobStore::PutLoose(Kind kind, absl::string_view hash,
     fd = ::openat(dir, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   }
   if (fd < 0) return absl::InternalError(absl::StrCat("open temp blob: ", strerror(errno)));
-  if (!WriteFully(fd, bytes.data(), bytes.size())) {
+  if (!core::WriteFully(fd, bytes.data(), bytes.size())) {
     int e = errno;
     ::close(fd);
     ::unlinkat(dir, tmp.c_str(), 0);
@@ -231,7 +231,7 @@ absl::StatusOr<uint64_t> BlobStore::LooseAppendTo(Kind kind, absl::string_view h
   const size_t size = static_cast<size_t>(st.st_size);
   const size_t start = out->size();
   out->resize(start + size);
-  const bool ok = ReadFullyAt(fd, out->data() + start, size, 0);
+  const bool ok = core::ReadFullyAt(fd, out->data() + start, size, 0);
   ::close(fd);
   if (!ok) {
     out->resize(start);

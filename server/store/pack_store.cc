@@ -18,7 +18,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "server/store/fd_io.h"
+#include "core/io/fd_io.h"
 
 namespace fastest::server {
 namespace {
@@ -202,7 +202,7 @@ absl::Status PackStore::LoadPack(uint32_t number) {
       return Errno("stat", idx_path);
     }
     idx.resize(static_cast<size_t>(st.st_size));
-    const bool ok = ReadFullyAt(fd, idx.data(), idx.size(), 0);
+    const bool ok = core::ReadFullyAt(fd, idx.data(), idx.size(), 0);
     ::close(fd);
     if (!ok) return Errno("read", idx_path);
   }
@@ -240,7 +240,7 @@ absl::Status PackStore::LoadPack(uint32_t number) {
     const std::string tmp = idx_path + ".rewrite";
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return Errno("open", tmp);
-    const bool ok = WriteFully(fd, kept.data(), kept.size()) && ::fsync(fd) == 0;
+    const bool ok = core::WriteFully(fd, kept.data(), kept.size()) && ::fsync(fd) == 0;
     ::close(fd);
     if (!ok || ::rename(tmp.c_str(), idx_path.c_str()) != 0) return Errno("rewrite", idx_path);
     SyncDirectory(dir_);
@@ -265,7 +265,7 @@ absl::StatusOr<PackStore::Pack*> PackStore::StartPack(uint32_t number) {
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return Errno("create", tmp);
   const std::string header = IndexHeader();
-  bool ok = WriteFully(fd, header.data(), header.size());
+  bool ok = core::WriteFully(fd, header.data(), header.size());
   if (ok && options_.fsync) ok = ::fsync(fd) == 0;
   ::close(fd);
   if (!ok || ::rename(tmp.c_str(), idx_path.c_str()) != 0) return Errno("create", idx_path);
@@ -304,7 +304,7 @@ absl::Status PackStore::Read(const Location& location, char* dst) const {
     fd = packs_[location.pack]->dat_fd;
   }
   errno = 0;  // a short read leaves it alone
-  if (!ReadFullyAt(fd, dst, location.size, location.offset)) {
+  if (!core::ReadFullyAt(fd, dst, location.size, location.offset)) {
     return absl::InternalError(absl::StrCat("read blob from pack: ",
                                             errno != 0 ? std::strerror(errno) : "short read"));
   }
@@ -381,7 +381,7 @@ absl::StatusOr<std::vector<bool>> PackStore::Append(absl::Span<const Entry> entr
     }
   }
   pack->unsynced = true;
-  if (!WriteFully(pack->idx_fd, records.data(), records.size())) {
+  if (!core::WriteFully(pack->idx_fd, records.data(), records.size())) {
     absl::Status error = Errno("write", PackPath(pack->number, "idx"));
     // A partial record would shift every later one: cut the index back to whole records.
     if (::ftruncate(pack->idx_fd, static_cast<off_t>(pack->idx_size)) != 0) {

@@ -81,7 +81,7 @@ TEST(DashboardBrowserTest, SignInJobsLogDiffCancelAndXss) {
   const std::string dir = FreshDir("dashboard");
   const std::string script = dir + "/runner.sh";
   std::ofstream(script) << absl::StrReplaceAll(kRunnerScript, {{"@DIR@", dir}});
-  auto server = ServerProcess::Start(
+  auto server = LaunchServer(
       dir + "/data",
       {"--backend=" + ProcessBackendPath(),
        "--backend_config=" +

@@ -33,20 +33,6 @@ std::string EnvOr(const char* name, const std::string& fallback) {
   return v != nullptr && *v != '\0' ? std::string(v) : fallback;
 }
 
-// Spawn options shared by the server and the emulator: one log, appended across restarts (the
-// server_id is taken from the last "listening" line), killed if the test process dies.
-testing::SpawnOptions ChildOptions(std::string binary, std::vector<std::string> args,
-                                   std::map<std::string, std::string> env, std::string log_path) {
-  testing::SpawnOptions o;
-  o.binary = std::move(binary);
-  o.args = std::move(args);
-  o.env = std::move(env);
-  o.log_path = std::move(log_path);
-  o.append = true;
-  o.die_with_parent = true;
-  return o;
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------- files and processes
@@ -174,79 +160,59 @@ std::string PluginPath(BackendKind kind) {
   return RunfilePath(absl::StrCat("backends/", name, "/libfastest_backend_", name, ".so"));
 }
 
+namespace {
+
+testing::ServerProcessOptions ProcessOptions(std::string data_dir, int port) {
+  testing::ServerProcessOptions o;
+  o.data_dir = std::move(data_dir);
+  o.port = port;
+  o.stop_grace = absl::Seconds(30);
+  o.die_with_parent = true;  // a crashed test leaves no server behind
+  return o;
+}
+
+}  // namespace
+
 ServerProcess::ServerProcess(std::string data_dir, std::string token, ServerOptions options)
-    : data_dir_(std::move(data_dir)), token_(std::move(token)), options_(std::move(options)) {
-  log_path_ = data_dir_ + ".server.log";
-  port_ = options_.port;
+    : token_(std::move(token)),
+      options_(std::move(options)),
+      process_(ProcessOptions(std::move(data_dir), options_.port)) {
   if (options_.image.empty()) options_.image = SandboxImage();
 }
 
-ServerProcess::~ServerProcess() { Stop(); }
-
-std::string ServerProcess::url() const { return absl::StrCat("http://127.0.0.1:", port_); }
-std::string ServerProcess::Log() const { return ReadFile(log_path_); }
-
 absl::Status ServerProcess::Start() {
-  std::error_code ec;
-  fs::create_directories(data_dir_, ec);
-  const std::string port_file = data_dir_ + ".port";
-  fs::remove(port_file, ec);
-  std::vector<std::string> args = {
-      absl::StrCat("--port=", port_),
-      absl::StrCat("--port_file=", port_file),
-      "--host=127.0.0.1",
-      absl::StrCat("--data_dir=", data_dir_),
+  const std::string& data_dir = process_.data_dir();
+  process_.options().args = {
       absl::StrCat("--backend=", PluginPath(options_.backend)),
       absl::StrCat("--backend_config=", options_.backend_config.dump()),
       absl::StrCat("--image=", options_.image),
       absl::StrCat("--max_instances=", options_.max_instances),
       absl::StrCat("--job_timeout=", options_.job_timeout),
   };
-  args.insert(args.end(), options_.extra_flags.begin(), options_.extra_flags.end());
+  process_.options().args.insert(process_.options().args.end(), options_.extra_flags.begin(),
+                                 options_.extra_flags.end());
   std::map<std::string, std::string> env = {
       {"PATH", "/usr/local/bin:/usr/bin:/bin"},
-      {"HOME", data_dir_},
+      {"HOME", data_dir},
       {"FASTEST_API_TOKEN", token_},  // imported (hashed) as the admin's token
-      {"FASTEST_STATE_DIR", data_dir_},
+      {"FASTEST_STATE_DIR", data_dir},
   };
   // The scripted agent reaches the runner only through the server's sandbox env pass-through.
   if (!options_.agent_command.empty()) env["FASTEST_AGENT_COMMAND"] = options_.agent_command;
   for (const auto& [k, v] : options_.extra_env) env[k] = v;
-  FASTEST_ASSIGN_OR_RETURN(
-      child_, testing::ChildProcess::Spawn(ChildOptions(RunfilePath("server/fastest-server"),
-                                                        args, env, log_path_)));
-  FASTEST_ASSIGN_OR_RETURN(port_, child_.WaitForPortFile(port_file, absl::Seconds(20)));
-
-  core::HttpClient http;
-  const absl::Time deadline = absl::Now() + absl::Seconds(20);
-  while (absl::Now() < deadline) {
-    if (child_.Exited()) {
-      return absl::InternalError(absl::StrCat("fastest-server exited during start-up; log:\n", Log()));
-    }
-    core::HttpRequest req;
-    req.url = url() + "/health";
-    req.timeout = std::chrono::milliseconds(1000);
-    auto resp = http.Send(req);
-    if (resp.ok() && resp->status == 200) {
-      // The id labels this server's sandboxes (fastest.server_id).
-      std::string log = Log();
-      static const std::regex kId("msg=\"?listening\"?[^\n]*server_id=\"?([A-Za-z0-9_-]+)");
-      std::string last;
-      for (auto it = std::sregex_iterator(log.begin(), log.end(), kId);
-           it != std::sregex_iterator(); ++it) {
-        last = (*it)[1].str();
-      }
-      server_id_ = last;
-      return absl::OkStatus();
-    }
-    absl::SleepFor(absl::Milliseconds(20));
+  process_.options().env = std::move(env);
+  FASTEST_RETURN_IF_ERROR(process_.Start());
+  // The id labels this server's sandboxes (fastest.server_id).
+  const std::string log = Log();
+  static const std::regex kId("msg=\"?listening\"?[^\n]*server_id=\"?([A-Za-z0-9_-]+)");
+  std::string last;
+  for (auto it = std::sregex_iterator(log.begin(), log.end(), kId); it != std::sregex_iterator();
+       ++it) {
+    last = (*it)[1].str();
   }
-  return absl::DeadlineExceededError(absl::StrCat("fastest-server not healthy in 20 s; log:\n", Log()));
+  server_id_ = last;
+  return absl::OkStatus();
 }
-
-void ServerProcess::Crash() { child_.Kill(); }
-
-void ServerProcess::Stop() { child_.Stop(absl::Seconds(30)); }
 
 // ---------------------------------------------------------------- API helpers
 

@@ -30,6 +30,7 @@
 #include "nlohmann/json.hpp"
 #include "tests/testing/child_process.h"
 #include "tests/testing/emulator_process.h"
+#include "tests/testing/server_process.h"
 #include "tests/testing/runfiles.h"
 
 namespace fastest::e2e {
@@ -99,36 +100,33 @@ struct ServerOptions {
   std::vector<std::string> extra_flags;
 };
 
+// fastest-server with `options`' backend, image and agent (tests/testing/server_process.h).
 class ServerProcess {
  public:
   ServerProcess(std::string data_dir, std::string token, ServerOptions options);
-  ~ServerProcess();
 
   // Starts the binary and waits until /health answers (20 s). Keeps the port across restarts.
   absl::Status Start();
   // SIGKILL: a crash (the dispatcher gets no chance to clean up).
-  void Crash();
+  void Crash() { process_.Kill(); }
   // SIGTERM and reap.
-  void Stop();
-  bool running() const { return child_.running(); }
-  pid_t pid() const { return child_.pid(); }
+  void Stop() { process_.Stop(); }
+  bool running() const { return process_.running(); }
+  pid_t pid() const { return process_.pid(); }
 
-  int port() const { return port_; }
-  std::string url() const;
+  int port() const { return process_.port(); }
+  std::string url() const { return process_.url(); }
   // From the "listening" log line ("" if not seen).
   const std::string& server_id() const { return server_id_; }
-  const std::string& data_dir() const { return data_dir_; }
+  const std::string& data_dir() const { return process_.data_dir(); }
   const ServerOptions& options() const { return options_; }
-  std::string Log() const;
+  std::string Log() const { return process_.Log(); }
 
  private:
-  std::string data_dir_;
   std::string token_;
   ServerOptions options_;
-  testing::ChildProcess child_;
-  int port_ = 0;
+  testing::ServerProcess process_;
   std::string server_id_;
-  std::string log_path_;
 };
 
 // The server's argv/env for `options` (shared with the benchmark's printout).

@@ -66,49 +66,16 @@ std::string ReadTestFile(const std::string& path) {
   return ss.str();
 }
 
-ServerProcess::ServerProcess(std::string data_dir, std::string token, int port)
-    : data_dir_(std::move(data_dir)), token_(std::move(token)), port_(port) {
-  log_path_ = data_dir_ + ".server.log";
+std::unique_ptr<ServerProcess> MakeServer(const std::string& data_dir, const std::string& token,
+                                          int port) {
+  ServerProcessOptions options;
+  options.data_dir = data_dir;
+  options.port = port;
+  options.args = {"--backend=none"};
+  options.env = {{"PATH", "/usr/bin:/bin"}, {"FASTEST_API_TOKEN", token}};
+  options.stop_grace = absl::Seconds(2);
+  return std::make_unique<ServerProcess>(std::move(options));
 }
-
-ServerProcess::~ServerProcess() { Stop(); }
-
-std::string ServerProcess::url() const { return absl::StrCat("http://127.0.0.1:", port_); }
-
-absl::Status ServerProcess::Start() {
-  std::filesystem::create_directories(data_dir_);
-  std::map<std::string, std::string> env = {
-      {"PATH", "/usr/bin:/bin"},
-      {"FASTEST_API_TOKEN", token_},
-  };
-  std::vector<std::string> args = {"--host=127.0.0.1", absl::StrCat("--port=", port_),
-                                   absl::StrCat("--data_dir=", data_dir_), "--backend=none"};
-  args.insert(args.end(), extra_args_.begin(), extra_args_.end());
-  SpawnOptions options;
-  options.binary = Runfile("server/fastest-server");
-  options.args = args;
-  options.env = env;
-  options.log_path = log_path_;
-  FASTEST_ASSIGN_OR_RETURN(child_, ChildProcess::Spawn(options));
-  core::HttpClient http;
-  for (int i = 0; i < 400; ++i) {
-    core::HttpRequest req;
-    req.url = url() + "/health";
-    req.timeout = std::chrono::milliseconds(500);
-    auto resp = http.Send(req);
-    if (resp.ok() && resp->status == 200) return absl::OkStatus();
-    if (child_.Exited()) {
-      return absl::InternalError("server exited during start-up; log:\n" + ReadTestFile(log_path_));
-    }
-    usleep(50 * 1000);
-  }
-  return absl::DeadlineExceededError("server did not become healthy; log:\n" +
-                                     ReadTestFile(log_path_));
-}
-
-void ServerProcess::Kill() { child_.Kill(); }
-
-void ServerProcess::Stop() { child_.Stop(absl::Seconds(2)); }
 
 RunnerRun RunRunner(const std::map<std::string, std::string>& env_in, int timeout_s) {
   static int counter = 0;

@@ -19,6 +19,7 @@
 #include "core/http/http_client.h"
 #include "core/snapshot/manifest.h"
 #include "tests/testing/child_process.h"
+#include "tests/testing/server_process.h"
 
 namespace fastest::testing {
 
@@ -30,31 +31,10 @@ void WriteTestFile(const std::string& root, const std::string& rel, const std::s
                    unsigned mode = 0644);
 std::string ReadTestFile(const std::string& path);
 
-// The real server binary as a child process.
-class ServerProcess {
- public:
-  ServerProcess(std::string data_dir, std::string token, int port);
-  ~ServerProcess();
-  // Starts and waits until GET /health answers (up to 20 s).
-  absl::Status Start();
-  // SIGKILL (simulated crash) or SIGTERM, then reap.
-  void Kill();
-  void Stop();
-  bool running() const { return child_.running(); }
-  std::string url() const;
-  const std::string& data_dir() const { return data_dir_; }
-  const std::string& log_path() const { return log_path_; }
-  // Extra flags for the next Start() (e.g. "--threads=4").
-  void set_extra_args(std::vector<std::string> args) { extra_args_ = std::move(args); }
-
- private:
-  std::string data_dir_;
-  std::string token_;
-  int port_;
-  ChildProcess child_;
-  std::string log_path_;
-  std::vector<std::string> extra_args_;
-};
+// The real server binary (tests/testing/server_process.h) on `port` with --backend=none and
+// FASTEST_API_TOKEN=token; restartable on the same port, Kill() simulates a crash.
+std::unique_ptr<ServerProcess> MakeServer(const std::string& data_dir, const std::string& token,
+                                          int port);
 
 struct RunnerRun {
   int exit_code = -1;

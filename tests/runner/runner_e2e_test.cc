@@ -40,7 +40,7 @@ class RunnerE2ETest : public ::testing::Test {
                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
-    server_ = std::make_unique<ServerProcess>(dir_ + "/data", kToken, PickFreePort());
+    server_ = MakeServer(dir_ + "/data", kToken, PickFreePort());
     ASSERT_TRUE(server_->Start().ok()) << ReadTestFile(server_->log_path());
     core::RetryPolicy retry;
     retry.max_elapsed = absl::Seconds(20);

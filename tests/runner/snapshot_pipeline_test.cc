@@ -24,8 +24,7 @@ class SnapshotPipelineTest : public ::testing::Test {
     dir_ = absl::StrCat(std::getenv("TEST_TMPDIR"), "/",
                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::remove_all(dir_);
-    server_ = std::make_unique<testing::ServerProcess>(dir_ + "/server", "pipeline-token",
-                                                       testing::PickFreePort());
+    server_ = testing::MakeServer(dir_ + "/server", "pipeline-token", testing::PickFreePort());
     ASSERT_TRUE(server_->Start().ok());
     api_ = std::make_unique<core::ApiClient>(http_, server_->url(), "pipeline-token");
     auto project = api_->CreateProject("pipeline");

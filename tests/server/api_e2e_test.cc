@@ -29,7 +29,7 @@ class ApiE2eTest : public ::testing::Test {
     server_.reset();
     std::vector<std::string> args = {"--backend=none"};
     args.insert(args.end(), extra.begin(), extra.end());
-    auto s = ServerProcess::Start(data_dir_ + "/data", args);
+    auto s = LaunchServer(data_dir_ + "/data", args);
     ASSERT_TRUE(s.ok()) << s.status();
     server_ = std::move(*s);
     api_ = std::make_unique<Api>(server_.get());

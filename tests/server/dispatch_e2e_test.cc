@@ -93,7 +93,7 @@ class DispatchE2eTest : public ::testing::Test {
         "--max_instances=10",
     };
     args.insert(args.end(), extra.begin(), extra.end());
-    auto s = ServerProcess::Start(dir_ + "/data", args,
+    auto s = LaunchServer(dir_ + "/data", args,
                                   {{"PROVIDER", "testprov"},
                                    {"FASTEST_AGENT_COMMAND", "eval \"$1\""},
                                    {"FASTEST_AGENT_TIMEOUT", "90s"}});
@@ -438,7 +438,7 @@ TEST_F(DispatchE2eTest, GracefulStopFailsRunningJobs) {
 
 TEST_F(DispatchE2eTest, RemoteModeRunsJobsOfAnExternalApi) {
   // "Remote" API: another fastest-server serving only the embedded API.
-  auto remote = ServerProcess::Start(dir_ + "/remote", {"--backend=none"});
+  auto remote = LaunchServer(dir_ + "/remote", {"--backend=none"});
   ASSERT_TRUE(remote.ok()) << remote.status();
   api_ = std::make_unique<Api>(remote->get());
   Seed();
@@ -449,7 +449,7 @@ TEST_F(DispatchE2eTest, RemoteModeRunsJobsOfAnExternalApi) {
       "--runner_command=/bin/sh," + script_, "--api_url=" + (*remote)->url(""),
       "--share_remote_token_with_sandboxes"};
   {
-    auto worker = ServerProcess::Start(dir_ + "/worker", args);
+    auto worker = LaunchServer(dir_ + "/worker", args);
     ASSERT_TRUE(worker.ok()) << worker.status();
     Api worker_api(worker->get());
     json r = worker_api.Json("POST", "/run-job", json{{"job_id", job1}}.dump());
@@ -461,7 +461,7 @@ TEST_F(DispatchE2eTest, RemoteModeRunsJobsOfAnExternalApi) {
   // Auto-dispatch polls the remote API (it cannot be notified).
   std::vector<std::string> auto_args = args;
   auto_args.push_back("--auto_dispatch");
-  auto worker = ServerProcess::Start(dir_ + "/worker", auto_args);
+  auto worker = LaunchServer(dir_ + "/worker", auto_args);
   ASSERT_TRUE(worker.ok()) << worker.status();
   const std::string job2 = CreateJob("exit3");
   EXPECT_TRUE(Eventually([&] { return GetJob(job2)["status"] == "failed"; }, 8000))

@@ -80,7 +80,7 @@ class DispatchFaultsTest : public ::testing::Test {
         "--max_instances=1",  // a job that never ended would keep the only slot
     };
     args.insert(args.end(), extra.begin(), extra.end());
-    auto s = ServerProcess::Start(dir_ + "/data", args);
+    auto s = LaunchServer(dir_ + "/data", args);
     ASSERT_TRUE(s.ok()) << s.status();
     server_ = std::move(*s);
     api_ = std::make_unique<Api>(server_.get());

@@ -133,7 +133,7 @@ class SecurityE2eTest : public ::testing::Test {
         "--backend_config=" + json{{"schema", 1}, {"state_dir", state_dir_}}.dump(),
         "--runner_command=/bin/sh," + script_};
     args.insert(args.end(), extra.begin(), extra.end());
-    auto s = ServerProcess::Start(dir_ + "/data", args);
+    auto s = LaunchServer(dir_ + "/data", args);
     ASSERT_TRUE(s.ok()) << s.status();
     server_ = std::move(*s);
     api_ = std::make_unique<Api>(server_.get());
@@ -380,7 +380,7 @@ TEST_F(SecurityE2eTest, MetricsNeedTheAdminOrTheMetricsToken) {
   const std::string nobody = "nope";
   EXPECT_EQ(api_->Call("GET", "/metrics", "", &nobody).status, 401);
   server_.reset();
-  auto s = ServerProcess::Start(dir_ + "/data", {"--backend=none"},
+  auto s = LaunchServer(dir_ + "/data", {"--backend=none"},
                                 {{"FASTEST_METRICS_TOKEN", "scrape-0123456789"}});
   ASSERT_TRUE(s.ok()) << s.status();
   server_ = std::move(*s);
@@ -460,7 +460,7 @@ TEST_F(SecurityE2eTest, AtTheFileDescriptorLimitHealthStillAnswersWithoutSpinnin
   rlimit low = old;
   low.rlim_cur = 160;
   ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
-  auto s = ServerProcess::Start(dir_ + "/data", {"--backend=none", "--read_timeout=60s"});
+  auto s = LaunchServer(dir_ + "/data", {"--backend=none", "--read_timeout=60s"});
   ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &old), 0);
   ASSERT_TRUE(s.ok()) << s.status();
   server_ = std::move(*s);

@@ -13,6 +13,7 @@
 #include "absl/time/time.h"
 #include "core/crypto/secure_random.h"
 #include "core/status/status_macros.h"
+#include "tests/testing/runfiles.h"
 
 namespace fastest::testing {
 
@@ -24,11 +25,7 @@ std::string FreshDir(const std::string& name) {
   return dir;
 }
 
-std::string Runfile(const std::string& path) {
-  const char* srcdir = std::getenv("TEST_SRCDIR");
-  const char* ws = std::getenv("TEST_WORKSPACE");
-  return absl::StrCat(srcdir ? srcdir : ".", "/", ws ? ws : "fastest", "/", path);
-}
+std::string Runfile(const std::string& path) { return RunfilePath(path); }
 
 std::string ProcessBackendPath() {
   return Runfile("tests/plugins/process_backend/libfastest_backend_process.so");
@@ -55,39 +52,17 @@ std::map<std::string, std::string> BuildEnv(const std::map<std::string, std::str
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
+absl::StatusOr<std::unique_ptr<ServerProcess>> LaunchServer(
     const std::string& data_dir, const std::vector<std::string>& args,
     const std::map<std::string, std::string>& env) {
-  static int counter = 0;
-  auto server = std::unique_ptr<ServerProcess>(new ServerProcess());
-  const std::string port_file = absl::StrCat(data_dir, ".port.", ++counter);
-  unlink(port_file.c_str());
-  server->log_path_ = absl::StrCat(data_dir, ".log.", counter);
-  std::vector<std::string> argv = {ServerBinaryPath(), "--port=0", "--port_file=" + port_file,
-                                   "--data_dir=" + data_dir, "--host=127.0.0.1"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  SpawnOptions options;
-  options.binary = argv.front();
-  options.args.assign(argv.begin() + 1, argv.end());
+  ServerProcessOptions options;
+  options.data_dir = data_dir;
+  options.args = args;
   options.env = BuildEnv(env);
-  options.log_path = server->log_path_;
-  options.append = true;
-  FASTEST_ASSIGN_OR_RETURN(server->child_, ChildProcess::Spawn(options));
-  FASTEST_ASSIGN_OR_RETURN(server->port_,
-                           server->child_.WaitForPortFile(port_file, absl::Seconds(5)));
+  auto server = std::make_unique<ServerProcess>(std::move(options));
+  FASTEST_RETURN_IF_ERROR(server->Start());
   return server;
 }
-
-ServerProcess::~ServerProcess() { Stop(SIGTERM); }
-
-std::string ServerProcess::url(const std::string& path) const {
-  return absl::StrCat("http://127.0.0.1:", port_, path);
-}
-
-std::string ServerProcess::Log() const { return ReadFile(log_path_); }
-
-// Bounded wait, then SIGKILL so a hung server cannot hang the test.
-int ServerProcess::Stop(int sig) { return child_.Stop(absl::Seconds(10), sig); }
 
 absl::StatusOr<std::string> RunServerCommand(const std::vector<std::string>& args) {
   const std::string dir = FreshDir(absl::StrCat("cmd", getpid(), "_", core::SecureRandomHex(8)));

@@ -18,6 +18,7 @@
 #include "core/http/http_client.h"
 #include "nlohmann/json.hpp"
 #include "tests/testing/child_process.h"
+#include "tests/testing/server_process.h"
 
 namespace fastest::testing {
 
@@ -25,35 +26,17 @@ inline constexpr char kTestToken[] = "test-token-0123456789";
 
 // A fresh directory under $TEST_TMPDIR.
 std::string FreshDir(const std::string& name);
-// Runfiles path of a workspace-relative file ("server/fastest-server").
+// Runfiles path of a workspace-relative file ("server/fastest-server"): RunfilePath.
 std::string Runfile(const std::string& path);
 // The process backend plugin and the server binary.
 std::string ProcessBackendPath();
 std::string ServerBinaryPath();
 
-class ServerProcess {
- public:
-  // Starts fastest-server with --port=0 --port_file --data_dir=data_dir plus `args`; env gets
-  // FASTEST_API_TOKEN=kTestToken plus `env`. Waits until the port file appears.
-  static absl::StatusOr<std::unique_ptr<ServerProcess>> Start(
-      const std::string& data_dir, const std::vector<std::string>& args,
-      const std::map<std::string, std::string>& env = {});
-  ~ServerProcess();
-
-  int port() const { return port_; }
-  pid_t pid() const { return child_.pid(); }
-  std::string url(const std::string& path) const;
-  const std::string& log_path() const { return log_path_; }
-  std::string Log() const;
-
-  // Sends `sig` and waits for exit (10 s, then SIGKILL); returns the wait status (or -1).
-  int Stop(int sig);
-
- private:
-  ChildProcess child_;
-  int port_ = 0;
-  std::string log_path_;
-};
+// Starts fastest-server (tests/testing/server_process.h) with --port=0 --data_dir=data_dir plus
+// `args`; its environment is the test's own plus FASTEST_API_TOKEN=kTestToken plus `env`.
+absl::StatusOr<std::unique_ptr<ServerProcess>> LaunchServer(
+    const std::string& data_dir, const std::vector<std::string>& args,
+    const std::map<std::string, std::string>& env = {});
 
 // Runs the server binary to completion (e.g. `token create`), returning its stdout.
 absl::StatusOr<std::string> RunServerCommand(const std::vector<std::string>& args);

@@ -229,12 +229,13 @@ int main(int argc, char** argv) {
       server->Stop();
       fs::remove_all(server->data_dir());
     }
-    server = std::make_unique<testing::ServerProcess>(absl::StrCat(base, "/server-data-", round),
-                                                      token, testing::PickFreePort());
+    server = testing::MakeServer(absl::StrCat(base, "/server-data-", round), token,
+                                 testing::PickFreePort());
     std::vector<std::string> server_args;
     if (server_threads > 0) server_args.push_back(absl::StrCat("--threads=", server_threads));
     if (!fsync_blobs) server_args.push_back("--fsync_blobs=false");
-    server->set_extra_args(server_args);
+    server->options().args.insert(server->options().args.end(), server_args.begin(),
+                                  server_args.end());
     if (absl::Status s = server->Start(); !s.ok()) return s;
     server_pid = FindServerPid();
     api_holder = std::make_unique<core::ApiClient>(http, server->url(), token);

@@ -11,14 +11,14 @@
 #include "absl/strings/str_split.h"
 #include "backends/cloudflare/bridge_protocol.h"
 #include "core/crypto/secure_random.h"
-#include "server/http/responder.h"
+#include "core/net/responder.h"
 
 namespace fastest::tools::cf_bridge_emulator {
 namespace {
 
 namespace cf = ::fastest::backends::cloudflare;
-using server::http::Request;
-using server::http::Response;
+using net::Request;
+using net::Response;
 
 Response JsonText(int status, const std::string& body) {
   return Response::Text(status, body, "application/json");
@@ -56,7 +56,7 @@ std::string RandomSessionId() {
 // per line (session).
 class OutputEncoder {
  public:
-  OutputEncoder(std::shared_ptr<server::http::Responder> r, bool line_mode)
+  OutputEncoder(std::shared_ptr<net::Responder> r, bool line_mode)
       : r_(std::move(r)), line_mode_(line_mode) {}
 
   bool Add(int stream, absl::string_view bytes) {
@@ -103,7 +103,7 @@ class OutputEncoder {
     return true;
   }
 
-  std::shared_ptr<server::http::Responder> r_;
+  std::shared_ptr<net::Responder> r_;
   bool line_mode_;
   State streams_[2];
 };
@@ -221,7 +221,7 @@ std::optional<Container> BridgeEmulator::Resolve(const std::string& id,
   return std::nullopt;
 }
 
-void BridgeEmulator::Register(server::http::Router& router) {
+void BridgeEmulator::Register(net::Router& router) {
   auto async = [this](void (BridgeEmulator::*method)(const Request&, std::shared_ptr<Responder>)) {
     return [this, method](const Request& req, std::shared_ptr<Responder> r) {
       if (!Admit(req, r)) return;
@@ -342,15 +342,18 @@ void BridgeEmulator::Register(server::http::Router& router) {
     r->Send(JsonText(200, Dump(StateJson())));
   });
 
-  // Unmatched: 404 text under /v1 (Hono's default), 200 "OK" elsewhere (the stock worker).
-  for (const char* method : {"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"}) {
-    router.AddSync(method, "/v1/*", [](const Request&) {
+  // The emulator's own errors in the bridge's shape; unmatched routes as the worker answers them:
+  // 404 text under /v1 (Hono's default), 200 "OK" elsewhere (the stock worker).
+  router.SetErrorFormatter(
+      [](int status, absl::string_view code, absl::string_view message) {
+        return BridgeError(status, message, absl::AsciiStrToLower(code));
+      });
+  router.SetNotFound([](const Request& req) {
+    if (req.path == "/v1" || absl::StartsWith(req.path, "/v1/")) {
       return Response::Text(404, "404 Not Found", "text/plain; charset=UTF-8");
-    });
-    router.AddSync(method, "/*", [](const Request&) {
-      return Response::Text(200, "OK", "text/plain; charset=UTF-8");
-    });
-  }
+    }
+    return Response::Text(200, "OK", "text/plain; charset=UTF-8");
+  });
 }
 
 nlohmann::json BridgeEmulator::StateJson() {

@@ -2,7 +2,7 @@
 //
 // BridgeEmulator: the Cloudflare Sandbox bridge HTTP API (PROTOCOLS.md §4) served locally, with
 // each sandbox a Docker container (DockerSandboxes). Registers its routes on a
-// server/http HttpServer router. Endpoints, status codes, error JSON, SSE framing, base64, the
+// core/net HttpServer router. Endpoints, status codes, error JSON, SSE framing, base64, the
 // 32 MiB file limit, /workspace confinement, auth and capacity follow §4.1-§4.4; the limits of the
 // emulation are listed in tools/cf_bridge_emulator/README.md.
 //
@@ -29,7 +29,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "nlohmann/json.hpp"
-#include "server/http/router.h"
+#include "core/net/router.h"
 #include "tools/cf_bridge_emulator/docker_sandboxes.h"
 
 namespace fastest::tools::cf_bridge_emulator {
@@ -56,7 +56,7 @@ class BridgeEmulator {
   // Waits for request threads; removes every container.
   ~BridgeEmulator();
 
-  void Register(server::http::Router& router);
+  void Register(net::Router& router);
 
   void AddFault(const FaultRule& rule);
   void SetStall(int64_t ms, int count);
@@ -69,8 +69,8 @@ class BridgeEmulator {
     std::map<std::string, std::string> env;
     std::string cwd;
   };
-  using Responder = server::http::Responder;
-  using Request = server::http::Request;
+  using Responder = net::Responder;
+  using Request = net::Request;
 
   // Runs `fn` on its own thread (Docker calls block); tracked for shutdown.
   void Spawn(std::function<void()> fn);

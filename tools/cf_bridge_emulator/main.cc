@@ -16,7 +16,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "server/http/http_server.h"
+#include "core/net/http_server.h"
 #include "tools/cf_bridge_emulator/bridge_emulator.h"
 #include "tools/cf_bridge_emulator/docker_sandboxes.h"
 
@@ -117,7 +117,7 @@ int main(int argc, char** argv) {
   if (stall_ms > 0) emulator.SetStall(stall_ms, 1 << 30);
   if (cut_count > 0) emulator.SetCut(cut_count);
 
-  fastest::server::http::HttpServerOptions server_options;
+  fastest::net::HttpServerOptions server_options;
   server_options.host = host;
   server_options.port = port;
   server_options.threads = 2;
@@ -126,13 +126,13 @@ int main(int argc, char** argv) {
   server_options.read_timeout = absl::Seconds(120);
   server_options.cors_origin = "";  // no CORS (the default)
   if (verbose) {
-    server_options.access_log = [](const fastest::server::http::Request& req, int status,
+    server_options.access_log = [](const fastest::net::Request& req, int status,
                                    absl::Duration d) {
       std::fprintf(stderr, "cf-bridge-emulator: %s %s -> %d (%lld ms)\n", req.method.c_str(),
                    req.path.c_str(), status, static_cast<long long>(absl::ToInt64Milliseconds(d)));
     };
   }
-  fastest::server::http::HttpServer server(server_options);
+  fastest::net::HttpServer server(server_options);
   emulator.Register(server.router());
   absl::Status started = server.Start();
   if (!started.ok()) {

@@ -21,6 +21,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "core/crypto/secure_random.h"
 #include "core/http/http_client.h"
 #include "core/snapshot/safe_fs.h"
 #include "core/snapshot/sha256.h"
@@ -111,19 +112,7 @@ absl::StatusOr<std::string> LocalServer::Token() {
     if (!t.empty()) return t;
   }
   if (absl::Status s = core::MakeDirs(options_.data_dir, 0700); !s.ok()) return s;
-  unsigned char raw[24];
-  int fd = open("/dev/urandom", O_RDONLY);
-  if (fd < 0 || read(fd, raw, sizeof(raw)) != static_cast<ssize_t>(sizeof(raw))) {
-    if (fd >= 0) close(fd);
-    return absl::InternalError("cannot read /dev/urandom");
-  }
-  close(fd);
-  std::string token = "fst_local_";
-  static const char kHex[] = "0123456789abcdef";
-  for (unsigned char c : raw) {
-    token += kHex[c >> 4];
-    token += kHex[c & 15];
-  }
+  const std::string token = "fst_local_" + core::SecureRandomHex(24);
   if (absl::Status s = WriteFileAtomic(path, token + "\n", 0600); !s.ok()) return s;
   return token;
 }

@@ -13,7 +13,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
-#include "server/http/http_server.h"
+#include "core/net/http_server.h"
 #include "tools/model_stub/model_stub.h"
 #include "tools/model_stub/scenario.h"
 
@@ -63,7 +63,7 @@ int main(int argc, char** argv) {
   }
   size_t turns = scenario->turns.size();
 
-  fastest::server::http::HttpServerOptions options;
+  fastest::net::HttpServerOptions options;
   options.host = absl::GetFlag(FLAGS_host);
   options.port = absl::GetFlag(FLAGS_port);
   options.threads = 2;
@@ -79,7 +79,7 @@ int main(int argc, char** argv) {
     stub.RequireKey(key);
   }
   {
-    fastest::server::http::HttpServer server(options);
+    fastest::net::HttpServer server(options);
     stub.Register(server.router());
     if (absl::Status s = server.Start(); !s.ok()) {
       fprintf(stderr, "fastest-model-stub: cannot listen on %s:%d: %s\n", options.host.c_str(),

@@ -5,19 +5,20 @@
 #include <thread>
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "server/http/http_types.h"
-#include "server/http/responder.h"
+#include "core/net/http_types.h"
+#include "core/net/responder.h"
 
 namespace fastest::tools::model_stub {
 
-using server::http::Request;
-using server::http::Responder;
-using server::http::Response;
+using net::Request;
+using net::Responder;
+using net::Response;
 
 namespace {
 
@@ -222,8 +223,15 @@ nlohmann::json ModelStub::State() const {
 
 void ModelStub::RequireKey(std::string key) { shared_->required_key = std::move(key); }
 
-void ModelStub::Register(server::http::Router& router) {
+void ModelStub::Register(net::Router& router) {
   std::shared_ptr<Shared> shared = shared_;
+  // Errors the HTTP server answers itself (unknown route, body too large) in OpenAI's shape.
+  router.SetErrorFormatter([](int status, absl::string_view code, absl::string_view message) {
+    return Response::Json(status, {{"error",
+                                    {{"message", std::string(message)},
+                                     {"type", "invalid_request_error"},
+                                     {"code", absl::AsciiStrToLower(code)}}}});
+  });
   router.AddSync("GET", "/health", [](const Request&) {
     return Response::Json(200, {{"status", "ok"}, {"service", "fastest-model-stub"}});
   });

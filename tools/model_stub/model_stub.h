@@ -27,7 +27,7 @@
 #include <vector>
 
 #include "nlohmann/json.hpp"
-#include "server/http/router.h"
+#include "core/net/router.h"
 #include "tools/model_stub/scenario.h"
 
 namespace fastest::tools::model_stub {
@@ -51,7 +51,7 @@ class ModelStub {
   ModelStub& operator=(const ModelStub&) = delete;
 
   // Adds the routes; `this` must outlive the server.
-  void Register(server::http::Router& router);
+  void Register(net::Router& router);
 
   // Counters and per-session progress (also served at GET /stub/state).
   nlohmann::json State() const;

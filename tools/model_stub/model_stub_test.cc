@@ -9,7 +9,7 @@
 #include "core/http/http_client.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
-#include "server/http/http_server.h"
+#include "core/net/http_server.h"
 #include "tools/model_stub/scenario.h"
 
 namespace fastest::tools::model_stub {
@@ -56,7 +56,7 @@ class ModelStubTest : public ::testing::Test {
  protected:
   void Start(Scenario scenario) {
     stub_ = std::make_unique<ModelStub>(std::move(scenario), /*log_to_stderr=*/true);
-    server_ = std::make_unique<server::http::HttpServer>(server::http::HttpServerOptions());
+    server_ = std::make_unique<net::HttpServer>(net::HttpServerOptions());
     stub_->Register(server_->router());
     ASSERT_TRUE(server_->Start().ok());
     base_ = "http://127.0.0.1:" + std::to_string(server_->port());
@@ -83,7 +83,7 @@ class ModelStubTest : public ::testing::Test {
 
   HttpClient http_;
   std::unique_ptr<ModelStub> stub_;
-  std::unique_ptr<server::http::HttpServer> server_;
+  std::unique_ptr<net::HttpServer> server_;
   std::string base_;
 };
 
@@ -95,6 +95,21 @@ constexpr char kTwoTurns[] = R"({
     {"text": "All done."}
   ]
 })";
+
+// Unknown routes are answered in OpenAI's error shape, not the HTTP server's default.
+TEST_F(ModelStubTest, UnknownRouteGivesOpenAiStyleError) {
+  Start(MustParse(kTwoTurns));
+  HttpRequest req;
+  req.method = "GET";
+  req.url = base_ + "/v1/nope";
+  auto resp = http_.Send(req);
+  ASSERT_TRUE(resp.ok()) << resp.status();
+  EXPECT_EQ(resp->status, 404);
+  nlohmann::json body = nlohmann::json::parse(resp->body, nullptr, false);
+  ASSERT_TRUE(body.is_object()) << resp->body;
+  EXPECT_EQ(body["error"]["type"], "invalid_request_error");
+  EXPECT_EQ(body["error"]["code"], "not_found");
+}
 
 TEST_F(ModelStubTest, StreamsToolCallsThenTextWithSseFraming) {
   Start(MustParse(kTwoTurns));

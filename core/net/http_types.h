@@ -1,10 +1,11 @@
-// File: server/http/http_types.h
+// File: core/net/http_types.h
 //
-// Request / Response values of fastest's HTTP server, the error JSON shape of the Fastest API
-// (`{"error":{"code":STRING,"message":STRING}}`) and the single absl::Status -> HTTP mapping.
-#ifndef FASTEST_SERVER_HTTP_HTTP_TYPES_H_
-#define FASTEST_SERVER_HTTP_HTTP_TYPES_H_
+// Request / Response values of the HTTP server, the hook through which an application gives the
+// server's own errors (404, 413, ...) its error shape, and the absl::Status -> HTTP status mapping.
+#ifndef FASTEST_CORE_NET_HTTP_TYPES_H_
+#define FASTEST_CORE_NET_HTTP_TYPES_H_
 
+#include <functional>
 #include <map>
 #include <string>
 #include <utility>
@@ -14,7 +15,7 @@
 #include "absl/strings/string_view.h"
 #include "nlohmann/json.hpp"
 
-namespace fastest::server::http {
+namespace fastest::net {
 
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
@@ -51,19 +52,21 @@ struct Response {
   Response& SetHeader(std::string name, std::string value);
 };
 
-// `{"error":{"code":code,"message":message}}` with the given HTTP status.
-Response ErrorResponse(int http_status, absl::string_view code, absl::string_view message);
+// Builds the body of an error the server answers itself (unknown route, body too large, malformed
+// request, authentication refused, a handler that threw or did not answer). `code` is a stable
+// upper-case name (NOT_FOUND, PAYLOAD_TOO_LARGE, BAD_REQUEST, UNAUTHORIZED, INTERNAL_ERROR), the
+// message is for people. Each application gives its own shape (see Router::SetErrorFormatter).
+using ErrorFormatter =
+    std::function<Response(int http_status, absl::string_view code, absl::string_view message)>;
 
-// The one mapping of absl::StatusCode to HTTP:
-//   InvalidArgument/OutOfRange -> 400 BAD_REQUEST, Unauthenticated -> 401 UNAUTHORIZED,
-//   PermissionDenied -> 403 FORBIDDEN, NotFound -> 404 NOT_FOUND,
-//   FailedPrecondition/Aborted -> 409 INVALID_STATE, AlreadyExists -> 409 CONFLICT,
-//   ResourceExhausted -> 429 RESOURCE_EXHAUSTED, Unimplemented -> 501 NOT_IMPLEMENTED,
-//   Unavailable -> 503 UNAVAILABLE, DeadlineExceeded -> 504 TIMEOUT, others -> 500 INTERNAL_ERROR.
+// The default ErrorFormatter: `message` as text/plain.
+Response PlainTextError(int http_status, absl::string_view code, absl::string_view message);
+
+// The mapping of absl::StatusCode to HTTP status:
+//   InvalidArgument/OutOfRange -> 400, Unauthenticated -> 401, PermissionDenied -> 403,
+//   NotFound -> 404, FailedPrecondition/Aborted/AlreadyExists -> 409, ResourceExhausted -> 429,
+//   Unimplemented -> 501, Unavailable -> 503, DeadlineExceeded -> 504, others -> 500.
 int HttpStatusFromStatus(const absl::Status& status);
-std::string ErrorCodeFromStatus(const absl::Status& status);
-// ErrorResponse(HttpStatusFromStatus(s), ErrorCodeFromStatus(s), s.message()).
-Response ResponseFromStatus(const absl::Status& status);
 
 // Reason phrase for a status code ("Not Found").
 absl::string_view ReasonPhrase(int status);
@@ -71,6 +74,6 @@ absl::string_view ReasonPhrase(int status);
 // Percent-decoding ('+' stays '+' in paths; `plus_is_space` for query strings).
 std::string PercentDecode(absl::string_view in, bool plus_is_space);
 
-}  // namespace fastest::server::http
+}  // namespace fastest::net
 
-#endif  // FASTEST_SERVER_HTTP_HTTP_TYPES_H_
+#endif  // FASTEST_CORE_NET_HTTP_TYPES_H_

@@ -1,4 +1,4 @@
-#include "server/http/http_server.h"
+#include "core/net/http_server.h"
 
 #include <sys/resource.h>
 
@@ -23,9 +23,9 @@
 #include "boost/beast/core.hpp"
 #include "boost/beast/http.hpp"
 
-namespace fastest::server::http {
+namespace fastest::net {
 
-namespace net = boost::asio;
+namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = boost::asio::ip::tcp;
@@ -57,9 +57,14 @@ constexpr auto kAcceptBackoff = std::chrono::milliseconds(50);
 struct HttpServer::Context {
   HttpServerOptions options;
   Router router;
-  net::io_context ioc;
+  // One io_context per io thread, each run by that thread alone: a connection lives on one of
+  // them, so its handlers and the answers of cheap handlers never cross threads (no strand, no
+  // futex wake-up per request). The acceptor lives on the first.
+  std::vector<std::unique_ptr<asio::io_context>> iocs;
+  size_t next_ioc = 0;  // round-robin for new connections (acceptor's thread only)
   std::optional<tcp::acceptor> acceptor;
-  std::optional<net::signal_set> signals;
+  std::optional<asio::signal_set> signals;
+  std::optional<asio::thread_pool> workers;  // Execution::kWorkerPool handlers
 
   std::mutex mu;
   std::condition_variable cv;
@@ -68,7 +73,7 @@ struct HttpServer::Context {
   std::map<Session*, std::weak_ptr<Session>> sessions;
   std::map<std::string, int> connections_per_ip;
   int max_connections = 0;  // effective cap (options, RLIMIT_NOFILE)
-  std::optional<net::steady_timer> accept_backoff;
+  std::optional<asio::steady_timer> accept_backoff;
 
   explicit Context(HttpServerOptions o) : options(std::move(o)) {}
 };
@@ -110,7 +115,7 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
   }
 
   void Start() {
-    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->DoReadHeader(); });
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->DoReadHeader(); });
   }
 
   const std::string& ip() const { return ip_; }
@@ -119,7 +124,7 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
 
   // Called by the server on Stop(): idle connections close, busy ones finish their request.
   void OnServerStop() {
-    net::post(stream_.get_executor(), [self = shared_from_this()] {
+    asio::post(stream_.get_executor(), [self = shared_from_this()] {
       self->stopping_ = true;
       if (self->idle_) self->Close();
     });
@@ -127,19 +132,25 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
 
   // Last resort after the grace period.
   void ForceClose() {
-    net::post(stream_.get_executor(), [self = shared_from_this()] { self->Close(); });
+    asio::post(stream_.get_executor(), [self = shared_from_this()] { self->Close(); });
   }
 
   // ---- ResponseSink (any thread) ----
+  // dispatch: on the connection's own io thread (a handler answering at once) the answer is
+  // written without a queue round trip; from other threads it is posted.
   void SendResponse(Response response) override {
-    net::post(stream_.get_executor(),
+    asio::dispatch(stream_.get_executor(),
               [self = shared_from_this(), r = std::move(response)]() mutable {
                 self->DoWriteResponse(std::move(r), /*drain_after=*/false);
               });
   }
 
+  void SendError(int http_status, std::string code, std::string message) override {
+    SendResponse(ctx_->router.Error(http_status, code, message));
+  }
+
   void SendStreamHead(int status, HeaderList headers) override {
-    net::post(stream_.get_executor(),
+    asio::dispatch(stream_.get_executor(),
               [self = shared_from_this(), status, h = std::move(headers)]() mutable {
                 self->status_ = status;
                 self->Enqueue(self->FormatHead(status, h, /*chunked=*/true, 0));
@@ -147,7 +158,7 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
   }
 
   void SendStreamChunk(std::string data) override {
-    net::post(stream_.get_executor(), [self = shared_from_this(), d = std::move(data)] {
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this(), d = std::move(data)] {
       char size[32];
       std::snprintf(size, sizeof(size), "%zx\r\n", d.size());
       self->Enqueue(absl::StrCat(size, d, "\r\n"));
@@ -155,7 +166,7 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
   }
 
   void EndStream() override {
-    net::post(stream_.get_executor(), [self = shared_from_this()] {
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
       self->Enqueue("0\r\n\r\n");
       self->stream_ended_ = true;
       self->MaybeFinishStream();
@@ -196,7 +207,7 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
       FillRequestHead(req);
       if (!ctx_->options.admit_body(request_)) {
         keep_alive_ = false;
-        return DoWriteResponse(ErrorResponse(401, "UNAUTHORIZED", "Authentication required"),
+        return DoWriteResponse(ctx_->router.Error(401, "UNAUTHORIZED", "Authentication required"),
                                /*drain_after=*/true);
       }
     }
@@ -207,7 +218,7 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
     if (absl::AsciiStrToLower(std::string(req[bhttp::field::expect])) == "100-continue") {
       auto cont = std::make_shared<std::string>("HTTP/1.1 100 Continue\r\n\r\n");
       stream_.expires_after(ToChrono(ctx_->options.write_timeout));
-      net::async_write(stream_, net::buffer(*cont),
+      asio::async_write(stream_, asio::buffer(*cont),
                        [self = shared_from_this(), cont](beast::error_code ec, size_t) {
                          if (ec) return self->Close();
                          self->DoReadBody();
@@ -218,6 +229,8 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
   }
 
   void DoReadBody() {
+    // No body (a GET): nothing to read, and no read buffer to grow.
+    if (parser_->is_done()) return OnReadBody();
     stream_.expires_after(ToChrono(ctx_->options.read_timeout));
     if (auto len = parser_->content_length(); len && !parser_->chunked()) {
       // Straight into the body's own buffer: Beast would read into buffer_ and copy from there
@@ -234,7 +247,7 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
       body_.resize(std::min(body_expected_,
                             std::max({kInitialBody, body_.capacity(), buffer_.size()})));
       const size_t have = std::min<size_t>(buffer_.size(), body_.size());
-      net::buffer_copy(net::buffer(body_.data(), have), buffer_.data());
+      asio::buffer_copy(asio::buffer(body_.data(), have), buffer_.data());
       buffer_.consume(have);
       body_read_ = have;
       return ReadBodyBytes();
@@ -264,7 +277,7 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
       body_.resize(std::min(body_expected_, std::max(body_.size() * 2, kInitialBody)));
     }
     stream_.async_read_some(
-        net::buffer(body_.data() + body_read_, body_.size() - body_read_),
+        asio::buffer(body_.data() + body_read_, body_.size() - body_read_),
         [self = shared_from_this()](beast::error_code ec, size_t n) {
           if (ec) return self->Close();  // timeout, reset or EOF in the middle of a body
           self->body_read_ += n;
@@ -292,14 +305,14 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
     if (!parse_error) return Close();  // timeout, reset, EOF, stop: just drop the connection
     // A real parse error: say so, then close.
     keep_alive_ = false;
-    DoWriteResponse(ErrorResponse(400, "BAD_REQUEST", "Malformed HTTP request"),
+    DoWriteResponse(ctx_->router.Error(400, "BAD_REQUEST", "Malformed HTTP request"),
                     /*drain_after=*/false);
   }
 
   void SendTooLarge() {
     keep_alive_ = false;
     DoWriteResponse(
-        ErrorResponse(413, "PAYLOAD_TOO_LARGE",
+        ctx_->router.Error(413, "PAYLOAD_TOO_LARGE",
                       absl::StrCat("Request body exceeds the limit of ",
                                    ctx_->options.max_body_bytes, " bytes")),
         /*drain_after=*/true);
@@ -354,19 +367,33 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
       return;
     }
     bool path_matched = false;
-    const Handler* handler =
+    const Router::Route* route =
         ctx_->router.Match(request_.method, request_.path, &request_.params, &path_matched);
-    if (handler == nullptr) {
-      responder->Send(ErrorResponse(404, "NOT_FOUND", "Route not found"));
+    if (route == nullptr) {
+      responder->Send(ctx_->router.NotFound(request_));
       return;
     }
+    if (route->execution == Execution::kWorkerPool) {
+      // request_ stays as it is until this request is answered: the responder keeps the
+      // session alive, and the next request is read only after the answer is written.
+      asio::post(*ctx_->workers, [ctx = ctx_, route, &request = request_,
+                                  responder = std::move(responder)]() mutable {
+        RunHandler(*ctx, *route, request, std::move(responder));
+      });
+      return;
+    }
+    RunHandler(*ctx_, *route, request_, std::move(responder));
+  }
+
+  static void RunHandler(const HttpServer::Context& ctx, const Router::Route& route,
+                         const Request& request, std::shared_ptr<Responder> responder) {
     try {
-      (*handler)(request_, responder);
+      route.handler(request, responder);
     } catch (const std::exception& e) {
       // Handlers should not throw; this keeps a bug from killing the process.
-      responder->Send(ErrorResponse(500, "INTERNAL_ERROR", e.what()));
+      responder->Send(ctx.router.Error(500, "INTERNAL_ERROR", e.what()));
     } catch (...) {
-      responder->Send(ErrorResponse(500, "INTERNAL_ERROR", "unknown error"));
+      responder->Send(ctx.router.Error(500, "INTERNAL_ERROR", "unknown error"));
     }
   }
 
@@ -418,21 +445,38 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
   }
 
   void DoWriteNext() {
-    if (out_.empty()) {
-      writing_ = false;
-      MaybeFinishStream();
+    // Most answers fit the socket's send buffer: they are written at once, without arming the
+    // write deadline or a trip through the event loop. What does not fit goes out asynchronously
+    // under the deadline.
+    while (!out_.empty()) {
+      const OutBuffer& front = out_.front();
+      const size_t total = front.head.size() + front.body.size();
+      std::array<asio::const_buffer, 2> buffers = {asio::buffer(front.head),
+                                                   asio::buffer(front.body)};
+      beast::error_code ec;
+      auto& socket = stream_.socket();
+      if (!socket.non_blocking()) socket.non_blocking(true, ec);
+      const size_t written = ec ? 0 : socket.write_some(buffers, ec);
+      if (ec && ec != asio::error::would_block && ec != asio::error::try_again) return Close();
+      if (written == total) {
+        out_.pop_front();
+        continue;
+      }
+      writing_ = true;
+      stream_.expires_after(ToChrono(ctx_->options.write_timeout));
+      const size_t head_done = std::min(written, front.head.size());
+      buffers = {asio::buffer(front.head) + head_done,
+                 asio::buffer(front.body) + (written - head_done)};
+      asio::async_write(stream_, buffers,
+                        [self = shared_from_this()](beast::error_code ec, size_t) {
+                          if (ec) return self->Close();
+                          self->out_.pop_front();
+                          self->DoWriteNext();
+                        });
       return;
     }
-    writing_ = true;
-    stream_.expires_after(ToChrono(ctx_->options.write_timeout));
-    const OutBuffer& front = out_.front();
-    std::array<net::const_buffer, 2> buffers = {net::buffer(front.head), net::buffer(front.body)};
-    net::async_write(stream_, buffers,
-                     [self = shared_from_this()](beast::error_code ec, size_t) {
-                       if (ec) return self->Close();
-                       self->out_.pop_front();
-                       self->DoWriteNext();
-                     });
+    writing_ = false;
+    MaybeFinishStream();
   }
 
   void MaybeFinishStream() {
@@ -458,7 +502,7 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
   }
 
   void DoDrain() {
-    stream_.async_read_some(net::buffer(drain_buf_),
+    stream_.async_read_some(asio::buffer(drain_buf_),
                             [self = shared_from_this()](beast::error_code ec, size_t) {
                               if (ec) return self->Close();
                               self->DoDrain();
@@ -537,21 +581,22 @@ void BackOffAccept(std::shared_ptr<HttpServer::Context> ctx) {
   }
   ctx->accept_backoff->expires_after(kAcceptBackoff);
   ctx->accept_backoff->async_wait([ctx](beast::error_code ec) {
-    if (ec == net::error::operation_aborted || !ctx->acceptor->is_open()) return;
+    if (ec == asio::error::operation_aborted || !ctx->acceptor->is_open()) return;
     DoAccept(ctx);
   });
 }
 
 void DoAccept(std::shared_ptr<HttpServer::Context> ctx) {
   ctx->acceptor->async_accept(
-      net::make_strand(ctx->ioc), [ctx](beast::error_code ec, tcp::socket socket) {
-        if (ec == net::error::operation_aborted || !ctx->acceptor->is_open()) return;
+      *ctx->iocs[ctx->next_ioc++ % ctx->iocs.size()],
+      [ctx](beast::error_code ec, tcp::socket socket) {
+        if (ec == asio::error::operation_aborted || !ctx->acceptor->is_open()) return;
         {
           std::lock_guard<std::mutex> lock(ctx->mu);
           if (ctx->stopping) return;
         }
-        if (ec == net::error::no_descriptors || ec.value() == ENFILE ||
-            ec == net::error::no_buffer_space || ec == net::error::no_memory) {
+        if (ec == asio::error::no_descriptors || ec.value() == ENFILE ||
+            ec == asio::error::no_buffer_space || ec == asio::error::no_memory) {
           return BackOffAccept(ctx);
         }
         if (!ec) {
@@ -587,7 +632,10 @@ void DoAccept(std::shared_ptr<HttpServer::Context> ctx) {
 }  // namespace
 
 HttpServer::HttpServer(HttpServerOptions options)
-    : ctx_(std::make_shared<Context>(std::move(options))) {}
+    : ctx_(std::make_shared<Context>(std::move(options))) {
+  const int n = std::max(1, ctx_->options.threads);
+  for (int i = 0; i < n; ++i) ctx_->iocs.push_back(std::make_unique<asio::io_context>(1));
+}
 
 HttpServer::~HttpServer() { Stop(); }
 
@@ -596,15 +644,15 @@ Router& HttpServer::router() { return ctx_->router; }
 absl::Status HttpServer::Start() {
   if (started_) return absl::FailedPreconditionError("server already started");
   beast::error_code ec;
-  auto address = net::ip::make_address(ctx_->options.host, ec);
+  auto address = asio::ip::make_address(ctx_->options.host, ec);
   if (ec) return absl::InvalidArgumentError(absl::StrCat("bad host '", ctx_->options.host, "'"));
   tcp::endpoint endpoint(address, static_cast<uint16_t>(ctx_->options.port));
-  ctx_->acceptor.emplace(net::make_strand(ctx_->ioc));
+  ctx_->acceptor.emplace(*ctx_->iocs[0]);
   auto& acc = *ctx_->acceptor;
   acc.open(endpoint.protocol(), ec);
-  if (!ec) acc.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) acc.set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec) acc.bind(endpoint, ec);
-  if (!ec) acc.listen(net::socket_base::max_listen_connections, ec);
+  if (!ec) acc.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", ctx_->options.host, ":",
                                                ctx_->options.port, ": ", ec.message()));
@@ -616,21 +664,22 @@ absl::Status HttpServer::Start() {
     ctx_->max_connections = std::max(8, std::min(ctx_->max_connections, fd_room));
   }
   ctx_->accept_backoff.emplace(ctx_->acceptor->get_executor());
+  ctx_->workers.emplace(static_cast<size_t>(std::max(1, ctx_->options.worker_threads)));
   started_ = true;
   DoAccept(ctx_);
-  int n = std::max(1, ctx_->options.threads);
-  for (int i = 0; i < n; ++i) {
-    threads_.emplace_back([ctx = ctx_] {
-      // run() returns once stop() is called; the work guard is the open acceptor + sessions.
-      auto guard = net::make_work_guard(ctx->ioc);
-      ctx->ioc.run();
+  for (size_t i = 0; i < ctx_->iocs.size(); ++i) {
+    threads_.emplace_back([ctx = ctx_, i] {
+      // run() returns once stop() is called; the work guard keeps an idle io_context running.
+      asio::io_context& ioc = *ctx->iocs[i];
+      auto guard = asio::make_work_guard(ioc);
+      ioc.run();
     });
   }
   return absl::OkStatus();
 }
 
 void HttpServer::StopOnSignals() {
-  ctx_->signals.emplace(ctx_->ioc, SIGINT, SIGTERM);
+  ctx_->signals.emplace(*ctx_->iocs[0], SIGINT, SIGTERM);
   ctx_->signals->async_wait([this](beast::error_code ec, int) {
     if (!ec) RequestStop();
   });
@@ -664,7 +713,7 @@ void HttpServer::Stop() {
       if (auto s = weak.lock()) sessions.push_back(std::move(s));
     }
   }
-  net::post(ctx_->acceptor->get_executor(), [ctx = ctx_] {
+  asio::post(ctx_->acceptor->get_executor(), [ctx = ctx_] {
     beast::error_code ec;
     ctx->acceptor->close(ec);
     if (ctx->accept_backoff) ctx->accept_backoff->cancel();
@@ -688,9 +737,10 @@ void HttpServer::Stop() {
     ctx_->cv.wait_for(lock, std::chrono::milliseconds(500),
                       [&] { return ctx_->sessions.empty(); });
   }
-  ctx_->ioc.stop();
+  for (auto& ioc : ctx_->iocs) ioc->stop();
   for (auto& t : threads_) t.join();
   threads_.clear();
+  ctx_->workers->join();  // handlers still running finish; their answers go nowhere
 }
 
 int HttpServer::open_connections() const {
@@ -698,4 +748,4 @@ int HttpServer::open_connections() const {
   return static_cast<int>(ctx_->sessions.size());
 }
 
-}  // namespace fastest::server::http
+}  // namespace fastest::net

@@ -1,17 +1,20 @@
-// File: server/http/http_server.h
+// File: core/net/http_server.h
 //
-// HttpServer: a small asynchronous HTTP/1.1 server on Boost.Asio + Beast, reused by
-// fastest-server and by test tools (bridge emulator, model stub).
+// HttpServer: a small asynchronous HTTP/1.1 server on Boost.Asio + Beast, used by fastest-server
+// and by test tools (bridge emulator, model stub). It knows no application's error shape: the
+// errors it answers itself (below) go through the router's ErrorFormatter.
 //
-//   - No thread per connection: `threads` io_context threads serve every connection; each
-//     connection runs on its own strand, so its handlers never race.
+//   - No thread per connection: `threads` io threads, each with its own io_context, serve every
+//     connection; a connection stays on one of them, so its handlers never race and an answer
+//     given at once is written on the same thread (no hand-off). Routes added with
+//     Execution::kWorkerPool run on `worker_threads` pool threads instead, so blocking handlers
+//     (SQLite, fsync) never hold an io thread.
 //   - Each read has a deadline (`read_timeout`, beast::tcp_stream::expires_after): slow or
 //     half-open clients are dropped without holding resources. While a handler is working the
 //     connection has no deadline (a /run-job may legitimately take minutes).
-//   - Bodies above `max_body_bytes` -> 413 `{"error":{"code":"PAYLOAD_TOO_LARGE",...}}` (checked on
-//     Content-Length before reading, and while reading chunked bodies). `Expect: 100-continue`
-//     is answered. Unparseable requests -> 400 BAD_REQUEST. Unknown routes -> 404
-//     `{"error":{"code":"NOT_FOUND","message":"Route not found"}}`.
+//   - Bodies above `max_body_bytes` -> 413 PAYLOAD_TOO_LARGE (checked on Content-Length before
+//     reading, and while reading chunked bodies). `Expect: 100-continue` is answered.
+//     Unparseable requests -> 400 BAD_REQUEST. Unknown routes -> Router::NotFound (404 NOT_FOUND).
 //   - Keep-alive (one request at a time per connection); chunked / SSE streaming via Responder.
 //   - CORS off by default; `cors_origin` allows one origin (OPTIONS -> 204).
 //   - Before auth, nothing expensive: `admit_body` sees the head before any body byte is read
@@ -29,7 +32,8 @@
 //
 // Example:
 //   HttpServerOptions options;  // 127.0.0.1, port 0
-//   fastest::server::http::HttpServer server(options);
+//   fastest::net::HttpServer server(options);
+//   server.router().SetErrorFormatter(MyErrorShape);  // optional
 //   server.router().AddSync("GET", "/health", [](const Request&) {
 //     return Response::Json(200, {{"status", "ok"}});
 //   });
@@ -42,8 +46,8 @@
 //   printf("listening on %d\n", server.port());
 //   server.StopOnSignals();
 //   server.Wait();  // until SIGINT/SIGTERM or Stop()
-#ifndef FASTEST_SERVER_HTTP_HTTP_SERVER_H_
-#define FASTEST_SERVER_HTTP_HTTP_SERVER_H_
+#ifndef FASTEST_CORE_NET_HTTP_SERVER_H_
+#define FASTEST_CORE_NET_HTTP_SERVER_H_
 
 #include <cstddef>
 #include <functional>
@@ -54,16 +58,18 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
-#include "server/http/http_types.h"
-#include "server/http/responder.h"
-#include "server/http/router.h"
+#include "core/net/http_types.h"
+#include "core/net/responder.h"
+#include "core/net/router.h"
 
-namespace fastest::server::http {
+namespace fastest::net {
 
 struct HttpServerOptions {
   std::string host = "127.0.0.1";
   int port = 0;  // 0 = pick a free port; see port()
-  int threads = 2;
+  int threads = 2;  // io threads
+  // Threads for routes added with Execution::kWorkerPool (blocking handlers).
+  int worker_threads = 4;
   size_t max_body_bytes = 64 * 1024 * 1024;
   absl::Duration read_timeout = absl::Seconds(30);
   absl::Duration write_timeout = absl::Seconds(60);
@@ -124,6 +130,6 @@ class HttpServer {
   bool stopped_ = false;
 };
 
-}  // namespace fastest::server::http
+}  // namespace fastest::net
 
-#endif  // FASTEST_SERVER_HTTP_HTTP_SERVER_H_
+#endif  // FASTEST_CORE_NET_HTTP_SERVER_H_

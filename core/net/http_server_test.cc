@@ -1,4 +1,4 @@
-#include "server/http/http_server.h"
+#include "core/net/http_server.h"
 
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -12,17 +12,23 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 
-namespace fastest::server::http {
+namespace fastest::net {
 namespace {
 
 using core::HttpClient;
 using core::HttpRequest;
 
+// An application's error shape, to show the server's own errors go through it.
+Response TestErrorShape(int http_status, absl::string_view code, absl::string_view message) {
+  return Response::Json(http_status, {{"code", std::string(code)}, {"message", std::string(message)}});
+}
+
 class HttpServerTest : public ::testing::Test {
  protected:
-  void StartServer(HttpServerOptions options = {}) {
+  void StartServer(HttpServerOptions options = {}, bool plain_errors = false) {
     server_ = std::make_unique<HttpServer>(options);
     Router& r = server_->router();
+    if (!plain_errors) r.SetErrorFormatter(TestErrorShape);
     r.AddSync("GET", "/health", [](const Request&) {
       return Response::Json(200, {{"status", "ok"}});
     });
@@ -50,8 +56,9 @@ class HttpServerTest : public ::testing::Test {
       }).detach();
     });
     r.AddSync("GET", "/status/:code", [](const Request& req) {
-      return ResponseFromStatus(absl::Status(
-          static_cast<absl::StatusCode>(std::stoi(req.Param("code"))), "boom"));
+      return Response::Text(HttpStatusFromStatus(absl::Status(
+                                static_cast<absl::StatusCode>(std::stoi(req.Param("code"))), "boom")),
+                            "boom");
     });
     ASSERT_TRUE(server_->Start().ok());
     base_ = "http://127.0.0.1:" + std::to_string(server_->port());
@@ -100,7 +107,7 @@ TEST_F(HttpServerTest, RoutesParamsAndLiteralPrecedence) {
   EXPECT_EQ(j["q"], "a b c");
   r = Do("GET", "/nope");
   EXPECT_EQ(r.status, 404);
-  EXPECT_EQ(r.body, R"({"error":{"code":"NOT_FOUND","message":"Route not found"}})");
+  EXPECT_EQ(r.body, R"({"code":"NOT_FOUND","message":"Route not found"})");
   EXPECT_EQ(r.Header("access-control-allow-origin"), "");  // CORS is off by default
   EXPECT_EQ(Do("OPTIONS", "/health").status, 404);  // no CORS preflight either
 }
@@ -112,6 +119,7 @@ TEST_F(HttpServerTest, DeferredStreamingAndForgottenResponses) {
   EXPECT_EQ(r.body, R"({"later":true})");
   r = Do("GET", "/forgotten");
   EXPECT_EQ(r.status, 500);
+  EXPECT_EQ(r.body, R"({"code":"INTERNAL_ERROR","message":"handler did not respond"})");
   r = Do("GET", "/sse");
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.Header("content-type"), "text/event-stream");
@@ -128,7 +136,7 @@ TEST_F(HttpServerTest, BodyLimitGives413) {
   auto r = Do("POST", "/echo", std::string(5000, 'a'));
   EXPECT_EQ(r.status, 413);
   auto j = nlohmann::json::parse(r.body);
-  EXPECT_EQ(j["error"]["code"], "PAYLOAD_TOO_LARGE");
+  EXPECT_EQ(j["code"], "PAYLOAD_TOO_LARGE");
   // Large body with Expect: 100-continue (curl adds it above 1 MiB).
   r = Do("POST", "/echo", std::string(2 << 20, 'b'));
   EXPECT_EQ(r.status, 413);
@@ -141,9 +149,73 @@ TEST_F(HttpServerTest, StatusMapping) {
   EXPECT_EQ(Do("GET", "/status/3").status, 400);
   EXPECT_EQ(Do("GET", "/status/9").status, 409);
   EXPECT_EQ(Do("GET", "/status/16").status, 401);
-  auto r = Do("GET", "/status/13");
-  EXPECT_EQ(r.status, 500);
-  EXPECT_EQ(r.body, R"({"error":{"code":"INTERNAL_ERROR","message":"boom"}})");
+  EXPECT_EQ(Do("GET", "/status/13").status, 500);
+}
+
+// Without a formatter the server's errors are plain text; unmatched routes can be answered by
+// the application.
+TEST_F(HttpServerTest, PlainTextErrorsByDefaultAndReplaceableNotFound) {
+  HttpServerOptions options;
+  options.max_body_bytes = 10;
+  StartServer(options, /*plain_errors=*/true);
+  auto r = Do("GET", "/nope");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(r.body, "Route not found\n");
+  EXPECT_EQ(r.Header("content-type"), "text/plain; charset=utf-8");
+  r = Do("POST", "/echo", std::string(100, 'a'));
+  EXPECT_EQ(r.status, 413);
+  EXPECT_EQ(r.body, "Request body exceeds the limit of 10 bytes\n");
+}
+
+// A blocking handler on the worker pool does not hold the only io thread: /health answers while
+// it sleeps, and its request (body included) is intact when it answers.
+TEST_F(HttpServerTest, WorkerPoolHandlersDoNotBlockTheIoThread) {
+  HttpServerOptions options;
+  options.threads = 1;
+  options.worker_threads = 2;
+  server_ = std::make_unique<HttpServer>(options);
+  std::atomic<bool> on_io_thread{true};
+  std::thread::id io_thread;
+  server_->router().AddSync("GET", "/health", [&io_thread](const Request&) {
+    io_thread = std::this_thread::get_id();
+    return Response::Text(200, "ok");
+  });
+  server_->router().AddSync(
+      "POST", "/slow/:id",
+      [&](const Request& req) {
+        on_io_thread = std::this_thread::get_id() == io_thread;
+        std::this_thread::sleep_for(std::chrono::milliseconds(800));
+        return Response::Text(200, req.Param("id") + ":" + req.body);
+      },
+      Execution::kWorkerPool);
+  ASSERT_TRUE(server_->Start().ok());
+  base_ = "http://127.0.0.1:" + std::to_string(server_->port());
+  ASSERT_EQ(Do("GET", "/health").status, 200);
+
+  std::thread slow([&] { EXPECT_EQ(Do("POST", "/slow/7", "payload").body, "7:payload"); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const auto start = std::chrono::steady_clock::now();
+  HttpClient other;
+  HttpRequest health;
+  health.url = base_ + "/health";
+  auto r = other.Send(health);
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_LT(elapsed, std::chrono::milliseconds(500));
+  slow.join();
+  EXPECT_FALSE(on_io_thread.load());
+}
+
+TEST(RouterTest, NotFoundHandlerSeesTheRequest) {
+  Router router;
+  EXPECT_EQ(router.NotFound(Request{}).status, 404);
+  router.SetNotFound([](const Request& req) { return Response::Text(200, "fallback " + req.path); });
+  Request req;
+  req.path = "/anything";
+  Response r = router.NotFound(req);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "fallback /anything");
 }
 
 // Raw socket helper: connect to the server.
@@ -366,4 +438,4 @@ TEST_F(HttpServerTest, IdleConnectionsMakeRoomAtTheCap) {
 }
 
 }  // namespace
-}  // namespace fastest::server::http
+}  // namespace fastest::net

@@ -1,4 +1,4 @@
-// File: server/http/responder.h
+// File: core/net/responder.h
 //
 // Responder: how a handler answers one request, now or later, from any thread.
 //
@@ -7,7 +7,8 @@
 //   - StartStream(status, headers) + Write(...)... + End(): a chunked response, e.g.
 //     server-sent events (`Content-Type: text/event-stream`, see SendEvent). Write returns false
 //     once the client is gone so a producer can stop.
-//   - A Responder dropped without an answer sends 500 INTERNAL_ERROR "handler did not respond",
+//   - A Responder dropped without an answer sends 500 INTERNAL_ERROR "handler did not respond"
+//     (in the router's error shape),
 //     and a stream dropped without End() is ended, so a connection is never left hanging.
 //
 // Thread-safety: all methods may be called from any thread; they post to the connection strand.
@@ -20,18 +21,19 @@
 //   r->StartStream(200, {{"Content-Type", "text/event-stream"}});
 //   r->SendEvent("message", "{\"x\":1}");
 //   r->End();
-#ifndef FASTEST_SERVER_HTTP_RESPONDER_H_
-#define FASTEST_SERVER_HTTP_RESPONDER_H_
+#ifndef FASTEST_CORE_NET_RESPONDER_H_
+#define FASTEST_CORE_NET_RESPONDER_H_
 
+#include <atomic>
 #include <memory>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
-#include "server/http/http_types.h"
+#include "core/net/http_types.h"
 
-namespace fastest::server::http {
+namespace fastest::net {
 
 namespace internal {
 // Implemented by the connection; every call is thread-safe and asynchronous.
@@ -39,6 +41,8 @@ class ResponseSink {
  public:
   virtual ~ResponseSink() = default;
   virtual void SendResponse(Response response) = 0;
+  // An error in the application's error shape (Router::Error).
+  virtual void SendError(int http_status, std::string code, std::string message) = 0;
   virtual void SendStreamHead(int status, HeaderList headers) = 0;
   virtual void SendStreamChunk(std::string data) = 0;
   virtual void EndStream() = 0;
@@ -67,11 +71,13 @@ class Responder {
 
  private:
   enum class State { kNew, kStreaming, kDone };
-  mutable absl::Mutex mu_;
-  State state_ ABSL_GUARDED_BY(mu_) = State::kNew;
+  // Atomic: a plain Send (the common case) takes no lock; mu_ orders a stream's head, chunks and
+  // end against each other.
+  absl::Mutex mu_;
+  std::atomic<State> state_{State::kNew};
   std::shared_ptr<internal::ResponseSink> sink_;
 };
 
-}  // namespace fastest::server::http
+}  // namespace fastest::net
 
-#endif  // FASTEST_SERVER_HTTP_RESPONDER_H_
+#endif  // FASTEST_CORE_NET_RESPONDER_H_

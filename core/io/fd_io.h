@@ -1,9 +1,9 @@
-// File: server/store/fd_io.h
+// File: core/io/fd_io.h
 //
-// Whole-buffer reads and writes on a file descriptor (retrying EINTR and short transfers), shared
-// by the pack files and the loose manifest files.
-#ifndef FASTEST_SERVER_STORE_FD_IO_H_
-#define FASTEST_SERVER_STORE_FD_IO_H_
+// Whole-buffer reads and writes on a file descriptor, retrying EINTR and short transfers (the
+// store's pack files and loose manifest files use them).
+#ifndef FASTEST_CORE_IO_FD_IO_H_
+#define FASTEST_CORE_IO_FD_IO_H_
 
 #include <unistd.h>
 
@@ -11,7 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 
-namespace fastest::server {
+namespace fastest::core {
 
 // Writes all of data; false on an error (errno says which) or a zero-byte write.
 inline bool WriteFully(int fd, const char* data, size_t size) {
@@ -38,6 +38,6 @@ inline bool ReadFullyAt(int fd, char* dst, size_t size, uint64_t offset) {
   return true;
 }
 
-}  // namespace fastest::server
+}  // namespace fastest::core
 
-#endif  // FASTEST_SERVER_STORE_FD_IO_H_
+#endif  // FASTEST_CORE_IO_FD_IO_H_

@@ -1,11 +1,12 @@
-#include "server/http/http_types.h"
+#include "core/net/http_types.h"
 
 #include <cctype>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 
-namespace fastest::server::http {
+namespace fastest::net {
 
 std::string Request::Header(absl::string_view name) const {
   for (const auto& [k, v] : headers) {
@@ -56,11 +57,8 @@ Response& Response::SetHeader(std::string name, std::string value) {
   return *this;
 }
 
-Response ErrorResponse(int http_status, absl::string_view code, absl::string_view message) {
-  nlohmann::json j;
-  j["error"]["code"] = std::string(code);
-  j["error"]["message"] = std::string(message);
-  return Response::Json(http_status, j);
+Response PlainTextError(int http_status, absl::string_view /*code*/, absl::string_view message) {
+  return Response::Text(http_status, absl::StrCat(message, "\n"));
 }
 
 int HttpStatusFromStatus(const absl::Status& status) {
@@ -91,40 +89,6 @@ int HttpStatusFromStatus(const absl::Status& status) {
     default:
       return 500;
   }
-}
-
-std::string ErrorCodeFromStatus(const absl::Status& status) {
-  switch (status.code()) {
-    case absl::StatusCode::kInvalidArgument:
-    case absl::StatusCode::kOutOfRange:
-      return "BAD_REQUEST";
-    case absl::StatusCode::kUnauthenticated:
-      return "UNAUTHORIZED";
-    case absl::StatusCode::kPermissionDenied:
-      return "FORBIDDEN";
-    case absl::StatusCode::kNotFound:
-      return "NOT_FOUND";
-    case absl::StatusCode::kFailedPrecondition:
-    case absl::StatusCode::kAborted:
-      return "INVALID_STATE";
-    case absl::StatusCode::kAlreadyExists:
-      return "CONFLICT";
-    case absl::StatusCode::kResourceExhausted:
-      return "RESOURCE_EXHAUSTED";
-    case absl::StatusCode::kUnimplemented:
-      return "NOT_IMPLEMENTED";
-    case absl::StatusCode::kUnavailable:
-      return "UNAVAILABLE";
-    case absl::StatusCode::kDeadlineExceeded:
-      return "TIMEOUT";
-    default:
-      return "INTERNAL_ERROR";
-  }
-}
-
-Response ResponseFromStatus(const absl::Status& status) {
-  return ErrorResponse(HttpStatusFromStatus(status), ErrorCodeFromStatus(status),
-                       status.message());
 }
 
 absl::string_view ReasonPhrase(int status) {
@@ -175,4 +139,4 @@ std::string PercentDecode(absl::string_view in, bool plus_is_space) {
   return out;
 }
 
-}  // namespace fastest::server::http
+}  // namespace fastest::net

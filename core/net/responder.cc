@@ -1,49 +1,40 @@
-#include "server/http/responder.h"
+#include "core/net/responder.h"
 
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 
-namespace fastest::server::http {
+namespace fastest::net {
 
 Responder::Responder(std::shared_ptr<internal::ResponseSink> sink) : sink_(std::move(sink)) {}
 
 Responder::~Responder() {
-  State state;
-  {
-    absl::MutexLock lock(&mu_);
-    state = state_;
-  }
+  const State state = state_.load();
   if (state == State::kNew) {
-    sink_->SendResponse(ErrorResponse(500, "INTERNAL_ERROR", "handler did not respond"));
+    sink_->SendError(500, "INTERNAL_ERROR", "handler did not respond");
   } else if (state == State::kStreaming) {
     sink_->EndStream();
   }
 }
 
 void Responder::Send(Response response) {
-  {
-    absl::MutexLock lock(&mu_);
-    if (state_ != State::kNew) return;
-    state_ = State::kDone;
-  }
+  State expected = State::kNew;
+  if (!state_.compare_exchange_strong(expected, State::kDone)) return;
   sink_->SendResponse(std::move(response));
 }
 
 bool Responder::StartStream(int status, HeaderList headers) {
-  {
-    absl::MutexLock lock(&mu_);
-    if (state_ != State::kNew) return false;
-    state_ = State::kStreaming;
-  }
+  absl::MutexLock lock(&mu_);  // a Write from another thread waits for the head
+  State expected = State::kNew;
+  if (!state_.compare_exchange_strong(expected, State::kStreaming)) return false;
   sink_->SendStreamHead(status, std::move(headers));
   return true;
 }
 
 bool Responder::Write(absl::string_view data) {
   absl::MutexLock lock(&mu_);
-  if (state_ != State::kStreaming || sink_->IsClosed()) return false;
+  if (state_.load() != State::kStreaming || sink_->IsClosed()) return false;
   if (data.empty()) return true;  // an empty chunk would end the stream
   sink_->SendStreamChunk(std::string(data));
   return true;
@@ -62,17 +53,14 @@ bool Responder::SendEvent(absl::string_view event, absl::string_view data) {
 void Responder::End() {
   {
     absl::MutexLock lock(&mu_);
-    if (state_ != State::kStreaming) return;
-    state_ = State::kDone;
+    if (state_.load() != State::kStreaming) return;
+    state_.store(State::kDone);
   }
   sink_->EndStream();
 }
 
-bool Responder::responded() const {
-  absl::MutexLock lock(&mu_);
-  return state_ != State::kNew;
-}
+bool Responder::responded() const { return state_.load() != State::kNew; }
 
 bool Responder::client_closed() const { return sink_->IsClosed(); }
 
-}  // namespace fastest::server::http
+}  // namespace fastest::net
