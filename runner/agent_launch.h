@@ -17,6 +17,7 @@
 #define FASTEST_RUNNER_AGENT_LAUNCH_H_
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -37,6 +38,10 @@ struct AgentLaunch {
 
 // Hands `root` and everything below it (symlinks themselves, not their targets) to uid:gid.
 absl::Status ChownTree(const std::string& root, int uid, int gid);
+
+// Environment that saves OpenCode per-start and per-step work the sandbox does not need (set
+// for every OpenCode launch; the generated config also has "snapshot": false).
+const std::vector<std::pair<std::string, std::string>>& OpenCodeSpeedSettings();
 
 // Variables removed from the agent's environment.
 bool IsRunnerCredential(const std::string& name);

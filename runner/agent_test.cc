@@ -79,6 +79,9 @@ TEST(AgentLaunchTest, OpenCodeAnthropicFromKey) {
   // The workspace's own opencode.json must not override ours; no models.dev fetch.
   EXPECT_EQ(l->env.at("OPENCODE_DISABLE_PROJECT_CONFIG"), "1");
   EXPECT_EQ(l->env.at("OPENCODE_DISABLE_MODELS_FETCH"), "1");
+  // No per-step git snapshot of the workspace, no file watcher.
+  EXPECT_EQ(cfg["snapshot"], false);
+  EXPECT_EQ(l->env.at("OPENCODE_EXPERIMENTAL_DISABLE_FILEWATCHER"), "1");
   // Even if the sandbox environment tried to turn them off.
   env["OPENCODE_DISABLE_PROJECT_CONFIG"] = "0";
   c = RunnerConfigFromEnv(env);
