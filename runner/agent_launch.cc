@@ -219,8 +219,15 @@ absl::StatusOr<AgentLaunch> PrepareAgentLaunch(const RunnerConfig& config,
   for (const auto& [name, value] : OpenCodeSpeedSettings()) launch.env[name] = value;
   // A prompt starting with '-' would be parsed as a flag.
   std::string message = absl::StartsWith(prompt, "-") ? " " + prompt : prompt;
-  launch.argv = {config.opencode_bin, "run", "--format", "json", "--model",
-                 absl::StrCat(choice->provider, "/", choice->model), message};
+  launch.provider_id = choice->provider;
+  launch.model_id = choice->model;
+  if (Get(config.env, "FASTEST_OPENCODE_MODE") == "run") {
+    launch.argv = {config.opencode_bin, "run", "--format", "json", "--model",
+                   absl::StrCat(choice->provider, "/", choice->model), message};
+  } else {
+    launch.serve = true;
+    launch.argv = {config.opencode_bin, "serve", "--hostname", "127.0.0.1", "--port", "0"};
+  }
   launch.description = absl::StrCat("opencode (", choice->provider, "/", choice->model, ")");
   if (launch.uid >= 0) FASTEST_RETURN_IF_ERROR(ChownTree(home, launch.uid, launch.gid));
   return launch;

@@ -15,6 +15,7 @@
 #include "core/snapshot/sha256.h"
 #include "runner/agent_launch.h"
 #include "runner/agent_process.h"
+#include "runner/opencode_serve.h"
 #include "runner/workspace_restore.h"
 #include "runner/workspace_snapshot.h"
 #include "server/channel/relay_io.h"
@@ -333,10 +334,16 @@ int Runner::RunJob(const core::Job& job) {
   AgentProcessOptions options;
   options.timeout = config_.agent_timeout;
   options.stop = &cancelled;
-  absl::StatusOr<AgentResult> agent = RunAgentProcess(
-      *launch, config_.work_dir, options, [&](bool is_stderr, const std::string& line) {
-        log_.Info(absl::StrCat(is_stderr ? "[agent:stderr] " : "[agent] ", line));
-      });
+  const AgentLineSink agent_sink = [&](bool is_stderr, const std::string& line) {
+    log_.Info(absl::StrCat(is_stderr ? "[agent:stderr] " : "[agent] ", line));
+  };
+  absl::StatusOr<AgentResult> agent;
+  if (launch->serve) {
+    OpenCodeServer server(*launch, config_.work_dir, options, agent_sink);
+    agent = server.RunPrompt(config_.work_dir, launch->provider_id, launch->model_id, job.prompt);
+  } else {
+    agent = RunAgentProcess(*launch, config_.work_dir, options, agent_sink);
+  }
   {
     std::lock_guard<std::mutex> lock(watch_mu);
     agent_done = true;

@@ -338,6 +338,11 @@ TEST_F(AgentE2eTest, BasicScenarioCompletesWithExactlyTheScenarioChanges) {
   EXPECT_TRUE(absl::StrContains(o.job_log, "[gateway] POST /v1/chat/completions -> 200"))
       << o.job_log;
   EXPECT_FALSE(absl::StrContains(o.job_log, kModelKey));
+  // The live log: the runner follows OpenCode's event stream (tool calls, the final text).
+  EXPECT_TRUE(absl::StrContains(o.job_log, "[agent] tool write: ")) << o.job_log;
+  EXPECT_TRUE(absl::StrContains(o.job_log, "[agent] tool bash: ")) << o.job_log;
+  EXPECT_TRUE(absl::StrContains(o.job_log, "[agent] text: Done: added src/farewell.sh"))
+      << o.job_log;
   // The stub saw the title request and all four agent turns.
   EXPECT_TRUE(absl::StrContains(o.stub_log, "turn 4/4: text")) << o.stub_log;
   EXPECT_TRUE(absl::StrContains(o.stub_log, "title/no-tools reply")) << o.stub_log;
