@@ -127,6 +127,7 @@ OpenCodeServer::OpenCodeServer(AgentLaunch launch, std::string cwd, AgentProcess
   process_options.stop = &stop_server_;
   // Once the prompt is answered nothing of the server is needed any more.
   process_options.kill_grace = absl::Milliseconds(300);
+  process_options.timeout = absl::InfiniteDuration();
   process_ = std::thread([this, cwd = std::move(cwd), process_options] {
     absl::StatusOr<AgentResult> result = RunAgentProcess(
         launch_, cwd, process_options, [this](bool is_stderr, const std::string& line) {
@@ -146,11 +147,16 @@ OpenCodeServer::OpenCodeServer(AgentLaunch launch, std::string cwd, AgentProcess
     cv_.notify_all();
   });
   // The caller's stop flag (a cancelled job) stops the server, which ends any pending request.
+  // The prompt's deadline too.
   stop_forwarder_ = std::thread([this] {
     while (!done_) {
       if (options_.stop != nullptr && options_.stop->load()) stop_server_ = true;
       std::unique_lock<std::mutex> lock(mu_);
       if (exited_) break;
+      if (absl::Now() >= prompt_deadline_ && !prompt_timed_out_) {
+        prompt_timed_out_ = true;
+        stop_server_ = true;
+      }
       cv_.wait_for(lock, std::chrono::milliseconds(20));
     }
   });
@@ -192,6 +198,10 @@ absl::Status OpenCodeServer::Warm(const std::string& dir) {
 AgentResult OpenCodeServer::RunPrompt(const std::string& dir, const std::string& provider_id,
                                       const std::string& model_id, const std::string& prompt) {
   const absl::Time start = absl::Now();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    prompt_deadline_ = start + options_.timeout;
+  }
   AgentResult outcome;
   std::string failure;
   if (absl::Status listening = WaitListening(); !listening.ok()) {
@@ -278,6 +288,7 @@ AgentResult OpenCodeServer::RunPrompt(const std::string& dir, const std::string&
                            process_result_->status().message());
   }
   outcome.stopped = options_.stop != nullptr && options_.stop->load();
+  outcome.timed_out = prompt_timed_out_ && !outcome.stopped;
   outcome.term_signal = 0;
   outcome.exit_code = failure.empty() ? 0 : 1;
   if (!failure.empty()) {

@@ -27,6 +27,7 @@
 #include <thread>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "nlohmann/json.hpp"
 #include "runner/agent_launch.h"
 #include "runner/agent_process.h"
@@ -42,8 +43,10 @@ std::string DescribeEvent(const nlohmann::json& event, const std::string& sessio
 
 class OpenCodeServer {
  public:
-  // Starts `launch` (argv: opencode serve --hostname 127.0.0.1 --port 0) in `cwd`. The process's
-  // deadline and stop flag are `options`'; `sink` gets the server's own output and the live log.
+  // Starts `launch` (argv: opencode serve --hostname 127.0.0.1 --port 0) in `cwd`. options.stop
+  // (a cancelled job) stops the server at any time; options.timeout is the prompt's deadline,
+  // counted from RunPrompt, so a server booted ahead of its job (a warm sandbox) loses no time.
+  // `sink` gets the server's own output and the live log.
   OpenCodeServer(AgentLaunch launch, std::string cwd, AgentProcessOptions options,
                  AgentLineSink sink);
   ~OpenCodeServer();  // stops the server
@@ -56,12 +59,13 @@ class OpenCodeServer {
   // seconds) without calling the model.
   absl::Status Warm(const std::string& dir);
   // Runs the prompt in a new session of `dir`, then stops the server. exit_code 0 = the agent
-  // finished without error; otherwise `tail` has the error.
+  // finished without error; otherwise `tail` has the error. timed_out: options.timeout passed.
   AgentResult RunPrompt(const std::string& dir, const std::string& provider_id,
                         const std::string& model_id, const std::string& prompt);
+  // Kills the server (if still running) and waits for it; pending requests then fail.
+  void Stop();
 
  private:
-  void Stop();
 
   AgentLaunch launch_;
   AgentProcessOptions options_;
@@ -72,6 +76,8 @@ class OpenCodeServer {
   std::condition_variable cv_;
   int port_ = 0;
   bool exited_ = false;
+  absl::Time prompt_deadline_ = absl::InfiniteFuture();  // guarded by mu_
+  bool prompt_timed_out_ = false;                        // guarded by mu_
   std::optional<absl::StatusOr<AgentResult>> process_result_;
   std::thread process_;
   std::thread stop_forwarder_;
