@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -311,6 +312,8 @@ TEST_F(AgentE2eTest, BasicScenarioCompletesWithExactlyTheScenarioChanges) {
   JobOutcome o = RunScenario("basic", dir, absl::Minutes(3), &base);
   ASSERT_EQ(o.job.status, core::JobStatus::kCompleted) << Context(o);
   ASSERT_TRUE(o.job.output_snapshot_id.has_value());
+  std::printf("basic scenario job: created -> completed in %s\n",
+              absl::FormatDuration(o.took).c_str());
 
   // Expected tree: the example with the scenario's edits applied by hand.
   std::string readme = ReadFile(dir + "/README.md");
