@@ -4,7 +4,9 @@
 // environment. Two forms:
 //   - FASTEST_AGENT_COMMAND set: `sh -c "$FASTEST_AGENT_COMMAND" fastest-agent "<prompt>"`, the
 //     prompt also in FASTEST_PROMPT (scripted test agents, other CLIs).
-//   - otherwise OpenCode: `opencode run --format json --model <provider>/<model> <prompt>` with a
+//   - otherwise OpenCode: `opencode serve --hostname 127.0.0.1 --port 0` (serve = true: the runner
+//     sends the prompt over its HTTP API), or with FASTEST_OPENCODE_MODE=run the one-shot
+//     `opencode run --format json --model <provider>/<model> <prompt>`; either with a
 //     generated opencode.json (permissions allowed, provider set up) in the agent home, which is
 //     outside the workspace, and XDG_{CONFIG,DATA,CACHE,STATE}_HOME + HOME under it.
 //     OPENCODE_DISABLE_PROJECT_CONFIG=1 (an opencode.json in the workspace cannot override it)
@@ -17,6 +19,7 @@
 #define FASTEST_RUNNER_AGENT_LAUNCH_H_
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -33,10 +36,19 @@ struct AgentLaunch {
   // runner.
   int uid = -1;
   int gid = -1;
+  // OpenCode as `opencode serve` driven over HTTP (runner/opencode_serve.h) instead of argv's
+  // one-shot run: argv starts the server, the prompt goes to this provider/model.
+  bool serve = false;
+  std::string provider_id;
+  std::string model_id;
 };
 
 // Hands `root` and everything below it (symlinks themselves, not their targets) to uid:gid.
 absl::Status ChownTree(const std::string& root, int uid, int gid);
+
+// Environment that saves OpenCode per-start and per-step work the sandbox does not need (set
+// for every OpenCode launch; the generated config also has "snapshot": false).
+const std::vector<std::pair<std::string, std::string>>& OpenCodeSpeedSettings();
 
 // Variables removed from the agent's environment.
 bool IsRunnerCredential(const std::string& name);

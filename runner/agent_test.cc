@@ -10,6 +10,7 @@
 #include "nlohmann/json.hpp"
 #include "runner/agent_launch.h"
 #include "runner/agent_process.h"
+#include "runner/opencode_serve.h"
 #include "runner/runner_config.h"
 
 namespace fastest::runner {
@@ -65,9 +66,11 @@ TEST(AgentLaunchTest, OpenCodeAnthropicFromKey) {
   ASSERT_TRUE(c.ok());
   auto l = PrepareAgentLaunch(*c, "fix the bug");
   ASSERT_TRUE(l.ok()) << l.status();
-  EXPECT_EQ(l->argv, (std::vector<std::string>{"opencode", "run", "--format", "json", "--model",
-                                               "anthropic/claude-sonnet-4-20250514",
-                                               "fix the bug"}));
+  EXPECT_EQ(l->argv, (std::vector<std::string>{"opencode", "serve", "--hostname", "127.0.0.1",
+                                               "--port", "0"}));
+  EXPECT_TRUE(l->serve);
+  EXPECT_EQ(l->provider_id, "anthropic");
+  EXPECT_EQ(l->model_id, "claude-sonnet-4-20250514");
   EXPECT_EQ(l->env.count("API_TOKEN"), 0u);
   EXPECT_EQ(l->env.count("API_URL"), 0u);
   EXPECT_EQ(l->env.at("ANTHROPIC_API_KEY"), "sk-ant-secret");
@@ -79,6 +82,9 @@ TEST(AgentLaunchTest, OpenCodeAnthropicFromKey) {
   // The workspace's own opencode.json must not override ours; no models.dev fetch.
   EXPECT_EQ(l->env.at("OPENCODE_DISABLE_PROJECT_CONFIG"), "1");
   EXPECT_EQ(l->env.at("OPENCODE_DISABLE_MODELS_FETCH"), "1");
+  // No per-step git snapshot of the workspace, no file watcher.
+  EXPECT_EQ(cfg["snapshot"], false);
+  EXPECT_EQ(l->env.at("OPENCODE_EXPERIMENTAL_DISABLE_FILEWATCHER"), "1");
   // Even if the sandbox environment tried to turn them off.
   env["OPENCODE_DISABLE_PROJECT_CONFIG"] = "0";
   c = RunnerConfigFromEnv(env);
@@ -94,14 +100,14 @@ TEST(AgentLaunchTest, ProviderOverridesAndBaseUrl) {
   auto c = RunnerConfigFromEnv(env);
   auto l = PrepareAgentLaunch(*c, "p");
   ASSERT_TRUE(l.ok());
-  EXPECT_EQ(l->argv[5], "openai/gpt-4.1");
+  EXPECT_EQ(l->provider_id + "/" + l->model_id, "openai/gpt-4.1");
 
   env["FASTEST_MODEL_BASE_URL"] = "http://127.0.0.1:9999/v1";
   env["MODEL"] = "stub";
   c = RunnerConfigFromEnv(env);
   l = PrepareAgentLaunch(*c, "p");
   ASSERT_TRUE(l.ok());
-  EXPECT_EQ(l->argv[5], "fastest/stub");
+  EXPECT_EQ(l->provider_id + "/" + l->model_id, "fastest/stub");
   nlohmann::json cfg = nlohmann::json::parse(ReadAll(l->config_path));
   EXPECT_EQ(cfg["provider"]["fastest"]["npm"], "@ai-sdk/openai-compatible");
   EXPECT_EQ(cfg["provider"]["fastest"]["options"]["baseURL"], "http://127.0.0.1:9999/v1");
@@ -167,6 +173,48 @@ TEST(AgentProcessTest, MissingBinaryIsAnError) {
   l.env = {{"PATH", "/usr/bin:/bin"}};
   auto r = RunAgentProcess(l, "/tmp", AgentProcessOptions(), nullptr);
   EXPECT_FALSE(r.ok());
+}
+
+}  // namespace
+}  // namespace fastest::runner
+
+namespace fastest::runner {
+namespace {
+
+TEST(OpenCodeServeTest, ParsesTheListeningLine) {
+  EXPECT_EQ(ParseListeningPort("opencode server listening on http://127.0.0.1:41233"), 41233);
+  EXPECT_EQ(ParseListeningPort("opencode server listening on http://127.0.0.1:0"), 0);
+  EXPECT_EQ(ParseListeningPort("opencode server listening on http://0.0.0.0:4096"), 0);
+  EXPECT_EQ(ParseListeningPort("listening on http://127.0.0.1:99999"), 0);
+  EXPECT_EQ(ParseListeningPort("some other line"), 0);
+}
+
+TEST(OpenCodeServeTest, DescribesToolsTextAndErrorsOfItsSessionOnly) {
+  auto part = [](const std::string& session, nlohmann::json part) {
+    part["sessionID"] = session;
+    return nlohmann::json{{"type", "message.part.updated"}, {"properties", {{"part", part}}}};
+  };
+  nlohmann::json tool = {{"type", "tool"},
+                         {"tool", "write"},
+                         {"state", {{"status", "completed"}, {"title", "src/farewell.sh"}}}};
+  EXPECT_EQ(DescribeEvent(part("ses_a", tool), "ses_a"), "tool write: src/farewell.sh");
+  EXPECT_EQ(DescribeEvent(part("ses_b", tool), "ses_a"), "");
+  tool["state"] = {{"status", "running"}};
+  EXPECT_EQ(DescribeEvent(part("ses_a", tool), "ses_a"), "");
+  tool["state"] = {{"status", "error"}, {"error", "no such file"}};
+  EXPECT_EQ(DescribeEvent(part("ses_a", tool), "ses_a"), "tool write failed: no such file");
+  nlohmann::json text = {{"type", "text"}, {"text", "Done:\nall"}, {"time", {{"start", 1}}}};
+  EXPECT_EQ(DescribeEvent(part("ses_a", text), "ses_a"), "");  // still streaming
+  text["time"]["end"] = 2;
+  EXPECT_EQ(DescribeEvent(part("ses_a", text), "ses_a"), "text: Done: all");
+  nlohmann::json error = {
+      {"type", "session.error"},
+      {"properties",
+       {{"sessionID", "ses_a"},
+        {"error", {{"name", "APIError"}, {"data", {{"message", "upstream failure"}}}}}}}};
+  EXPECT_EQ(DescribeEvent(error, "ses_a"), "error: APIError: upstream failure");
+  EXPECT_EQ(DescribeEvent(nlohmann::json::parse("[1]"), "ses_a"), "");
+  EXPECT_EQ(DescribeEvent({{"type", "server.heartbeat"}}, "ses_a"), "");
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <filesystem>
 #include <condition_variable>
 #include <thread>
 #include <utility>
@@ -15,6 +16,7 @@
 #include "core/snapshot/sha256.h"
 #include "runner/agent_launch.h"
 #include "runner/agent_process.h"
+#include "runner/opencode_serve.h"
 #include "runner/workspace_restore.h"
 #include "runner/workspace_snapshot.h"
 #include "server/channel/relay_io.h"
@@ -155,7 +157,66 @@ Runner::Runner(RunnerConfig config, Logger& log)
                                            config_.retry);
 }
 
-Runner::~Runner() = default;
+Runner::~Runner() {
+  // A job that ended before the agent ran: the early server goes, which also ends a warm-up.
+  if (opencode_ != nullptr) opencode_->Stop();
+  if (warm_thread_.joinable()) warm_thread_.join();
+}
+
+absl::Status Runner::PrepareAgent(const std::string& prompt) {
+  // The channel's model gateway and egress proxy, exposed to the agent on 127.0.0.1: the sandbox
+  // has no other network.
+  RunnerConfig agent_config = config_;
+  const std::string channel_dir =
+      config_.api_socket.substr(0, config_.api_socket.rfind('/') + 1);
+  if (auto gw = config_.env.find("FASTEST_MODEL_GATEWAY");
+      gw != config_.env.end() && !config_.api_socket.empty()) {
+    int port = 0;
+    auto relay = StartSocketRelay(channel_dir + "model.sock", &port);
+    if (!relay.ok()) return absl::InternalError(absl::StrCat("Model gateway relay: ", relay.status().message()));
+    model_relay_ = std::move(*relay);
+    agent_config.env["FASTEST_MODEL_GATEWAY_URL"] =
+        absl::StrCat("http://127.0.0.1:", port, gw->second == "/" ? "" : gw->second);
+    log_.Info(absl::StrCat("[agent] Model gateway on 127.0.0.1:", port));
+  }
+  if (config_.env.count("FASTEST_EGRESS_PROXY") && !config_.api_socket.empty()) {
+    int port = 0;
+    auto relay = StartSocketRelay(channel_dir + "egress.sock", &port);
+    if (!relay.ok()) return absl::InternalError(absl::StrCat("Egress proxy relay: ", relay.status().message()));
+    egress_relay_ = std::move(*relay);
+    const std::string proxy = absl::StrCat("http://127.0.0.1:", port);
+    for (const char* name : {"HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"}) {
+      agent_config.env[name] = proxy;
+    }
+    agent_config.env["NO_PROXY"] = agent_config.env["no_proxy"] = "127.0.0.1,localhost";
+    log_.Info(absl::StrCat("[agent] Egress proxy (allow-list) on 127.0.0.1:", port));
+  }
+  absl::StatusOr<AgentLaunch> launch = PrepareAgentLaunch(agent_config, prompt);
+  if (!launch.ok()) {
+    return absl::Status(launch.status().code(),
+                        absl::StrCat("Agent setup failed: ", launch.status().message()));
+  }
+  launch_ = std::move(*launch);
+  return absl::OkStatus();
+}
+
+void Runner::StartOpenCodeEarly() {
+  if (!config_.agent_command.empty()) return;
+  early_status_ = PrepareAgent("");
+  if (!early_status_.ok() || !launch_->serve) return;
+  std::error_code ec;
+  std::filesystem::create_directories(config_.work_dir, ec);  // the server's working directory
+  AgentProcessOptions options;
+  options.timeout = config_.agent_timeout;
+  options.stop = &cancelled_;
+  opencode_ = std::make_unique<OpenCodeServer>(
+      *launch_, config_.work_dir, options, [this](bool is_stderr, const std::string& line) {
+        log_.Info(absl::StrCat(is_stderr ? "[agent:stderr] " : "[agent] ", line));
+      });
+  // The first request for a directory bootstraps OpenCode's instance for it (seconds): done now,
+  // while the job is fetched and the workspace restored. A failure shows again at the prompt.
+  warm_thread_ = std::thread([this] { (void)opencode_->Warm(config_.work_dir); });
+}
 
 int Runner::Fail(const std::string& raw_message) {
   std::string message = log_.Redact(Shorten(raw_message, kMaxErrorChars));
@@ -181,6 +242,7 @@ int Runner::Run() {
   log_.Info(absl::StrCat("Job ID: ", config_.job_id.empty() ? "(next pending)" : config_.job_id));
   log_.Info(kRule);
   log_.Info("");
+  StartOpenCodeEarly();
 
   core::Job job;
   if (config_.job_id.empty()) {
@@ -279,42 +341,15 @@ int Runner::RunJob(const core::Job& job) {
   // ---- agent ----
   const std::string A = "[agent] ";
   log_.Info("");
-  // The channel's model gateway and egress proxy, exposed to the agent on 127.0.0.1: the sandbox
-  // has no other network.
-  RunnerConfig agent_config = config_;
-  std::unique_ptr<server::SocketListener> model_relay, egress_relay;
-  const std::string channel_dir =
-      config_.api_socket.substr(0, config_.api_socket.rfind('/') + 1);
-  if (auto gw = config_.env.find("FASTEST_MODEL_GATEWAY");
-      gw != config_.env.end() && !config_.api_socket.empty()) {
-    int port = 0;
-    auto relay = StartSocketRelay(channel_dir + "model.sock", &port);
-    if (!relay.ok()) return Fail(absl::StrCat("Model gateway relay: ", relay.status().message()));
-    model_relay = std::move(*relay);
-    agent_config.env["FASTEST_MODEL_GATEWAY_URL"] =
-        absl::StrCat("http://127.0.0.1:", port, gw->second == "/" ? "" : gw->second);
-    log_.Info(absl::StrCat("[agent] Model gateway on 127.0.0.1:", port));
-  }
-  if (config_.env.count("FASTEST_EGRESS_PROXY") && !config_.api_socket.empty()) {
-    int port = 0;
-    auto relay = StartSocketRelay(channel_dir + "egress.sock", &port);
-    if (!relay.ok()) return Fail(absl::StrCat("Egress proxy relay: ", relay.status().message()));
-    egress_relay = std::move(*relay);
-    const std::string proxy = absl::StrCat("http://127.0.0.1:", port);
-    for (const char* name : {"HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"}) {
-      agent_config.env[name] = proxy;
-    }
-    agent_config.env["NO_PROXY"] = agent_config.env["no_proxy"] = "127.0.0.1,localhost";
-    log_.Info(absl::StrCat("[agent] Egress proxy (allow-list) on 127.0.0.1:", port));
-  }
-  absl::StatusOr<AgentLaunch> launch = PrepareAgentLaunch(agent_config, job.prompt);
-  if (!launch.ok()) return Fail(absl::StrCat("Agent setup failed: ", launch.status().message()));
+  if (!launch_ && early_status_.ok()) early_status_ = PrepareAgent(job.prompt);
+  if (!early_status_.ok()) return Fail(std::string(early_status_.message()));
+  const AgentLaunch* launch = &*launch_;
   log_.Info(absl::StrCat(A, "Running ", launch->description, "..."));
   log_.Info(absl::StrCat(A, "  Working directory: ", config_.work_dir));
   log_.Info(absl::StrCat(A, "  Timeout: ", absl::FormatDuration(config_.agent_timeout)));
 
   // Watch for a cancellation while the agent runs (the API does not notify us).
-  std::atomic<bool> cancelled{false};
+  std::atomic<bool>& cancelled = cancelled_;
   std::atomic<bool> agent_done{false};
   std::mutex watch_mu;
   std::condition_variable watch_cv;
@@ -333,18 +368,26 @@ int Runner::RunJob(const core::Job& job) {
   AgentProcessOptions options;
   options.timeout = config_.agent_timeout;
   options.stop = &cancelled;
-  absl::StatusOr<AgentResult> agent = RunAgentProcess(
-      *launch, config_.work_dir, options, [&](bool is_stderr, const std::string& line) {
-        log_.Info(absl::StrCat(is_stderr ? "[agent:stderr] " : "[agent] ", line));
-      });
+  const AgentLineSink agent_sink = [&](bool is_stderr, const std::string& line) {
+    log_.Info(absl::StrCat(is_stderr ? "[agent:stderr] " : "[agent] ", line));
+  };
+  absl::StatusOr<AgentResult> agent;
+  if (opencode_ != nullptr) {
+    if (warm_thread_.joinable()) warm_thread_.join();
+    agent = opencode_->RunPrompt(config_.work_dir, launch->provider_id, launch->model_id,
+                                 job.prompt);
+    opencode_.reset();
+  } else {
+    agent = RunAgentProcess(*launch, config_.work_dir, options, agent_sink);
+  }
   {
     std::lock_guard<std::mutex> lock(watch_mu);
     agent_done = true;
   }
   watch_cv.notify_all();
   watcher.join();
-  model_relay.reset();
-  egress_relay.reset();
+  model_relay_.reset();
+  egress_relay_.reset();
   if (!agent.ok()) return Fail(absl::StrCat("Agent failed to start: ", agent.status().message()));
   if (agent->stopped) {
     log_.Info(absl::StrCat(A, "Job was cancelled; agent stopped"));

@@ -13,6 +13,7 @@
 #ifndef FASTEST_RUNNER_RUNNER_H_
 #define FASTEST_RUNNER_RUNNER_H_
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -28,7 +29,10 @@
 #include "core/http/asio_http_client.h"
 #include "core/model/model.h"
 #include "core/snapshot/manifest.h"
+#include "server/channel/relay_io.h"
+#include "runner/agent_launch.h"
 #include "runner/exit_codes.h"
+#include "runner/opencode_serve.h"
 #include "runner/runner_config.h"
 
 namespace fastest::runner {
@@ -77,6 +81,11 @@ class Runner {
   // Posts `failed` (unless the job was cancelled meanwhile) and returns the exit code.
   int Fail(const std::string& message);
   int RunJob(const core::Job& job);
+  // Starts the model/egress relays and prepares the agent's launch. For OpenCode (no prompt
+  // needed: it arrives over HTTP) this happens before the job is fetched, and its server boots
+  // and bootstraps the workspace's instance in the background meanwhile.
+  absl::Status PrepareAgent(const std::string& prompt);
+  void StartOpenCodeEarly();
 
   RunnerConfig config_;
   Logger& log_;
@@ -84,6 +93,14 @@ class Runner {
   std::unique_ptr<core::ApiClient> api_;
   std::string job_id_;
   bool marked_running_ = false;
+
+  std::unique_ptr<server::SocketListener> model_relay_;
+  std::unique_ptr<server::SocketListener> egress_relay_;
+  std::optional<AgentLaunch> launch_;
+  absl::Status early_status_;  // PrepareAgent's error, reported when the job is known
+  std::atomic<bool> cancelled_{false};
+  std::unique_ptr<OpenCodeServer> opencode_;
+  std::thread warm_thread_;
 };
 
 }  // namespace fastest::runner

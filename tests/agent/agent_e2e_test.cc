@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -311,6 +312,8 @@ TEST_F(AgentE2eTest, BasicScenarioCompletesWithExactlyTheScenarioChanges) {
   JobOutcome o = RunScenario("basic", dir, absl::Minutes(3), &base);
   ASSERT_EQ(o.job.status, core::JobStatus::kCompleted) << Context(o);
   ASSERT_TRUE(o.job.output_snapshot_id.has_value());
+  std::printf("basic scenario job: created -> completed in %s\n",
+              absl::FormatDuration(o.took).c_str());
 
   // Expected tree: the example with the scenario's edits applied by hand.
   std::string readme = ReadFile(dir + "/README.md");
@@ -338,6 +341,11 @@ TEST_F(AgentE2eTest, BasicScenarioCompletesWithExactlyTheScenarioChanges) {
   EXPECT_TRUE(absl::StrContains(o.job_log, "[gateway] POST /v1/chat/completions -> 200"))
       << o.job_log;
   EXPECT_FALSE(absl::StrContains(o.job_log, kModelKey));
+  // The live log: the runner follows OpenCode's event stream (tool calls, the final text).
+  EXPECT_TRUE(absl::StrContains(o.job_log, "[agent] tool write: ")) << o.job_log;
+  EXPECT_TRUE(absl::StrContains(o.job_log, "[agent] tool bash: ")) << o.job_log;
+  EXPECT_TRUE(absl::StrContains(o.job_log, "[agent] text: Done: added src/farewell.sh"))
+      << o.job_log;
   // The stub saw the title request and all four agent turns.
   EXPECT_TRUE(absl::StrContains(o.stub_log, "turn 4/4: text")) << o.stub_log;
   EXPECT_TRUE(absl::StrContains(o.stub_log, "title/no-tools reply")) << o.stub_log;
