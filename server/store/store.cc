@@ -513,10 +513,12 @@ absl::StatusOr<Store::DeviceLogin> Store::ExchangeDeviceCode(absl::string_view d
   if (!row) return absl::NotFoundError("Invalid or already used device code");
   const std::string status = s.Text(0);
   const std::optional<std::string> user_id = s.OptText(1);
+  if (status == "used") return absl::NotFoundError("Invalid or already used device code");
   if (s.Text(2) < core::NowIso8601()) return absl::DeadlineExceededError("Device code expired");
   if (status == "pending") return absl::UnavailableError("Authorization pending");
   auto consume = [&]() {
-    Stmt d(db_, "DELETE FROM device_codes WHERE device_code_hash = ?");
+    // Kept (until it expires and is purged) so a second authorize answers "already used".
+    Stmt d(db_, "UPDATE device_codes SET status = 'used' WHERE device_code_hash = ?");
     return d.Bind(1, hash).Run();
   };
   if (status == "denied") {

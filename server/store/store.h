@@ -120,7 +120,7 @@ class Store {
     std::string email;
   };
   // Exchanges an approved device code for a new API token of the approving user, expiring after
-  // token_ttl; the code is consumed. NotFound: unknown or used; DeadlineExceeded: expired;
+  // token_ttl; the code is then used up. NotFound: unknown or used; DeadlineExceeded: expired;
   // Unavailable: not yet approved (authorization_pending); PermissionDenied: denied.
   absl::StatusOr<DeviceLogin> ExchangeDeviceCode(absl::string_view device_code,
                                                  absl::Duration token_ttl);

@@ -182,10 +182,10 @@ TEST(StoreTest, DeviceCodeExpiryDenialAndCap) {
   ASSERT_TRUE(f.store->DenyDeviceCode(denied.user_code).ok());
   EXPECT_EQ(f.store->ExchangeDeviceCode(denied.device_code, absl::Hours(1)).status().code(),
             absl::StatusCode::kPermissionDenied);
-  // The cap counts live codes; the expired one is purged on the next create.
-  ASSERT_TRUE(f.store->CreateDeviceCode(absl::Minutes(15), 2).ok());
-  ASSERT_TRUE(f.store->CreateDeviceCode(absl::Minutes(15), 2).ok());
-  EXPECT_EQ(f.store->CreateDeviceCode(absl::Minutes(15), 2).status().code(),
+  // The cap counts unexpired codes (the denied one too); the expired one is purged on create.
+  ASSERT_TRUE(f.store->CreateDeviceCode(absl::Minutes(15), 3).ok());
+  ASSERT_TRUE(f.store->CreateDeviceCode(absl::Minutes(15), 3).ok());
+  EXPECT_EQ(f.store->CreateDeviceCode(absl::Minutes(15), 3).status().code(),
             absl::StatusCode::kResourceExhausted);
 }
 
