@@ -1,5 +1,6 @@
 #include "server/api/oauth_routes.h"
 
+#include <functional>
 #include <string>
 
 #include "absl/strings/numbers.h"
@@ -90,15 +91,26 @@ void RegisterOAuthRoutes(net::Router& router, Store* store, OAuthOptions options
       },
       kBlocking);
 
-  router.AddSync(
-      "POST", "/v1/oauth/device/authorize",
-      [store](const Request& req) -> Response {
-        std::optional<Response> error;
-        auto auth = AuthenticateUser(store, req, &error);
-        if (error) return *error;
-        std::string code;
-        if (auto e = ParseUserCode(req, &code)) return *e;
-        absl::Status st = store->ApproveDeviceCode(code, auth->user_id);
+  // authorize and deny: a user token, then {"user_code"}.
+  using UserCodeHandler =
+      std::function<Response(const AuthInfo& auth, const std::string& user_code)>;
+  auto user_code_route = [&router, store](const char* path, UserCodeHandler fn) {
+    router.AddSync(
+        "POST", path,
+        [store, fn = std::move(fn)](const Request& req) -> Response {
+          std::optional<Response> error;
+          auto auth = AuthenticateUser(store, req, &error);
+          if (error) return *error;
+          std::string code;
+          if (auto e = ParseUserCode(req, &code)) return *e;
+          return fn(*auth, code);
+        },
+        kBlocking);
+  };
+  user_code_route(
+      "/v1/oauth/device/authorize",
+      [store](const AuthInfo& auth, const std::string& code) -> Response {
+        absl::Status st = store->ApproveDeviceCode(code, auth.user_id);
         if (absl::IsNotFound(st)) return ErrorResponse(400, "INVALID_CODE", "Invalid code");
         if (absl::IsDeadlineExceeded(st)) {
           return ErrorResponse(400, "EXPIRED_CODE", "Code has expired");
@@ -108,23 +120,16 @@ void RegisterOAuthRoutes(net::Router& router, Store* store, OAuthOptions options
         }
         if (!st.ok()) return ResponseFromStatus(st);
         return Response::Json(200, {{"success", true}, {"message", "Device authorized"}});
-      },
-      kBlocking);
+      });
 
-  router.AddSync(
-      "POST", "/v1/oauth/device/deny",
-      [store](const Request& req) -> Response {
-        std::optional<Response> error;
-        auto auth = AuthenticateUser(store, req, &error);
-        if (error) return *error;
-        std::string code;
-        if (auto e = ParseUserCode(req, &code)) return *e;
+  user_code_route(
+      "/v1/oauth/device/deny",
+      [store](const AuthInfo&, const std::string& code) -> Response {
         if (absl::Status st = store->DenyDeviceCode(code); !st.ok()) {
           return ResponseFromStatus(st);
         }
         return Response::Json(200, {{"success", true}});
-      },
-      kBlocking);
+      });
 
   router.AddSync(
       "POST", "/v1/oauth/token",
