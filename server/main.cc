@@ -3,6 +3,7 @@
 //
 //   fastest-server [flags]                 serve
 //   fastest-server token create [--email]  mint an API token, print it once on stdout
+//   fastest-server token approve CODE      approve a device login code for the --email user
 //
 // Every setting resolves as flag > environment (FASTEST_<NAME>) > config file (--config /
 // $FASTEST_CONFIG, JSON, same key names) > default. First token: FASTEST_API_TOKEN (or API_TOKEN)
@@ -110,6 +111,9 @@ ABSL_FLAG(int, max_connections_per_ip, 512,
 ABSL_FLAG(int64_t, upload_quota_bytes, int64_t{100} << 30,
           "Distinct blob/manifest bytes one user may upload (413 QUOTA_EXCEEDED above; 0 = no "
           "limit). Env FASTEST_UPLOAD_QUOTA_BYTES.");
+// For tests: how long a device login code stays valid.
+ABSL_FLAG(absl::Duration, device_code_ttl, absl::Seconds(900),
+          "Lifetime of a device login code (tests only).");
 
 namespace fastest::server {
 namespace {
@@ -274,6 +278,18 @@ int TokenCreate(const Settings& s) {
   return 0;
 }
 
+int TokenApprove(const Settings& s, const std::string& user_code) {
+  auto store = Store::Open(s.data_dir);
+  absl::StatusOr<std::string> user = store.ok() ? (*store)->EnsureUser(s.email) : store.status();
+  absl::Status st = user.ok() ? (*store)->ApproveDeviceCode(user_code, *user) : user.status();
+  if (!st.ok()) {
+    fprintf(stderr, "fastest-server: %s\n", st.ToString().c_str());
+    return 1;
+  }
+  printf("approved %s for %s\n", user_code.c_str(), s.email.c_str());
+  return 0;
+}
+
 int Serve(const Settings& s) {
   const bool remote = !s.remote_api_url.empty();
   if (remote && s.first_token.empty()) {
@@ -416,6 +432,7 @@ int Serve(const Settings& s) {
   // Bodies only from known callers: a bearer token the store knows (or the metrics token).
   // /health takes no body; everything else authenticates anyway.
   ho.admit_body = [&store](const net::Request& req) {
+    if (AdmitsUnauthenticatedBody(req)) return true;  // device login: small bodies, no token yet
     const std::string header = req.Header("authorization");
     if (!absl::StartsWith(header, "Bearer ") || header.size() == 7) return false;
     return store->Authenticate(absl::string_view(header).substr(7)).ok();
@@ -436,6 +453,7 @@ int Serve(const Settings& s) {
   api_options.remote_jobs = remote;
   api_options.admin_user_id = *admin;
   api_options.metrics_token = s.metrics_token;
+  api_options.oauth.device_code_ttl = absl::GetFlag(FLAGS_device_code_ttl);
   ApiService api(store.get(), &blobs, &blob_access, dispatcher.get(), &metrics, api_options);
   api.Register(server.router());
   JobLogsService job_logs(store.get(), &log_hub);
@@ -500,7 +518,8 @@ int Serve(const Settings& s) {
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "fastest-server [flags]            serve the worker endpoints, /v1 API and dispatcher\n"
-      "fastest-server token create       mint an API token (printed once)");
+      "fastest-server token create       mint an API token (printed once)\n"
+      "fastest-server token approve CODE approve a device login code for --email");
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   auto settings = fastest::server::LoadSettings();
   if (!settings.ok()) {
@@ -510,8 +529,11 @@ int main(int argc, char** argv) {
   if (args.size() >= 3 && std::string(args[1]) == "token" && std::string(args[2]) == "create") {
     return fastest::server::TokenCreate(*settings);
   }
+  if (args.size() == 4 && std::string(args[1]) == "token" && std::string(args[2]) == "approve") {
+    return fastest::server::TokenApprove(*settings, args[3]);
+  }
   if (args.size() > 1) {
-    fprintf(stderr, "fastest-server: unknown command '%s' (try: token create)\n", args[1]);
+    fprintf(stderr, "fastest-server: unknown command '%s' (try: token create, token approve CODE)\n", args[1]);
     return 2;
   }
   return fastest::server::Serve(*settings);

@@ -264,6 +264,8 @@ void ApiService::Register(net::Router& router) {
     return ErrorResponse(413, "QUOTA_EXCEEDED", s.message());
   };
 
+  RegisterOAuthRoutes(router, store, options.oauth);
+
   // ------------------------------------------------------------------ health, metrics
   router.AddSync("GET", "/health", [](const Request&) {
     // The original API's body ({status, timestamp}) plus our own fields. Written directly (the

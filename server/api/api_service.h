@@ -37,6 +37,7 @@
 
 #include "server/dispatch/dispatcher.h"
 #include "core/net/http_server.h"
+#include "server/api/oauth_routes.h"
 #include "server/metrics/metrics.h"
 #include "server/store/blob_access.h"
 #include "server/store/blob_store.h"
@@ -51,6 +52,7 @@ struct ApiServiceOptions {
   // GET /metrics answers unscoped tokens of this user, and `metrics_token` if set.
   std::string admin_user_id;
   std::string metrics_token;
+  OAuthOptions oauth;
 };
 
 class ApiService {

@@ -99,6 +99,34 @@ class Store {
   absl::Status DeleteTokensForJob(const std::string& job_id);
   absl::StatusOr<int64_t> CountTokens();
 
+  // ---- device login (RFC 8628 device authorization grant) ----
+  // Codes of a new device login: device_code (32 alnum, kept by the client, stored as SHA-256
+  // only) and user_code ("ABCD-1234", typed by the user; stored normalized: upper case, no dash).
+  struct DeviceCodes {
+    std::string device_code;
+    std::string user_code;
+  };
+  // ResourceExhausted when max_pending unexpired codes already wait: the endpoint is
+  // unauthenticated and must not let anyone fill the database. Expired codes are purged here.
+  absl::StatusOr<DeviceCodes> CreateDeviceCode(absl::Duration ttl, int max_pending);
+  // Approves a pending code for user_id. The user code is compared case-insensitively without
+  // dashes. NotFound: unknown code; DeadlineExceeded: expired; FailedPrecondition: already used.
+  absl::Status ApproveDeviceCode(absl::string_view user_code, const std::string& user_id);
+  // Marks a pending code denied; unknown or used codes are ignored (like the original).
+  absl::Status DenyDeviceCode(absl::string_view user_code);
+  struct DeviceLogin {
+    std::string access_token;
+    std::string user_id;
+    std::string email;
+  };
+  // Exchanges an approved device code for a new API token of the approving user, expiring after
+  // token_ttl; the code is then used up. NotFound: unknown or used; DeadlineExceeded: expired;
+  // Unavailable: not yet approved (authorization_pending); PermissionDenied: denied.
+  absl::StatusOr<DeviceLogin> ExchangeDeviceCode(absl::string_view device_code,
+                                                 absl::Duration token_ttl);
+  // The email of a user id; NotFound if unknown.
+  absl::StatusOr<std::string> UserEmail(const std::string& user_id);
+
   // ---- projects ----
   absl::StatusOr<core::Project> CreateProject(const std::string& owner_user_id,
                                               const std::string& name);
@@ -201,6 +229,11 @@ class Store {
   absl::StatusOr<core::Workspace> GetWorkspaceLocked(const std::string& id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  absl::StatusOr<std::string> CreateTokenLocked(const std::string& user_id,
+                                                const std::optional<std::string>& project_scope,
+                                                const std::optional<std::string>& job_scope,
+                                                const std::optional<std::string>& expires_at)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ClearAuthCache();
 
   mutable absl::Mutex mu_;

@@ -1,6 +1,7 @@
 #include "server/store/store.h"
 
 #include <atomic>
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <set>
@@ -129,7 +130,7 @@ TEST(StoreTest, ReopenKeepsStateAndServerId) {
     auto f = Make(dir);
     server_id = f.store->server_id();
     job_id = f.store->CreateJob(f.ws, "x").value().id;
-    EXPECT_EQ(f.store->schema_version(), 2);
+    EXPECT_EQ(f.store->schema_version(), 3);
   }
   auto store = Store::Open(dir).value();
   EXPECT_EQ(store->server_id(), server_id);
@@ -142,6 +143,50 @@ TEST(StoreTest, CachedTokenIsRevokedImmediately) {
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(f.store->Authenticate(scoped).ok());  // now cached
   ASSERT_TRUE(f.store->DeleteTokensForJob("JOB9").ok());
   EXPECT_EQ(f.store->Authenticate(scoped).status().code(), absl::StatusCode::kUnauthenticated);
+}
+
+TEST(StoreTest, DeviceCodeFlow) {
+  auto f = Make(TempDir("device"));
+  auto codes = f.store->CreateDeviceCode(absl::Minutes(15), 10).value();
+  EXPECT_EQ(codes.device_code.size(), 32u);
+  ASSERT_EQ(codes.user_code.size(), 9u);
+  EXPECT_EQ(codes.user_code[4], '-');
+  EXPECT_EQ(f.store->ExchangeDeviceCode(codes.device_code, absl::Hours(1)).status().code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(f.store->ApproveDeviceCode("ZZZZ-ZZZZ", f.user).code(), absl::StatusCode::kNotFound);
+  // Case-insensitive, dashes ignored.
+  std::string typed = codes.user_code.substr(0, 4) + codes.user_code.substr(5);
+  for (char& c : typed) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  ASSERT_TRUE(f.store->ApproveDeviceCode(typed, f.user).ok());
+  EXPECT_EQ(f.store->ApproveDeviceCode(codes.user_code, f.user).code(),
+            absl::StatusCode::kFailedPrecondition);
+  auto login = f.store->ExchangeDeviceCode(codes.device_code, absl::Hours(1)).value();
+  EXPECT_EQ(login.user_id, f.user);
+  EXPECT_EQ(login.email, "a@example.test");
+  auto auth = f.store->Authenticate(login.access_token).value();
+  EXPECT_EQ(auth.user_id, f.user);
+  EXPECT_FALSE(auth.project_scope.has_value());
+  // Single use.
+  EXPECT_EQ(f.store->ExchangeDeviceCode(codes.device_code, absl::Hours(1)).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST(StoreTest, DeviceCodeExpiryDenialAndCap) {
+  auto f = Make(TempDir("device2"));
+  auto expired = f.store->CreateDeviceCode(absl::Seconds(-1), 10).value();
+  EXPECT_EQ(f.store->ExchangeDeviceCode(expired.device_code, absl::Hours(1)).status().code(),
+            absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(f.store->ApproveDeviceCode(expired.user_code, f.user).code(),
+            absl::StatusCode::kDeadlineExceeded);
+  auto denied = f.store->CreateDeviceCode(absl::Minutes(15), 10).value();
+  ASSERT_TRUE(f.store->DenyDeviceCode(denied.user_code).ok());
+  EXPECT_EQ(f.store->ExchangeDeviceCode(denied.device_code, absl::Hours(1)).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  // The cap counts unexpired codes (the denied one too); the expired one is purged on create.
+  ASSERT_TRUE(f.store->CreateDeviceCode(absl::Minutes(15), 3).ok());
+  ASSERT_TRUE(f.store->CreateDeviceCode(absl::Minutes(15), 3).ok());
+  EXPECT_EQ(f.store->CreateDeviceCode(absl::Minutes(15), 3).status().code(),
+            absl::StatusCode::kResourceExhausted);
 }
 
 }  // namespace
