@@ -19,7 +19,7 @@
 #include <boost/asio/ssl/stream.hpp>
 
 #include "absl/strings/string_view.h"
-#include "core/http/asio_url.h"
+#include "core/http/http_url.h"
 #include "core/http/http_transport.h"
 
 namespace fastest::core::asio_internal {

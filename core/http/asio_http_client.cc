@@ -43,7 +43,7 @@
 
 #include "core/http/asio_connection.h"
 #include "core/http/asio_connection_pool.h"
-#include "core/http/asio_url.h"
+#include "core/http/http_url.h"
 
 namespace fastest::core {
 
@@ -51,13 +51,9 @@ using asio_internal::Clock;
 using asio_internal::Connection;
 using asio_internal::ConnectionPool;
 using asio_internal::error_code;
-using asio_internal::HasLineBreak;
 using asio_internal::IsConnectionLoss;
-using asio_internal::IsToken;
 using asio_internal::Kind;
 using asio_internal::Outcome;
-using asio_internal::ParseUrl;
-using asio_internal::Url;
 namespace ssl = boost::asio::ssl;
 
 struct AsioHttpClient::Impl {

@@ -16,6 +16,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "core/config/secrets.h"
+#include "core/http/http_url.h"
 #include "core/status/status_macros.h"
 #include "server/metrics/metrics.h"
 
@@ -27,35 +29,25 @@ constexpr int kHeadTimeoutMs = 60000;
 
 struct ParsedUrl {
   bool tls = false;
-  std::string host;
+  std::string host;         // for connecting and TLS names: an IPv6 literal without brackets
+  std::string host_header;  // as the Host header wants it: brackets, and the port unless default
   int port = 0;
   std::string path;  // without a trailing '/'
 };
 
 absl::StatusOr<ParsedUrl> ParseBaseUrl(absl::string_view url) {
+  core::Url parts;
+  if (absl::Status status = core::ParseUrl(url, &parts); !status.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("model base URL: ", status.message()));
+  }
   ParsedUrl out;
-  if (absl::ConsumePrefix(&url, "https://")) {
-    out.tls = true;
-    out.port = 443;
-  } else if (absl::ConsumePrefix(&url, "http://")) {
-    out.port = 80;
-  } else {
-    return absl::InvalidArgumentError(absl::StrCat("model base URL must be http(s)://: ", url));
-  }
-  size_t slash = url.find('/');
-  absl::string_view authority = url.substr(0, slash);
-  out.path = slash == absl::string_view::npos ? "" : std::string(url.substr(slash));
+  out.tls = parts.tls;
+  out.host = std::string(parts.host);
+  out.port = parts.port;
+  out.host_header = parts.ipv6 ? absl::StrCat("[", parts.host, "]") : out.host;
+  if (!parts.default_port) absl::StrAppend(&out.host_header, ":", parts.port);
+  out.path = std::string(parts.target);
   while (!out.path.empty() && out.path.back() == '/') out.path.pop_back();
-  size_t colon = authority.rfind(':');
-  if (colon != absl::string_view::npos && authority.find(']') == absl::string_view::npos) {
-    if (!absl::SimpleAtoi(authority.substr(colon + 1), &out.port) || out.port <= 0 ||
-        out.port > 65535) {
-      return absl::InvalidArgumentError(absl::StrCat("bad port in model base URL: ", url));
-    }
-    authority = authority.substr(0, colon);
-  }
-  out.host = std::string(authority);
-  if (out.host.empty()) return absl::InvalidArgumentError("model base URL has no host");
   return out;
 }
 
@@ -124,10 +116,7 @@ absl::StatusOr<std::optional<ModelGatewayOptions>> ModelGatewayFromEnvironment(
   if (!parsed.ok()) return parsed.status();
   // No real key in the sandbox; the chosen provider's variable holds the placeholder so the
   // runner still picks that provider.
-  for (const char* name : {"ANTHROPIC_API_KEY", "OPENAI_API_KEY", "FASTEST_MODEL_API_KEY",
-                           "GOOGLE_GENERATIVE_AI_API_KEY"}) {
-    env->erase(name);
-  }
+  for (absl::string_view name : core::kProviderKeyEnvNames) env->erase(std::string(name));
   (*env)[key_var] = kModelKeyPlaceholder;
   (*env)["FASTEST_MODEL_GATEWAY"] = parsed->path.empty() ? "/" : parsed->path;
   return options;
@@ -177,9 +166,7 @@ absl::StatusOr<std::unique_ptr<ModelGateway>> ModelGateway::Create(ModelGatewayO
   gateway->host_ = parsed->host;
   gateway->port_ = parsed->port;
   gateway->base_path_ = parsed->path;
-  bool default_port = parsed->port == (parsed->tls ? 443 : 80);
-  gateway->host_header_ =
-      default_port ? parsed->host : absl::StrCat(parsed->host, ":", parsed->port);
+  gateway->host_header_ = parsed->host_header;
   const std::string& key = gateway->options_.api_key;
   if (!key.empty()) {
     gateway->key_header_ = gateway->options_.provider == "anthropic"

@@ -1,11 +1,11 @@
-#include "core/http/asio_url.h"
+#include "core/http/http_url.h"
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
-namespace fastest::core::asio_internal {
+namespace fastest::core {
 
 absl::Status ParseUrl(absl::string_view url, Url* out) {
   for (char c : url) {
@@ -80,4 +80,4 @@ bool HasLineBreak(absl::string_view s) {
   return s.find_first_of("\r\n") != absl::string_view::npos;
 }
 
-}  // namespace fastest::core::asio_internal
+}  // namespace fastest::core

@@ -1,15 +1,15 @@
-// File: core/http/asio_url.h
+// File: core/http/http_url.h
 //
-// URL and header-token checks of AsioHttpClient (internal to core/http).
-#ifndef FASTEST_CORE_HTTP_ASIO_URL_H_
-#define FASTEST_CORE_HTTP_ASIO_URL_H_
+// URL and header-token checks: AsioHttpClient's, also the model gateway's base URL.
+#ifndef FASTEST_CORE_HTTP_HTTP_URL_H_
+#define FASTEST_CORE_HTTP_HTTP_URL_H_
 
 #include <cstdint>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 
-namespace fastest::core::asio_internal {
+namespace fastest::core {
 
 // The parts of an absolute URL a request needs; views into HttpRequest::url.
 struct Url {
@@ -30,6 +30,6 @@ bool IsToken(absl::string_view s);
 // Whether `s` holds CR or LF (header injection).
 bool HasLineBreak(absl::string_view s);
 
-}  // namespace fastest::core::asio_internal
+}  // namespace fastest::core
 
-#endif  // FASTEST_CORE_HTTP_ASIO_URL_H_
+#endif  // FASTEST_CORE_HTTP_HTTP_URL_H_
