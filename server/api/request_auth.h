@@ -1,6 +1,6 @@
 // File: server/api/request_auth.h
 //
-// Authentication and ownership checks shared by the /v1 handlers (api_service.cc) and the job
+// Authentication and ownership checks shared by the /v1 handlers (the *_routes.cc files) and the job
 // log endpoint (job_logs.cc), so both answer 401/403/404 by the same rules:
 // - Authenticate: exactly "Authorization: Bearer <token>" (capital B, one space), like the
 //   original; anything else is Unauthenticated "Authentication required".

@@ -10,6 +10,11 @@
 // snapshot.pushed/<source>, drift.reported/cli, job.created/web, job.started|completed|failed|
 // updated/system, job.cancelled/web).
 //
+// Implemented per area: store.cc (open/close), store_schema.cc (migrations), store_tokens.cc,
+// store_device_codes.cc, store_projects.cc (projects, events, workspaces, drift, snapshots),
+// store_jobs.cc (jobs and dispatch claims), store_blob_grants.cc; sqlite_statement.h holds the
+// statement/transaction helpers they share.
+//
 // Thread-safety: all methods are thread-safe (one connection behind a mutex; every call is short).
 // Errors: NotFound for unknown ids ("Job not found", ...), FailedPrecondition for illegal job
 // transitions, Internal for SQLite failures (message names the statement, never a secret).
