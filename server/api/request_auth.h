@@ -1,7 +1,7 @@
 // File: server/api/request_auth.h
 //
-// Authentication and ownership checks shared by the /v1 handlers (the *_routes.cc files) and the job
-// log endpoint (job_logs.cc), so both answer 401/403/404 by the same rules:
+// Authentication and ownership checks shared by the /v1 handlers (the *_routes.cc files) and the
+// job log endpoint (job_logs.cc), so both answer 401/403/404 by the same rules:
 // - Authenticate: exactly "Authorization: Bearer <token>" (capital B, one space), like the
 //   original; anything else is Unauthenticated "Authentication required".
 // - A project is visible to its owner, and to a per-job token only inside the token's project.
