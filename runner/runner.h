@@ -1,6 +1,6 @@
 // File: runner/runner.h
 //
-// Runner: the whole job lifecycle inside a sandbox (issue 4):
+// Runner: the whole job lifecycle inside a sandbox:
 //   GET job (pending or running — the server's dispatcher may have claimed it; terminal → refuse)
 //   → POST running → [restoring] workspace → base snapshot (none → empty) → manifest → restore
 //   → [agent] run the agent (OpenCode or FASTEST_AGENT_COMMAND) with a deadline

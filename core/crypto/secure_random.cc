@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "core/encoding/hex.h"
 
 namespace fastest::core {
 namespace {
@@ -39,16 +40,9 @@ void SecureRandomBytesOrDie(void* out, size_t n) {
 }
 
 std::string SecureRandomHex(size_t bytes) {
-  static constexpr char kHex[] = "0123456789abcdef";
   std::string raw(bytes, '\0');
   SecureRandomBytesOrDie(raw.data(), raw.size());
-  std::string out;
-  out.reserve(bytes * 2);
-  for (unsigned char b : raw) {
-    out.push_back(kHex[b >> 4]);
-    out.push_back(kHex[b & 15]);
-  }
-  return out;
+  return HexEncode(raw);
 }
 
 std::string SecureRandomString(absl::string_view alphabet, size_t length) {

@@ -173,14 +173,14 @@ testing::ServerProcessOptions ProcessOptions(std::string data_dir, int port) {
 
 }  // namespace
 
-ServerProcess::ServerProcess(std::string data_dir, std::string token, ServerOptions options)
+BackendServer::BackendServer(std::string data_dir, std::string token, ServerOptions options)
     : token_(std::move(token)),
       options_(std::move(options)),
       process_(ProcessOptions(std::move(data_dir), options_.port)) {
   if (options_.image.empty()) options_.image = SandboxImage();
 }
 
-absl::Status ServerProcess::Start() {
+absl::Status BackendServer::Start() {
   const std::string& data_dir = process_.data_dir();
   process_.options().args = {
       absl::StrCat("--backend=", PluginPath(options_.backend)),

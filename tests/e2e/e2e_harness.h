@@ -100,10 +100,12 @@ struct ServerOptions {
   std::vector<std::string> extra_flags;
 };
 
-// fastest-server with `options`' backend, image and agent (tests/testing/server_process.h).
-class ServerProcess {
+// BackendServer: the fastest-server binary running a sandbox backend: the generic process
+// harness (tests/testing/server_process.h) given `options`' backend plugin, image, agent command
+// and $FASTEST_API_TOKEN, plus crash/restart control and the server id from its log.
+class BackendServer {
  public:
-  ServerProcess(std::string data_dir, std::string token, ServerOptions options);
+  BackendServer(std::string data_dir, std::string token, ServerOptions options);
 
   // Starts the binary and waits until /health answers (20 s). Keeps the port across restarts.
   absl::Status Start();

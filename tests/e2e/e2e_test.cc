@@ -183,10 +183,10 @@ class E2eTest : public ::testing::TestWithParam<std::string> {
   }
 
   // Starts a server with its own data dir (or `data_dir` to reuse one).
-  ServerProcess* StartServer(ServerOptions options, std::string data_dir = "") {
+  BackendServer* StartServer(ServerOptions options, std::string data_dir = "") {
     if (data_dir.empty()) data_dir = absl::StrCat(work_, "/data", servers_.size());
-    servers_.push_back(std::make_unique<ServerProcess>(data_dir, token_, std::move(options)));
-    ServerProcess* s = servers_.back().get();
+    servers_.push_back(std::make_unique<BackendServer>(data_dir, token_, std::move(options)));
+    BackendServer* s = servers_.back().get();
     absl::Status started = s->Start();
     EXPECT_TRUE(started.ok()) << started.message();
     if (!started.ok()) return nullptr;
@@ -196,7 +196,7 @@ class E2eTest : public ::testing::TestWithParam<std::string> {
     return s;
   }
 
-  std::unique_ptr<core::ApiClient> Api(const ServerProcess& server) {
+  std::unique_ptr<core::ApiClient> Api(const BackendServer& server) {
     return std::make_unique<core::ApiClient>(http_, server.url(), token_);
   }
 
@@ -279,7 +279,7 @@ class E2eTest : public ::testing::TestWithParam<std::string> {
   }
 
   // Runs `agent` as a job and waits until the runner marked it running and its sandbox exists.
-  std::string StartLongJob(ServerProcess& server, core::ApiClient& api, const Fixture& f) {
+  std::string StartLongJob(BackendServer& server, core::ApiClient& api, const Fixture& f) {
     std::string job = CreateJob(api, f, kSleepAgent);
     absl::StatusOr<nlohmann::json> accepted = RunJob(server.url(), token_, job, /*wait=*/false);
     EXPECT_TRUE(accepted.ok()) << accepted.status();
@@ -304,7 +304,7 @@ class E2eTest : public ::testing::TestWithParam<std::string> {
   core::HttpClient http_;
   std::unique_ptr<EmulatorProcess> emulator_;
   std::set<std::string> emulator_instances_;
-  std::vector<std::unique_ptr<ServerProcess>> servers_;
+  std::vector<std::unique_ptr<BackendServer>> servers_;
   std::vector<std::string> jobs_;
   int fixture_count_ = 0;
 };
@@ -312,7 +312,7 @@ class E2eTest : public ::testing::TestWithParam<std::string> {
 // ------------------------------------------------------------------------------------------------
 
 TEST_P(E2eTest, JobCompletesAndOutputSnapshotHoldsExactlyTheAgentsChanges) {
-  ServerProcess* server = StartServer(DefaultOptions());
+  BackendServer* server = StartServer(DefaultOptions());
   ASSERT_NE(server, nullptr);
   auto api = Api(*server);
   Fixture f = Seed(*api);
@@ -396,7 +396,7 @@ TEST_P(E2eTest, JobCompletesAndOutputSnapshotHoldsExactlyTheAgentsChanges) {
 TEST_P(E2eTest, TimeoutKillsTheSandboxAndFailsTheJob) {
   ServerOptions o = DefaultOptions();
   o.job_timeout = "8s";
-  ServerProcess* server = StartServer(o);
+  BackendServer* server = StartServer(o);
   ASSERT_NE(server, nullptr);
   auto api = Api(*server);
   Fixture f = Seed(*api);
@@ -421,7 +421,7 @@ TEST_P(E2eTest, TimeoutKillsTheSandboxAndFailsTheJob) {
 }
 
 TEST_P(E2eTest, CancelKillsTheSandbox) {
-  ServerProcess* server = StartServer(DefaultOptions());
+  BackendServer* server = StartServer(DefaultOptions());
   ASSERT_NE(server, nullptr);
   auto api = Api(*server);
   Fixture f = Seed(*api);
@@ -460,7 +460,7 @@ TEST_P(E2eTest, CancelKillsTheSandbox) {
 class E2eEngineRestartTest : public E2eTest {};
 
 TEST_P(E2eEngineRestartTest, ServerKilledMidJobRestartReadoptsLiveSandboxes) {
-  ServerProcess* server = StartServer(DefaultOptions());
+  BackendServer* server = StartServer(DefaultOptions());
   ASSERT_NE(server, nullptr);
   auto api = Api(*server);
   Fixture f = Seed(*api);
@@ -566,7 +566,7 @@ class E2eBridgeFaultTest : public E2eTest {
   }
 
   // Starts a job whose agent sleeps `seconds`, waits until it runs.
-  std::string StartJob(ServerProcess& server, core::ApiClient& api, const Fixture& f,
+  std::string StartJob(BackendServer& server, core::ApiClient& api, const Fixture& f,
                        const std::string& script) {
     std::string job = CreateJob(api, f, script);
     absl::StatusOr<nlohmann::json> accepted = RunJob(server.url(), token_, job, /*wait=*/false);
@@ -581,7 +581,7 @@ class E2eBridgeFaultTest : public E2eTest {
 };
 
 TEST_P(E2eBridgeFaultTest, Transient429sMidJobAreRetriedAndTheJobCompletes) {
-  ServerProcess* server = StartServer(FaultOptions());
+  BackendServer* server = StartServer(FaultOptions());
   ASSERT_NE(server, nullptr);
   auto api = Api(*server);
   Fixture f = Seed(*api);
@@ -597,7 +597,7 @@ TEST_P(E2eBridgeFaultTest, Transient429sMidJobAreRetriedAndTheJobCompletes) {
 }
 
 TEST_P(E2eBridgeFaultTest, Persistent500sMidJobFailTheJobWithAClearError) {
-  ServerProcess* server = StartServer(FaultOptions());
+  BackendServer* server = StartServer(FaultOptions());
   ASSERT_NE(server, nullptr);
   auto api = Api(*server);
   Fixture f = Seed(*api);
@@ -622,7 +622,7 @@ TEST_P(E2eBridgeFaultTest, Persistent500sMidJobFailTheJobWithAClearError) {
 }
 
 TEST_P(E2eBridgeFaultTest, AStalledBridgeMidJobFailsTheJobWithAClearError) {
-  ServerProcess* server = StartServer(FaultOptions());
+  BackendServer* server = StartServer(FaultOptions());
   ASSERT_NE(server, nullptr);
   auto api = Api(*server);
   Fixture f = Seed(*api);

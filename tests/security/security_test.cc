@@ -22,6 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "core/crypto/secure_random.h"
 #include "core/http/http_client.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -44,14 +45,6 @@ constexpr char kRunnerCapEff[] = "00000000000000eb";
 // Instance type "basic": 1 GiB memory, 256 pids, 4 GB disk.
 constexpr int kPidsLimit = 256;
 constexpr int64_t kMemoryBytes = 1LL << 30;
-
-std::string RandomHex(int n) {
-  std::string s;
-  FILE* f = fopen("/dev/urandom", "rb");
-  for (int i = 0; i < n; ++i) s.push_back("0123456789abcdef"[fgetc(f) & 15]);
-  fclose(f);
-  return s;
-}
 
 // A TCP service on the host's 127.0.0.1 holding a secret: the sandbox must not reach it.
 class Decoy {
@@ -141,14 +134,14 @@ TEST(SecurityTest, HostileAgentGetsNothingAndTheJobStillCompletes) {
   ASSERT_TRUE(present.ok()) << present.message();
 
   const std::string work = MakeTempDir("security_");
-  const std::string admin_token = "sec-" + RandomHex(32);
-  const std::string decoy_secret = "DECOY-" + RandomHex(24);
+  const std::string admin_token = "sec-" + core::SecureRandomHex(16);
+  const std::string decoy_secret = "DECOY-" + core::SecureRandomHex(12);
   Decoy decoy(decoy_secret);
-  const std::string allowed_greeting = "ALLOWED-" + RandomHex(24);
+  const std::string allowed_greeting = "ALLOWED-" + core::SecureRandomHex(12);
   Decoy allowed(allowed_greeting);  // the one host on the egress allow-list
 
   // The model provider: the stub accepts completions only with the key the server holds.
-  const std::string model_key = "sk-sec-" + RandomHex(32);
+  const std::string model_key = "sk-sec-" + core::SecureRandomHex(16);
   testing::SpawnOptions stub_options;
   stub_options.binary = RunfilePath("tools/model_stub/fastest-model-stub");
   stub_options.args = {absl::StrCat("--scenario=", RunfilePath("examples/scenarios/basic.json")),
@@ -175,7 +168,7 @@ TEST(SecurityTest, HostileAgentGetsNothingAndTheJobStillCompletes) {
   options.extra_env = {
       {"FASTEST_MODEL_BASE_URL", absl::StrCat("http://127.0.0.1:", *stub_port, "/v1")},
       {"FASTEST_MODEL_API_KEY", model_key}};
-  ServerProcess server(work + "/data", admin_token, options);
+  BackendServer server(work + "/data", admin_token, options);
   absl::Status started = server.Start();
   ASSERT_TRUE(started.ok()) << started.message();
 

@@ -394,7 +394,7 @@ int Main() {
   so.image = image;
   so.max_instances = conc;
   so.job_timeout = "2m";
-  e2e::ServerProcess server(work + "/data", token, so);
+  e2e::BackendServer server(work + "/data", token, so);
   Check(server.Start(), "start fastest-server");
   core::HttpClient http;
   core::ApiClient api(http, server.url(), token);
