@@ -24,6 +24,12 @@ using net::Responder;
 using net::Response;
 using nlohmann::json;
 
+// With `wait`, the job's RunResult answers the request when the job ends; without, nothing.
+Dispatcher::DoneCallback AnswerWhenDone(bool wait, const std::shared_ptr<Responder>& r) {
+  if (!wait) return nullptr;
+  return [r](const RunResult& result) { r->Send(Response::Json(200, RunResultToJson(result))); };
+}
+
 }  // namespace
 
 void RegisterWorkerRoutes(const ApiContext& ctx, net::Router& router) {
@@ -54,7 +60,7 @@ void RegisterWorkerRoutes(const ApiContext& ctx, net::Router& router) {
     return Response::Text(200, metrics->Render(*counts), "text/plain; version=0.0.4");
   }, net::Execution::kWorkerPool);
   routes.PostAsync("/run-next", [dispatcher, remote](const Request& req, const AuthInfo& auth,
-                                       std::shared_ptr<Responder> r) {
+                                                     std::shared_ptr<Responder> r) {
     json body;
     if (auto err = ParseObject(req, &body, true)) return r->Send(*err);
     if (auth.project_scope) return r->Send(ErrorResponse(403, "FORBIDDEN", "Access denied"));
@@ -62,20 +68,16 @@ void RegisterWorkerRoutes(const ApiContext& ctx, net::Router& router) {
       return r->Send(ErrorResponse(503, "UNAVAILABLE", "No sandbox backend configured"));
     }
     const bool wait = WaitRequested(req, body);
-    Dispatcher::DoneCallback done;
-    if (wait) {
-      done = [r](const RunResult& result) {
-        r->Send(Response::Json(200, RunResultToJson(result)));
-      };
-    }
+    Dispatcher::DoneCallback done = AnswerWhenDone(wait, r);
     auto id = dispatcher->RunNext(
         remote ? std::nullopt : std::optional<std::string>(auth.user_id), done);
     if (!id.ok()) return r->Send(ResponseFromStatus(id.status()));
     if (!*id) return r->Send(Response::Json(200, {{"message", "No pending jobs"}}));
     if (!wait) r->Send(Response::Json(202, {{"job_id", **id}, {"status", "accepted"}}));
   });
-  routes.PostAsync("/run-job", [store, dispatcher, remote](const Request& req, const AuthInfo& auth,
-                                             std::shared_ptr<Responder> r) {
+  routes.PostAsync("/run-job", [store, dispatcher, remote](const Request& req,
+                                                          const AuthInfo& auth,
+                                                          std::shared_ptr<Responder> r) {
     json body;
     if (auto err = ParseObject(req, &body, false)) return r->Send(*err);
     std::optional<std::string> job_id;
@@ -92,12 +94,7 @@ void RegisterWorkerRoutes(const ApiContext& ctx, net::Router& router) {
       return r->Send(ErrorResponse(503, "UNAVAILABLE", "No sandbox backend configured"));
     }
     const bool wait = WaitRequested(req, body);
-    Dispatcher::DoneCallback done;
-    if (wait) {
-      done = [r](const RunResult& result) {
-        r->Send(Response::Json(200, RunResultToJson(result)));
-      };
-    }
+    Dispatcher::DoneCallback done = AnswerWhenDone(wait, r);
     absl::Status s = dispatcher->RunJob(*job_id, done);
     if (!s.ok()) return r->Send(ResponseFromStatus(s));
     if (!wait) r->Send(Response::Json(202, {{"job_id", *job_id}, {"status", "accepted"}}));
