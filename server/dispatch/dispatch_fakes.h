@@ -209,6 +209,8 @@ class FakeBackend : public core::SandboxBackend {
     ++created_;
     ++running_;
     max_running_ = std::max(max_running_, running_);
+    ++live_;
+    max_live_ = std::max(max_live_, live_);
     std::string job_id = spec.env.count("JOB_ID") ? spec.env.at("JOB_ID") : "";
     threads_.emplace_back([this, id, job_id, env = spec.env] {
       SandboxControl ctl(this, id, job_id, env);
@@ -271,6 +273,7 @@ class FakeBackend : public core::SandboxBackend {
     it->second.killed = true;
     it->second.removed = true;
     ++removed_;
+    --live_;
     cv_.notify_all();
     return absl::OkStatus();
   }
@@ -308,6 +311,20 @@ class FakeBackend : public core::SandboxBackend {
     std::lock_guard<std::mutex> lock(mu_);
     return max_running_;
   }
+  // Sandbox threads still running.
+  int running() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return running_;
+  }
+  // Sandboxes created and not removed (what an engine would list), now and at most.
+  int live() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return live_;
+  }
+  int max_live() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return max_live_;
+  }
   core::SandboxSpec spec_of(const std::string& id) {
     std::lock_guard<std::mutex> lock(mu_);
     return sandboxes_.at(id).spec;
@@ -335,6 +352,8 @@ class FakeBackend : public core::SandboxBackend {
   int removed_ = 0;
   int running_ = 0;
   int max_running_ = 0;
+  int live_ = 0;
+  int max_live_ = 0;
 };
 
 inline void SandboxControl::Print(int stream, const std::string& text) {
