@@ -21,6 +21,7 @@
 #include "server/api/request_parsing.h"
 #include "server/api/request_auth.h"
 #include "server/api/run_result_json.h"
+#include "server/api/standby_routes.h"
 #include "core/crypto/secure_random.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
@@ -265,6 +266,7 @@ void ApiService::Register(net::Router& router) {
   };
 
   RegisterOAuthRoutes(router, store, options.oauth);
+  RegisterStandbyRoutes(router, dispatcher);
 
   // ------------------------------------------------------------------ health, metrics
   router.AddSync("GET", "/health", [](const Request&) {
