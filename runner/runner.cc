@@ -247,7 +247,9 @@ int Runner::Fail(const std::string& raw_message) {
 int Runner::Run() {
   log_.Info(kRule);
   log_.Info("Fastest Sandbox Runner");
-  log_.Info(absl::StrCat("Job ID: ", config_.job_id.empty() ? "(next pending)" : config_.job_id));
+  log_.Info(absl::StrCat("Job ID: ", config_.standby          ? "(standby: assigned later)"
+                                     : config_.job_id.empty() ? "(next pending)"
+                                                              : config_.job_id));
   log_.Info(kRule);
   log_.Info("");
   StartOpenCodeEarly();

@@ -206,7 +206,7 @@ class WarmPoolE2eTest : public ::testing::TestWithParam<std::string> {
 
   std::string Logs(const ServerProcess& server, const std::string& job) {
     core::HttpRequest req;
-    req.url = server.url() + "/v1/jobs/" + job + "/logs";
+    req.url = server.url() + "/v1/jobs/" + job + "/logs?follow=1";
     req.bearer_token = token_;
     auto r = http_.Send(req);
     return r.ok() ? r->body : "";
