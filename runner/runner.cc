@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
+#include "nlohmann/json.hpp"
 #include "core/config/secrets.h"
 #include "core/status/status_macros.h"
 #include "core/snapshot/sha256.h"
@@ -50,7 +51,14 @@ Logger::Logger(FILE* out, FILE* err, std::vector<std::string> secrets)
     : out_(out), err_(err), secrets_(std::move(secrets)), flusher_([this] { FlushLoop(); }) {}
 
 std::string Logger::Redact(std::string text) const {
+  std::lock_guard<std::mutex> lock(secrets_mu_);
   return core::RedactSecrets(std::move(text), secrets_);
+}
+
+void Logger::AddSecret(const std::string& secret) {
+  if (secret.size() < core::kMinSecretLength) return;
+  std::lock_guard<std::mutex> lock(secrets_mu_);
+  secrets_.push_back(secret);
 }
 
 void Logger::Info(const std::string& line) {
@@ -239,10 +247,15 @@ int Runner::Fail(const std::string& raw_message) {
 int Runner::Run() {
   log_.Info(kRule);
   log_.Info("Fastest Sandbox Runner");
-  log_.Info(absl::StrCat("Job ID: ", config_.job_id.empty() ? "(next pending)" : config_.job_id));
+  log_.Info(absl::StrCat("Job ID: ", config_.standby          ? "(standby: assigned later)"
+                                     : config_.job_id.empty() ? "(next pending)"
+                                                              : config_.job_id));
   log_.Info(kRule);
   log_.Info("");
   StartOpenCodeEarly();
+  if (config_.standby) {
+    if (std::optional<int> stop = AwaitAssignment()) return *stop;
+  }
 
   core::Job job;
   if (config_.job_id.empty()) {
@@ -282,6 +295,71 @@ int Runner::Run() {
     return IsTransport(running.status()) ? kExitApiUnreachable : kExitNotRunnable;
   }
   return RunJob(job);
+}
+
+std::optional<int> Runner::AwaitAssignment() {
+  const std::string B = "[standby] ";
+  const absl::Time boot_start = absl::Now();
+  // Standing by means ready: the agent server listens and its instance for the workspace is
+  // bootstrapped, so the job's prompt goes straight to it.
+  if (warm_thread_.joinable()) {
+    warm_thread_.join();
+    log_.Info(absl::StrCat(B, "Agent server booted in ", Seconds(absl::Now() - boot_start)));
+  } else if (!config_.agent_command.empty()) {
+    log_.Info(absl::StrCat(B, "Scripted agent: nothing to boot"));
+  }
+  log_.Info(absl::StrCat(B, "Waiting for a job..."));
+  absl::Time failing_since = absl::InfiniteFuture();
+  absl::Duration backoff = config_.retry.initial_backoff;
+  while (true) {
+    core::HttpRequest req;
+    req.method = "GET";
+    req.url = absl::StrCat(config_.api_url, "/v1/standby/assignment?wait=20");
+    req.bearer_token = config_.api_token;
+    req.timeout = std::chrono::milliseconds(60000);
+    absl::StatusOr<core::HttpResponse> resp = http_->Send(req);
+    const int code = resp.ok() ? resp->status : 0;
+    if (code == 200) {
+      nlohmann::json body = nlohmann::json::parse(resp->body, nullptr, false);
+      const std::string job_id = body.is_object() ? body.value("job_id", "") : "";
+      const std::string token = body.is_object() ? body.value("api_token", "") : "";
+      if (job_id.empty() || token.empty()) {
+        log_.Error(absl::StrCat(B, "Malformed assignment"));
+        return kExitNotRunnable;
+      }
+      log_.AddSecret(token);
+      config_.job_id = job_id;
+      config_.api_token = token;
+      api_ = std::make_unique<core::ApiClient>(*http_, config_.api_url, config_.api_token,
+                                               config_.retry);
+      log_.Info(absl::StrCat(B, "Assigned job ", job_id, " after ",
+                             Seconds(absl::Now() - boot_start)));
+      return std::nullopt;
+    }
+    if (code == 204) {
+      failing_since = absl::InfiniteFuture();
+      backoff = config_.retry.initial_backoff;
+      continue;
+    }
+    if (code == 410) {
+      log_.Info(absl::StrCat(B, "Retired without a job"));
+      return kExitCompleted;
+    }
+    if (code == 401 || code == 403 || code == 404) {
+      log_.Error(absl::StrCat(B, "The API refused the standby credential (HTTP ", code, ")"));
+      return kExitNotRunnable;
+    }
+    // Unreachable or 5xx: a restarting server; ride it out within the retry budget.
+    if (failing_since == absl::InfiniteFuture()) failing_since = absl::Now();
+    if (absl::Now() - failing_since > config_.retry.max_elapsed) {
+      log_.Error(absl::StrCat(B, "API unreachable while waiting for a job: ",
+                              resp.ok() ? absl::StrCat("HTTP ", code)
+                                        : std::string(resp.status().message())));
+      return kExitApiUnreachable;
+    }
+    absl::SleepFor(backoff);
+    backoff = std::min(backoff * 2, config_.retry.max_backoff);
+  }
 }
 
 int Runner::RunJob(const core::Job& job) {

@@ -50,13 +50,16 @@ class Logger {
   void Info(const std::string& line);
   void Error(const std::string& line);
   std::string Redact(std::string text) const;
+  // Redacts `secret` from every later line too (a token learnt after start).
+  void AddSecret(const std::string& secret);
 
  private:
   void FlushLoop();
 
   FILE* out_;
   FILE* err_;
-  std::vector<std::string> secrets_;
+  mutable std::mutex secrets_mu_;
+  std::vector<std::string> secrets_;  // guarded by secrets_mu_
   std::mutex mu_;
   std::condition_variable cv_;
   static constexpr std::chrono::milliseconds kFlushInterval{50};
@@ -74,7 +77,8 @@ class Runner {
   Runner(RunnerConfig config, Logger& log);
   ~Runner();
 
-  // Runs one job; returns an ExitCode.
+  // Runs one job; returns an ExitCode. In standby (a warm sandbox) the agent server is booted
+  // first and the job comes from the standby assignment.
   int Run();
 
  private:
@@ -86,6 +90,11 @@ class Runner {
   // and bootstraps the workspace's instance in the background meanwhile.
   absl::Status PrepareAgent(const std::string& prompt);
   void StartOpenCodeEarly();
+  // Standby: boots the agent, then long-polls GET /v1/standby/assignment with the standby
+  // credential until a job is assigned (then job_id and the job's token replace it), the sandbox
+  // is retired (kExitCompleted, nothing to do) or the API stays unreachable. Returns an ExitCode
+  // to stop with, or nullopt to run the assigned job.
+  std::optional<int> AwaitAssignment();
 
   RunnerConfig config_;
   Logger& log_;

@@ -80,6 +80,14 @@ absl::StatusOr<RunnerConfig> RunnerConfigFromEnv(const Environment& env) {
       return absl::InvalidArgumentError("API_URL unix:// needs an absolute socket path");
     }
   }
+  const std::string standby = Get(env, "FASTEST_STANDBY");
+  if (!standby.empty() && standby != "0") {
+    if (standby != "1") return absl::InvalidArgumentError("FASTEST_STANDBY must be 0 or 1");
+    if (!c.job_id.empty()) {
+      return absl::InvalidArgumentError("FASTEST_STANDBY: JOB_ID comes with the assignment");
+    }
+    c.standby = true;
+  }
   c.api_token = Get(env, "API_TOKEN");
   if (c.api_token.empty() && !Get(env, "API_TOKEN_FILE").empty()) {
     auto token = ReadTokenFile(Get(env, "API_TOKEN_FILE"));

@@ -25,6 +25,11 @@
 //   FASTEST_API_RETRY_SECONDS  give up on a transiently failing API call after this long (120)
 //   FASTEST_AGENT_USER       user (from /etc/passwd) the agent runs as when the runner is root;
 //                            the sandbox image sets "agent". Unknown user: configuration error.
+//   FASTEST_STANDBY          "1": a warm sandbox. The runner boots the agent server, then waits
+//                            for its job (GET /v1/standby/assignment); API_TOKEN / API_TOKEN_FILE
+//                            then hold the standby credential, which can fetch only that
+//                            assignment, and the job's own token arrives with it. JOB_ID must
+//                            be unset.
 #ifndef FASTEST_RUNNER_RUNNER_CONFIG_H_
 #define FASTEST_RUNNER_RUNNER_CONFIG_H_
 
@@ -55,6 +60,8 @@ struct RunnerConfig {
   // The agent's uid/gid (FASTEST_AGENT_USER while the runner is root); -1 = the runner's own.
   int agent_uid = -1;
   int agent_gid = -1;
+  // A warm sandbox: the job (and its token) come from the standby assignment.
+  bool standby = false;
   // The runner's whole environment; the agent's is derived from it (minus credentials).
   Environment env;
 };

@@ -111,6 +111,13 @@ ABSL_FLAG(int, max_connections_per_ip, 512,
 ABSL_FLAG(int64_t, upload_quota_bytes, int64_t{100} << 30,
           "Distinct blob/manifest bytes one user may upload (413 QUOTA_EXCEEDED above; 0 = no "
           "limit). Env FASTEST_UPLOAD_QUOTA_BYTES.");
+ABSL_FLAG(int, warm_pool, 0,
+          "Warm sandboxes kept started with their runner standing by (agent booted), counted in "
+          "--max_instances; 0 = every job starts its sandbox cold. Not with cloudflare (its "
+          "bridge keeps its own pool) or remote mode. Env FASTEST_WARM_POOL.");
+ABSL_FLAG(absl::Duration, warm_pool_ttl, absl::Minutes(10),
+          "An idle warm sandbox older than this is replaced by a fresh one. "
+          "Env FASTEST_WARM_POOL_TTL.");
 // For tests: how long a device login code stays valid.
 ABSL_FLAG(absl::Duration, device_code_ttl, absl::Seconds(900),
           "Lifetime of a device login code (tests only).");
@@ -150,6 +157,8 @@ const ConfigKey kCorsOrigin = core::ConfigKeyFromFlag(FLAGS_cors_origin);
 const ConfigKey kMaxConnections = core::ConfigKeyFromFlag(FLAGS_max_connections);
 const ConfigKey kMaxConnectionsPerIp = core::ConfigKeyFromFlag(FLAGS_max_connections_per_ip);
 const ConfigKey kUploadQuota = core::ConfigKeyFromFlag(FLAGS_upload_quota_bytes);
+const ConfigKey kWarmPool = core::ConfigKeyFromFlag(FLAGS_warm_pool);
+const ConfigKey kWarmPoolTtl = core::ConfigKeyFromFlag(FLAGS_warm_pool_ttl);
 // A token only for GET /metrics (a scraper needs no API access). Env or config file only.
 const ConfigKey kMetricsToken{"metrics_token", "", "FASTEST_METRICS_TOKEN", "metrics_token",
                               std::nullopt, true};
@@ -175,6 +184,8 @@ struct Settings {
   nlohmann::json backend_config;
   std::vector<std::string> runner_command;
   int max_instances, threads;
+  int warm_pool = 0;
+  absl::Duration warm_pool_ttl;
   bool auto_dispatch, fsync_blobs;
   absl::Duration job_timeout, read_timeout;
   int64_t max_body_bytes;
@@ -204,6 +215,13 @@ absl::StatusOr<Settings> LoadSettings() {
   FASTEST_ASSIGN_OR_RETURN(int64_t max_instances, c.GetInt(kMaxInstances));
   s.max_instances = static_cast<int>(max_instances);
   FASTEST_ASSIGN_OR_RETURN(s.auto_dispatch, c.GetBool(kAutoDispatch));
+  FASTEST_ASSIGN_OR_RETURN(int64_t warm_pool, c.GetInt(kWarmPool));
+  if (warm_pool < 0) return absl::InvalidArgumentError("--warm_pool must be >= 0");
+  s.warm_pool = static_cast<int>(warm_pool);
+  FASTEST_ASSIGN_OR_RETURN(s.warm_pool_ttl, c.GetDuration(kWarmPoolTtl));
+  if (s.warm_pool_ttl <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--warm_pool_ttl must be positive");
+  }
   FASTEST_ASSIGN_OR_RETURN(s.job_timeout, c.GetDuration(kJobTimeout));
   FASTEST_ASSIGN_OR_RETURN(s.max_body_bytes, c.GetInt(kMaxBody));
   FASTEST_ASSIGN_OR_RETURN(s.read_timeout, c.GetDuration(kReadTimeout));
@@ -410,6 +428,18 @@ int Serve(const Settings& s) {
     d.max_instances = s.max_instances;
     d.job_timeout = s.job_timeout;
     d.auto_dispatch = s.auto_dispatch;
+    d.warm_pool = s.warm_pool;
+    d.warm_pool_ttl = s.warm_pool_ttl;
+    if (remote && s.warm_pool > 0) {
+      // The standby channel is part of the embedded API; a remote API cannot hand jobs over.
+      LogWarn("--warm_pool ignored in remote mode (warm sandboxes need the embedded API)");
+      d.warm_pool = 0;
+    }
+    if (s.warm_pool > s.max_instances) {
+      LogWarn("--warm_pool above --max_instances: the pool holds at most max_instances",
+              {{"warm_pool", std::to_string(s.warm_pool)},
+               {"max_instances", std::to_string(s.max_instances)}});
+    }
     d.log_hub = &log_hub;
     d.passthrough_env = passthrough_env;
     if (channels) {

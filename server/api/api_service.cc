@@ -7,6 +7,7 @@
 #include "server/api/api_routes.h"
 #include "server/api/job_scopes.h"
 #include "server/api/oauth_routes.h"
+#include "server/api/standby_routes.h"
 
 namespace fastest::server {
 
@@ -39,6 +40,7 @@ void ApiService::Register(net::Router& router) {
   RegisterBlobRoutes(ctx, router);
   RegisterJobRoutes(ctx, router);
   RegisterWorkerRoutes(ctx, router);
+  RegisterStandbyRoutes(router, dispatcher_);
 }
 
 }  // namespace fastest::server

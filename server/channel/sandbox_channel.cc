@@ -133,12 +133,36 @@ std::vector<std::string> SandboxChannel::TakeNotes() {
   return out;
 }
 
+absl::Status SandboxChannel::SwitchToken(absl::string_view token) {
+  const std::string hashed = core::Sha256Hex(token);
+  if (!hash_file_.empty()) {
+    // Replaced whole (temp + rename): a restarted server's Reopen() reads the new hash.
+    const std::string tmp = hash_file_ + ".tmp";
+    int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) return absl::InternalError(Errno("create token hash file"));
+    const bool written = channel_io::WriteAll(fd, hashed) && fsync(fd) == 0;
+    close(fd);
+    if (!written || rename(tmp.c_str(), hash_file_.c_str()) != 0) {
+      unlink(tmp.c_str());
+      return absl::InternalError(Errno("replace token hash file"));
+    }
+  }
+  std::lock_guard<std::mutex> lock(token_mu_);
+  token_sha256_ = hashed;
+  return absl::OkStatus();
+}
+
 void SandboxChannel::HandleApi(int client_fd) {
   std::string head, rest;
   if (!channel_io::ReadHead(client_fd, kMaxHead, kHeadTimeoutMs, &head, &rest).ok()) return;
+  std::string expected;
+  {
+    std::lock_guard<std::mutex> lock(token_mu_);
+    expected = token_sha256_;
+  }
   absl::StatusOr<std::string> forward =
-      CheckApiRequestHeadWith(head, [this](absl::string_view credentials) {
-        return SameSecret(core::Sha256Hex(credentials), token_sha256_);
+      CheckApiRequestHeadWith(head, [&expected](absl::string_view credentials) {
+        return SameSecret(core::Sha256Hex(credentials), expected);
       });
   if (!forward.ok()) {
     ++api_refused_;

@@ -66,6 +66,9 @@ class SandboxChannel {
   int64_t api_refused() const { return api_refused_.load(); }
   // Lines for the job's log from the gateway and the egress proxy since the last call.
   std::vector<std::string> TakeNotes();
+  // From now on the API socket accepts `token` instead of the one it was opened with (a warm
+  // sandbox's standby credential gives way to its job's token), also after a Reopen().
+  absl::Status SwitchToken(absl::string_view token);
 
  private:
   friend class ChannelHub;
@@ -76,7 +79,8 @@ class SandboxChannel {
   std::string dir_;
   std::string hash_file_;  // <root>/<key>.sha256: the token's hash, for Reopen()
   int dir_fd_ = -1;
-  std::string token_sha256_;  // the job's token, hashed: all a bearer check needs
+  std::mutex token_mu_;
+  std::string token_sha256_;  // the job's token, hashed: all a bearer check needs (token_mu_)
   std::string upstream_host_;
   // The server's HTTP port, read at each connection (a re-adopted channel opens before it is known).
   std::shared_ptr<std::atomic<int>> upstream_port_;

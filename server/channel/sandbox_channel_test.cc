@@ -242,3 +242,34 @@ TEST(SandboxChannel, ReopenAfterACrashAcceptsTheSameTokenByItsHash) {
 
 }  // namespace
 }  // namespace fastest::server
+
+namespace fastest::server {
+namespace {
+TEST(SandboxChannel, SwitchTokenRefusesTheOldTokenAndSurvivesAReopen) {
+  std::string root = absl::StrCat(getenv("TEST_TMPDIR"), "/channels-switch");
+  constexpr char kJobToken[] = "job-token-fedcba9876543210";
+  Upstream upstream;
+  auto hub = ChannelHub::Create({.root = root, .api_port = upstream.port()});
+  ASSERT_TRUE(hub.ok()) << hub.status();
+  auto channel = (*hub)->Open("fastest-warm-w1", "", kToken);
+  ASSERT_TRUE(channel.ok()) << channel.status();
+  const std::string dir = (*channel)->dir();
+  auto get = [&](const std::string& token) {
+    return Exchange(dir + "/api.sock",
+                    absl::StrCat("GET /v1/x HTTP/1.1\r\nAuthorization: Bearer ", token, "\r\n\r\n"));
+  };
+  EXPECT_EQ(get(kToken).rfind("HTTP/1.1 200", 0), 0u);
+  EXPECT_EQ(get(kJobToken).rfind("HTTP/1.1 401", 0), 0u);
+  ASSERT_TRUE((*channel)->SwitchToken(kJobToken).ok());
+  EXPECT_EQ(get(kToken).rfind("HTTP/1.1 401", 0), 0u) << "old token still accepted";
+  EXPECT_EQ(get(kJobToken).rfind("HTTP/1.1 200", 0), 0u);
+  // A restarted server reopens the channel with the new token's hash.
+  channel->release();
+  auto reopened = (*hub)->Reopen("fastest-warm-w1", "J9");
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  EXPECT_EQ(get(kToken).rfind("HTTP/1.1 401", 0), 0u);
+  EXPECT_EQ(get(kJobToken).rfind("HTTP/1.1 200", 0), 0u);
+}
+
+}  // namespace
+}  // namespace fastest::server

@@ -9,6 +9,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "core/snapshot/sha256.h"
 #include "core/status/status_macros.h"
 #include "server/dispatch/job_outcome.h"
 #include "server/dispatch/output_capture.h"
@@ -65,6 +66,32 @@ Dispatcher::~Dispatcher() { Stop(); }
 
 absl::Status Dispatcher::Start() {
   if (!recovered_) FASTEST_RETURN_IF_ERROR(Recover());
+  if (options_.warm_pool > 0) {
+    auto caps = backend_->Capabilities();
+    if (caps.ok() && caps->warm_pool) {
+      // Its sandboxes already start from the platform's own pre-warmed pool (the Cloudflare
+      // bridge's /v1/pool/*); a second pool of ours on top would hold instances twice.
+      LogWarn("--warm_pool ignored: the backend keeps its own warm pool",
+              {{"backend", backend_->name()}, {"warm_pool", std::to_string(options_.warm_pool)}});
+    } else {
+      WarmPoolOptions wo = options_.warm_pool_options.value_or(WarmPoolOptions{});
+      wo.size = std::min(options_.warm_pool, max_running_);
+      wo.ttl = options_.warm_pool_ttl;
+      wo.key = PoolKey();
+      pool_ = std::make_unique<WarmPool>(
+          backend_, metrics_, static_cast<WarmSlots*>(this), wo,
+          [this](const std::string& name, const std::string& credential,
+                 std::unique_ptr<SandboxChannel>* channel) {
+            return SpecFor(name, "", credential, channel);
+          });
+    }
+  }
+  StartLocked();
+  if (pool_ != nullptr) pool_->Start();
+  return absl::OkStatus();
+}
+
+void Dispatcher::StartLocked() {
   std::lock_guard<std::mutex> lock(mu_);
   started_ = true;
   for (int i = 0; i < max_running_; ++i) {
@@ -99,8 +126,8 @@ absl::Status Dispatcher::Start() {
            {"auto_dispatch", options_.auto_dispatch ? "true" : "false"},
            {"instance_type", options_.instance_type.name},
            {"log_streaming", log_streaming_ ? "true" : "false"},
+           {"warm_pool", std::to_string(pool_ ? pool_->options().size : 0)},
            {"job_timeout", DurationText(options_.job_timeout)}});
-  return absl::OkStatus();
 }
 
 absl::Status Dispatcher::Recover() {
@@ -135,12 +162,21 @@ absl::Status Dispatcher::Recover() {
   std::set<std::string> adopted_jobs;
   for (const core::SandboxInfo& sb : *sandboxes) {
     auto label = sb.labels.find(kLabelJob);
-    const std::string job_id = label == sb.labels.end() ? "" : label->second;
+    std::string job_id = label == sb.labels.end() ? "" : label->second;
+    std::string channel_key = SandboxName(job_id);
+    if (auto warm = sb.labels.find(kWarmLabel); warm != sb.labels.end()) {
+      // A warm sandbox has no job label: the job it was given recorded its id. An idle one
+      // (no job) is removed below.
+      channel_key = warm->second;
+      for (const auto& [id, c] : claims) {
+        if (c.sandbox_id && *c.sandbox_id == sb.id) job_id = id;
+      }
+    }
     auto claim = claims.find(job_id);
     // A sandbox of a job still active is adopted, also one that exited meanwhile: its exit code
     // and output then say why the job failed.
     if (claim != claims.end() && sb.state != "unknown" && adopted_jobs.insert(job_id).second) {
-      absl::StatusOr<Supervised> run = Adopt(claim->second.job, sb);
+      absl::StatusOr<Supervised> run = Adopt(claim->second.job, sb, channel_key);
       if (run.ok()) {
         LogInfo("recover: re-adopted sandbox",
                 {{"sandbox", sb.id}, {"job_id", job_id}, {"state", sb.state}});
@@ -153,7 +189,9 @@ absl::Status Dispatcher::Recover() {
     }
     absl::Status s = backend_->Remove(sb.id);
     if (!s.ok() && !absl::IsNotFound(s)) metrics_->IncBackendError("remove");
-    LogInfo("recover: removed orphan sandbox", {{"sandbox", sb.id}, {"job_id", job_id}});
+    LogInfo(job_id.empty() && sb.labels.count(kWarmLabel) ? "recover: removed idle warm sandbox"
+                                                          : "recover: removed orphan sandbox",
+            {{"sandbox", sb.id}, {"job_id", job_id}});
   }
   for (const auto& [job_id, c] : claims) {
     if (adopted_jobs.count(job_id)) continue;
@@ -175,7 +213,7 @@ absl::Status Dispatcher::Recover() {
   }
   if (options_.channels != nullptr) {
     std::set<std::string> keep;
-    for (const Supervised& run : adopted_) keep.insert(SandboxName(run.job_id));
+    for (const Supervised& run : adopted_) keep.insert(run.channel_key);
     options_.channels->RemoveStale(keep);
   }
   std::lock_guard<std::mutex> lock(mu_);
@@ -188,9 +226,11 @@ absl::Status Dispatcher::Recover() {
 }
 
 absl::StatusOr<Dispatcher::Supervised> Dispatcher::Adopt(const core::Job& job,
-                                                         const core::SandboxInfo& sandbox) {
+                                                         const core::SandboxInfo& sandbox,
+                                                         const std::string& channel_key) {
   Supervised run;
   run.job_id = job.id;
+  run.channel_key = channel_key;
   run.sandbox_id = sandbox.id;
   run.adopted = true;
   // The timeout counts from the job's real start, not from this server's.
@@ -212,7 +252,7 @@ absl::StatusOr<Dispatcher::Supervised> Dispatcher::Adopt(const core::Job& job,
     // A sealed sandbox reaches the API only through its channel, whose sockets died with the
     // previous server: bound anew in the same (mounted) directory.
     FASTEST_ASSIGN_OR_RETURN(run.channel,
-                             options_.channels->Reopen(SandboxName(job.id), job.id));
+                             options_.channels->Reopen(channel_key, job.id));
   }
   return run;
 }
@@ -235,6 +275,9 @@ void Dispatcher::Stop() {
   work_cv_.notify_all();
   feeder_cv_.notify_all();
   control_cv_.notify_all();
+  capacity_cv_.notify_all();
+  // Drain: idle warm sandboxes are removed (taken ones were killed above with their jobs).
+  if (pool_ != nullptr) pool_->Stop();
   for (Task& t : dropped) {
     source_->Release(t.job_id).IgnoreError();
     if (t.done) {
@@ -392,6 +435,7 @@ void Dispatcher::WorkerLoop() {
     lock.unlock();
     RunResult result = RunTask(task);
     if (task.done) task.done(result);
+    if (pool_ != nullptr) pool_->Kick();  // a slot came free
     lock.lock();
     --running_;
     feeder_wake_ = true;  // a slot is free
@@ -431,6 +475,12 @@ RunResult Dispatcher::RunTask(const Task& task) {
   }
   const std::string token = *minted;
 
+  if (pool_ != nullptr) {
+    if (std::optional<WarmSandbox> warm = pool_->Take(PoolKey())) {
+      return RunOnWarmSandbox(task, *job, token, std::move(*warm), t0);
+    }
+  }
+
   std::unique_ptr<SandboxChannel> channel;
   auto spec = BuildSandboxSpec(*job, token, &channel);
   if (!spec.ok()) {
@@ -443,6 +493,7 @@ RunResult Dispatcher::RunTask(const Task& task) {
     std::lock_guard<std::mutex> lock(mu_);
     active_[job->id] = Active{};
   }
+  if (pool_ != nullptr) MakeRoomForColdSandbox();
   auto sandbox = StartSandboxForJob(*spec);
   if (!sandbox.ok()) {
     metrics_->IncBackendError("create");
@@ -473,17 +524,122 @@ RunResult Dispatcher::RunTask(const Task& task) {
   run.deadline = t0 + options_.job_timeout;
   run.secrets = std::move(secrets);
   run.channel = std::move(channel);
+  run.channel_key = spec->name;
   return FinishTask(SuperviseSandbox(std::move(run), std::move(result)), t0);
 }
 
+RunResult Dispatcher::RunOnWarmSandbox(const Task& task, const core::Job& job,
+                                       const std::string& token, WarmSandbox warm,
+                                       absl::Time t0) {
+  RunResult result;
+  result.job_id = job.id;
+  {
+    // Registered before the hand-over, so a cancel or Stop() from now on kills it.
+    std::lock_guard<std::mutex> lock(mu_);
+    active_[job.id] = Active{warm.sandbox_id, false};
+  }
+  // Recorded before the runner learns its job: after a crash the sandbox is found by this id.
+  source_->SetSandbox(job.id, warm.sandbox_id);
+  if (absl::Status assigned = pool_->Assign(warm, job.id, token); !assigned.ok()) {
+    LogError("warm sandbox hand-over failed",
+             {{"job_id", job.id}, {"sandbox", warm.name}, {"error", assigned.ToString()}});
+    backend_->Kill(warm.sandbox_id, SIGKILL).IgnoreError();
+    backend_->Remove(warm.sandbox_id).IgnoreError();
+    pool_->Forget(warm.name);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      active_.erase(job.id);
+    }
+    const std::string msg = absl::StrCat("Failed to hand the job to a warm sandbox: ",
+                                         assigned.message());
+    source_->FinishIfActive(job.id, JobStatus::kFailed, msg).IgnoreError();
+    result.error = msg;
+    return FinishTask(std::move(result), t0);
+  }
+  metrics_->IncDispatched();
+  metrics_->ObserveDispatchLatency(absl::Now() - task.claimed_at);
+  LogInfo("job given a warm sandbox",
+          {{"job_id", job.id},
+           {"sandbox", warm.sandbox_id},
+           {"name", warm.name},
+           {"warm_for_ms", std::to_string(absl::ToInt64Milliseconds(absl::Now() - warm.created))}});
+  std::vector<std::string> secrets = SecretsOf(options_.passthrough_env);
+  for (std::string& key : SecretsOf(options_.channel_passthrough_env)) secrets.push_back(std::move(key));
+  secrets.push_back(token);
+  secrets.push_back(warm.credential);
+
+  Supervised run;
+  run.job_id = job.id;
+  run.sandbox_id = warm.sandbox_id;
+  run.deadline = t0 + options_.job_timeout;
+  run.secrets = std::move(secrets);
+  run.channel = std::move(warm.channel);
+  run.channel_key = warm.name;
+  RunResult done = FinishTask(SuperviseSandbox(std::move(run), std::move(result)), t0);
+  pool_->Forget(warm.name);
+  return done;
+}
+
+std::string Dispatcher::PoolKey() const {
+  // Everything a sandbox is made with that a job could notice. The model settings are the
+  // pass-through environment (values hashed: they include keys).
+  std::string env;
+  for (const auto& [k, v] : options_.passthrough_env) absl::StrAppend(&env, k, "=", v, "\n");
+  return absl::StrCat(backend_->name(), "|", options_.image, "|", options_.instance_type.name,
+                      "|", options_.network_mode, "|", core::Sha256Hex(env).substr(0, 16));
+}
+
+void Dispatcher::MakeRoomForColdSandbox() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopping_ && running_ + warm_slots_ > max_running_) {
+    lock.unlock();
+    const bool evicted = pool_->EvictOne();
+    lock.lock();
+    // None idle yet (still being created): one comes back soon, as a sandbox to evict.
+    if (!evicted) capacity_cv_.wait_for(lock, std::chrono::milliseconds(50));
+  }
+}
+
+bool Dispatcher::TryReserveWarmSlot() {
+  std::lock_guard<std::mutex> lock(mu_);
+  // Jobs first: none may wait for a slot a warm sandbox would hold.
+  if (stopping_ || !queue_.empty() || running_ + warm_slots_ >= max_running_) return false;
+  ++warm_slots_;
+  return true;
+}
+
+void Dispatcher::ReleaseWarmSlot() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    --warm_slots_;
+  }
+  capacity_cv_.notify_all();
+}
+
+void Dispatcher::AwaitStandbyAssignment(absl::string_view credential, absl::Duration wait,
+                                        StandbyCallback done) {
+  if (pool_ == nullptr) return done(StandbyAnswer{StandbyAnswer::Kind::kUnknown, "", ""});
+  pool_->AwaitAssignment(credential, wait, std::move(done));
+}
+
+int Dispatcher::warm_ready() const { return pool_ ? pool_->ready() : 0; }
+int Dispatcher::warm_booting() const { return pool_ ? pool_->booting() : 0; }
+
 absl::StatusOr<core::SandboxSpec> Dispatcher::BuildSandboxSpec(
     const core::Job& job, const std::string& token, std::unique_ptr<SandboxChannel>* channel) {
+  return SpecFor(SandboxName(job.id), job.id, token, channel);
+}
+
+absl::StatusOr<core::SandboxSpec> Dispatcher::SpecFor(const std::string& name,
+                                                      const std::string& job_id,
+                                                      const std::string& token,
+                                                      std::unique_ptr<SandboxChannel>* channel) {
   core::SandboxSpec spec;
-  spec.name = SandboxName(job.id);
+  spec.name = name;
   spec.image = options_.image;
   spec.command = options_.runner_command;
   if (options_.channels != nullptr && channel_mount_) {
-    auto opened = options_.channels->Open(spec.name, job.id, token);
+    auto opened = options_.channels->Open(spec.name, job_id, token);
     if (!opened.ok()) {
       return absl::Status(opened.status().code(),
                           absl::StrCat("Failed to open the sandbox channel: ",
@@ -499,15 +655,23 @@ absl::StatusOr<core::SandboxSpec> Dispatcher::BuildSandboxSpec(
     spec.env["API_URL"] = options_.sandbox_api_url;
     spec.env["API_TOKEN"] = token;
   }
-  spec.env["JOB_ID"] = job.id;
-  spec.labels = {{kLabelServer, server_id_}, {kLabelJob, job.id}};
+  absl::Duration lifetime = options_.job_timeout + absl::Seconds(60);
+  if (job_id.empty()) {
+    // A warm sandbox: its runner stands by for a job (and learns it, and its token, then).
+    spec.env["FASTEST_STANDBY"] = "1";
+    spec.labels = {{kLabelServer, server_id_}, {kWarmLabel, name}};
+    lifetime += options_.warm_pool_ttl;
+  } else {
+    spec.env["JOB_ID"] = job_id;
+    spec.labels = {{kLabelServer, server_id_}, {kLabelJob, job_id}};
+  }
   spec.network_mode = options_.network_mode;
   spec.nano_cpus = options_.instance_type.nano_cpus;
   spec.memory_bytes = options_.instance_type.memory_bytes;
   spec.disk_bytes = options_.instance_type.disk_bytes;
   spec.pids_limit = options_.instance_type.pids_limit;
   // The backend's own hard cap is a safety net behind our timeout.
-  spec.timeout_ms = absl::ToInt64Milliseconds(options_.job_timeout + absl::Seconds(60));
+  spec.timeout_ms = absl::ToInt64Milliseconds(lifetime);
   return spec;
 }
 

@@ -31,11 +31,18 @@
 //   - A log follow that does not end within 5 s of the sandbox's exit is abandoned (the log is
 //     read once instead); if it still hangs after the sandbox was removed its thread is detached
 //     (it shares only reference-counted state), so the job always reaches its final state.
+//   - Warm pool (options.warm_pool > 0, warm_pool.h): sandboxes started ahead of demand whose
+//     runner stands by with the agent booted. A job takes a ready one when there is one (its
+//     sandbox id is recorded, then the job and its token are handed over), otherwise the cold
+//     path above; either way one sandbox serves one job and is removed after it. Warm sandboxes
+//     count toward max_instances; a cold job with no free slot evicts an idle one first, and
+//     the pool refills only while no job waits. Stop() drains it.
 //   - Recover() (before the server answers HTTP; Start() calls it otherwise) re-adopts the
 //     sandboxes labelled with this server id whose job is still active: waiting, timeout (from the
 //     job's started_at), cancel, log capture (resumed at the log's recorded position) and clean-up
 //     go on as if the server had not stopped; sealed sandboxes get their channel re-bound in
-//     place. Other sandboxes are removed. Claimed jobs without a sandbox: running -> failed "The
+//     place (a warm sandbox that had been given a job is found through the job's recorded sandbox
+//     id). Other sandboxes, idle warm ones included, are removed. Claimed jobs without a sandbox: running -> failed "The
 //     job's sandbox was gone when the server restarted ..."; never started -> released.
 //
 // Backend calls block, so they run only on the dispatcher's own threads (max_instances workers, a
@@ -65,6 +72,7 @@
 #include "server/dispatch/job_log_hub.h"
 #include "server/dispatch/job_outcome.h"
 #include "server/dispatch/stragglers.h"
+#include "server/dispatch/warm_pool.h"
 #include "server/metrics/metrics.h"
 #include "server/dispatch/job_source.h"
 #include "server/store/store.h"
@@ -107,9 +115,16 @@ struct DispatcherOptions {
   // passthrough_env for sandboxes with a channel: provider keys replaced by a placeholder (the
   // channel's model gateway adds the real one).
   std::map<std::string, std::string> channel_passthrough_env;
+  // Warm sandboxes kept ready (0 = none: every job starts its sandbox cold) and how long one may
+  // wait for a job before it is recycled. Not for the cloudflare backend (its bridge keeps its
+  // own warm pool): refused there with a log line.
+  int warm_pool = 0;
+  absl::Duration warm_pool_ttl = absl::Minutes(10);
+  // Tests: the pool's timings (size and ttl above win).
+  std::optional<WarmPoolOptions> warm_pool_options;
 };
 
-class Dispatcher {
+class Dispatcher : private WarmSlots {
  public:
   using DoneCallback = std::function<void(const RunResult&)>;
 
@@ -144,6 +159,14 @@ class Dispatcher {
   // The API cancelled this job: kill its sandbox if it runs (asynchronously).
   void NotifyJobCancelled(const std::string& job_id);
 
+  // One standby poll of a warm sandbox's runner (GET /v1/standby/assignment): kUnknown
+  // without a pool.
+  void AwaitStandbyAssignment(absl::string_view credential, absl::Duration wait,
+                              StandbyCallback done);
+  // Ready and booting warm sandboxes (0 without a pool).
+  int warm_ready() const;
+  int warm_booting() const;
+
   int running() const;
   int queued() const;
   const std::string& server_id() const { return server_id_; }
@@ -166,6 +189,7 @@ class Dispatcher {
     std::vector<std::string> secrets;  // kept out of the log
     std::unique_ptr<SandboxChannel> channel;
     bool adopted = false;  // found running at start-up (the store already knows the sandbox)
+    std::string channel_key;  // its channel's directory name (the sandbox's name)
     // Output per stream already in the job's log (adopted sandboxes).
     uint64_t captured_stdout = 0;
     uint64_t captured_stderr = 0;
@@ -183,10 +207,25 @@ class Dispatcher {
   void ControlLoop();
   void PostControl(std::function<void()> fn);
   RunResult RunTask(const Task& task);
+  // The job on a ready warm sandbox: recorded, handed over, then supervised like a cold one.
+  RunResult RunOnWarmSandbox(const Task& task, const core::Job& job, const std::string& token,
+                             WarmSandbox warm, absl::Time t0);
+  void StartLocked();
   // The sandbox for a job: its spec (opening its channel when the backend mounts one).
   absl::StatusOr<core::SandboxSpec> BuildSandboxSpec(const core::Job& job,
                                                      const std::string& token,
                                                      std::unique_ptr<SandboxChannel>* channel);
+  // A sandbox named `name` whose runner holds `token`: a job's (job_id set) or a standby
+  // credential (job_id empty: a warm sandbox).
+  absl::StatusOr<core::SandboxSpec> SpecFor(const std::string& name, const std::string& job_id,
+                                            const std::string& token,
+                                            std::unique_ptr<SandboxChannel>* channel);
+  // What a sandbox is made of (backend, image, instance type, model settings): the pool key.
+  std::string PoolKey() const;
+  // Before a cold sandbox starts: removes idle warm ones until running + warm fits max_running_.
+  void MakeRoomForColdSandbox();
+  bool TryReserveWarmSlot() override;
+  void ReleaseWarmSlot() override;
   // Gets a started sandbox for this job: the one place a sandbox comes into being.
   absl::StatusOr<core::SandboxInfo> StartSandboxForJob(const core::SandboxSpec& spec);
   // Waits until the sandbox exits, killing it at the deadline or on Stop().
@@ -197,7 +236,8 @@ class Dispatcher {
   JobOutcome DecideFromStore(const std::string& job_id, JobObservation* seen);
   RunResult FinishTask(RunResult r, absl::Time t0);
   // A sandbox of a still-active job found at start-up, to supervise as if never let go.
-  absl::StatusOr<Supervised> Adopt(const core::Job& job, const core::SandboxInfo& sandbox);
+  absl::StatusOr<Supervised> Adopt(const core::Job& job, const core::SandboxInfo& sandbox,
+                                   const std::string& channel_key);
   bool stopping() const;
   bool accepting() const;
 
@@ -211,10 +251,12 @@ class Dispatcher {
   std::condition_variable work_cv_;
   std::condition_variable feeder_cv_;
   std::condition_variable control_cv_;
+  std::condition_variable capacity_cv_;  // a warm slot was given back
   std::deque<Task> queue_;
   std::deque<std::function<void()>> control_;
   std::map<std::string, Active> active_;  // job id -> sandbox
   int running_ = 0;
+  int warm_slots_ = 0;  // warm sandboxes being made or idle (they count toward max_running_)
   bool feeder_wake_ = false;
   bool stopping_ = false;
   bool started_ = false;
@@ -227,6 +269,7 @@ class Dispatcher {
   std::vector<std::thread> threads_;
   // Log follow threads let go because they did not end (see OutputCapture).
   std::shared_ptr<Stragglers> stragglers_;
+  std::unique_ptr<WarmPool> pool_;  // null: no warm pool
 };
 
 }  // namespace fastest::server

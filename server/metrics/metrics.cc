@@ -6,7 +6,8 @@ namespace fastest::server {
 
 Metrics::Metrics()
     : bounds_({0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}),
-      buckets_(bounds_.size(), 0) {}
+      buckets_(bounds_.size(), 0),
+      boot_buckets_(bounds_.size(), 0) {}
 
 void Metrics::ObserveDispatchLatency(absl::Duration d) {
   const double s = absl::ToDoubleSeconds(d);
@@ -111,7 +112,71 @@ std::string Metrics::Render(const std::map<std::string, int64_t>& jobs_by_status
       gateway_bytes_up_, "\nfastest_model_gateway_bytes_total{direction=\"down\"} ",
       gateway_bytes_down_, "\n");
   (void)total;
+  if (warm_pool_) {
+    absl::StrAppend(
+        &out,
+        "# HELP fastest_warm_pool_sandboxes Idle warm sandboxes: ready (runner standing by) or "
+        "booting.\n# TYPE fastest_warm_pool_sandboxes gauge\n"
+        "fastest_warm_pool_sandboxes{state=\"ready\"} ",
+        warm_ready_, "\nfastest_warm_pool_sandboxes{state=\"booting\"} ", warm_booting_,
+        "\n# HELP fastest_warm_pool_takes_total Jobs that got a warm sandbox.\n"
+        "# TYPE fastest_warm_pool_takes_total counter\nfastest_warm_pool_takes_total ",
+        warm_takes_,
+        "\n# HELP fastest_warm_pool_misses_total Jobs that found no ready warm sandbox (cold "
+        "path).\n# TYPE fastest_warm_pool_misses_total counter\nfastest_warm_pool_misses_total ",
+        warm_misses_, "\n");
+    out +=
+        "# HELP fastest_warm_pool_retired_total Warm sandboxes removed without a job, by reason.\n"
+        "# TYPE fastest_warm_pool_retired_total counter\n";
+    for (const char* reason : {"ttl", "evicted", "dead", "drain"}) {
+      auto it = warm_retired_.find(reason);
+      absl::StrAppend(&out, "fastest_warm_pool_retired_total{reason=\"", reason, "\"} ",
+                      it == warm_retired_.end() ? 0 : it->second, "\n");
+    }
+    out +=
+        "# HELP fastest_warm_pool_boot_seconds Warm sandbox start to its runner standing by.\n"
+        "# TYPE fastest_warm_pool_boot_seconds histogram\n";
+    for (size_t i = 0; i < bounds_.size(); ++i) {
+      absl::StrAppend(&out, "fastest_warm_pool_boot_seconds_bucket{le=\"", bounds_[i], "\"} ",
+                      boot_buckets_[i], "\n");
+    }
+    absl::StrAppend(&out, "fastest_warm_pool_boot_seconds_bucket{le=\"+Inf\"} ", boot_count_,
+                    "\nfastest_warm_pool_boot_seconds_sum ", boot_sum_,
+                    "\nfastest_warm_pool_boot_seconds_count ", boot_count_, "\n");
+  }
   return out;
+}
+
+void Metrics::SetWarmPool(int ready, int booting) {
+  absl::MutexLock lock(&mu_);
+  warm_pool_ = true;
+  warm_ready_ = ready;
+  warm_booting_ = booting;
+}
+
+void Metrics::IncWarmTake() {
+  absl::MutexLock lock(&mu_);
+  ++warm_takes_;
+}
+
+void Metrics::IncWarmMiss() {
+  absl::MutexLock lock(&mu_);
+  ++warm_misses_;
+}
+
+void Metrics::IncWarmRetired(absl::string_view reason) {
+  absl::MutexLock lock(&mu_);
+  ++warm_retired_[std::string(reason)];
+}
+
+void Metrics::ObserveWarmBoot(absl::Duration d) {
+  const double s = absl::ToDoubleSeconds(d);
+  absl::MutexLock lock(&mu_);
+  for (size_t i = 0; i < bounds_.size(); ++i) {
+    if (s <= bounds_[i]) ++boot_buckets_[i];
+  }
+  boot_sum_ += s;
+  ++boot_count_;
 }
 
 void Metrics::AddModelGatewayRequest(int64_t bytes_up, int64_t bytes_down) {

@@ -11,6 +11,7 @@
 #include "core/snapshot/manifest.h"
 #include "core/snapshot/sha256.h"
 #include "gtest/gtest.h"
+#include "tools/cli/commands.h"
 #include "tools/cli/log_format.h"
 #include "tools/cli/review.h"
 #include "tools/cli/subprocess.h"
@@ -232,6 +233,29 @@ TEST(LogFormatTest, PhasesAndAgentEvents) {
   EXPECT_EQ(FormatRunnerLine("[snapshotting] Changes: +1 ~1 -0").phase, Phase::kSnapshotting);
   EXPECT_TRUE(FormatRunnerLine("Job failed: boom").show);
   EXPECT_FALSE(FormatRunnerLine("============").show);
+}
+
+}  // namespace
+}  // namespace fastest::cli
+
+namespace fastest::cli {
+namespace {
+
+TEST(StatusTest, WarmPoolLineFromMetrics) {
+  EXPECT_EQ(WarmPoolLine("fastest_sandboxes_running 1\n"), "");  // no pool
+  const std::string text =
+      "fastest_warm_pool_sandboxes{state=\"ready\"} 2\n"
+      "fastest_warm_pool_sandboxes{state=\"booting\"} 1\n"
+      "fastest_warm_pool_takes_total 14\n"
+      "fastest_warm_pool_misses_total 3\n"
+      "fastest_warm_pool_boot_seconds_bucket{le=\"+Inf\"} 4\n"
+      "fastest_warm_pool_boot_seconds_sum 10\n"
+      "fastest_warm_pool_boot_seconds_count 4\n";
+  EXPECT_EQ(WarmPoolLine(text),
+            "warm pool: 2 ready, 1 booting; 14 takes, 3 misses; boot 2.50 s on average (4)");
+  EXPECT_EQ(WarmPoolLine("fastest_warm_pool_sandboxes{state=\"ready\"} 0\n"
+                         "fastest_warm_pool_boot_seconds_count 0\n"),
+            "warm pool: 0 ready, 0 booting; 0 takes, 0 misses");
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <fstream>
@@ -15,8 +16,10 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "core/http/http_client.h"
 #include "core/http/http_status.h"
@@ -640,6 +643,49 @@ int CancelCommand(ApiClient& api, const std::string& job_id) {
   }
   printf("job %s %s\n", job->id.c_str(), std::string(core::JobStatusName(job->status)).c_str());
   return 0;
+}
+
+namespace {
+
+// The value of the sample `name` (the whole text before the space) in Prometheus text, or -1.
+double Sample(const std::string& text, absl::string_view name) {
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    if (line.size() > name.size() && absl::StartsWith(line, name) && line[name.size()] == ' ') {
+      double v = -1;
+      if (absl::SimpleAtod(line.substr(name.size() + 1), &v)) return v;
+    }
+  }
+  return -1;
+}
+
+}  // namespace
+
+std::string WarmPoolLine(const std::string& metrics_text) {
+  const double ready = Sample(metrics_text, "fastest_warm_pool_sandboxes{state=\"ready\"}");
+  if (ready < 0) return "";
+  const double booting = Sample(metrics_text, "fastest_warm_pool_sandboxes{state=\"booting\"}");
+  const double takes = Sample(metrics_text, "fastest_warm_pool_takes_total");
+  const double misses = Sample(metrics_text, "fastest_warm_pool_misses_total");
+  const double boot_sum = Sample(metrics_text, "fastest_warm_pool_boot_seconds_sum");
+  const double boots = Sample(metrics_text, "fastest_warm_pool_boot_seconds_count");
+  std::string line = absl::StrFormat("warm pool: %d ready, %d booting; %d takes, %d misses",
+                                     static_cast<int>(ready), static_cast<int>(std::max(0.0, booting)),
+                                     static_cast<int>(std::max(0.0, takes)),
+                                     static_cast<int>(std::max(0.0, misses)));
+  if (boots > 0) {
+    absl::StrAppend(&line, absl::StrFormat("; boot %.2f s on average (%d)", boot_sum / boots,
+                                           static_cast<int>(boots)));
+  }
+  return line;
+}
+
+std::string FetchWarmPoolLine(core::HttpClient& http, const Target& target) {
+  core::HttpRequest req;
+  req.url = target.url + "/metrics";
+  req.bearer_token = target.token;
+  absl::StatusOr<core::HttpResponse> r = http.Send(req);
+  if (!r.ok() || r->status != 200) return "";
+  return WarmPoolLine(r->body);
 }
 
 }  // namespace fastest::cli

@@ -51,6 +51,14 @@ int LogsCommand(core::HttpClient& http, core::ApiClient& api, const Target& targ
                 const std::string& job_id, bool follow, bool raw);
 int CancelCommand(core::ApiClient& api, const std::string& job_id);
 
+// `fastest status`'s warm-pool line from the server's /metrics text, e.g.
+//   "warm pool: 2 ready, 1 booting; 14 takes, 3 misses; boot 2.41 s on average (17)"
+// or "" when the server keeps no warm pool (--warm_pool=0, or a backend with its own pool).
+std::string WarmPoolLine(const std::string& metrics_text);
+// GET /metrics with the target's token, then WarmPoolLine; "" when /metrics is not readable
+// (e.g. a token that is not the admin's).
+std::string FetchWarmPoolLine(core::HttpClient& http, const Target& target);
+
 }  // namespace fastest::cli
 
 #endif  // FASTEST_TOOLS_CLI_COMMANDS_H_

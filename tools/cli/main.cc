@@ -167,6 +167,9 @@ int StatusCommand(fastest::core::HttpClient& http) {
     printf("jobs:      %s (last %zu)\n", parts.empty() ? "none" : absl::StrJoin(parts, ", ").c_str(),
            jobs->size());
   }
+  if (std::string warm = fastest::cli::FetchWarmPoolLine(http, *t); !warm.empty()) {
+    printf("%s\n", warm.c_str());
+  }
   return 0;
 }
 
