@@ -75,6 +75,7 @@ struct Column {
   Series step{"per tool step overhead (stub answer -> next request)"};
   Series job{"job created -> completed"};
   Series boot{"(agent only) boot + warm-up before the job"};
+  std::vector<Series> step_by_index;  // overhead after the 1st, 2nd, ... answer
 };
 
 // Adds the stub's agent requests received at or after t0 to the column; false when none.
@@ -88,6 +89,10 @@ bool AddModelTimes(const std::vector<ModelStub::RequestRecord>& records, absl::T
   col->first_request.Add(agent.front()->received - t0);
   for (size_t i = 1; i < agent.size(); ++i) {
     col->step.Add(agent[i]->received - agent[i - 1]->answered);
+    if (col->step_by_index.size() < i) {
+      col->step_by_index.push_back(Series{absl::StrCat("  after answer ", i, " (", agent[i - 1]->label, ")")});
+    }
+    col->step_by_index[i - 1].Add(agent[i]->received - agent[i - 1]->answered);
   }
   return true;
 }
@@ -171,6 +176,8 @@ int AgentOnly(int rounds, const tools::model_stub::Scenario& scenario) {
               {&Column::step, {"", 150}},
               {&Column::job, {"", 2000}},
               {&Column::boot, {"", 0}}});
+  printf("  per step (warm):\n");
+  for (const Series& s : warm.step_by_index) PrintSeries(s);
   printf("  (cold: the clock starts when `opencode serve` is started; warm: at the prompt)\n");
   return 0;
 }
@@ -368,6 +375,8 @@ int Containers(int rounds, const tools::model_stub::Scenario& scenario) {
               {&Column::first_request, {"", 500}},
               {&Column::step, {"", 150}},
               {&Column::job, {"", 2000}}});
+  printf("  per step (%s):\n", cold_only ? "cold" : "warm");
+  for (const Series& s : (cold_only ? cold : warm).step_by_index) PrintSeries(s);
   if (!cold_only && warm.dispatch.ms.size() < warm.job.ms.size()) {
     printf("  (warm dispatch: %zu of %zu jobs had a log line after the POST in a sandbox that was "
            "waiting before it)\n",
