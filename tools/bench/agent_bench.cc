@@ -54,6 +54,9 @@ ABSL_FLAG(bool, cold_only, false, "container mode: no warm column (no --warm_poo
 ABSL_FLAG(std::string, image, "", "sandbox image (default: $FASTEST_E2E_IMAGE or fastest/sandbox:0.1.0)");
 ABSL_FLAG(std::string, scenario, "examples/scenarios/basic.json", "model stub scenario");
 ABSL_FLAG(std::string, workspace, "examples/hello", "the job's workspace");
+ABSL_FLAG(std::string, instance_type, "standard-3",
+          "container mode: the sandboxes' instance type (OpenCode is CPU-bound at start; the "
+          "server's default standard-1 has half a CPU)");
 ABSL_FLAG(absl::Duration, warm_settle, absl::Seconds(3),
           "container mode: extra wait before a warm job so the pool has refilled");
 
@@ -187,12 +190,13 @@ int AgentOnly(int rounds, const tools::model_stub::Scenario& scenario) {
 
 // The first log line of container `id` the engine received at or after `since` (Docker's
 // `since` takes fractional Unix seconds).
-absl::StatusOr<absl::Time> FirstLineSince(RawEngine& raw, const std::string& id, absl::Time since,
-                                          absl::Duration timeout) {
+absl::StatusOr<absl::Time> FirstLineSinceOnce(RawEngine& raw, const std::string& id,
+                                              absl::Time since, absl::Duration timeout) {
   core::HttpRequest req;
+  // `since` a second early (whole seconds); the lines are filtered here, to the nanosecond.
   req.url = absl::StrCat(raw.endpoint.base_url, "/containers/", id,
                          "/logs?stdout=1&stderr=1&follow=1&timestamps=1&since=",
-                         absl::StrFormat("%.6f", absl::ToDoubleSeconds(since - absl::UnixEpoch())));
+                         absl::ToInt64Seconds(since - absl::UnixEpoch()) - 1);
   req.unix_socket = raw.endpoint.unix_socket;
   req.timeout = std::chrono::milliseconds(absl::ToInt64Milliseconds(timeout));
   std::string buf;
@@ -219,6 +223,21 @@ absl::StatusOr<absl::Time> FirstLineSince(RawEngine& raw, const std::string& id,
   if (first) return *first;
   if (!resp.ok()) return resp.status();
   return absl::NotFoundError(absl::StrCat("no log line of ", id, " after the POST"));
+}
+
+// A container found by label may not be started yet: its log then ends at once. Ask again until
+// a line arrives (the timestamps are the engine's, so retrying adds no bias) or `timeout`.
+absl::StatusOr<absl::Time> FirstLineSince(RawEngine& raw, const std::string& id, absl::Time since,
+                                          absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  absl::Status last = absl::DeadlineExceededError("no time left");
+  while (absl::Now() < deadline) {
+    absl::StatusOr<absl::Time> t = FirstLineSinceOnce(raw, id, since, deadline - absl::Now());
+    if (t.ok()) return t;
+    last = t.status();
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  return last;
 }
 
 struct ServerSide {
@@ -269,7 +288,8 @@ int Containers(int rounds, const tools::model_stub::Scenario& scenario) {
                     {"FASTEST_MODEL_API_KEY", "agent-bench-model-key"},
                     {"ANTHROPIC_API_KEY", ""},
                     {"OPENAI_API_KEY", ""}};
-    if (warm_pool) so.extra_flags = {"--warm_pool=1"};
+    so.extra_flags = {absl::StrCat("--instance_type=", absl::GetFlag(FLAGS_instance_type))};
+    if (warm_pool) so.extra_flags.push_back("--warm_pool=1");
     ServerSide side;
     side.server = std::make_unique<e2e::ServerProcess>(work + "/" + name, token, so);
     Check(side.server->Start(), absl::StrCat("start fastest-server (", name, ")"));
@@ -291,7 +311,8 @@ int Containers(int rounds, const tools::model_stub::Scenario& scenario) {
                           std::filesystem::copy_options::recursive, ec);
     if (ec) Die(absl::StrCat("copy the workspace: ", ec.message()));
   }
-  printf("agent_bench: docker, image %s, %d rounds per column%s\n", image.c_str(), rounds,
+  printf("agent_bench: docker, image %s, instance type %s, %d rounds per column%s\n", image.c_str(),
+         absl::GetFlag(FLAGS_instance_type).c_str(), rounds,
          cold_only ? " (cold only)" : ", cold/warm interleaved");
   fflush(stdout);
 
