@@ -71,6 +71,8 @@ TEST(OpenCodeWarmTest, WarmCallsNoModelAndThePromptStillWorks) {
   int agent = 0;
   for (const auto& r : requests) agent += r.agent ? 1 : 0;
   EXPECT_EQ(agent, 4) << rig.stub().State().dump();
+  // The session has its own title: no title-generation request reached the model.
+  EXPECT_EQ(requests.size(), 4u) << rig.stub().State().dump();
   EXPECT_EQ(ReadFile(*ws + "/greeting.txt"), "Hello, fastest!\n");
   EXPECT_TRUE(absl::StrContains(ReadFile(*ws + "/README.md"), "says goodbye (src/farewell.sh)"));
   struct stat st;
