@@ -133,8 +133,8 @@ std::string DescribeEvent(const nlohmann::json& event, const std::string& sessio
 
 // The scripted model of the warm-up session: a minimal OpenAI-compatible chat-completions endpoint
 // on 127.0.0.1 (one thread per connection, one request per connection). Agent turns, chosen by how
-// many assistant messages the history has: write + bash, read, edit (of a scratch file in
-// `scratch_dir`), then a final text; requests without tools (title generation) get a short text.
+// many assistant messages the history has: write, read, edit (of a scratch file outside the
+// workspace) and bash at once, then a final text; requests without tools get a short text.
 class OpenCodeServer::WarmupModel {
  public:
   explicit WarmupModel(std::string scratch_file) : scratch_file_(std::move(scratch_file)) {
@@ -243,21 +243,19 @@ class OpenCodeServer::WarmupModel {
     auto call = [](const std::string& id, const std::string& name, const nlohmann::json& args) {
       return nlohmann::json{{"id", id}, {"name", name}, {"arguments", args.dump()}};
     };
-    switch (assistants) {
-      case 0:
-        return {{"calls",
-                 {call("warm_w", "write", {{"filePath", scratch_file_}, {"content", "warm\n"}}),
-                  call("warm_b", "bash", {{"command", "true"}, {"description", "warm-up"}})}}};
-      case 1:
-        return {{"calls", {call("warm_r", "read", {{"filePath", scratch_file_}})}}};
-      case 2:
-        return {{"calls",
-                 {call("warm_e", "edit", {{"filePath", scratch_file_},
-                                          {"oldString", "warm"},
-                                          {"newString", "ready"}})}}};
-      default:
-        return {{"text", "Warm."}};
+    // One turn with every tool at once (OpenCode runs them in parallel; the edit may fail for
+    // want of a read first — loading the tool is what counts), then the final text: two round
+    // trips, so a cold runner whose prompt waits for the warm-up loses little.
+    if (assistants == 0) {
+      return {{"calls",
+               {call("warm_w", "write", {{"filePath", scratch_file_}, {"content", "warm\n"}}),
+                call("warm_r", "read", {{"filePath", scratch_file_}}),
+                call("warm_e", "edit", {{"filePath", scratch_file_},
+                                        {"oldString", "warm"},
+                                        {"newString", "ready"}}),
+                call("warm_b", "bash", {{"command", "true"}, {"description", "warm-up"}})}}};
     }
+    return {{"text", "Warm."}};
   }
 
   void Serve(int c) {
