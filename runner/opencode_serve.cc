@@ -174,10 +174,17 @@ class OpenCodeServer::WarmupModel {
       if (poll(&p, 1, 50) <= 0) continue;
       int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
       if (c < 0) continue;
+      // Anyone on the loopback can connect (the agent too): a few connections at a time.
+      if (active_ >= 8) {
+        close(c);
+        continue;
+      }
+      ++active_;
       std::lock_guard<std::mutex> lock(mu_);
       conns_.emplace_back([this, c] {
         Serve(c);
         close(c);
+        --active_;
       });
     }
   }
@@ -348,6 +355,7 @@ class OpenCodeServer::WarmupModel {
   int port_ = 0;
   std::atomic<bool> stop_{false};
   std::atomic<int> requests_{0};
+  std::atomic<int> active_{0};
   std::thread accept_;
   std::mutex mu_;
   std::vector<std::thread> conns_;
@@ -430,8 +438,12 @@ absl::Status OpenCodeServer::WaitListening() {
   return absl::FailedPreconditionError(why);
 }
 
-int OpenCodeServer::WarmupRequests() const {
-  return warmup_model_ ? warmup_model_->requests() : 0;
+int OpenCodeServer::WarmupRequests() const { return warmup_requests_; }
+
+void OpenCodeServer::StopWarmupModel() {
+  if (warmup_model_ == nullptr) return;
+  warmup_requests_ = warmup_model_->requests();
+  warmup_model_.reset();
 }
 
 absl::Status OpenCodeServer::Warm(const std::string& dir) {
@@ -441,7 +453,7 @@ absl::Status OpenCodeServer::Warm(const std::string& dir) {
   absl::StatusOr<nlohmann::json> session = api.Call(
       "POST", "/session", dir, {{"title", "fastest warm-up"}}, std::chrono::seconds(120));
   if (!session.ok()) return session.status();
-  if (warmup_model_->port() == 0) {
+  if (warmup_model_ == nullptr || warmup_model_->port() == 0) {
     return absl::UnavailableError("warm-up model: no loopback port; only the instance is warm");
   }
   // The scripted session loads the prompt pipeline, provider SDK and tools.
@@ -451,6 +463,8 @@ absl::Status OpenCodeServer::Warm(const std::string& dir) {
   absl::StatusOr<nlohmann::json> answer =
       api.Call("POST", absl::StrCat("/session/", session->value("id", ""), "/message"), dir, body,
                std::chrono::seconds(120));
+  // Nothing asks it anything more (the session has its own title): no listener left behind.
+  StopWarmupModel();
   if (!answer.ok()) return answer.status();
   nlohmann::json info = answer->value("info", nlohmann::json::object());
   if (info.is_object() && info.contains("error") && !info["error"].is_null()) {
@@ -466,6 +480,7 @@ AgentResult OpenCodeServer::RunPrompt(const std::string& dir, const std::string&
     std::lock_guard<std::mutex> lock(mu_);
     prompt_deadline_ = start + options_.timeout;
   }
+  StopWarmupModel();  // the job never talks to it
   AgentResult outcome;
   std::string failure;
   if (absl::Status listening = WaitListening(); !listening.ok()) {

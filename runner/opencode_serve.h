@@ -18,7 +18,8 @@
 // scripted model the server itself answers on the loopback (provider `fastest-warmup`, see
 // PrepareAgentLaunch), whose tool calls only touch a scratch file in the agent's HOME, so no token
 // of the real provider is spent and the workspace is untouched. The job's prompt then runs in a
-// fresh session of the already initialised instance.
+// fresh session of the already initialised instance. The warm-up model stops listening when Warm
+// ends (or at the prompt): in a warm sandbox, before the job's token or workspace exist.
 //
 // The live log comes from GET /event (server-sent events of the directory): finished text parts,
 // tool calls with their status and title, session errors. A prompt ends when POST
@@ -95,7 +96,9 @@ class OpenCodeServer {
   std::thread process_;
   std::thread stop_forwarder_;
   class WarmupModel;
-  std::unique_ptr<WarmupModel> warmup_model_;
+  std::unique_ptr<WarmupModel> warmup_model_;  // up from construction to the end of Warm
+  std::atomic<int> warmup_requests_{0};
+  void StopWarmupModel();
 };
 
 // Provider and model id of the scripted warm-up model in the generated OpenCode config; its
