@@ -446,6 +446,14 @@ void OpenCodeServer::StopWarmupModel() {
   warmup_model_.reset();
 }
 
+absl::Status OpenCodeServer::BootInstance(const std::string& dir) {
+  FASTEST_RETURN_IF_ERROR(WaitListening());
+  StopWarmupModel();
+  Api api(port_);
+  return api.Call("POST", "/session", dir, {{"title", "fastest boot"}}, std::chrono::seconds(120))
+      .status();
+}
+
 absl::Status OpenCodeServer::Warm(const std::string& dir) {
   FASTEST_RETURN_IF_ERROR(WaitListening());
   Api api(port_);
