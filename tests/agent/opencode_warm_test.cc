@@ -89,5 +89,22 @@ TEST(OpenCodeWarmTest, WarmCallsNoModelAndThePromptStillWorks) {
   }
 }
 
+// The light warm-up of a cold runner: the instance only, no warm-up session, no model request.
+TEST(OpenCodeWarmTest, BootInstanceOnlyCreatesASession) {
+  HostAgentRig rig(Basic());
+  ASSERT_TRUE(rig.status().ok()) << rig.status();
+  absl::StatusOr<std::string> ws = rig.NewWorkspace("examples/hello");
+  ASSERT_TRUE(ws.ok()) << ws.status();
+  auto server = rig.StartServer(*ws);
+  ASSERT_TRUE(server.ok()) << server.status();
+  ASSERT_TRUE((*server)->BootInstance(*ws).ok());
+  EXPECT_EQ((*server)->WarmupRequests(), 0);
+  EXPECT_TRUE(rig.stub().Requests().empty());
+  runner::AgentResult result =
+      rig.Prompt(**server, *ws, "Add a farewell script, document it and record a greeting");
+  ASSERT_EQ(result.exit_code, 0) << result.tail;
+  EXPECT_EQ(ReadFile(*ws + "/greeting.txt"), "Hello, fastest!\n");
+}
+
 }  // namespace
 }  // namespace fastest::tests
