@@ -15,6 +15,7 @@
 #include "core/model/model.h"
 #include "core/status/status_macros.h"
 #include "nlohmann/json.hpp"
+#include "runner/opencode_serve.h"
 
 namespace fastest::runner {
 namespace {
@@ -201,9 +202,20 @@ absl::StatusOr<AgentLaunch> PrepareAgentLaunch(const RunnerConfig& config,
                         // fastest snapshots the workspace itself; OpenCode's own git snapshot of
                         // the workspace around every step costs 0.3-0.5 s per tool step.
                         {"snapshot", false}};
+  cfg["provider"] = nlohmann::json::object();
   if (!choice->provider_config.is_null()) {
-    cfg["provider"] = {{choice->provider, choice->provider_config}};
+    cfg["provider"][choice->provider] = choice->provider_config;
   }
+  if (Get(config.env, "FASTEST_OPENCODE_MODE") != "run") {
+    // The scripted model OpenCodeServer::Warm runs its warm-up session against (served by the
+    // runner on the loopback; the port is known only when the server starts, hence {env:}).
+    cfg["provider"][kWarmupProvider] = {
+        {"npm", "@ai-sdk/openai-compatible"},
+        {"name", "fastest warm-up (scripted, no model)"},
+        {"options", {{"baseURL", absl::StrCat("{env:", kWarmupUrlEnv, "}")}, {"apiKey", "none"}}},
+        {"models", {{kWarmupModel, {{"name", kWarmupModel}}}}}};
+  }
+  if (cfg["provider"].empty()) cfg.erase("provider");
   std::string dir = home + "/config/opencode";
   if (absl::Status s = MakeDirs(dir); !s.ok()) return s;
   launch.config_path = dir + "/opencode.json";

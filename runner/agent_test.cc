@@ -112,6 +112,18 @@ TEST(AgentLaunchTest, ProviderOverridesAndBaseUrl) {
   EXPECT_EQ(cfg["provider"]["fastest"]["npm"], "@ai-sdk/openai-compatible");
   EXPECT_EQ(cfg["provider"]["fastest"]["options"]["baseURL"], "http://127.0.0.1:9999/v1");
   EXPECT_TRUE(cfg["provider"]["fastest"]["models"].contains("stub"));
+  // The scripted warm-up model of OpenCodeServer::Warm, its URL from the server's environment.
+  EXPECT_EQ(cfg["provider"][kWarmupProvider]["options"]["baseURL"],
+            std::string("{env:") + kWarmupUrlEnv + "}");
+  EXPECT_TRUE(cfg["provider"][kWarmupProvider]["models"].contains(kWarmupModel));
+  // The one-shot `opencode run` has no warm-up.
+  env["FASTEST_OPENCODE_MODE"] = "run";
+  c = RunnerConfigFromEnv(env);
+  l = PrepareAgentLaunch(*c, "p");
+  ASSERT_TRUE(l.ok());
+  cfg = nlohmann::json::parse(ReadAll(l->config_path));
+  EXPECT_FALSE(cfg["provider"].contains(kWarmupProvider));
+  EXPECT_TRUE(cfg["provider"].contains("fastest"));
 
   Environment none = BaseEnv("none");
   c = RunnerConfigFromEnv(none);

@@ -1,7 +1,17 @@
 #include "runner/opencode_serve.h"
 
-#include <utility>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <ctime>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -120,9 +130,250 @@ std::string DescribeEvent(const nlohmann::json& event, const std::string& sessio
   return "";
 }
 
+
+// The scripted model of the warm-up session: a minimal OpenAI-compatible chat-completions endpoint
+// on 127.0.0.1 (one thread per connection, one request per connection). Agent turns, chosen by how
+// many assistant messages the history has: write, read, edit (of a scratch file outside the
+// workspace) and bash at once, then a final text; requests without tools get a short text.
+class OpenCodeServer::WarmupModel {
+ public:
+  explicit WarmupModel(std::string scratch_file) : scratch_file_(std::move(scratch_file)) {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd_ < 0) return;
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    if (bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || listen(fd_, 16) != 0 ||
+        getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+      close(fd_);
+      fd_ = -1;
+      return;
+    }
+    port_ = ntohs(addr.sin_port);
+    accept_ = std::thread([this] { AcceptLoop(); });
+  }
+  ~WarmupModel() {
+    stop_ = true;
+    if (accept_.joinable()) accept_.join();
+    std::vector<std::thread> conns;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      conns.swap(conns_);
+    }
+    for (std::thread& t : conns) t.join();
+    if (fd_ >= 0) close(fd_);
+  }
+  int port() const { return port_; }
+  int requests() const { return requests_; }
+
+ private:
+  void AcceptLoop() {
+    while (!stop_) {
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, 50) <= 0) continue;
+      int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c < 0) continue;
+      // Anyone on the loopback can connect (the agent too): a few connections at a time.
+      if (active_ >= 8) {
+        close(c);
+        continue;
+      }
+      ++active_;
+      std::lock_guard<std::mutex> lock(mu_);
+      conns_.emplace_back([this, c] {
+        Serve(c);
+        close(c);
+        --active_;
+      });
+    }
+  }
+
+  // Reads one request (headers + Content-Length body; 5 s without data ends it).
+  bool ReadRequest(int c, std::string* head, std::string* body) {
+    std::string buf;
+    char chunk[16384];
+    size_t header_end = std::string::npos;
+    size_t want = 0;
+    while (!stop_) {
+      if (header_end != std::string::npos && buf.size() >= header_end + 4 + want) break;
+      pollfd p{c, POLLIN, 0};
+      int r = poll(&p, 1, 5000);
+      if (r <= 0) return false;
+      ssize_t n = read(c, chunk, sizeof(chunk));
+      if (n <= 0) return false;
+      buf.append(chunk, static_cast<size_t>(n));
+      if (header_end == std::string::npos && (header_end = buf.find("\r\n\r\n")) != std::string::npos) {
+        std::string lower = absl::AsciiStrToLower(buf.substr(0, header_end));
+        size_t at = lower.find("\r\ncontent-length:");
+        if (at != std::string::npos) {
+          size_t from = at + 17;
+          size_t to = lower.find("\r\n", from);
+          uint64_t v = 0;
+          if (absl::SimpleAtoi(absl::StripAsciiWhitespace(lower.substr(from, to - from)), &v)) {
+            want = static_cast<size_t>(v);
+          }
+        }
+      }
+    }
+    if (header_end == std::string::npos) return false;
+    *head = buf.substr(0, header_end);
+    *body = buf.substr(header_end + 4, want);
+    return true;
+  }
+
+  static bool WriteAll(int c, const std::string& data) {
+    size_t off = 0;
+    while (off < data.size()) {
+      ssize_t n = send(c, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+      if (n <= 0) {
+        if (n < 0 && errno == EINTR) continue;
+        return false;
+      }
+      off += static_cast<size_t>(n);
+    }
+    return true;
+  }
+
+  // The answer for a request: text (finish "stop") or tool calls (finish "tool_calls").
+  nlohmann::json Turn(const nlohmann::json& request) const {
+    auto tools = request.find("tools");
+    if (tools == request.end() || !tools->is_array() || tools->empty()) {
+      return {{"text", "Warm-up"}};
+    }
+    int assistants = 0;
+    if (request.contains("messages") && request["messages"].is_array()) {
+      for (const auto& m : request["messages"]) {
+        if (m.is_object() && m.value("role", "") == "assistant") ++assistants;
+      }
+    }
+    auto call = [](const std::string& id, const std::string& name, const nlohmann::json& args) {
+      return nlohmann::json{{"id", id}, {"name", name}, {"arguments", args.dump()}};
+    };
+    // One turn with every tool at once (OpenCode runs them in parallel; the edit may fail for
+    // want of a read first — loading the tool is what counts), then the final text: two round
+    // trips, so a cold runner whose prompt waits for the warm-up loses little.
+    if (assistants == 0) {
+      return {{"calls",
+               {call("warm_w", "write", {{"filePath", scratch_file_}, {"content", "warm\n"}}),
+                call("warm_r", "read", {{"filePath", scratch_file_}}),
+                call("warm_e", "edit", {{"filePath", scratch_file_},
+                                        {"oldString", "warm"},
+                                        {"newString", "ready"}}),
+                call("warm_b", "bash", {{"command", "true"}, {"description", "warm-up"}})}}};
+    }
+    return {{"text", "Warm."}};
+  }
+
+  void Serve(int c) {
+    std::string head, body;
+    if (!ReadRequest(c, &head, &body)) return;
+    if (!absl::StartsWith(head, "POST ") ||
+        head.substr(0, head.find("\r\n")).find("/chat/completions") == std::string::npos) {
+      WriteAll(c, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+      return;
+    }
+    ++requests_;
+    nlohmann::json req = nlohmann::json::parse(body, nullptr, false);
+    if (!req.is_object()) req = nlohmann::json::object();
+    const nlohmann::json turn = Turn(req);
+    const std::string model = req.value("model", std::string(kWarmupModel));
+    const std::string id = absl::StrCat("chatcmpl-warmup-", requests_.load());
+    const int64_t created = static_cast<int64_t>(std::time(nullptr));
+    const bool tools = turn.contains("calls");
+    auto chunk = [&](nlohmann::json delta, const nlohmann::json& finish) {
+      return nlohmann::json{{"id", id},
+                            {"object", "chat.completion.chunk"},
+                            {"created", created},
+                            {"model", model},
+                            {"choices", {{{"index", 0},
+                                          {"delta", std::move(delta)},
+                                          {"finish_reason", finish}}}}};
+    };
+    const nlohmann::json usage = {{"prompt_tokens", 1}, {"completion_tokens", 1},
+                                  {"total_tokens", 2}};
+    std::string out;
+    if (req.value("stream", false)) {
+      std::vector<nlohmann::json> events;
+      events.push_back(chunk({{"role", "assistant"}, {"content", ""}}, nullptr));
+      if (tools) {
+        int i = 0;
+        for (const auto& c : turn["calls"]) {
+          events.push_back(chunk({{"tool_calls",
+                                   {{{"index", i++},
+                                     {"id", c["id"]},
+                                     {"type", "function"},
+                                     {"function", {{"name", c["name"]},
+                                                   {"arguments", c["arguments"]}}}}}}},
+                                 nullptr));
+        }
+      } else {
+        events.push_back(chunk({{"content", turn["text"]}}, nullptr));
+      }
+      events.push_back(chunk(nlohmann::json::object(), tools ? "tool_calls" : "stop"));
+      nlohmann::json last = chunk(nlohmann::json::object(), nullptr);
+      last["choices"] = nlohmann::json::array();
+      last["usage"] = usage;
+      events.push_back(last);
+      std::string sse;
+      for (const auto& e : events) sse += absl::StrCat("data: ", e.dump(), "\n\n");
+      sse += "data: [DONE]\n\n";
+      out = absl::StrCat("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                         "Cache-Control: no-cache\r\nContent-Length: ", sse.size(),
+                         "\r\nConnection: close\r\n\r\n", sse);
+    } else {
+      nlohmann::json message = {{"role", "assistant"}};
+      if (tools) {
+        message["content"] = nullptr;
+        message["tool_calls"] = nlohmann::json::array();
+        for (const auto& c : turn["calls"]) {
+          message["tool_calls"].push_back(
+              {{"id", c["id"]}, {"type", "function"},
+               {"function", {{"name", c["name"]}, {"arguments", c["arguments"]}}}});
+        }
+      } else {
+        message["content"] = turn["text"];
+      }
+      std::string json =
+          nlohmann::json{{"id", id},
+                         {"object", "chat.completion"},
+                         {"created", created},
+                         {"model", model},
+                         {"choices", {{{"index", 0},
+                                       {"message", message},
+                                       {"finish_reason", tools ? "tool_calls" : "stop"}}}},
+                         {"usage", usage}}
+              .dump();
+      out = absl::StrCat("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ",
+                         json.size(), "\r\nConnection: close\r\n\r\n", json);
+    }
+    WriteAll(c, out);
+  }
+
+  const std::string scratch_file_;
+  int fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> requests_{0};
+  std::atomic<int> active_{0};
+  std::thread accept_;
+  std::mutex mu_;
+  std::vector<std::thread> conns_;
+};
+
 OpenCodeServer::OpenCodeServer(AgentLaunch launch, std::string cwd, AgentProcessOptions options,
                                AgentLineSink sink)
     : launch_(std::move(launch)), options_(options), sink_(std::move(sink)) {
+  // The warm-up model listens before OpenCode starts: the config reads its URL from the
+  // environment. Its scratch file lives in the agent's HOME, never in the workspace.
+  auto home = launch_.env.find("HOME");
+  const std::string scratch =
+      (home == launch_.env.end() || home->second.empty() ? std::string("/tmp") : home->second) +
+      "/.fastest-warmup/warm.txt";
+  warmup_model_ = std::make_unique<WarmupModel>(scratch);
+  if (warmup_model_->port() > 0) {
+    launch_.env[kWarmupUrlEnv] = absl::StrCat("http://127.0.0.1:", warmup_model_->port(), "/v1");
+  }
   AgentProcessOptions process_options = options_;
   process_options.stop = &stop_server_;
   // Once the prompt is answered nothing of the server is needed any more.
@@ -187,12 +438,47 @@ absl::Status OpenCodeServer::WaitListening() {
   return absl::FailedPreconditionError(why);
 }
 
+int OpenCodeServer::WarmupRequests() const { return warmup_requests_; }
+
+void OpenCodeServer::StopWarmupModel() {
+  if (warmup_model_ == nullptr) return;
+  warmup_requests_ = warmup_model_->requests();
+  warmup_model_.reset();
+}
+
+absl::Status OpenCodeServer::BootInstance(const std::string& dir) {
+  FASTEST_RETURN_IF_ERROR(WaitListening());
+  StopWarmupModel();
+  Api api(port_);
+  return api.Call("POST", "/session", dir, {{"title", "fastest boot"}}, std::chrono::seconds(120))
+      .status();
+}
+
 absl::Status OpenCodeServer::Warm(const std::string& dir) {
   FASTEST_RETURN_IF_ERROR(WaitListening());
   Api api(port_);
   // Creating a session bootstraps the directory's instance (config, plugins, tools).
-  return api.Call("POST", "/session", dir, nlohmann::json::object(), std::chrono::seconds(120))
-      .status();
+  absl::StatusOr<nlohmann::json> session = api.Call(
+      "POST", "/session", dir, {{"title", "fastest warm-up"}}, std::chrono::seconds(120));
+  if (!session.ok()) return session.status();
+  if (warmup_model_ == nullptr || warmup_model_->port() == 0) {
+    return absl::UnavailableError("warm-up model: no loopback port; only the instance is warm");
+  }
+  // The scripted session loads the prompt pipeline, provider SDK and tools.
+  nlohmann::json body = {
+      {"parts", {{{"type", "text"}, {"text", "Warm-up: run the scripted tool calls."}}}},
+      {"model", {{"providerID", kWarmupProvider}, {"modelID", kWarmupModel}}}};
+  absl::StatusOr<nlohmann::json> answer =
+      api.Call("POST", absl::StrCat("/session/", session->value("id", ""), "/message"), dir, body,
+               std::chrono::seconds(120));
+  // Nothing asks it anything more (the session has its own title): no listener left behind.
+  StopWarmupModel();
+  if (!answer.ok()) return answer.status();
+  nlohmann::json info = answer->value("info", nlohmann::json::object());
+  if (info.is_object() && info.contains("error") && !info["error"].is_null()) {
+    return absl::InternalError(absl::StrCat("warm-up session: ", ErrorMessage(info["error"])));
+  }
+  return absl::OkStatus();
 }
 
 AgentResult OpenCodeServer::RunPrompt(const std::string& dir, const std::string& provider_id,
@@ -202,6 +488,7 @@ AgentResult OpenCodeServer::RunPrompt(const std::string& dir, const std::string&
     std::lock_guard<std::mutex> lock(mu_);
     prompt_deadline_ = start + options_.timeout;
   }
+  StopWarmupModel();  // the job never talks to it
   AgentResult outcome;
   std::string failure;
   if (absl::Status listening = WaitListening(); !listening.ok()) {
@@ -211,6 +498,7 @@ AgentResult OpenCodeServer::RunPrompt(const std::string& dir, const std::string&
     // The live log: follow the directory's events until the server stops.
     std::string session_id;
     bool session_idle = false;
+    bool events_connected = false;
     std::mutex session_mu;
     std::condition_variable idle_cv;
     std::thread events([&] {
@@ -223,6 +511,14 @@ AgentResult OpenCodeServer::RunPrompt(const std::string& dir, const std::string&
         while ((end = buffer.find("\n\n")) != std::string::npos) {
           std::string block = buffer.substr(0, end);
           buffer.erase(0, end + 2);
+          {
+            // OpenCode greets a new subscriber (server.connected) at once.
+            std::lock_guard<std::mutex> lock(session_mu);
+            if (!events_connected) {
+              events_connected = true;
+              idle_cv.notify_all();
+            }
+          }
           if (!absl::StartsWith(block, "data: ")) continue;
           nlohmann::json event = nlohmann::json::parse(block.substr(6), nullptr, false);
           std::string id;
@@ -243,9 +539,20 @@ AgentResult OpenCodeServer::RunPrompt(const std::string& dir, const std::string&
         return !stop_server_.load();
       };
       (void)api.http().Send(req);
+      std::lock_guard<std::mutex> lock(session_mu);
+      events_connected = true;  // failed: nothing to wait for
+      idle_cv.notify_all();
     });
-    absl::StatusOr<nlohmann::json> session =
-        api.Call("POST", "/session", dir, nlohmann::json::object(), std::chrono::seconds(120));
+    {
+      // A warm instance runs the first tool steps within ~100 ms: without the subscription in
+      // place their events would be missed by the live log.
+      std::unique_lock<std::mutex> lock(session_mu);
+      idle_cv.wait_for(lock, std::chrono::seconds(5), [&] { return events_connected; });
+    }
+    // A session with a title of its own gets no title-generation call to the model (OpenCode
+    // only generates one for a default title): one model request less per job.
+    absl::StatusOr<nlohmann::json> session = api.Call(
+        "POST", "/session", dir, {{"title", "fastest job"}}, std::chrono::seconds(120));
     if (!session.ok()) {
       failure = absl::StrCat("OpenCode session: ", session.status().message());
     } else {

@@ -58,6 +58,7 @@
 #include "core/http/http_client.h"
 #include "core/plugin/sandbox_types.h"
 #include "tests/e2e/e2e_harness.h"
+#include "tools/bench/engine_bench_common.h"
 
 ABSL_FLAG(std::string, backend, "docker", "docker or podman");
 ABSL_FLAG(int, jobs, 30, "cold dispatch samples per side (>= 30 for the issue's figures)");
@@ -73,231 +74,10 @@ ABSL_FLAG(std::string, throughput_side, "both",
 namespace fastest::bench {
 namespace {
 
-using backends::engine_api::ContainerSpec;
 using backends::engine_api::EngineBackendOptions;
 using backends::engine_api::EngineClient;
 using e2e::BackendKind;
 
-[[noreturn]] void Die(const std::string& msg) {
-  fprintf(stderr, "dispatch_bench: %s\n", msg.c_str());
-  std::exit(1);
-}
-
-template <typename T>
-T Check(absl::StatusOr<T> v, const std::string& what) {
-  if (!v.ok()) Die(absl::StrCat(what, ": ", v.status().ToString()));
-  return std::move(*v);
-}
-void Check(const absl::Status& s, const std::string& what) {
-  if (!s.ok()) Die(absl::StrCat(what, ": ", s.ToString()));
-}
-
-double Ms(absl::Duration d) { return absl::ToDoubleMilliseconds(d); }
-
-// Nearest-rank percentile.
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return NAN;
-  std::sort(v.begin(), v.end());
-  size_t rank = static_cast<size_t>(std::ceil(p * v.size()));
-  if (rank < 1) rank = 1;
-  return v[std::min(rank, v.size()) - 1];
-}
-
-struct Series {
-  std::string name;
-  std::vector<double> ms;
-  void Add(absl::Duration d) { ms.push_back(Ms(d)); }
-  double p50() const { return Percentile(ms, 0.5); }
-  double p90() const { return Percentile(ms, 0.9); }
-};
-
-void PrintSeries(const Series& s) {
-  printf("  %-52s n=%-3zu p50 %8.1f ms   p90 %8.1f ms\n", s.name.c_str(), s.ms.size(), s.p50(),
-         s.p90());
-}
-
-// The engine endpoint and a raw HTTP client on it (for what EngineClient does not expose: log
-// timestamps, libpod create).
-struct RawEngine {
-  core::Endpoint endpoint;
-  core::HttpClient http;
-  std::string libpod_version;  // podman only, e.g. "4.3.1"
-  bool podman = false;
-};
-
-// Time at which the engine received the container's first log line (stdout or stderr), following
-// the log until it appears (or `timeout`).
-absl::StatusOr<absl::Time> FirstLogLineOnce(RawEngine& raw, const std::string& id,
-                                            absl::Duration timeout) {
-  core::HttpRequest req;
-  req.url = absl::StrCat(raw.endpoint.base_url, "/containers/", id,
-                         "/logs?stdout=1&stderr=1&follow=1&timestamps=1");
-  req.unix_socket = raw.endpoint.unix_socket;
-  req.timeout = std::chrono::milliseconds(absl::ToInt64Milliseconds(timeout));
-  std::string buf;
-  std::optional<std::string> first;
-  req.on_body_chunk = [&](absl::string_view chunk) {
-    buf.append(chunk.data(), chunk.size());
-    // Multiplexed frames: [stream,0,0,0,size(4, big endian)] payload. A TTY container would send
-    // raw text; sandboxes never have a TTY.
-    while (buf.size() >= 8) {
-      uint32_t size = (static_cast<uint8_t>(buf[4]) << 24) | (static_cast<uint8_t>(buf[5]) << 16) |
-                      (static_cast<uint8_t>(buf[6]) << 8) | static_cast<uint8_t>(buf[7]);
-      if (buf.size() < 8 + size) break;
-      std::string payload = buf.substr(8, size);
-      buf.erase(0, 8 + size);
-      if (!payload.empty()) {
-        first = payload;
-        return false;
-      }
-    }
-    return true;
-  };
-  absl::StatusOr<core::HttpResponse> resp = raw.http.Send(req);
-  if (!first) {
-    if (!resp.ok()) return resp.status();
-    return absl::NotFoundError(absl::StrCat("no log line from ", id, " (HTTP ", resp->status, ")"));
-  }
-  std::string ts = first->substr(0, first->find(' '));
-  absl::Time t;
-  std::string err;
-  if (!absl::ParseTime(absl::RFC3339_full, ts, &t, &err)) {
-    return absl::InternalError(absl::StrCat("bad log timestamp '", ts, "': ", err));
-  }
-  return t;
-}
-
-// The sandbox spec the dispatcher builds for a job (server/dispatch/dispatcher.cc), so the raw
-// containers are the same containers minus fastest.
-core::SandboxSpec DispatcherLikeSpec(const std::string& image, std::vector<std::string> command) {
-  core::SandboxSpec spec;
-  spec.image = image;
-  spec.command = std::move(command);
-  // A closed port: the runner prints its banner, then fails to reach the API (retries 1 s).
-  spec.env = {{"API_URL", "http://127.0.0.1:9"},
-              {"API_TOKEN", "bench-token-not-secret"},
-              {"JOB_ID", "BENCHRAW"},
-              {"FASTEST_API_RETRY_SECONDS", "1"}};
-  spec.labels = {{"fastest.bench", "1"}};
-  // standard-1 (server/dispatch/instance_types.cc), the server's default instance type.
-  spec.nano_cpus = 1000000000LL / 2;
-  spec.memory_bytes = 4LL * 1024 * 1024 * 1024;
-  spec.pids_limit = 1024;
-  spec.disk_bytes = 8LL * 1000 * 1000 * 1000;  // the /workspace tmpfs size
-  return spec;
-}
-
-// Podman: its logs API rounds timestamps to whole seconds, so read conmon's k8s-file log
-// (inspect's LogPath; lines "2026-11-26T15:48:24.993403422+00:00 stdout F text") directly - the
-// bench runs as root next to the service. Same clock point: when conmon read the line.
-absl::StatusOr<absl::Time> FirstLogLineFromConmonFile(RawEngine& raw, const std::string& id) {
-  core::HttpRequest req;
-  req.url = absl::StrCat(raw.endpoint.base_url, "/containers/", id, "/json");
-  req.unix_socket = raw.endpoint.unix_socket;
-  absl::StatusOr<core::HttpResponse> resp = raw.http.Send(req);
-  if (!resp.ok()) return resp.status();
-  nlohmann::json j = nlohmann::json::parse(resp->body, nullptr, false);
-  if (resp->status != 200 || j.is_discarded() || !j.contains("LogPath") || !j["LogPath"].is_string()) {
-    return absl::NotFoundError(absl::StrCat("inspect ", id, ": HTTP ", resp->status));
-  }
-  std::ifstream in(j["LogPath"].get<std::string>());
-  std::string line;
-  if (!std::getline(in, line) || line.empty()) return absl::NotFoundError("no log line yet");
-  std::string ts = line.substr(0, line.find(' '));
-  absl::Time t;
-  std::string err;
-  if (!absl::ParseTime(absl::RFC3339_full, ts, &t, &err)) {
-    return absl::InternalError(absl::StrCat("bad conmon timestamp '", ts, "': ", err));
-  }
-  return t;
-}
-
-// A container found by label may not be started yet: its log then ends at once (or is not there
-// yet, 404). Ask again until a line arrives; the timestamp is the engine's, so retrying adds no bias.
-absl::StatusOr<absl::Time> FirstLogLineTime(RawEngine& raw, const std::string& id,
-                                            absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
-  absl::Status last;
-  while (absl::Now() < deadline) {
-    absl::StatusOr<absl::Time> t = raw.podman ? FirstLogLineFromConmonFile(raw, id)
-                                              : FirstLogLineOnce(raw, id, deadline - absl::Now());
-    if (t.ok()) return t;
-    last = t.status();
-    absl::SleepFor(absl::Milliseconds(2));
-  }
-  return last;
-}
-
-// --- raw podman libpod create/start ---------------------------------------------------------
-
-absl::StatusOr<std::string> LibpodCreate(RawEngine& raw, const ContainerSpec& spec) {
-  nlohmann::json body = {
-      {"image", spec.image},
-      {"command", spec.cmd},
-      {"env", spec.env},
-      {"labels", spec.labels},
-      {"netns", {{"nsmode", spec.network_mode.empty() ? "host" : spec.network_mode}}},
-      {"init", spec.init},
-      {"oci_runtime", spec.runtime.empty() ? "runc" : spec.runtime},
-  };
-  nlohmann::json rl = nlohmann::json::array();
-  for (const auto& u : spec.ulimits) {
-    rl.push_back({{"type", u.name},  // podman adds the RLIMIT_ prefix itself
-                  {"soft", u.soft},
-                  {"hard", u.hard}});
-  }
-  if (!rl.empty()) body["r_limits"] = rl;
-  // The sealed settings ContainerSpecFor gives every sandbox, so both sides start the same
-  // container (the channel bind mount aside).
-  if (!spec.cap_drop.empty()) body["cap_drop"] = spec.cap_drop;
-  if (!spec.cap_add.empty()) body["cap_add"] = spec.cap_add;
-  for (const std::string& opt : spec.security_opt) {
-    if (opt == "no-new-privileges") body["no_new_privileges"] = true;
-  }
-  if (spec.readonly_rootfs) body["read_only_filesystem"] = true;
-  nlohmann::json mounts = nlohmann::json::array();
-  for (const auto& [path, options] : spec.tmpfs) {
-    mounts.push_back({{"destination", path},
-                      {"type", "tmpfs"},
-                      {"source", "tmpfs"},
-                      {"options", std::vector<std::string>(absl::StrSplit(options, ','))}});
-  }
-  if (!mounts.empty()) body["mounts"] = mounts;
-  nlohmann::json limits = nlohmann::json::object();
-  if (spec.memory_bytes > 0) {
-    limits["memory"] = {{"limit", spec.memory_bytes}, {"swap", spec.memory_swap_bytes}};
-  }
-  if (spec.nano_cpus > 0) limits["cpu"] = {{"quota", spec.nano_cpus / 10000}, {"period", 100000}};
-  if (spec.pids_limit > 0) limits["pids"] = {{"limit", spec.pids_limit}};
-  if (!limits.empty()) body["resource_limits"] = limits;
-  core::HttpRequest req;
-  req.method = "POST";
-  req.url = absl::StrCat(raw.endpoint.base_url, "/v", raw.libpod_version, "/libpod/containers/create");
-  req.unix_socket = raw.endpoint.unix_socket;
-  req.headers = {{"Content-Type", "application/json"}};
-  req.body = body.dump();
-  absl::StatusOr<core::HttpResponse> resp = raw.http.Send(req);
-  if (!resp.ok()) return resp.status();
-  nlohmann::json j = nlohmann::json::parse(resp->body, nullptr, false);
-  if (resp->status != 201 || j.is_discarded() || !j.contains("Id")) {
-    return absl::InternalError(absl::StrCat("libpod create: HTTP ", resp->status, " ", resp->body));
-  }
-  return j["Id"].get<std::string>();
-}
-
-absl::Status LibpodStart(RawEngine& raw, const std::string& id) {
-  core::HttpRequest req;
-  req.method = "POST";
-  req.url = absl::StrCat(raw.endpoint.base_url, "/v", raw.libpod_version, "/libpod/containers/", id,
-                         "/start");
-  req.unix_socket = raw.endpoint.unix_socket;
-  absl::StatusOr<core::HttpResponse> resp = raw.http.Send(req);
-  if (!resp.ok()) return resp.status();
-  if (resp->status != 204 && resp->status != 304) {
-    return absl::InternalError(absl::StrCat("libpod start: HTTP ", resp->status, " ", resp->body));
-  }
-  return absl::OkStatus();
-}
 
 // --- CPU accounting ----------------------------------------------------------------------------
 
@@ -434,18 +214,10 @@ int Main() {
   };
 
   auto run_raw_cold = [&](Series* first_line, Series* create_start, bool libpod, bool record) {
-    const absl::Time t0 = absl::Now();
-    std::string id = libpod ? Check(LibpodCreate(raw, runner_spec), "libpod create")
-                            : Check(engine->CreateContainer(runner_spec), "create");
-    absl::Status started = libpod ? LibpodStart(raw, id) : engine->StartContainer(id);
-    if (!started.ok()) engine->RemoveContainer(id).IgnoreError();  // leave nothing behind
-    Check(started, "start");
-    const absl::Time t_started = absl::Now();
-    absl::Time first = Check(FirstLogLineTime(raw, id, absl::Seconds(20)), "raw first line");
-    engine->RemoveContainer(id).IgnoreError();
+    RawColdSample sample = RawColdStart(raw, *engine, runner_spec, libpod);
     if (!record) return;
-    first_line->Add(first - t0);
-    create_start->Add(t_started - t0);
+    first_line->Add(sample.first_line);
+    create_start->Add(sample.create_start);
   };
 
   // ---- cold dispatch ----

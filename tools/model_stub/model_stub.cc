@@ -162,9 +162,30 @@ struct ModelStub::Shared {
   int title_requests ABSL_GUARDED_BY(mu) = 0;
   int completions ABSL_GUARDED_BY(mu) = 0;
   int unauthorized ABSL_GUARDED_BY(mu) = 0;
+  std::vector<ModelStub::RequestRecord> requests ABSL_GUARDED_BY(mu);
   std::string required_key;  // set before serving
   int active ABSL_GUARDED_BY(mu) = 0;
   bool stopping ABSL_GUARDED_BY(mu) = false;
+
+  // Records an arriving request; returns its index for MarkAnswered.
+  size_t Record(const std::string& session, bool agent, const std::string& label,
+                absl::Time received) ABSL_LOCKS_EXCLUDED(mu) {
+    absl::MutexLock lock(&mu);
+    ModelStub::RequestRecord r;
+    r.seq = static_cast<int>(requests.size()) + 1;
+    r.session = session;
+    r.agent = agent;
+    r.label = label;
+    r.received = received;
+    requests.push_back(std::move(r));
+    return requests.size() - 1;
+  }
+  void MarkAnswered(size_t index) ABSL_LOCKS_EXCLUDED(mu) {
+    absl::Time now = absl::Now();
+    absl::MutexLock lock(&mu);
+    // ClearRequests may have dropped it meanwhile.
+    if (index < requests.size()) requests[index].answered = now;
+  }
 
   void Log(const std::string& line) {
     if (log) fprintf(stderr, "model-stub: %s\n", line.c_str());
@@ -221,6 +242,16 @@ nlohmann::json ModelStub::State() const {
           {"sessions", sessions}};
 }
 
+std::vector<ModelStub::RequestRecord> ModelStub::Requests() const {
+  absl::MutexLock lock(&shared_->mu);
+  return shared_->requests;
+}
+
+void ModelStub::ClearRequests() {
+  absl::MutexLock lock(&shared_->mu);
+  shared_->requests.clear();
+}
+
 void ModelStub::RequireKey(std::string key) { shared_->required_key = std::move(key); }
 
 void ModelStub::Register(net::Router& router) {
@@ -242,8 +273,25 @@ void ModelStub::Register(net::Router& router) {
   router.AddSync("GET", "/stub/state", [this](const Request&) {
     return Response::Json(200, State());
   });
+  router.AddSync("GET", "/stub/requests", [this](const Request&) {
+    auto unix_ms = [](absl::Time t) -> nlohmann::json {
+      if (t == absl::InfiniteFuture()) return nullptr;
+      return absl::ToDoubleMilliseconds(t - absl::UnixEpoch());
+    };
+    nlohmann::json list = nlohmann::json::array();
+    for (const RequestRecord& r : Requests()) {
+      list.push_back({{"seq", r.seq},
+                      {"session", r.session},
+                      {"agent", r.agent},
+                      {"label", r.label},
+                      {"received_ms", unix_ms(r.received)},
+                      {"answered_ms", unix_ms(r.answered)}});
+    }
+    return Response::Json(200, {{"requests", list}});
+  });
   router.Add("POST", "/v1/chat/completions",
              [shared](const Request& req, std::shared_ptr<Responder> responder) {
+    const absl::Time received = absl::Now();
     if (!shared->required_key.empty() &&
         req.Header("authorization") != "Bearer " + shared->required_key) {
       {
@@ -292,6 +340,7 @@ void ModelStub::Register(net::Router& router) {
     } else if (turn.kind == Turn::Kind::kStall) {
       what = absl::StrCat("stall ", turn.stall_ms, " ms");
     }
+    const size_t record = shared->Record(session, n_tools > 0, label, received);
     shared->Log(absl::StrCat("POST /v1/chat/completions session=", session, " model=", model,
                              " stream=", stream ? "1" : "0", " tools=", n_tools,
                              " messages=", n_msgs, " last=", LastMessageSummary(body), " -> ",
@@ -305,8 +354,9 @@ void ModelStub::Register(net::Router& router) {
       }
       ++shared->active;
     }
-    std::thread([shared, responder, turn, model, stream, include_usage] {
-      auto finish = [&shared] {
+    std::thread([shared, responder, turn, model, stream, include_usage, record] {
+      auto finish = [&shared, record] {
+        shared->MarkAnswered(record);
         absl::MutexLock lock(&shared->mu);
         --shared->active;
       };

@@ -8,6 +8,8 @@
 //   GET  /v1/models            the model list
 //   GET  /health               {"status":"ok"}
 //   GET  /stub/state           counters and per-session progress (for tests)
+//   GET  /stub/requests        every completion request in arrival order with its receive and
+//                              answer times (benchmarks: time to first request, per-step overhead)
 //
 // What OpenCode (1.18) sends, measured: every call is streaming with
 // `stream_options.include_usage`; first a title request (no `tools`, system prompt "You are a title
@@ -26,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/time/time.h"
 #include "nlohmann/json.hpp"
 #include "core/net/router.h"
 #include "tools/model_stub/scenario.h"
@@ -55,6 +58,22 @@ class ModelStub {
 
   // Counters and per-session progress (also served at GET /stub/state).
   nlohmann::json State() const;
+
+  // One completion request: when it arrived and when its answer was fully sent (the last byte
+  // handed to the connection; Infinite future while still unanswered).
+  struct RequestRecord {
+    int seq = 0;            // 1-based arrival order
+    std::string session;    // x-session-id ("default" when absent)
+    bool agent = false;     // offered tools (an agent turn); false = title/summary request
+    std::string label;      // "turn 2/4", "title/no-tools reply", ...
+    absl::Time received;
+    absl::Time answered = absl::InfiniteFuture();
+  };
+  // Every completion request so far (also served at GET /stub/requests, times as Unix
+  // milliseconds with fractions, unanswered = null).
+  std::vector<RequestRecord> Requests() const;
+  // Forgets the recorded requests (not the scenario progress), e.g. between benchmark rounds.
+  void ClearRequests();
 
   // When set, POST /v1/chat/completions without "Authorization: Bearer <key>" gets 401 (and
   // counts as "unauthorized" in State()).

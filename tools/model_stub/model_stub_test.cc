@@ -243,6 +243,52 @@ TEST_F(ModelStubTest, ShortStallDelaysThenAnswers) {
   EXPECT_GE(absl::Now() - start, absl::Milliseconds(280));
 }
 
+// Every completion request is recorded with its arrival and answer time, in arrival order,
+// through the accessor and GET /stub/requests alike; a delayed answer shows its delay.
+TEST_F(ModelStubTest, RecordsRequestTimes) {
+  Start(MustParse(R"({"turns":[{"stall_ms":200,"text":"slow"},{"text":"fast"}]})"));
+  const absl::Time before = absl::Now();
+  ASSERT_EQ(Post(TitleRequest(), "ses_t").status, 200);
+  ASSERT_EQ(Post(AgentRequest(true), "ses_a").status, 200);
+  ASSERT_EQ(Post(AgentRequest(false), "ses_a").status, 200);
+  const absl::Time after = absl::Now();
+  std::vector<ModelStub::RequestRecord> records = stub_->Requests();
+  ASSERT_EQ(records.size(), 3u);
+  EXPECT_EQ(records[0].seq, 1);
+  EXPECT_FALSE(records[0].agent);
+  EXPECT_EQ(records[0].session, "ses_t");
+  EXPECT_TRUE(records[1].agent);
+  EXPECT_EQ(records[1].label, "turn 1/2");
+  EXPECT_EQ(records[2].label, "turn 2/2");
+  for (const auto& r : records) {
+    EXPECT_GE(r.received, before);
+    EXPECT_LE(r.answered, after);
+    EXPECT_LE(r.received, r.answered);
+  }
+  EXPECT_GE(records[1].answered - records[1].received, absl::Milliseconds(190));
+  EXPECT_LE(records[1].answered, records[2].received);
+
+  HttpRequest get;
+  get.url = base_ + "/stub/requests";
+  auto resp = http_.Send(get);
+  ASSERT_TRUE(resp.ok()) << resp.status();
+  nlohmann::json j = nlohmann::json::parse(resp->body);
+  ASSERT_EQ(j["requests"].size(), 3u);
+  EXPECT_EQ(j["requests"][1]["label"], "turn 1/2");
+  EXPECT_EQ(j["requests"][1]["agent"], true);
+  double received = j["requests"][1]["received_ms"].get<double>();
+  double answered = j["requests"][1]["answered_ms"].get<double>();
+  EXPECT_NEAR(received, absl::ToDoubleMilliseconds(records[1].received - absl::UnixEpoch()), 1.0);
+  EXPECT_GE(answered - received, 190.0);
+
+  stub_->ClearRequests();
+  EXPECT_TRUE(stub_->Requests().empty());
+  // Scenario progress is kept: the session is past its last turn.
+  nlohmann::json done = nlohmann::json::parse(Post(AgentRequest(false), "ses_a").body);
+  EXPECT_EQ(done["choices"][0]["message"]["content"], "Scenario finished.");
+  EXPECT_EQ(stub_->Requests().size(), 1u);
+}
+
 TEST_F(ModelStubTest, ModelsAndBadBody) {
   Start(MustParse(kTwoTurns));
   HttpRequest req;
