@@ -223,7 +223,13 @@ void Runner::StartOpenCodeEarly() {
       });
   // The first request for a directory bootstraps OpenCode's instance for it (seconds): done now,
   // while the job is fetched and the workspace restored. A failure shows again at the prompt.
-  warm_thread_ = std::thread([this] { (void)opencode_->Warm(config_.work_dir); });
+  // A standby sandbox has time before its job, so it also runs the full warm-up (a scripted
+  // session that loads the prompt pipeline, provider SDK and tools); a cold job would wait for it.
+  if (config_.standby) {
+    warm_thread_ = std::thread([this] { (void)opencode_->Warm(config_.work_dir); });
+  } else {
+    warm_thread_ = std::thread([this] { (void)opencode_->BootInstance(config_.work_dir); });
+  }
 }
 
 int Runner::Fail(const std::string& raw_message) {
@@ -254,6 +260,8 @@ int Runner::Run() {
   log_.Info("");
   StartOpenCodeEarly();
   if (config_.standby) {
+    // Stand by only once warm: the pool counts a sandbox ready from its first poll.
+    if (warm_thread_.joinable()) warm_thread_.join();
     if (std::optional<int> stop = AwaitAssignment()) return *stop;
   }
 
