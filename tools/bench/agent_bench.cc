@@ -241,7 +241,7 @@ absl::StatusOr<absl::Time> FirstLineSince(RawEngine& raw, const std::string& id,
 }
 
 struct ServerSide {
-  std::unique_ptr<e2e::ServerProcess> server;
+  std::unique_ptr<e2e::BackendServer> server;
   std::unique_ptr<core::ApiClient> api;
 };
 
@@ -291,7 +291,7 @@ int Containers(int rounds, const tools::model_stub::Scenario& scenario) {
     so.extra_flags = {absl::StrCat("--instance_type=", absl::GetFlag(FLAGS_instance_type))};
     if (warm_pool) so.extra_flags.push_back("--warm_pool=1");
     ServerSide side;
-    side.server = std::make_unique<e2e::ServerProcess>(work + "/" + name, token, so);
+    side.server = std::make_unique<e2e::BackendServer>(work + "/" + name, token, so);
     Check(side.server->Start(), absl::StrCat("start fastest-server (", name, ")"));
     return side;
   };
