@@ -324,14 +324,25 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
 
   // Method, target, path, query and headers of `msg` into request_ (no body).
   void FillRequestHead(const bhttp::request<bhttp::string_body>& msg) {
+    // The previous request's strings are overwritten in place: on a keep-alive connection their
+    // memory is reused instead of freed and allocated again.
     RecycleBody();
-    request_ = Request{};
-    request_.method = std::string(msg.method_string());
-    request_.target = std::string(msg.target());
-    request_.remote_address = remote_;
+    request_.body.clear();
+    request_.query.clear();
+    request_.params.clear();
+    const beast::string_view method = msg.method_string();
+    request_.method.assign(method.data(), method.size());
+    const beast::string_view raw_target = msg.target();
+    request_.target.assign(raw_target.data(), raw_target.size());
+    request_.remote_address.assign(remote_);
     absl::string_view target = request_.target;
     size_t q = target.find('?');
-    request_.path = PercentDecode(target.substr(0, q), /*plus_is_space=*/false);
+    const absl::string_view raw_path = target.substr(0, q);
+    if (raw_path.find('%') == absl::string_view::npos) {
+      request_.path.assign(raw_path.data(), raw_path.size());  // nothing to decode
+    } else {
+      request_.path = PercentDecode(raw_path, /*plus_is_space=*/false);
+    }
     if (q != absl::string_view::npos) {
       for (absl::string_view kv : absl::StrSplit(target.substr(q + 1), '&', absl::SkipEmpty())) {
         size_t eq = kv.find('=');
@@ -341,10 +352,17 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
         request_.query.emplace(std::move(key), std::move(value));
       }
     }
+    size_t n = 0;
     for (const auto& field : msg) {
-      request_.headers.emplace_back(absl::AsciiStrToLower(std::string(field.name_string())),
-                                    std::string(field.value()));
+      const beast::string_view name = field.name_string();
+      const beast::string_view value = field.value();
+      if (n == request_.headers.size()) request_.headers.emplace_back();
+      auto& [k, v] = request_.headers[n++];
+      k.assign(name.data(), name.size());
+      absl::AsciiStrToLower(&k);
+      v.assign(value.data(), value.size());
     }
+    request_.headers.erase(request_.headers.begin() + n, request_.headers.end());
   }
 
   void OnReadBody() {
@@ -404,7 +422,10 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
   // ---- writing ----
   std::string FormatHead(int status, const HeaderList& headers, bool chunked,
                          size_t content_length) {
-    std::string head = absl::StrCat("HTTP/1.1 ", status, " ", ReasonPhrase(status), "\r\n");
+    // The buffer of the previous answer's head (see DoWriteNext): no allocation per answer.
+    std::string head = std::move(spare_head_);
+    head.clear();
+    absl::StrAppend(&head, "HTTP/1.1 ", status, " ", ReasonPhrase(status), "\r\n");
     bool has_ct = false;
     for (const auto& [k, v] : headers) {
       if (absl::EqualsIgnoreCase(k, "content-length") ||
@@ -463,6 +484,10 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
       const size_t written = ec ? 0 : socket.write_some(buffers, ec);
       if (ec && ec != asio::error::would_block && ec != asio::error::try_again) return Close();
       if (written == total) {
+        // Stream chunks travel as heads too: a big one is not kept.
+        if (front.head.capacity() > spare_head_.capacity() && front.head.capacity() <= 4096) {
+          spare_head_ = std::move(out_.front().head);
+        }
         out_.pop_front();
         continue;
       }
@@ -554,6 +579,7 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
     std::string body;
   };
   std::deque<OutBuffer> out_;
+  std::string spare_head_;  // a written head's buffer, reused by the next FormatHead
   std::vector<char> drain_buf_;
   absl::Time start_;
   int status_ = 0;
