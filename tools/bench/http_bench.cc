@@ -11,7 +11,7 @@
 // each, interleaved (fastest, nginx | nginx, fastest | ...) so machine noise hits both alike, and
 // prints every round with its own ratio, the median req/s of each, the median of the per-round ratios
 // (the figure that counts: each compares two runs seconds apart), the machine's load average
-// before and after, and fastest-server's resident memory when idle (after start, before any
+// before the run, and fastest-server's resident memory when idle (after start, before any
 // load) and after the load. Other work on the machine skews a run: compare runs on a quiet one.
 //
 // Needs the Debian packages wrk and nginx-light (tools/setup.sh installs them). Only loopback
@@ -262,7 +262,11 @@ int Main() {
   printf("  fastest-server --threads=%d   %s\n  nginx worker_processes=%d    %s\n",
          absl::GetFlag(FLAGS_server_threads), fastest->url.c_str(),
          absl::GetFlag(FLAGS_server_threads), nginx->url.c_str());
-  printf("  load average before: %.2f\n", LoadAverage());
+  // The bench itself keeps both cores busy, so only the load before it says something about
+  // other work on the machine.
+  const double load_before = LoadAverage();
+  printf("  load average before: %.2f%s\n", load_before,
+         load_before > 1.0 ? "  (other work is running: expect noisy rounds)" : "");
   std::map<std::string, std::vector<double>> results;
   std::vector<double> ratios;
   int run = 0;
@@ -292,8 +296,6 @@ int Main() {
   printf("median  fastest-server %10.0f req/s\n", fastest_rps);
   printf("median  nginx          %10.0f req/s\n", nginx_rps);
   printf("ratio of the medians    %10.2f\n", nginx_rps > 0 ? fastest_rps / nginx_rps : 0.0);
-  printf("load average after: %.2f (2 cores; above ~1 other work skews the figures)\n",
-         LoadAverage());
   printf("ratio %.2f fastest/nginx, median of %zu rounds (target >= 0.8)\n", Median(ratios),
          ratios.size());
   printf("fastest-server RSS: idle %.1f MiB, after the load %.1f MiB\n", idle_rss / 1024.0,
