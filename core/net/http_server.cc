@@ -74,6 +74,7 @@ struct HttpServer::Context {
   std::map<std::string, int> connections_per_ip;
   int max_connections = 0;  // effective cap (options, RLIMIT_NOFILE)
   std::optional<asio::steady_timer> accept_backoff;
+  std::optional<asio::steady_timer> sweep;  // head-read deadlines (SweepIdle)
 
   explicit Context(HttpServerOptions o) : options(std::move(o)) {}
 };
@@ -187,9 +188,12 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
     // No limit while reading the head: the Content-Length check comes after authentication
     // (OnReadHeader), the chunked limit is set before the body is read (DoReadBody).
     parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
-    stream_.expires_after(ToChrono(ctx_->options.read_timeout));
+    // The head's deadline is kept by the server's sweep (SweepIdle, from idle_since_), not by a
+    // timer per read: arming and cancelling one costs a timer-queue entry and an extra
+    // completion per request. So the head is read from the bare socket.
+    DisarmDeadline();
     bhttp::async_read_header(
-        stream_, buffer_, *parser_,
+        stream_.socket(), buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, size_t) { self->OnReadHeader(ec); });
   }
 
@@ -217,7 +221,7 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
     }
     if (absl::AsciiStrToLower(std::string(req[bhttp::field::expect])) == "100-continue") {
       auto cont = std::make_shared<std::string>("HTTP/1.1 100 Continue\r\n\r\n");
-      stream_.expires_after(ToChrono(ctx_->options.write_timeout));
+      ArmDeadline(ctx_->options.write_timeout);
       asio::async_write(stream_, asio::buffer(*cont),
                        [self = shared_from_this(), cont](beast::error_code ec, size_t) {
                          if (ec) return self->Close();
@@ -231,7 +235,7 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
   void DoReadBody() {
     // No body (a GET): nothing to read, and no read buffer to grow.
     if (parser_->is_done()) return OnReadBody();
-    stream_.expires_after(ToChrono(ctx_->options.read_timeout));
+    ArmDeadline(ctx_->options.read_timeout);
     if (auto len = parser_->content_length(); len && !parser_->chunked()) {
       // Straight into the body's own buffer: Beast would read into buffer_ and copy from there
       // (one more pass over every uploaded byte). The previous request's buffer of the same size
@@ -320,14 +324,25 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
 
   // Method, target, path, query and headers of `msg` into request_ (no body).
   void FillRequestHead(const bhttp::request<bhttp::string_body>& msg) {
+    // The previous request's strings are overwritten in place: on a keep-alive connection their
+    // memory is reused instead of freed and allocated again.
     RecycleBody();
-    request_ = Request{};
-    request_.method = std::string(msg.method_string());
-    request_.target = std::string(msg.target());
-    request_.remote_address = remote_;
+    request_.body.clear();
+    request_.query.clear();
+    request_.params.clear();
+    const beast::string_view method = msg.method_string();
+    request_.method.assign(method.data(), method.size());
+    const beast::string_view raw_target = msg.target();
+    request_.target.assign(raw_target.data(), raw_target.size());
+    request_.remote_address.assign(remote_);
     absl::string_view target = request_.target;
     size_t q = target.find('?');
-    request_.path = PercentDecode(target.substr(0, q), /*plus_is_space=*/false);
+    const absl::string_view raw_path = target.substr(0, q);
+    if (raw_path.find('%') == absl::string_view::npos) {
+      request_.path.assign(raw_path.data(), raw_path.size());  // nothing to decode
+    } else {
+      request_.path = PercentDecode(raw_path, /*plus_is_space=*/false);
+    }
     if (q != absl::string_view::npos) {
       for (absl::string_view kv : absl::StrSplit(target.substr(q + 1), '&', absl::SkipEmpty())) {
         size_t eq = kv.find('=');
@@ -337,10 +352,17 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
         request_.query.emplace(std::move(key), std::move(value));
       }
     }
+    size_t n = 0;
     for (const auto& field : msg) {
-      request_.headers.emplace_back(absl::AsciiStrToLower(std::string(field.name_string())),
-                                    std::string(field.value()));
+      const beast::string_view name = field.name_string();
+      const beast::string_view value = field.value();
+      if (n == request_.headers.size()) request_.headers.emplace_back();
+      auto& [k, v] = request_.headers[n++];
+      k.assign(name.data(), name.size());
+      absl::AsciiStrToLower(&k);
+      v.assign(value.data(), value.size());
     }
+    request_.headers.erase(request_.headers.begin() + n, request_.headers.end());
   }
 
   void OnReadBody() {
@@ -348,7 +370,7 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
     keep_alive_ = msg.keep_alive();
     // An idle keep-alive connection should not pin the big read buffer.
     if (buffer_.size() == 0 && buffer_.capacity() > 64 * 1024) buffer_.shrink_to_fit();
-    stream_.expires_never();
+    DisarmDeadline();
     FillRequestHead(msg);
     request_.body = std::move(body_);
     body_ = std::string();
@@ -400,7 +422,10 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
   // ---- writing ----
   std::string FormatHead(int status, const HeaderList& headers, bool chunked,
                          size_t content_length) {
-    std::string head = absl::StrCat("HTTP/1.1 ", status, " ", ReasonPhrase(status), "\r\n");
+    // The buffer of the previous answer's head (see DoWriteNext): no allocation per answer.
+    std::string head = std::move(spare_head_);
+    head.clear();
+    absl::StrAppend(&head, "HTTP/1.1 ", status, " ", ReasonPhrase(status), "\r\n");
     bool has_ct = false;
     for (const auto& [k, v] : headers) {
       if (absl::EqualsIgnoreCase(k, "content-length") ||
@@ -459,11 +484,15 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
       const size_t written = ec ? 0 : socket.write_some(buffers, ec);
       if (ec && ec != asio::error::would_block && ec != asio::error::try_again) return Close();
       if (written == total) {
+        // Stream chunks travel as heads too: a big one is not kept.
+        if (front.head.capacity() > spare_head_.capacity() && front.head.capacity() <= 4096) {
+          spare_head_ = std::move(out_.front().head);
+        }
         out_.pop_front();
         continue;
       }
       writing_ = true;
-      stream_.expires_after(ToChrono(ctx_->options.write_timeout));
+      ArmDeadline(ctx_->options.write_timeout);
       const size_t head_done = std::min(written, front.head.size());
       buffers = {asio::buffer(front.head) + head_done,
                  asio::buffer(front.body) + (written - head_done)};
@@ -487,7 +516,6 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
     }
     if (drain_after_) return DrainAndClose();
     if (!keep_alive_ || stopping_) return Shutdown();
-    stream_.expires_never();
     DoReadHeader();
   }
 
@@ -497,7 +525,7 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
     drain_buf_.resize(64 * 1024);
-    stream_.expires_after(std::chrono::seconds(2));
+    ArmDeadline(absl::Seconds(2));
     DoDrain();
   }
 
@@ -507,6 +535,17 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
                               if (ec) return self->Close();
                               self->DoDrain();
                             });
+  }
+
+  // The stream's timer guards body reads, writes that did not complete at once, and draining.
+  void ArmDeadline(absl::Duration d) {
+    deadline_armed_ = true;
+    stream_.expires_after(ToChrono(d));
+  }
+  void DisarmDeadline() {
+    if (!deadline_armed_) return;
+    deadline_armed_ = false;
+    stream_.expires_never();
   }
 
   void Shutdown() {
@@ -540,10 +579,12 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
     std::string body;
   };
   std::deque<OutBuffer> out_;
+  std::string spare_head_;  // a written head's buffer, reused by the next FormatHead
   std::vector<char> drain_buf_;
   absl::Time start_;
   int status_ = 0;
   bool writing_ = false;
+  bool deadline_armed_ = false;
   bool stream_ended_ = false;
   bool keep_alive_ = true;
   bool drain_after_ = false;
@@ -571,6 +612,34 @@ std::shared_ptr<Session> OldestIdleLocked(HttpServer::Context& ctx, const std::s
 }
 
 void DoAccept(std::shared_ptr<HttpServer::Context> ctx);
+
+// How often the head-read deadline is checked: a fraction of read_timeout, within [10 ms, 1 s].
+std::chrono::steady_clock::duration SweepPeriod(const HttpServerOptions& options) {
+  return ToChrono(std::clamp(options.read_timeout / 4, absl::Milliseconds(10), absl::Seconds(1)));
+}
+
+// Closes connections that have waited longer than read_timeout for (the rest of) a request head,
+// then runs again one period later. Weak: a pending sweep does not keep the server alive.
+void SweepIdle(std::weak_ptr<HttpServer::Context> weak) {
+  std::shared_ptr<HttpServer::Context> ctx = weak.lock();
+  if (ctx == nullptr) return;
+  {
+    std::lock_guard<std::mutex> lock(ctx->mu);
+    if (ctx->stopping) return;
+    const int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
+    const int64_t limit = ToChrono(ctx->options.read_timeout).count();
+    for (auto& [ptr, session_weak] : ctx->sessions) {
+      const int64_t since = ptr->idle_since();
+      if (since == 0 || now - since < limit) continue;
+      if (auto s = session_weak.lock()) s->EvictLocked();
+    }
+  }
+  ctx->sweep->expires_after(SweepPeriod(ctx->options));
+  ctx->sweep->async_wait([weak](beast::error_code ec) {
+    if (ec == asio::error::operation_aborted) return;
+    SweepIdle(weak);
+  });
+}
 
 // Out of file descriptors: accepting again at once fails again and spins. Make room (close the
 // longest-idle connection) and retry a little later.
@@ -666,6 +735,8 @@ absl::Status HttpServer::Start() {
   ctx_->accept_backoff.emplace(ctx_->acceptor->get_executor());
   ctx_->workers.emplace(static_cast<size_t>(std::max(1, ctx_->options.worker_threads)));
   started_ = true;
+  ctx_->sweep.emplace(*ctx_->iocs[0]);
+  SweepIdle(ctx_);
   DoAccept(ctx_);
   for (size_t i = 0; i < ctx_->iocs.size(); ++i) {
     threads_.emplace_back([ctx = ctx_, i] {
@@ -717,6 +788,7 @@ void HttpServer::Stop() {
     beast::error_code ec;
     ctx->acceptor->close(ec);
     if (ctx->accept_backoff) ctx->accept_backoff->cancel();
+    if (ctx->sweep) ctx->sweep->cancel();
     if (ctx->signals) ctx->signals->cancel(ec);
   });
   for (auto& s : sessions) s->OnServerStop();

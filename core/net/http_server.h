@@ -9,9 +9,11 @@
 //     given at once is written on the same thread (no hand-off). Routes added with
 //     Execution::kWorkerPool run on `worker_threads` pool threads instead, so blocking handlers
 //     (SQLite, fsync) never hold an io thread.
-//   - Each read has a deadline (`read_timeout`, beast::tcp_stream::expires_after): slow or
-//     half-open clients are dropped without holding resources. While a handler is working the
-//     connection has no deadline (a /run-job may legitimately take minutes).
+//   - Each read has a deadline (`read_timeout`): slow or half-open clients are dropped without
+//     holding resources. The head's deadline is checked by a periodic sweep (every read_timeout/4,
+//     within 10 ms..1 s, so a connection may live that much longer), bodies and writes that do not
+//     complete at once use a timer. While a handler is working the connection has no deadline
+//     (a /run-job may legitimately take minutes).
 //   - Bodies above `max_body_bytes` -> 413 PAYLOAD_TOO_LARGE (checked on Content-Length before
 //     reading, and while reading chunked bodies). `Expect: 100-continue` is answered.
 //     Unparseable requests -> 400 BAD_REQUEST. Unknown routes -> Router::NotFound (404 NOT_FOUND).

@@ -249,6 +249,91 @@ TEST_F(HttpServerTest, SlowClientIsDropped) {
   EXPECT_EQ(server_->open_connections(), 0);
 }
 
+// The head's deadline counts from when the connection began waiting: a client that trickles
+// one byte at a time is still dropped. A handler that works longer than read_timeout is not.
+TEST_F(HttpServerTest, HeadDeadlineDropsTricklersButNotBusyHandlers) {
+  HttpServerOptions options;
+  options.read_timeout = absl::Milliseconds(300);
+  server_ = std::make_unique<HttpServer>(options);
+  server_->router().AddSync(
+      "GET", "/slow",
+      [](const Request&) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(800));
+        return Response::Text(200, "slow done");
+      },
+      Execution::kWorkerPool);
+  ASSERT_TRUE(server_->Start().ok());
+  {
+    int fd = Connect(server_->port());
+    ASSERT_GE(fd, 0);
+    const std::string head = "GET /slow HTTP/1.1\r\nHost: x\r\nX-Padding: aaaaaaaaaaaaaaaa\r\n\r\n";
+    const auto start = std::chrono::steady_clock::now();
+    bool closed_early = false;
+    for (char c : head) {
+      if (send(fd, &c, 1, MSG_NOSIGNAL) != 1) {  // no SIGPIPE once the server has closed
+        closed_early = true;
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(40));
+    }
+    // 60 bytes at 40 ms each take ~2.4 s, far past the 300 ms deadline (+ a sweep period).
+    char buf[64];
+    const ssize_t n = closed_early ? 0 : read(fd, buf, sizeof(buf));
+    EXPECT_LE(n, 0) << std::string(buf, n > 0 ? n : 0);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
+    close(fd);
+  }
+  {
+    int fd = Connect(server_->port());
+    ASSERT_GE(fd, 0);
+    const std::string req = "GET /slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    ASSERT_EQ(write(fd, req.data(), req.size()), static_cast<ssize_t>(req.size()));
+    std::string got;
+    char buf[512];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof(buf))) > 0) got.append(buf, n);
+    close(fd);
+    EXPECT_NE(got.find("200 OK"), std::string::npos) << got;
+    EXPECT_NE(got.find("slow done"), std::string::npos) << got;
+  }
+}
+
+// A keep-alive connection reuses its request's strings: a later request must not see the
+// earlier one's headers, query or path; percent-encoded paths are decoded; a "*" route matches
+// any number of further segments (also none).
+TEST_F(HttpServerTest, KeepAliveRequestsDoNotInheritEarlierHeaders) {
+  server_ = std::make_unique<HttpServer>(HttpServerOptions{});
+  server_->router().AddSync("GET", "/files/*", [](const Request& req) {
+    return Response::Text(200, "path=" + req.path + " rest=" + req.Param("*") +
+                                   " a=" + req.Header("x-a") + " b=" + req.Header("x-b") +
+                                   " q=" + req.Query("q") + " n=" +
+                                   std::to_string(req.headers.size()));
+  });
+  ASSERT_TRUE(server_->Start().ok());
+  int fd = Connect(server_->port());
+  ASSERT_GE(fd, 0);
+  auto exchange = [fd](const std::string& request) {
+    EXPECT_EQ(write(fd, request.data(), request.size()), static_cast<ssize_t>(request.size()));
+    std::string got;
+    char buf[1024];
+    // One answer: read until its body (the last field, " n=<count>") has arrived.
+    while (got.find(" n=") == std::string::npos || got.back() < '0' || got.back() > '9') {
+      const ssize_t n = read(fd, buf, sizeof(buf));
+      if (n <= 0) break;
+      got.append(buf, n);
+    }
+    return got.substr(got.find("\r\n\r\n") + 4);
+  };
+  EXPECT_EQ(exchange("GET /files/a/b%20c?q=1 HTTP/1.1\r\nHost: x\r\nX-A: first-a\r\n"
+                     "X-B: first-b\r\n\r\n"),
+            "path=/files/a/b c rest=a/b c a=first-a b=first-b q=1 n=3");
+  EXPECT_EQ(exchange("GET /files HTTP/1.1\r\nHost: x\r\n\r\n"),
+            "path=/files rest= a= b= q= n=1");
+  EXPECT_EQ(exchange("GET /files/z HTTP/1.1\r\nX-B: second\r\nHost: y\r\n\r\n"),
+            "path=/files/z rest=z a= b=second q= n=2");
+  close(fd);
+}
+
 // Bodies are read straight into their buffer: requests pipelined in one write, a body arriving
 // in pieces, a chunked body and a body that stops halfway all come out right.
 TEST_F(HttpServerTest, BodiesArriveWholeHoweverTheBytesAreSplit) {

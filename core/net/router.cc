@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "core/net/responder.h"
@@ -21,8 +22,9 @@ std::vector<std::string> SplitPath(absl::string_view path) {
 
 void Router::Add(absl::string_view method, absl::string_view pattern, Handler handler,
                  Execution execution) {
-  routes_.push_back(
-      Route{std::string(method), SplitPath(pattern), std::move(handler), execution});
+  Route route{std::string(method), SplitPath(pattern), std::move(handler), execution};
+  route.wildcard = !route.segments.empty() && route.segments.back() == "*";
+  routes_.push_back(std::move(route));
 }
 
 void Router::AddSync(absl::string_view method, absl::string_view pattern, SyncHandler handler,
@@ -49,8 +51,13 @@ Response Router::NotFound(const Request& request) const {
   return not_found_ ? not_found_(request) : Error(404, "NOT_FOUND", "Route not found");
 }
 
-bool Router::MatchRoute(const Route& route, const std::vector<absl::string_view>& segments,
+bool Router::MatchRoute(const Route& route, absl::Span<const absl::string_view> segments,
                         std::map<std::string, std::string>* params, int* score) {
+  // Most routes fail on the segment count alone, before any comparison.
+  if (route.wildcard ? segments.size() + 1 < route.segments.size()
+                     : segments.size() != route.segments.size()) {
+    return false;
+  }
   // `params` null: only whether and how well the route matches (no allocation).
   int literal = 0;
   size_t i = 0;
@@ -83,11 +90,17 @@ bool Router::MatchRoute(const Route& route, const std::vector<absl::string_view>
 const Router::Route* Router::Match(absl::string_view method, absl::string_view path,
                                    std::map<std::string, std::string>* params,
                                    bool* path_matched) const {
-  const std::vector<absl::string_view> segments = absl::StrSplit(path, '/', absl::SkipEmpty());
+  // Split without allocating for ordinary paths.
+  absl::InlinedVector<absl::string_view, 16> segments;
+  for (absl::string_view part : absl::StrSplit(path, '/', absl::SkipEmpty())) {
+    segments.push_back(part);
+  }
   const Route* best = nullptr;
   int best_score = -1;
   *path_matched = false;
   for (const Route& route : routes_) {
+    // Another method's route only matters for path_matched, which is already known.
+    if (*path_matched && route.method != method) continue;
     int score = 0;
     if (!MatchRoute(route, segments, nullptr, &score)) continue;
     *path_matched = true;

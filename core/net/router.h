@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "core/net/http_types.h"
 
 namespace fastest::net {
@@ -60,6 +61,7 @@ class Router {
     std::vector<std::string> segments;
     Handler handler;
     Execution execution;
+    bool wildcard = false;  // last segment is "*": matches any number of further segments
   };
   // Finds the route for method+path; fills `params`. Returns nullptr when nothing matches;
   // `*path_matched` tells whether some route matched the path with another method.
@@ -67,7 +69,7 @@ class Router {
                      std::map<std::string, std::string>* params, bool* path_matched) const;
 
  private:
-  static bool MatchRoute(const Route& route, const std::vector<absl::string_view>& segments,
+  static bool MatchRoute(const Route& route, absl::Span<const absl::string_view> segments,
                          std::map<std::string, std::string>* params, int* score);
   std::vector<Route> routes_;
   ErrorFormatter error_formatter_ = PlainTextError;

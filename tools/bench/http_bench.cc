@@ -1,16 +1,18 @@
 // http_bench: requests per second of fastest-server's HTTP layer against nginx on the same machine,
 // in one run.
 //
-//   bazel run -c opt //tools/bench:http_bench [-- --rounds=3 --duration=5s --connections=32
+//   bazel run -c opt //tools/bench:http_bench [-- --rounds=5 --duration=5s --connections=32
 //       --wrk_threads=2 --server_threads=2 --nginx=/usr/sbin/nginx --wrk=/usr/bin/wrk]
 //
 // Starts the built fastest-server in API-only mode (--backend=none, port 0 read back through
 // --port_file, a fresh data directory) and nginx (a minimal configuration in a temporary
 // directory, listening on 127.0.0.1, `location = /health` returning a small JSON body, as many
 // workers as the server has io threads). Then runs `wrk -t2 -c32 -d5s` against GET /health of
-// each, interleaved (fastest, nginx, fastest, ...) so machine noise hits both alike, and prints
-// every round, the median req/s of each, the ratio fastest/nginx and fastest-server's resident
-// memory when idle (after start, before any load) and after the load.
+// each, interleaved (fastest, nginx | nginx, fastest | ...) so machine noise hits both alike, and
+// prints every round with its own ratio, the median req/s of each, the median of the per-round ratios
+// (the figure that counts: each compares two runs seconds apart), the machine's load average
+// before the run, and fastest-server's resident memory when idle (after start, before any
+// load) and after the load. Other work on the machine skews a run: compare runs on a quiet one.
 //
 // Needs the Debian packages wrk and nginx-light (tools/setup.sh installs them). Only loopback
 // traffic; both servers are children of this process and stopped at the end.
@@ -42,7 +44,7 @@
 #include "tests/testing/child_process.h"
 #include "tests/testing/runfiles.h"
 
-ABSL_FLAG(int, rounds, 3, "Interleaved rounds per server.");
+ABSL_FLAG(int, rounds, 5, "Interleaved rounds per server.");
 ABSL_FLAG(absl::Duration, duration, absl::Seconds(5), "wrk duration of one round.");
 ABSL_FLAG(int, connections, 32, "wrk connections (-c).");
 ABSL_FLAG(int, wrk_threads, 2, "wrk threads (-t).");
@@ -218,7 +220,16 @@ absl::StatusOr<double> RunWrk(const std::string& url, const std::string& dir, in
   return rps;
 }
 
+// The 1-minute load average, or -1.
+double LoadAverage() {
+  std::ifstream in("/proc/loadavg");
+  double load = -1;
+  in >> load;
+  return load;
+}
+
 double Median(std::vector<double> values) {
+  if (values.empty()) return 0;
   std::sort(values.begin(), values.end());
   const size_t n = values.size();
   return n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
@@ -251,10 +262,19 @@ int Main() {
   printf("  fastest-server --threads=%d   %s\n  nginx worker_processes=%d    %s\n",
          absl::GetFlag(FLAGS_server_threads), fastest->url.c_str(),
          absl::GetFlag(FLAGS_server_threads), nginx->url.c_str());
+  // The bench itself keeps both cores busy, so only the load before it says something about
+  // other work on the machine.
+  const double load_before = LoadAverage();
+  printf("  load average before: %.2f%s\n", load_before,
+         load_before > 1.0 ? "  (other work is running: expect noisy rounds)" : "");
   std::map<std::string, std::vector<double>> results;
+  std::vector<double> ratios;
   int run = 0;
   for (int round = 1; round <= absl::GetFlag(FLAGS_rounds); ++round) {
-    for (Server* server : {&*fastest, &*nginx}) {
+    // Alternate which server goes first, so neither always follows the other's load.
+    Server* order[2] = {&*fastest, &*nginx};
+    if (round % 2 == 0) std::swap(order[0], order[1]);
+    for (Server* server : order) {
       absl::StatusOr<double> rps = RunWrk(server->url, dir, run++);
       if (!rps.ok()) {
         fprintf(stderr, "%s: %s\n", server->name.c_str(),
@@ -265,13 +285,19 @@ int Main() {
       printf("  round %d  %-15s %10.0f req/s\n", round, server->name.c_str(), *rps);
       fflush(stdout);
     }
+    const double f = results["fastest-server"].back();
+    const double n = results["nginx"].back();
+    ratios.push_back(n > 0 ? f / n : 0.0);
+    printf("  round %d  ratio %.2f\n", round, ratios.back());
   }
   const int64_t loaded_rss = RssKib(fastest->process.pid());
   const double fastest_rps = Median(results["fastest-server"]);
   const double nginx_rps = Median(results["nginx"]);
   printf("median  fastest-server %10.0f req/s\n", fastest_rps);
   printf("median  nginx          %10.0f req/s\n", nginx_rps);
-  printf("ratio   fastest/nginx  %10.2f\n", nginx_rps > 0 ? fastest_rps / nginx_rps : 0.0);
+  printf("ratio of the medians    %10.2f\n", nginx_rps > 0 ? fastest_rps / nginx_rps : 0.0);
+  printf("ratio %.2f fastest/nginx, median of %zu rounds (target >= 0.8)\n", Median(ratios),
+         ratios.size());
   printf("fastest-server RSS: idle %.1f MiB, after the load %.1f MiB\n", idle_rss / 1024.0,
          loaded_rss / 1024.0);
   nginx->process.Stop(absl::Seconds(5), SIGQUIT);
