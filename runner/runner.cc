@@ -260,8 +260,6 @@ int Runner::Run() {
   log_.Info("");
   StartOpenCodeEarly();
   if (config_.standby) {
-    // Stand by only once warm: the pool counts a sandbox ready from its first poll.
-    if (warm_thread_.joinable()) warm_thread_.join();
     if (std::optional<int> stop = AwaitAssignment()) return *stop;
   }
 
@@ -308,8 +306,8 @@ int Runner::Run() {
 std::optional<int> Runner::AwaitAssignment() {
   const std::string B = "[standby] ";
   const absl::Time boot_start = absl::Now();
-  // Standing by means ready: the agent server listens and its instance for the workspace is
-  // bootstrapped, so the job's prompt goes straight to it.
+  // Standing by means ready (the pool counts a sandbox ready from its first poll): the agent
+  // server listens and has run its warm-up, so the job's prompt goes straight to it.
   if (warm_thread_.joinable()) {
     warm_thread_.join();
     log_.Info(absl::StrCat(B, "Agent server booted in ", Seconds(absl::Now() - boot_start)));

@@ -118,6 +118,10 @@ ABSL_FLAG(int, warm_pool, 0,
 ABSL_FLAG(absl::Duration, warm_pool_ttl, absl::Minutes(10),
           "An idle warm sandbox older than this is replaced by a fresh one. "
           "Env FASTEST_WARM_POOL_TTL.");
+ABSL_FLAG(absl::Duration, warm_pool_refill_delay, absl::Seconds(3),
+          "After a job takes a warm sandbox, start its replacement this much later, so the "
+          "replacement's agent boot does not compete for CPU with that job. "
+          "Env FASTEST_WARM_POOL_REFILL_DELAY.");
 // For tests: how long a device login code stays valid.
 ABSL_FLAG(absl::Duration, device_code_ttl, absl::Seconds(900),
           "Lifetime of a device login code (tests only).");
@@ -159,6 +163,7 @@ const ConfigKey kMaxConnectionsPerIp = core::ConfigKeyFromFlag(FLAGS_max_connect
 const ConfigKey kUploadQuota = core::ConfigKeyFromFlag(FLAGS_upload_quota_bytes);
 const ConfigKey kWarmPool = core::ConfigKeyFromFlag(FLAGS_warm_pool);
 const ConfigKey kWarmPoolTtl = core::ConfigKeyFromFlag(FLAGS_warm_pool_ttl);
+const ConfigKey kWarmPoolRefillDelay = core::ConfigKeyFromFlag(FLAGS_warm_pool_refill_delay);
 // A token only for GET /metrics (a scraper needs no API access). Env or config file only.
 const ConfigKey kMetricsToken{"metrics_token", "", "FASTEST_METRICS_TOKEN", "metrics_token",
                               std::nullopt, true};
@@ -186,6 +191,7 @@ struct Settings {
   int max_instances, threads;
   int warm_pool = 0;
   absl::Duration warm_pool_ttl;
+  absl::Duration warm_pool_refill_delay;
   bool auto_dispatch, fsync_blobs;
   absl::Duration job_timeout, read_timeout;
   int64_t max_body_bytes;
@@ -219,6 +225,10 @@ absl::StatusOr<Settings> LoadSettings() {
   if (warm_pool < 0) return absl::InvalidArgumentError("--warm_pool must be >= 0");
   s.warm_pool = static_cast<int>(warm_pool);
   FASTEST_ASSIGN_OR_RETURN(s.warm_pool_ttl, c.GetDuration(kWarmPoolTtl));
+  FASTEST_ASSIGN_OR_RETURN(s.warm_pool_refill_delay, c.GetDuration(kWarmPoolRefillDelay));
+  if (s.warm_pool_refill_delay < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--warm_pool_refill_delay must not be negative");
+  }
   if (s.warm_pool_ttl <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("--warm_pool_ttl must be positive");
   }
@@ -430,6 +440,7 @@ int Serve(const Settings& s) {
     d.auto_dispatch = s.auto_dispatch;
     d.warm_pool = s.warm_pool;
     d.warm_pool_ttl = s.warm_pool_ttl;
+    d.warm_pool_refill_delay = s.warm_pool_refill_delay;
     if (remote && s.warm_pool > 0) {
       // The standby channel is part of the embedded API; a remote API cannot hand jobs over.
       LogWarn("--warm_pool ignored in remote mode (warm sandboxes need the embedded API)");

@@ -77,6 +77,7 @@ absl::Status Dispatcher::Start() {
       WarmPoolOptions wo = options_.warm_pool_options.value_or(WarmPoolOptions{});
       wo.size = std::min(options_.warm_pool, max_running_);
       wo.ttl = options_.warm_pool_ttl;
+      wo.refill_delay = options_.warm_pool_refill_delay;
       wo.key = PoolKey();
       pool_ = std::make_unique<WarmPool>(
           backend_, metrics_, static_cast<WarmSlots*>(this), wo,

@@ -120,6 +120,7 @@ struct DispatcherOptions {
   // own warm pool): refused there with a log line.
   int warm_pool = 0;
   absl::Duration warm_pool_ttl = absl::Minutes(10);
+  absl::Duration warm_pool_refill_delay = absl::ZeroDuration();
   // Tests: the pool's timings (size and ttl above win).
   std::optional<WarmPoolOptions> warm_pool_options;
 };

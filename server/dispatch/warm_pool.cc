@@ -117,6 +117,7 @@ std::optional<WarmSandbox> WarmPool::Take(const std::string& key) {
       return std::nullopt;
     }
     best->taken = true;
+    refill_not_before_ = absl::Now() + options_.refill_delay;
     UpdateGauges();
   }
   metrics_->IncWarmTake();
@@ -340,11 +341,12 @@ void WarmPool::Loop() {
       ++it;
     }
     if (!retire.empty()) UpdateGauges();
+    const absl::Time refill_not_before = refill_not_before_;
     lock.unlock();
     for (StandbyCallback& waiter : expired) waiter(StandbyAnswer{StandbyAnswer::Kind::kNotYet, "", ""});
     for (auto& [entry, reason] : retire) Retire(entry, reason);
     // Refill, one sandbox at a time, while there is room (jobs first: see WarmSlots).
-    while (idle < options_.size && absl::Now() >= next_create) {
+    while (idle < options_.size && absl::Now() >= std::max(next_create, refill_not_before)) {
       {
         std::lock_guard<std::mutex> check(mu_);
         if (stopping_) break;

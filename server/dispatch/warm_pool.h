@@ -63,6 +63,9 @@ class WarmSlots {
 struct WarmPoolOptions {
   int size = 0;                                    // idle sandboxes to keep
   absl::Duration ttl = absl::Minutes(10);          // idle longer: recycled
+  // After a take, the replacement starts this much later: its boot (seconds of CPU for the
+  // agent) then does not compete with the job that just took a sandbox on a small machine.
+  absl::Duration refill_delay = absl::ZeroDuration();
   absl::Duration boot_timeout = absl::Minutes(2);  // started, never polled: dead
   absl::Duration poll_grace = absl::Seconds(90);   // ready, silent this long: dead
   absl::Duration max_poll_wait = absl::Seconds(25);
@@ -175,6 +178,7 @@ class WarmPool {
   std::condition_variable cv_;
   Entries entries_;
   bool kicked_ = false;
+  absl::Time refill_not_before_ = absl::InfinitePast();  // guarded by mu_
   bool stopping_ = false;
   bool started_ = false;
   std::thread thread_;

@@ -160,6 +160,36 @@ TEST(WarmPoolTest, AJobTakesAReadySandboxOnceAndThePoolRefills) {
   EXPECT_EQ(backend.created(), 3);
 }
 
+TEST(WarmPoolTest, TheReplacementStartsRefillDelayAfterATake) {
+  FakeJobSource source;
+  source.AddJob("j1");
+  Observed seen;
+  std::atomic<Dispatcher*> dp{nullptr};
+  FakeBackend backend(Runner(&dp, &source, &seen, absl::ZeroDuration(), absl::Seconds(2)));
+  Metrics metrics;
+  DispatcherOptions o = PoolOptions(1, 2);
+  o.warm_pool_refill_delay = absl::Milliseconds(600);
+  Dispatcher d(&source, "server-1", &backend, &metrics, o);
+  dp = &d;
+  ASSERT_TRUE(d.Start().ok());
+  ASSERT_TRUE(WaitFor([&] { return d.warm_ready() == 1; }));
+  Results results;
+  const absl::Time taken = absl::Now();
+  ASSERT_TRUE(d.RunJob("j1", results.Callback()).ok());
+  // The job runs for 2 s; its replacement waits for the delay, not for the job.
+  ASSERT_TRUE(WaitFor([&] { return backend.created() == 2; }));
+  const absl::Duration waited = absl::Now() - taken;
+  EXPECT_GE(waited, absl::Milliseconds(600));
+  EXPECT_LT(waited, absl::Milliseconds(1900));
+  auto r1 = results.Wait("j1");
+  ASSERT_TRUE(r1.has_value());
+  EXPECT_TRUE(r1->success) << r1->error.value_or("");
+  EXPECT_EQ(seen.job_sandbox["j1"], "sb-1");
+  d.Stop();
+  ASSERT_TRUE(WaitFor([&] { return backend.running() == 0; }));
+  EXPECT_EQ(backend.live(), 0);
+}
+
 TEST(WarmPoolTest, AJobBeforeTheSandboxIsReadyGoesColdAndEvictsForRoom) {
   FakeJobSource source;
   source.AddJob("j1");

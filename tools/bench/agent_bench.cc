@@ -51,14 +51,17 @@
 ABSL_FLAG(int, rounds, 10, "jobs per column (cold and warm alternate)");
 ABSL_FLAG(bool, agent_only, false, "host OpenCode only (no container, no server)");
 ABSL_FLAG(bool, cold_only, false, "container mode: no warm column (no --warm_pool server)");
+ABSL_FLAG(std::string, refill_delay, "",
+          "container mode: the warm server's --warm_pool_refill_delay (default: the server's)");
 ABSL_FLAG(std::string, image, "", "sandbox image (default: $FASTEST_E2E_IMAGE or fastest/sandbox:0.1.0)");
 ABSL_FLAG(std::string, scenario, "examples/scenarios/basic.json", "model stub scenario");
 ABSL_FLAG(std::string, workspace, "examples/hello", "the job's workspace");
 ABSL_FLAG(std::string, instance_type, "standard-3",
           "container mode: the sandboxes' instance type (OpenCode is CPU-bound at start; the "
           "server's default standard-1 has half a CPU)");
-ABSL_FLAG(absl::Duration, warm_settle, absl::Seconds(3),
-          "container mode: extra wait before a warm job so the pool has refilled");
+ABSL_FLAG(absl::Duration, warm_settle, absl::Seconds(10),
+          "container mode: wait before a warm job so the pool has refilled (the server's "
+          "--warm_pool_refill_delay, 3 s by default, plus the replacement's boot and warm-up)");
 
 namespace fastest::bench {
 namespace {
@@ -290,6 +293,10 @@ int Containers(int rounds, const tools::model_stub::Scenario& scenario) {
                     {"OPENAI_API_KEY", ""}};
     so.extra_flags = {absl::StrCat("--instance_type=", absl::GetFlag(FLAGS_instance_type))};
     if (warm_pool) so.extra_flags.push_back("--warm_pool=1");
+    if (warm_pool && !absl::GetFlag(FLAGS_refill_delay).empty()) {
+      so.extra_flags.push_back(
+          absl::StrCat("--warm_pool_refill_delay=", absl::GetFlag(FLAGS_refill_delay)));
+    }
     ServerSide side;
     side.server = std::make_unique<e2e::BackendServer>(work + "/" + name, token, so);
     Check(side.server->Start(), absl::StrCat("start fastest-server (", name, ")"));
