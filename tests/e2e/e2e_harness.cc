@@ -13,6 +13,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "core/http/http_client.h"
 #include "core/snapshot/directory_scan.h"
@@ -340,6 +341,22 @@ absl::StatusOr<ContainerSummary> WaitForContainer(EngineClient& engine,
   }
   return absl::DeadlineExceededError(
       absl::StrCat("no container appeared within ", absl::FormatDuration(timeout)));
+}
+
+double MetricSample(core::HttpClient& http, const std::string& base_url, const std::string& token,
+                    const std::string& sample) {
+  core::HttpRequest req;
+  req.url = base_url + "/metrics";
+  req.bearer_token = token;
+  absl::StatusOr<core::HttpResponse> r = http.Send(req);
+  if (!r.ok() || r->status != 200) return -1;
+  for (absl::string_view line : absl::StrSplit(r->body, '\n')) {
+    if (absl::StartsWith(line, sample + " ")) {
+      double v = -1;
+      if (absl::SimpleAtod(line.substr(sample.size() + 1), &v)) return v;
+    }
+  }
+  return -1;
 }
 
 }  // namespace fastest::e2e

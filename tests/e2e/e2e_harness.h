@@ -165,6 +165,10 @@ absl::StatusOr<core::Job> WaitForJob(core::ApiClient& api, const std::string& jo
 absl::StatusOr<core::Job> WaitForTerminal(core::ApiClient& api, const std::string& job_id,
                                           absl::Duration timeout);
 
+// The value of the `/metrics` sample line `sample value` of the server at `base_url`, or -1.
+double MetricSample(core::HttpClient& http, const std::string& base_url, const std::string& token,
+                    const std::string& sample);
+
 // ---------------------------------------------------------------- sandbox observation
 
 // Containers carrying every label in `labels`.

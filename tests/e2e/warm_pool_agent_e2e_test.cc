@@ -112,18 +112,7 @@ class WarmAgentE2eTest : public ::testing::TestWithParam<std::string> {
   }
 
   double Metric(const BackendServer& server, const std::string& sample) {
-    core::HttpRequest req;
-    req.url = server.url() + "/metrics";
-    req.bearer_token = token_;
-    auto r = http_.Send(req);
-    if (!r.ok() || r->status != 200) return -1;
-    for (absl::string_view line : absl::StrSplit(r->body, '\n')) {
-      if (absl::StartsWith(line, sample + " ")) {
-        double v = -1;
-        if (absl::SimpleAtod(line.substr(sample.size() + 1), &v)) return v;
-      }
-    }
-    return -1;
+    return MetricSample(http_, server.url(), token_, sample);
   }
 
   Outcome RunBasic(BackendServer& server) {

@@ -191,43 +191,6 @@ int AgentOnly(int rounds, const tools::model_stub::Scenario& scenario) {
 // ---------------------------------------------------------------------------------------------
 // container mode
 
-// The first log line of container `id` the engine received at or after `since` (Docker's
-// `since` takes fractional Unix seconds).
-absl::StatusOr<absl::Time> FirstLineSinceOnce(RawEngine& raw, const std::string& id,
-                                              absl::Time since, absl::Duration timeout) {
-  core::HttpRequest req;
-  // `since` a second early (whole seconds); the lines are filtered here, to the nanosecond.
-  req.url = absl::StrCat(raw.endpoint.base_url, "/containers/", id,
-                         "/logs?stdout=1&stderr=1&follow=1&timestamps=1&since=",
-                         absl::ToInt64Seconds(since - absl::UnixEpoch()) - 1);
-  req.unix_socket = raw.endpoint.unix_socket;
-  req.timeout = std::chrono::milliseconds(absl::ToInt64Milliseconds(timeout));
-  std::string buf;
-  std::optional<absl::Time> first;
-  req.on_body_chunk = [&](absl::string_view chunk) {
-    buf.append(chunk.data(), chunk.size());
-    while (buf.size() >= 8) {
-      uint32_t size = (static_cast<uint8_t>(buf[4]) << 24) | (static_cast<uint8_t>(buf[5]) << 16) |
-                      (static_cast<uint8_t>(buf[6]) << 8) | static_cast<uint8_t>(buf[7]);
-      if (buf.size() < 8 + size) break;
-      std::string payload = buf.substr(8, size);
-      buf.erase(0, 8 + size);
-      absl::Time t;
-      std::string err;
-      if (absl::ParseTime(absl::RFC3339_full, payload.substr(0, payload.find(' ')), &t, &err) &&
-          t >= since) {
-        first = t;
-        return false;
-      }
-    }
-    return true;
-  };
-  absl::StatusOr<core::HttpResponse> resp = raw.http.Send(req);
-  if (first) return *first;
-  if (!resp.ok()) return resp.status();
-  return absl::NotFoundError(absl::StrCat("no log line of ", id, " after the POST"));
-}
-
 // A container found by label may not be started yet: its log then ends at once. Ask again until
 // a line arrives (the timestamps are the engine's, so retrying adds no bias) or `timeout`.
 absl::StatusOr<absl::Time> FirstLineSince(RawEngine& raw, const std::string& id, absl::Time since,
@@ -235,7 +198,7 @@ absl::StatusOr<absl::Time> FirstLineSince(RawEngine& raw, const std::string& id,
   const absl::Time deadline = absl::Now() + timeout;
   absl::Status last = absl::DeadlineExceededError("no time left");
   while (absl::Now() < deadline) {
-    absl::StatusOr<absl::Time> t = FirstLineSinceOnce(raw, id, since, deadline - absl::Now());
+    absl::StatusOr<absl::Time> t = FirstLogLineOnce(raw, id, deadline - absl::Now(), since);
     if (t.ok()) return t;
     last = t.status();
     absl::SleepFor(absl::Milliseconds(5));

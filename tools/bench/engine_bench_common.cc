@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "backends/engine_api/log_demuxer.h"
 #include "nlohmann/json.hpp"
 
 namespace fastest::bench {
@@ -38,46 +39,58 @@ void PrintSeries(const Series& s) {
          s.p90());
 }
 
-// Time at which the engine received the container's first log line (stdout or stderr), following
-// the log until it appears (or `timeout`).
 absl::StatusOr<absl::Time> FirstLogLineOnce(RawEngine& raw, const std::string& id,
-                                            absl::Duration timeout) {
+                                            absl::Duration timeout, absl::Time since) {
   core::HttpRequest req;
   req.url = absl::StrCat(raw.endpoint.base_url, "/containers/", id,
                          "/logs?stdout=1&stderr=1&follow=1&timestamps=1");
+  // The engine's `since` takes whole seconds: ask from a second early, filter here to the
+  // nanosecond.
+  if (since != absl::InfinitePast()) {
+    absl::StrAppend(&req.url, "&since=", absl::ToInt64Seconds(since - absl::UnixEpoch()) - 1);
+  }
   req.unix_socket = raw.endpoint.unix_socket;
   req.timeout = std::chrono::milliseconds(absl::ToInt64Milliseconds(timeout));
-  std::string buf;
-  std::optional<std::string> first;
-  req.on_body_chunk = [&](absl::string_view chunk) {
-    buf.append(chunk.data(), chunk.size());
-    // Multiplexed frames: [stream,0,0,0,size(4, big endian)] payload. A TTY container would send
-    // raw text; sandboxes never have a TTY.
-    while (buf.size() >= 8) {
-      uint32_t size = (static_cast<uint8_t>(buf[4]) << 24) | (static_cast<uint8_t>(buf[5]) << 16) |
-                      (static_cast<uint8_t>(buf[6]) << 8) | static_cast<uint8_t>(buf[7]);
-      if (buf.size() < 8 + size) break;
-      std::string payload = buf.substr(8, size);
-      buf.erase(0, 8 + size);
-      if (!payload.empty()) {
-        first = payload;
+  // Every line starts with the engine's RFC 3339 timestamp and a space (timestamps=1).
+  struct LineStart {
+    std::string timestamp;
+    bool in_text = false;  // past the timestamp: skip to the end of the line
+  } lines[2];
+  std::optional<absl::Time> first;
+  absl::Status bad;
+  backends::engine_api::LogDemuxer demux([&](int stream, absl::string_view data) {
+    LineStart& line = lines[stream == 2 ? 1 : 0];
+    for (char c : data) {
+      if (line.in_text) {
+        line.in_text = c != '\n';
+        continue;
+      }
+      if (c != ' ') {
+        line.timestamp.push_back(c);
+        continue;
+      }
+      absl::Time t;
+      std::string err;
+      if (!absl::ParseTime(absl::RFC3339_full, line.timestamp, &t, &err)) {
+        bad = absl::InternalError(
+            absl::StrCat("bad log timestamp '", line.timestamp, "': ", err));
+        return false;
+      }
+      line.timestamp.clear();
+      line.in_text = true;
+      if (t >= since) {
+        first = t;
         return false;
       }
     }
     return true;
-  };
+  });
+  req.on_body_chunk = [&demux](absl::string_view chunk) { return demux.Feed(chunk); };
   absl::StatusOr<core::HttpResponse> resp = raw.http.Send(req);
-  if (!first) {
-    if (!resp.ok()) return resp.status();
-    return absl::NotFoundError(absl::StrCat("no log line from ", id, " (HTTP ", resp->status, ")"));
-  }
-  std::string ts = first->substr(0, first->find(' '));
-  absl::Time t;
-  std::string err;
-  if (!absl::ParseTime(absl::RFC3339_full, ts, &t, &err)) {
-    return absl::InternalError(absl::StrCat("bad log timestamp '", ts, "': ", err));
-  }
-  return t;
+  if (first) return *first;
+  if (!bad.ok()) return bad;
+  if (!resp.ok()) return resp.status();
+  return absl::NotFoundError(absl::StrCat("no log line from ", id, " (HTTP ", resp->status, ")"));
 }
 
 // The sandbox spec the dispatcher builds for a job (server/dispatch/dispatcher.cc), so the raw

@@ -56,10 +56,11 @@ struct RawEngine {
   bool podman = false;
 };
 
-// Time at which the engine received the container's first log line (stdout or stderr), following
-// the log until it appears (or `timeout`).
+// Time at which the engine received the container's first log line (stdout or stderr) at or
+// after `since`, following the log until it appears (or `timeout`).
 absl::StatusOr<absl::Time> FirstLogLineOnce(RawEngine& raw, const std::string& id,
-                                            absl::Duration timeout);
+                                            absl::Duration timeout,
+                                            absl::Time since = absl::InfinitePast());
 
 // The sandbox spec the dispatcher builds for a job (server/dispatch/dispatcher.cc), so the raw
 // containers are the same containers minus fastest.
