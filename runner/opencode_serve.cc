@@ -1,12 +1,5 @@
 #include "runner/opencode_serve.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <ctime>
 #include <utility>
 #include <vector>
@@ -18,6 +11,7 @@
 #include "absl/time/clock.h"
 #include "core/encoding/percent_encoding.h"
 #include "core/http/asio_http_client.h"
+#include "core/net/http_server.h"
 #include "core/status/status_macros.h"
 
 namespace fastest::runner {
@@ -132,109 +126,31 @@ std::string DescribeEvent(const nlohmann::json& event, const std::string& sessio
 
 
 // The scripted model of the warm-up session: a minimal OpenAI-compatible chat-completions endpoint
-// on 127.0.0.1 (one thread per connection, one request per connection). Agent turns, chosen by how
-// many assistant messages the history has: write, read, edit (of a scratch file outside the
-// workspace) and bash at once, then a final text; requests without tools get a short text.
+// on 127.0.0.1 (core/net's server, one io thread). Agent turns, chosen by how many assistant
+// messages the history has: write, read, edit (of a scratch file outside the workspace) and bash
+// at once, then a final text; requests without tools get a short text.
 class OpenCodeServer::WarmupModel {
  public:
   explicit WarmupModel(std::string scratch_file) : scratch_file_(std::move(scratch_file)) {
-    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd_ < 0) return;
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(addr);
-    if (bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || listen(fd_, 16) != 0 ||
-        getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-      close(fd_);
-      fd_ = -1;
-      return;
-    }
-    port_ = ntohs(addr.sin_port);
-    accept_ = std::thread([this] { AcceptLoop(); });
+    net::HttpServerOptions options;
+    options.threads = 1;
+    options.worker_threads = 1;
+    options.max_body_bytes = 8 * 1024 * 1024;
+    // Anyone on the loopback can connect (the agent too, were it running): a few at a time.
+    options.max_connections = 8;
+    options.max_connections_per_ip = 8;
+    options.read_timeout = absl::Seconds(5);
+    options.stop_grace = absl::Seconds(1);
+    server_ = std::make_unique<net::HttpServer>(options);
+    server_->router().AddSync("POST", "/v1/chat/completions",
+                              [this](const net::Request& req) { return Answer(req.body); });
+    if (!server_->Start().ok()) server_.reset();
   }
-  ~WarmupModel() {
-    stop_ = true;
-    if (accept_.joinable()) accept_.join();
-    std::vector<std::thread> conns;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      conns.swap(conns_);
-    }
-    for (std::thread& t : conns) t.join();
-    if (fd_ >= 0) close(fd_);
-  }
-  int port() const { return port_; }
+  ~WarmupModel() = default;  // the server stops with its owner
+  int port() const { return server_ ? server_->port() : 0; }
   int requests() const { return requests_; }
 
  private:
-  void AcceptLoop() {
-    while (!stop_) {
-      pollfd p{fd_, POLLIN, 0};
-      if (poll(&p, 1, 50) <= 0) continue;
-      int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (c < 0) continue;
-      // Anyone on the loopback can connect (the agent too): a few connections at a time.
-      if (active_ >= 8) {
-        close(c);
-        continue;
-      }
-      ++active_;
-      std::lock_guard<std::mutex> lock(mu_);
-      conns_.emplace_back([this, c] {
-        Serve(c);
-        close(c);
-        --active_;
-      });
-    }
-  }
-
-  // Reads one request (headers + Content-Length body; 5 s without data ends it).
-  bool ReadRequest(int c, std::string* head, std::string* body) {
-    std::string buf;
-    char chunk[16384];
-    size_t header_end = std::string::npos;
-    size_t want = 0;
-    while (!stop_) {
-      if (header_end != std::string::npos && buf.size() >= header_end + 4 + want) break;
-      pollfd p{c, POLLIN, 0};
-      int r = poll(&p, 1, 5000);
-      if (r <= 0) return false;
-      ssize_t n = read(c, chunk, sizeof(chunk));
-      if (n <= 0) return false;
-      buf.append(chunk, static_cast<size_t>(n));
-      if (header_end == std::string::npos && (header_end = buf.find("\r\n\r\n")) != std::string::npos) {
-        std::string lower = absl::AsciiStrToLower(buf.substr(0, header_end));
-        size_t at = lower.find("\r\ncontent-length:");
-        if (at != std::string::npos) {
-          size_t from = at + 17;
-          size_t to = lower.find("\r\n", from);
-          uint64_t v = 0;
-          if (absl::SimpleAtoi(absl::StripAsciiWhitespace(lower.substr(from, to - from)), &v)) {
-            want = static_cast<size_t>(v);
-          }
-        }
-      }
-    }
-    if (header_end == std::string::npos) return false;
-    *head = buf.substr(0, header_end);
-    *body = buf.substr(header_end + 4, want);
-    return true;
-  }
-
-  static bool WriteAll(int c, const std::string& data) {
-    size_t off = 0;
-    while (off < data.size()) {
-      ssize_t n = send(c, data.data() + off, data.size() - off, MSG_NOSIGNAL);
-      if (n <= 0) {
-        if (n < 0 && errno == EINTR) continue;
-        return false;
-      }
-      off += static_cast<size_t>(n);
-    }
-    return true;
-  }
-
   // The answer for a request: text (finish "stop") or tool calls (finish "tool_calls").
   nlohmann::json Turn(const nlohmann::json& request) const {
     auto tools = request.find("tools");
@@ -265,14 +181,7 @@ class OpenCodeServer::WarmupModel {
     return {{"text", "Warm."}};
   }
 
-  void Serve(int c) {
-    std::string head, body;
-    if (!ReadRequest(c, &head, &body)) return;
-    if (!absl::StartsWith(head, "POST ") ||
-        head.substr(0, head.find("\r\n")).find("/chat/completions") == std::string::npos) {
-      WriteAll(c, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-      return;
-    }
+  net::Response Answer(const std::string& body) {
     ++requests_;
     nlohmann::json req = nlohmann::json::parse(body, nullptr, false);
     if (!req.is_object()) req = nlohmann::json::object();
@@ -292,7 +201,6 @@ class OpenCodeServer::WarmupModel {
     };
     const nlohmann::json usage = {{"prompt_tokens", 1}, {"completion_tokens", 1},
                                   {"total_tokens", 2}};
-    std::string out;
     if (req.value("stream", false)) {
       std::vector<nlohmann::json> events;
       events.push_back(chunk({{"role", "assistant"}, {"content", ""}}, nullptr));
@@ -318,47 +226,35 @@ class OpenCodeServer::WarmupModel {
       std::string sse;
       for (const auto& e : events) sse += absl::StrCat("data: ", e.dump(), "\n\n");
       sse += "data: [DONE]\n\n";
-      out = absl::StrCat("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
-                         "Cache-Control: no-cache\r\nContent-Length: ", sse.size(),
-                         "\r\nConnection: close\r\n\r\n", sse);
-    } else {
-      nlohmann::json message = {{"role", "assistant"}};
-      if (tools) {
-        message["content"] = nullptr;
-        message["tool_calls"] = nlohmann::json::array();
-        for (const auto& c : turn["calls"]) {
-          message["tool_calls"].push_back(
-              {{"id", c["id"]}, {"type", "function"},
-               {"function", {{"name", c["name"]}, {"arguments", c["arguments"]}}}});
-        }
-      } else {
-        message["content"] = turn["text"];
-      }
-      std::string json =
-          nlohmann::json{{"id", id},
-                         {"object", "chat.completion"},
-                         {"created", created},
-                         {"model", model},
-                         {"choices", {{{"index", 0},
-                                       {"message", message},
-                                       {"finish_reason", tools ? "tool_calls" : "stop"}}}},
-                         {"usage", usage}}
-              .dump();
-      out = absl::StrCat("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ",
-                         json.size(), "\r\nConnection: close\r\n\r\n", json);
+      net::Response out = net::Response::Text(200, std::move(sse), "text/event-stream");
+      out.SetHeader("Cache-Control", "no-cache");
+      return out;
     }
-    WriteAll(c, out);
+    nlohmann::json message = {{"role", "assistant"}};
+    if (tools) {
+      message["content"] = nullptr;
+      message["tool_calls"] = nlohmann::json::array();
+      for (const auto& c : turn["calls"]) {
+        message["tool_calls"].push_back(
+            {{"id", c["id"]}, {"type", "function"},
+             {"function", {{"name", c["name"]}, {"arguments", c["arguments"]}}}});
+      }
+    } else {
+      message["content"] = turn["text"];
+    }
+    return net::Response::Json(
+        200, {{"id", id},
+              {"object", "chat.completion"},
+              {"created", created},
+              {"model", model},
+              {"choices",
+               {{{"index", 0}, {"message", message}, {"finish_reason", tools ? "tool_calls" : "stop"}}}},
+              {"usage", usage}});
   }
 
   const std::string scratch_file_;
-  int fd_ = -1;
-  int port_ = 0;
-  std::atomic<bool> stop_{false};
   std::atomic<int> requests_{0};
-  std::atomic<int> active_{0};
-  std::thread accept_;
-  std::mutex mu_;
-  std::vector<std::thread> conns_;
+  std::unique_ptr<net::HttpServer> server_;  // last: stops (and joins) before the rest goes
 };
 
 OpenCodeServer::OpenCodeServer(AgentLaunch launch, std::string cwd, AgentProcessOptions options,
