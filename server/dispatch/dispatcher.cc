@@ -478,7 +478,16 @@ RunResult Dispatcher::RunTask(const Task& task) {
 
   if (pool_ != nullptr) {
     if (std::optional<WarmSandbox> warm = pool_->Take(PoolKey())) {
-      return RunOnWarmSandbox(task, *job, token, std::move(*warm), t0);
+      std::optional<RunResult> done = RunOnWarmSandbox(task, *job, token, std::move(*warm), t0);
+      if (done) return std::move(*done);
+      // Its runner never started the job: a cold sandbox runs it, unless it ended meanwhile.
+      job = source_->GetJob(task.job_id);
+      if (!job.ok() || job->status != JobStatus::kPending) {
+        result.error = job.ok() ? absl::StrCat("Job ", core::JobStatusName(job->status),
+                                               " before it started")
+                                : job.status().ToString();
+        return FinishTask(std::move(result), t0);
+      }
     }
   }
 
@@ -529,9 +538,9 @@ RunResult Dispatcher::RunTask(const Task& task) {
   return FinishTask(SuperviseSandbox(std::move(run), std::move(result)), t0);
 }
 
-RunResult Dispatcher::RunOnWarmSandbox(const Task& task, const core::Job& job,
-                                       const std::string& token, WarmSandbox warm,
-                                       absl::Time t0) {
+std::optional<RunResult> Dispatcher::RunOnWarmSandbox(const Task& task, const core::Job& job,
+                                                      const std::string& token, WarmSandbox warm,
+                                                      absl::Time t0) {
   RunResult result;
   result.job_id = job.id;
   {
@@ -542,20 +551,15 @@ RunResult Dispatcher::RunOnWarmSandbox(const Task& task, const core::Job& job,
   // Recorded before the runner learns its job: after a crash the sandbox is found by this id.
   source_->SetSandbox(job.id, warm.sandbox_id);
   if (absl::Status assigned = pool_->Assign(warm, job.id, token); !assigned.ok()) {
-    LogError("warm sandbox hand-over failed",
-             {{"job_id", job.id}, {"sandbox", warm.name}, {"error", assigned.ToString()}});
+    LogWarn("warm sandbox hand-over failed; the job runs on a cold sandbox",
+            {{"job_id", job.id}, {"sandbox", warm.name}, {"error", assigned.ToString()}});
     backend_->Kill(warm.sandbox_id, SIGKILL).IgnoreError();
     backend_->Remove(warm.sandbox_id).IgnoreError();
     pool_->Forget(warm.name);
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      active_.erase(job.id);
-    }
-    const std::string msg = absl::StrCat("Failed to hand the job to a warm sandbox: ",
-                                         assigned.message());
-    source_->FinishIfActive(job.id, JobStatus::kFailed, msg).IgnoreError();
-    result.error = msg;
-    return FinishTask(std::move(result), t0);
+    metrics_->IncWarmRetired("lost");
+    std::lock_guard<std::mutex> lock(mu_);
+    active_.erase(job.id);
+    return std::nullopt;
   }
   metrics_->IncDispatched();
   metrics_->ObserveDispatchLatency(absl::Now() - task.claimed_at);
@@ -576,9 +580,19 @@ RunResult Dispatcher::RunOnWarmSandbox(const Task& task, const core::Job& job,
   run.secrets = std::move(secrets);
   run.channel = std::move(warm.channel);
   run.channel_key = warm.name;
-  RunResult done = FinishTask(SuperviseSandbox(std::move(run), std::move(result)), t0);
+  run.warm = true;
+  bool run_cold = false;
+  RunResult supervised = SuperviseSandbox(std::move(run), std::move(result), &run_cold);
   pool_->Forget(warm.name);
-  return done;
+  if (run_cold) {
+    metrics_->IncWarmRetired("lost");
+    LogWarn("warm sandbox ended before its runner started the job; the job runs on a cold sandbox",
+            {{"job_id", job.id},
+             {"sandbox", warm.name},
+             {"exit_code", supervised.exit_code ? std::to_string(*supervised.exit_code) : "none"}});
+    return std::nullopt;
+  }
+  return FinishTask(std::move(supervised), t0);
 }
 
 std::string Dispatcher::PoolKey() const {
@@ -727,7 +741,7 @@ Dispatcher::SandboxExit Dispatcher::WaitForExit(const std::string& job_id,
   return exit;
 }
 
-RunResult Dispatcher::SuperviseSandbox(Supervised run, RunResult result) {
+RunResult Dispatcher::SuperviseSandbox(Supervised run, RunResult result, bool* run_cold) {
   const std::string& job_id = run.job_id;
   const std::string& sandbox_id = run.sandbox_id;
   bool cancelled_early = false;
@@ -800,7 +814,13 @@ RunResult Dispatcher::SuperviseSandbox(Supervised run, RunResult result) {
   seen.stopping = exit.stopped || stopping();
   seen.exit_code = exit.exit_code;
   seen.wait_error = exit.wait_error;
+  seen.warm_sandbox = run.warm;
   JobOutcome outcome = DecideFromStore(job_id, &seen);
+  if (outcome.run_cold) {
+    if (run_cold != nullptr) *run_cold = true;
+    capture.AppendLines({"[fastest] The warm sandbox ended before its runner started the job; "
+                         "starting a cold sandbox"});
+  }
   if (outcome.write_status) {
     auto wrote = source_->FinishIfActive(job_id, *outcome.write_status, outcome.write_error);
     // The runner (or the API) ended the job in between: its status stands.

@@ -190,6 +190,7 @@ class Dispatcher : private WarmSlots {
     std::vector<std::string> secrets;  // kept out of the log
     std::unique_ptr<SandboxChannel> channel;
     bool adopted = false;  // found running at start-up (the store already knows the sandbox)
+    bool warm = false;     // a warm sandbox handed this job (standing by before it)
     std::string channel_key;  // its channel's directory name (the sandbox's name)
     // Output per stream already in the job's log (adopted sandboxes).
     uint64_t captured_stdout = 0;
@@ -209,8 +210,11 @@ class Dispatcher : private WarmSlots {
   void PostControl(std::function<void()> fn);
   RunResult RunTask(const Task& task);
   // The job on a ready warm sandbox: recorded, handed over, then supervised like a cold one.
-  RunResult RunOnWarmSandbox(const Task& task, const core::Job& job, const std::string& token,
-                             WarmSandbox warm, absl::Time t0);
+  // nullopt when its runner never started the job (the sandbox died standing by, or the
+  // hand-over failed): the caller runs it cold.
+  std::optional<RunResult> RunOnWarmSandbox(const Task& task, const core::Job& job,
+                                            const std::string& token, WarmSandbox warm,
+                                            absl::Time t0);
   void StartLocked();
   // The sandbox for a job: its spec (opening its channel when the backend mounts one).
   absl::StatusOr<core::SandboxSpec> BuildSandboxSpec(const core::Job& job,
@@ -233,7 +237,9 @@ class Dispatcher : private WarmSlots {
   SandboxExit WaitForExit(const std::string& job_id, const std::string& sandbox_id,
                           absl::Time deadline);
   // Captures the output, waits for the exit, stores the outcome, removes the sandbox.
-  RunResult SuperviseSandbox(Supervised run, RunResult result);
+  // Watches the sandbox to its end and settles the job (job_outcome.h). For a warm sandbox
+  // whose runner never started the job, nothing is settled and *run_cold is set.
+  RunResult SuperviseSandbox(Supervised run, RunResult result, bool* run_cold = nullptr);
   JobOutcome DecideFromStore(const std::string& job_id, JobObservation* seen);
   RunResult FinishTask(RunResult r, absl::Time t0);
   // A sandbox of a still-active job found at start-up, to supervise as if never let go.

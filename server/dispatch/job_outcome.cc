@@ -16,6 +16,11 @@ JobOutcome DecideOutcome(const JobObservation& o) {
     out.write_error = error;
     out.error = status == JobStatus::kCancelled ? "Job cancelled" : error;
   };
+  if (o.warm_sandbox && o.stored_status == JobStatus::kPending && !o.cancel_requested &&
+      !o.timed_out && !o.stopping) {
+    out.run_cold = true;
+    return out;
+  }
   if (o.stored_status && core::IsTerminal(*o.stored_status)) {
     if (*o.stored_status == JobStatus::kCancelled) {
       out.error = "Job cancelled";

@@ -3,6 +3,9 @@
 // DecideOutcome: the one rule for how a dispatched job ends, as a pure function of what the
 // dispatcher observed. Both the runner (through the API) and the dispatcher write a job's status;
 // the rule, in order:
+//   0. A warm sandbox that ended while its job is still pending (its runner never started the job:
+//      the sandbox died standing by, or the hand-over did not reach it), with no cancel, timeout
+//      or stop: the job runs on a cold sandbox instead (run_cold). The dispatcher writes nothing.
 //   1. A terminal status already stored wins: the runner's completed/failed (also when it landed
 //      just as a timeout, cancel or stop hit), or the API's cancelled. The dispatcher writes
 //      nothing.
@@ -42,6 +45,7 @@ struct JobObservation {
   absl::Status wait_error;  // the backend's last Wait error, OK if none
   std::string output_tail;  // last lines of the output, secrets redacted
   std::string stdout_text;  // for the printed output snapshot id
+  bool warm_sandbox = false;  // the job was handed to a warm (standby) sandbox
 };
 
 struct JobOutcome {
@@ -52,6 +56,8 @@ struct JobOutcome {
   bool success = false;
   std::optional<std::string> error;
   std::optional<std::string> output_snapshot_id;
+  // Rule 0: not ended; the dispatcher runs the job again on a cold sandbox.
+  bool run_cold = false;
 };
 
 JobOutcome DecideOutcome(const JobObservation& o);

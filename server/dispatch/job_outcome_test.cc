@@ -124,6 +124,32 @@ std::vector<Case> Cases() {
   return cases;
 }
 
+TEST(JobOutcomeTest, AWarmSandboxThatNeverStartedItsJobMeansRunCold) {
+  JobObservation o = Seen(JobStatus::kPending);
+  o.warm_sandbox = true;
+  o.exit_code = 1;
+  JobOutcome out = DecideOutcome(o);
+  EXPECT_TRUE(out.run_cold);
+  EXPECT_FALSE(out.write_status.has_value());
+  EXPECT_FALSE(out.success);
+
+  // Started (running), or cancelled, timed out or stopping: ended like any other sandbox.
+  JobObservation started = o;
+  started.stored_status = JobStatus::kRunning;
+  EXPECT_FALSE(DecideOutcome(started).run_cold);
+  EXPECT_EQ(DecideOutcome(started).write_status, JobStatus::kFailed);
+  for (bool JobObservation::*flag : {&JobObservation::cancel_requested,
+                                     &JobObservation::timed_out, &JobObservation::stopping}) {
+    JobObservation ended = o;
+    ended.*flag = true;
+    EXPECT_FALSE(DecideOutcome(ended).run_cold);
+    EXPECT_TRUE(DecideOutcome(ended).write_status.has_value());
+  }
+  JobObservation cold = o;
+  cold.warm_sandbox = false;
+  EXPECT_FALSE(DecideOutcome(cold).run_cold);
+}
+
 TEST(JobOutcomeTest, Table) {
   for (const Case& c : Cases()) {
     SCOPED_TRACE(c.name);
@@ -133,6 +159,7 @@ TEST(JobOutcomeTest, Table) {
     EXPECT_EQ(out.success, c.success);
     EXPECT_EQ(out.error, c.error);
     EXPECT_EQ(out.output_snapshot_id, c.output_snapshot_id);
+    EXPECT_FALSE(out.run_cold);
   }
 }
 

@@ -222,6 +222,47 @@ TEST(WarmPoolTest, AJobBeforeTheSandboxIsReadyGoesColdAndEvictsForRoom) {
   EXPECT_EQ(backend.live(), 0);
 }
 
+// The sandbox stood by, then died before its hand-over reached it (the pool still counts it
+// ready: it was silent for less than poll_grace). The job is not failed: it runs cold.
+TEST(WarmPoolTest, AJobWhoseWarmSandboxDiedBeforeStartingItRunsCold) {
+  FakeJobSource source;
+  source.AddJob("j1");
+  Observed seen;
+  std::atomic<Dispatcher*> dp{nullptr};
+  SandboxScript runner = Runner(&dp, &source, &seen);
+  FakeBackend backend([&](SandboxControl& ctl) -> int {
+    if (ctl.id() != "sb-1") return runner(ctl);
+    Poll(&dp, ctl.env().at("API_TOKEN"), absl::Milliseconds(10));  // stands by once
+    ctl.Print(1, "standing by, then gone\n");
+    return 1;
+  });
+  Metrics metrics;
+  Dispatcher d(&source, "server-1", &backend, &metrics, PoolOptions(1, 2));
+  dp = &d;
+  ASSERT_TRUE(d.Start().ok());
+  ASSERT_TRUE(WaitFor([&] { return d.warm_ready() == 1 && backend.running() == 0; }));
+  Results results;
+  ASSERT_TRUE(d.RunJob("j1", results.Callback()).ok());
+  auto r = results.Wait("j1");
+  ASSERT_TRUE(r.has_value());
+  EXPECT_TRUE(r->success) << r->error.value_or("");
+  EXPECT_EQ(source.Status("j1"), JobStatus::kCompleted);
+  EXPECT_NE(r->stdout_text.find("cold runner"), std::string::npos) << r->stdout_text;
+  {
+    std::lock_guard<std::mutex> lock(seen.mu);
+    EXPECT_NE(seen.job_sandbox["j1"], "sb-1");
+    EXPECT_FALSE(seen.job_sandbox["j1"].empty());
+  }
+  const std::string text = MetricsText(metrics);
+  EXPECT_NE(text.find("fastest_warm_pool_takes_total 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("fastest_warm_pool_retired_total{reason=\"lost\"} 1\n"), std::string::npos)
+      << text;
+  EXPECT_LE(backend.max_live(), 2);
+  d.Stop();
+  ASSERT_TRUE(WaitFor([&] { return backend.running() == 0; }));
+  EXPECT_EQ(backend.live(), 0);
+}
+
 TEST(WarmPoolTest, NeverMoreSandboxesThanMaxInstancesAndJobsComeFirst) {
   FakeJobSource source;
   for (int i = 0; i < 12; ++i) source.AddJob(absl::StrCat("j", i));

@@ -126,9 +126,10 @@ std::string Metrics::Render(const std::map<std::string, int64_t>& jobs_by_status
         "path).\n# TYPE fastest_warm_pool_misses_total counter\nfastest_warm_pool_misses_total ",
         warm_misses_, "\n");
     out +=
-        "# HELP fastest_warm_pool_retired_total Warm sandboxes removed without a job, by reason.\n"
+        "# HELP fastest_warm_pool_retired_total Warm sandboxes removed without serving a job, by "
+        "reason (lost: taken, but ended before its runner started the job, which ran cold).\n"
         "# TYPE fastest_warm_pool_retired_total counter\n";
-    for (const char* reason : {"ttl", "evicted", "dead", "drain"}) {
+    for (const char* reason : {"ttl", "evicted", "dead", "drain", "lost"}) {
       auto it = warm_retired_.find(reason);
       absl::StrAppend(&out, "fastest_warm_pool_retired_total{reason=\"", reason, "\"} ",
                       it == warm_retired_.end() ? 0 : it->second, "\n");

@@ -11,6 +11,7 @@
 //   - Idle sandboxes are recycled after --warm_pool_ttl; after a server SIGKILL the restarted
 //     server removes the idle ones and re-adopts the one that had a job, which completes; nothing
 //     is left once the servers stop.
+//   - A job whose warm sandbox was killed while standing by runs on a cold sandbox instead.
 #include <signal.h>
 
 #include <algorithm>
@@ -272,6 +273,31 @@ TEST_P(WarmPoolE2eTest, WarmJobMatchesColdJobAndEachSandboxServesOneJob) {
   EXPECT_EQ(Logs(*cold, cold_job).find("[standby]"), std::string::npos);
   EXPECT_EQ(Metric(*cold, "fastest_warm_pool_takes_total"), -1) << "pool 0 reports no pool";
   EXPECT_LE(watch.max(), 2) << "more containers than --max_instances";
+}
+
+// A warm sandbox killed while it stands by (OOM, an operator, an engine hiccup) still looks ready
+// to the pool; the job handed to it must not fail for that: it runs on a cold sandbox.
+TEST_P(WarmPoolE2eTest, AJobWhoseWarmSandboxWasKilledRunsCold) {
+  BackendServer* server = StartServer(/*warm_pool=*/1, /*max_instances=*/2);
+  ASSERT_NE(server, nullptr);
+  ASSERT_TRUE(WaitReady(*server, 1, absl::Seconds(60))) << "no warm sandbox stood by";
+  std::map<std::string, ContainerSummary> warm = WarmContainers(*server);
+  ASSERT_EQ(warm.size(), 1u);
+  const std::string killed = warm.begin()->first;
+  ASSERT_TRUE(engine_->KillContainer(killed, SIGKILL).ok());
+
+  std::string job;
+  const std::string hash = RunChangeJob(*server, &job);
+  EXPECT_FALSE(hash.empty());
+  const std::string log = Logs(*server, job);
+  EXPECT_NE(log.find("The warm sandbox ended before its runner started the job"),
+            std::string::npos)
+      << log;
+  EXPECT_EQ(log.find("[standby] Assigned job"), std::string::npos) << log;
+  EXPECT_EQ(Metric(*server, "fastest_warm_pool_retired_total{reason=\"lost\"}"), 1);
+  EXPECT_EQ(WarmContainers(*server).count(killed), 0u) << "the killed sandbox was not removed";
+  // The pool refills as usual.
+  EXPECT_TRUE(WaitReady(*server, 1, absl::Seconds(60)));
 }
 
 TEST_P(WarmPoolE2eTest, JobsArrivingTogetherNeverExceedMaxInstances) {
