@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "core/config/secrets.h"
 
 namespace fastest::core {
 namespace {
@@ -83,9 +84,9 @@ EnvLookup SystemEnv() {
   };
 }
 
-std::string Redact(absl::string_view secret) {
+std::string DescribeSecret(absl::string_view secret) {
   if (secret.empty()) return "(empty)";
-  return absl::StrCat("***(redacted, ", secret.size(), " chars)");
+  return absl::StrCat(kRedactedMarker, " (", secret.size(), " chars)");
 }
 
 absl::StatusOr<ConfigResolver> ConfigResolver::FromJson(std::map<std::string, std::string> explicit_flags,
@@ -166,7 +167,7 @@ ConfigValue ConfigResolver::Resolve(const ConfigKey& key) const {
 }
 
 absl::Status ConfigResolver::BadValue(const ConfigKey& key, const ConfigValue& v, absl::string_view what) const {
-  std::string shown = key.secret ? Redact(*v.value) : absl::StrCat("'", *v.value, "'");
+  std::string shown = key.secret ? DescribeSecret(*v.value) : absl::StrCat("'", *v.value, "'");
   return absl::InvalidArgumentError(
       absl::StrCat("config ", key.name, " (from ", v.origin, "): not ", what, ": ", shown));
 }
@@ -217,7 +218,7 @@ std::string ConfigResolver::Describe(const std::vector<ConfigKey>& keys) const {
   for (const ConfigKey& key : keys) {
     ConfigValue v = Resolve(key);
     std::string shown = !v.value.has_value() ? "(unset)"
-                        : key.secret         ? Redact(*v.value)
+                        : key.secret         ? DescribeSecret(*v.value)
                                              : *v.value;
     absl::StrAppend(&out, key.name, " = ", shown, " (", ConfigSourceName(v.source), ")\n");
   }

@@ -57,8 +57,9 @@ struct ConfigValue {
 using EnvLookup = std::function<std::optional<std::string>(const std::string& name)>;
 EnvLookup SystemEnv();
 
-// Redact: a secret for logs: "***(redacted, 51 chars)"; "(empty)" for "". Shows nothing but the length.
-std::string Redact(absl::string_view secret);
+// DescribeSecret: a secret as the effective-config listing shows it: "[redacted] (51 chars)" (the
+// marker RedactSecrets writes, and the length only); "(empty)" for "".
+std::string DescribeSecret(absl::string_view secret);
 
 // Well-known keys shared by the binaries (flag name == json key; env as in the original project).
 namespace config_keys {

@@ -163,9 +163,9 @@ TEST(ConfigTest, TypedGettersAndParseErrors) {
 
 TEST(ConfigTest, SecretsNeverShown) {
   const std::string secret = "sk-ant-api03-verysecretvalue";
-  EXPECT_EQ(Redact(secret), "***(redacted, 28 chars)");
-  EXPECT_EQ(Redact(""), "(empty)");
-  EXPECT_FALSE(absl::StrContains(Redact(secret), "sk-"));
+  EXPECT_EQ(DescribeSecret(secret), "[redacted] (28 chars)");
+  EXPECT_EQ(DescribeSecret(""), "(empty)");
+  EXPECT_FALSE(absl::StrContains(DescribeSecret(secret), "sk-"));
   auto r = ConfigResolver::FromJson({}, FakeEnv({{"ANTHROPIC_API_KEY", secret}, {"API_TOKEN", "tok-123"},
                                                  {"API_URL", "http://127.0.0.1:8788"}}),
                                     nlohmann::json::object(), "");
@@ -175,8 +175,8 @@ TEST(ConfigTest, SecretsNeverShown) {
                                   config_keys::kOpenAiApiKey});
   EXPECT_EQ(dump,
             "api_url = http://127.0.0.1:8788 (env)\n"
-            "api_token = ***(redacted, 7 chars) (env)\n"
-            "anthropic_api_key = ***(redacted, 28 chars) (env)\n"
+            "api_token = [redacted] (7 chars) (env)\n"
+            "anthropic_api_key = [redacted] (28 chars) (env)\n"
             "openai_api_key = (unset) (unset)\n");
   // A secret that fails to parse is not echoed either.
   ConfigKey secret_int{"secret_int", "", "SECRET_INT", "", std::nullopt, true};
