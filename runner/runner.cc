@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <limits>
 #include <condition_variable>
 #include <thread>
 #include <utility>
@@ -315,8 +316,10 @@ std::optional<int> Runner::AwaitAssignment() {
     log_.Info(absl::StrCat(B, "Scripted agent: nothing to boot"));
   }
   log_.Info(absl::StrCat(B, "Waiting for a job..."));
-  absl::Time failing_since = absl::InfiniteFuture();
-  absl::Duration backoff = config_.retry.initial_backoff;
+  // While the API fails: retried on the client's schedule, for max_elapsed (not a try count).
+  core::BackoffPolicy failing_policy = config_.retry.Backoff();
+  failing_policy.max_attempts = std::numeric_limits<int>::max();
+  std::optional<core::Backoff> failing;
   while (true) {
     core::HttpRequest req;
     req.method = "GET";
@@ -343,8 +346,7 @@ std::optional<int> Runner::AwaitAssignment() {
       return std::nullopt;
     }
     if (code == 204) {
-      failing_since = absl::InfiniteFuture();
-      backoff = config_.retry.initial_backoff;
+      failing.reset();
       continue;
     }
     if (code == 410) {
@@ -356,15 +358,15 @@ std::optional<int> Runner::AwaitAssignment() {
       return kExitNotRunnable;
     }
     // Unreachable or 5xx: a restarting server; ride it out within the retry budget.
-    if (failing_since == absl::InfiniteFuture()) failing_since = absl::Now();
-    if (absl::Now() - failing_since > config_.retry.max_elapsed) {
+    if (!failing) failing.emplace(failing_policy);
+    std::optional<absl::Duration> wait = failing->NextWait();
+    if (!wait) {
       log_.Error(absl::StrCat(B, "API unreachable while waiting for a job: ",
                               resp.ok() ? absl::StrCat("HTTP ", code)
                                         : std::string(resp.status().message())));
       return kExitApiUnreachable;
     }
-    absl::SleepFor(backoff);
-    backoff = std::min(backoff * 2, config_.retry.max_backoff);
+    absl::SleepFor(*wait);
   }
 }
 

@@ -72,19 +72,23 @@ ApiClient::ApiClient(HttpTransport& http, std::string base_url, std::string toke
       token_(std::move(token)),
       retry_(retry) {}
 
+BackoffPolicy RetryPolicy::Backoff() const {
+  BackoffPolicy policy;
+  policy.max_attempts = max_attempts;
+  policy.initial = initial_backoff;
+  policy.max = max_backoff;
+  policy.multiplier = multiplier;
+  policy.min_factor = 1.0 - jitter;
+  policy.max_factor = 1.0 + jitter;
+  policy.max_elapsed = max_elapsed;
+  return policy;
+}
+
 absl::StatusOr<HttpResponse> ApiClient::SendWithRetry(
     absl::string_view method, absl::string_view path,
     const std::function<HttpRequest()>& make_request, bool idempotent,
     const std::function<std::string()>& streamed_error_body) {
-  BackoffPolicy policy;
-  policy.max_attempts = retry_.max_attempts;
-  policy.initial = retry_.initial_backoff;
-  policy.max = retry_.max_backoff;
-  policy.multiplier = retry_.multiplier;
-  policy.min_factor = 1.0 - retry_.jitter;
-  policy.max_factor = 1.0 + retry_.jitter;
-  policy.max_elapsed = retry_.max_elapsed;
-  Backoff backoff(policy);
+  Backoff backoff(retry_.Backoff());
   absl::Status last;
   while (true) {
     HttpRequest req = make_request();

@@ -36,6 +36,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "core/http/http_transport.h"
+#include "core/retry/backoff.h"
 #include "core/model/model.h"
 #include "nlohmann/json.hpp"
 
@@ -60,6 +61,9 @@ struct RetryPolicy {
     p.max_attempts = 1;
     return p;
   }
+
+  // The same schedule as core/retry's policy (the one retry loop of fastest's clients).
+  BackoffPolicy Backoff() const;
 };
 
 // What the server said about a failed call; read back from a status made by ApiClient.

@@ -355,6 +355,35 @@ TEST_F(RunnerE2ETest, ApiOutageBeyondRetryCapFailsClearly) {
   EXPECT_EQ(GetJob(seeded->job_id).status, core::JobStatus::kRunning);
 }
 
+// A standby runner (warm pool) whose API is gone rides it out on the client's retry schedule,
+// then gives up clearly within FASTEST_API_RETRY_SECONDS; one whose credential the API refuses
+// exits at once. Neither prints its credential.
+TEST_F(RunnerE2ETest, StandbyRunnerGivesUpOnALostApiAndARefusedCredential) {
+  std::map<std::string, std::string> env = Env("", "true");
+  env.erase("JOB_ID");
+  env["FASTEST_STANDBY"] = "1";
+  env["FASTEST_API_RETRY_SECONDS"] = "2";
+
+  // The server's own token is no standby credential: 401, no retry.
+  absl::Time start = absl::Now();
+  RunnerRun refused = RunRunner(env);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+  EXPECT_EQ(refused.exit_code, runner::kExitNotRunnable) << refused.all();
+  EXPECT_THAT(refused.all(), HasSubstr("The API refused the standby credential (HTTP 401)"));
+  EXPECT_THAT(refused.all(), Not(HasSubstr(kToken)));
+
+  server_->Kill();
+  start = absl::Now();
+  RunnerRun lost = RunRunner(env);
+  const absl::Duration took = absl::Now() - start;
+  EXPECT_GE(took, absl::Seconds(1)) << "gave up without retrying";
+  EXPECT_LT(took, absl::Seconds(20));
+  EXPECT_EQ(lost.exit_code, runner::kExitApiUnreachable) << lost.all();
+  EXPECT_THAT(lost.all(), HasSubstr("API unreachable while waiting for a job"));
+  EXPECT_THAT(lost.all(), Not(HasSubstr(kToken)));
+  ASSERT_TRUE(server_->Start().ok());
+}
+
 // A proxy in front of the server corrupts one blob download: the runner refuses it.
 // A corrupt blob fails the job, whether it arrives in a batch answer (fastest-server) or through
 // the per-blob endpoint (a server without the batch extension, like the original API: the proxy
