@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <regex>
 #include <sstream>
 
@@ -151,6 +153,47 @@ std::string CheckRunnerFreshness(EngineClient& engine, const std::string& image,
                       ") differs from ", runner_path, " (", want->substr(0, 12),
                       "): the image is stale - rebuild it with tools/build_sandbox_image.sh");
 }
+
+absl::StatusOr<SandboxEngine> ConnectSandboxEngine(BackendKind kind) {
+  SandboxEngine out;
+  FASTEST_ASSIGN_OR_RETURN(out.engine, ConnectEngine(kind));
+  out.image = SandboxImage();
+  FASTEST_RETURN_IF_ERROR(CheckImagePresent(kind, out.image));
+  // The probe starts a container: once per engine and image in a test binary.
+  static std::mutex mu;
+  static std::map<std::string, std::string>* probed = new std::map<std::string, std::string>();
+  std::lock_guard<std::mutex> lock(mu);
+  const std::string key = absl::StrCat(BackendName(kind), "|", out.image);
+  auto it = probed->find(key);
+  if (it == probed->end()) {
+    it = probed->emplace(key, CheckRunnerFreshness(*out.engine, out.image,
+                                                   RunfilePath("runner/fastest-runner")))
+             .first;
+  }
+  out.stale_runner = it->second;
+  return out;
+}
+
+// ---------------------------------------------------------------- the change fixture
+
+void WriteChangeFixtureTree(const std::string& root) {
+  WriteFile(root, "README.md", "# fixture\nhello\n", 0644);
+  WriteFile(root, "src/main.sh", "#!/bin/sh\necho main\n", 0755);
+  WriteFile(root, "src/lib.txt", "lib v1\n", 0644);
+  WriteFile(root, "docs/old.txt", "obsolete\n", 0644);
+  WriteFile(root, "tools/run.sh", "#!/bin/sh\necho run\n", 0644);
+  WriteFile(root, "data/keep.bin", std::string("\x00\x01\x02\xff binary\n", 12), 0600);
+}
+
+const char kChangeAgentScript[] =
+    "set -e\n"
+    "printf 'fresh file\\n' > added.txt\n"
+    "mkdir -p new/dir\n"
+    "printf 'deep\\n' > new/dir/deep.txt\n"
+    "chmod 644 added.txt new/dir/deep.txt\n"
+    "printf 'lib v2\\n' > src/lib.txt\n"
+    "rm docs/old.txt\n"
+    "chmod 755 tools/run.sh\n";
 
 // ---------------------------------------------------------------- the bridge emulator
 
@@ -327,6 +370,19 @@ absl::Status WaitNoContainers(EngineClient& engine, const std::map<std::string, 
       absl::StrCat(left.size(), " container(s) labelled ", absl::StrJoin(sel, ","),
                    " still exist after ", absl::FormatDuration(timeout), ": ",
                    absl::StrJoin(names, ", ")));
+}
+
+absl::Status StopServerLeavingNoContainers(BackendServer& server, EngineClient& engine,
+                                           absl::Duration timeout) {
+  server.Stop();
+  if (server.server_id().empty()) return absl::OkStatus();  // never came up
+  return WaitNoContainers(engine, {{"fastest.server_id", server.server_id()}}, timeout);
+}
+
+std::string ServerLogTail(const BackendServer& server, size_t max_bytes) {
+  std::string log = server.Log();
+  if (log.size() > max_bytes) log = log.substr(log.size() - max_bytes);
+  return absl::StrCat("---- server log (", server.data_dir(), ") ----\n", log, "\n");
 }
 
 absl::StatusOr<ContainerSummary> WaitForContainer(EngineClient& engine,

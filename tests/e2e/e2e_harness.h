@@ -78,6 +78,25 @@ absl::Status CheckImagePresent(BackendKind kind, const std::string& image);
 std::string CheckRunnerFreshness(backends::engine_api::EngineClient& engine,
                                  const std::string& image, const std::string& runner_path);
 
+// The engine of `kind`, with the sandbox image (SandboxImage()) present: ConnectEngine +
+// CheckImagePresent. `stale_runner` is CheckRunnerFreshness against this tree's runner ("" when
+// the image's runner is this tree's); the caller decides whether that is fatal.
+struct SandboxEngine {
+  std::unique_ptr<backends::engine_api::EngineClient> engine;
+  std::string image;
+  std::string stale_runner;
+};
+absl::StatusOr<SandboxEngine> ConnectSandboxEngine(BackendKind kind);
+
+// ---------------------------------------------------------------- the change fixture
+
+// The tree the change tests seed: README.md, src/main.sh (0755), src/lib.txt, docs/old.txt,
+// tools/run.sh (0644), data/keep.bin (binary, 0600).
+void WriteChangeFixtureTree(const std::string& root);
+// The scripted agent's changes to it: add (two, one nested), edit, delete, chmod. Explicit modes
+// on new files, so the result does not depend on a umask.
+extern const char kChangeAgentScript[];
+
 // ---------------------------------------------------------------- the bridge emulator
 
 // tests/testing/emulator_process.h.
@@ -180,6 +199,13 @@ absl::StatusOr<std::vector<backends::engine_api::ContainerSummary>> ListLabelled
 absl::Status WaitNoContainers(backends::engine_api::EngineClient& engine,
                               const std::map<std::string, std::string>& labels,
                               absl::Duration timeout);
+
+// Stops `server` (SIGTERM) and waits until none of its containers (fastest.server_id) is left.
+absl::Status StopServerLeavingNoContainers(BackendServer& server,
+                                           backends::engine_api::EngineClient& engine,
+                                           absl::Duration timeout);
+// The last `max_bytes` of the server's log, headed with its data dir: for a failed test.
+std::string ServerLogTail(const BackendServer& server, size_t max_bytes);
 
 // Polls until at least one container carries `labels`; returns the first.
 absl::StatusOr<backends::engine_api::ContainerSummary> WaitForContainer(

@@ -63,44 +63,20 @@ std::string RandomHex(int n) { return core::SecureRandomHex(n / 2); }
 // The agent for long-running jobs: never finishes on its own.
 constexpr char kSleepAgent[] = "echo agent-started; sleep 600";
 
-// The fixture tree: a few files with different modes.
-void WriteFixtureTree(const std::string& root) {
-  WriteFile(root, "README.md", "# fixture\nhello\n", 0644);
-  WriteFile(root, "src/main.sh", "#!/bin/sh\necho main\n", 0755);
-  WriteFile(root, "src/lib.txt", "lib v1\n", 0644);
-  WriteFile(root, "docs/old.txt", "obsolete\n", 0644);
-  WriteFile(root, "tools/run.sh", "#!/bin/sh\necho run\n", 0644);
-  WriteFile(root, "data/keep.bin", std::string("\x00\x01\x02\xff binary\n", 12), 0600);
-}
-
-// The agent's changes: add (two, one nested), edit, delete, chmod. Explicit modes on new files so
-// the result does not depend on a umask.
-constexpr char kChangeAgent[] =
-    "set -e\n"
-    "printf 'fresh file\\n' > added.txt\n"
-    "mkdir -p new/dir\n"
-    "printf 'deep\\n' > new/dir/deep.txt\n"
-    "chmod 644 added.txt new/dir/deep.txt\n"
-    "printf 'lib v2\\n' > src/lib.txt\n"
-    "rm docs/old.txt\n"
-    "chmod 755 tools/run.sh\n";
-
 class E2eTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     absl::StatusOr<BackendKind> kind = ParseBackendKind(GetParam());
     ASSERT_TRUE(kind.ok()) << kind.status();
     kind_ = *kind;
-    absl::StatusOr<std::unique_ptr<EngineClient>> engine = ConnectEngine(kind_);
-    ASSERT_TRUE(engine.ok()) << "e2e needs a container engine: " << engine.status().message();
-    engine_ = std::move(*engine);
-    image_ = SandboxImage();
-    absl::Status image = CheckImagePresent(kind_, image_);
-    ASSERT_TRUE(image.ok()) << image.message();
+    absl::StatusOr<SandboxEngine> sandbox = ConnectSandboxEngine(kind_);
+    ASSERT_TRUE(sandbox.ok()) << "e2e needs a container engine and the sandbox image: "
+                              << sandbox.status().message();
+    engine_ = std::move(sandbox->engine);
+    image_ = sandbox->image;
     static std::once_flag fresh_once;
     std::call_once(fresh_once, [&] {
-      std::string warning =
-          CheckRunnerFreshness(*engine_, image_, RunfilePath("runner/fastest-runner"));
+      const std::string& warning = sandbox->stale_runner;
       if (!warning.empty()) {
         fprintf(stderr, "\n*** WARNING: %s ***\n\n", warning.c_str());
         ::testing::Test::RecordProperty("stale_image_warning", warning);
@@ -128,12 +104,12 @@ class E2eTest : public ::testing::TestWithParam<std::string> {
     }
     // 2. Servers stop cleanly; nothing labelled with their ids survives.
     for (auto& server : servers_) {
-      server->Stop();
-      if (kind_ != BackendKind::kCloudflare && !server->server_id().empty()) {
-        absl::Status gone = WaitNoContainers(
-            *engine_, {{"fastest.server_id", server->server_id()}}, absl::Seconds(20));
-        EXPECT_TRUE(gone.ok()) << gone.message();
+      if (kind_ == BackendKind::kCloudflare) {
+        server->Stop();
+        continue;
       }
+      absl::Status gone = StopServerLeavingNoContainers(*server, *engine_, absl::Seconds(20));
+      EXPECT_TRUE(gone.ok()) << gone.message();
     }
     if (emulator_ != nullptr) {
       absl::StatusOr<nlohmann::json> state = emulator_->State();
@@ -203,7 +179,7 @@ class E2eTest : public ::testing::TestWithParam<std::string> {
   // The fixture tree uploaded as the workspace's base snapshot.
   Fixture Seed(core::ApiClient& api) {
     std::string dir = absl::StrCat(work_, "/fixture", fixture_count_++);
-    WriteFixtureTree(dir);
+    WriteChangeFixtureTree(dir);
     absl::StatusOr<Fixture> f = SeedWorkspace(api, dir, "e2e");
     EXPECT_TRUE(f.ok()) << f.status();
     return f.ok() ? *f : Fixture{};
@@ -317,7 +293,7 @@ TEST_P(E2eTest, JobCompletesAndOutputSnapshotHoldsExactlyTheAgentsChanges) {
   auto api = Api(*server);
   Fixture f = Seed(*api);
   ASSERT_FALSE(f.workspace_id.empty());
-  std::string job_id = CreateJob(*api, f, kChangeAgent);
+  std::string job_id = CreateJob(*api, f, kChangeAgentScript);
 
   absl::StatusOr<nlohmann::json> result = RunJob(server->url(), token_, job_id, /*wait=*/true);
   ASSERT_TRUE(result.ok()) << result.status();
@@ -344,8 +320,8 @@ TEST_P(E2eTest, JobCompletesAndOutputSnapshotHoldsExactlyTheAgentsChanges) {
 
   // The expected tree: the fixture with the same script applied locally.
   std::string expected_dir = work_ + "/expected";
-  WriteFixtureTree(expected_dir);
-  WriteFile(work_, "agent.sh", kChangeAgent, 0644);
+  WriteChangeFixtureTree(expected_dir);
+  WriteFile(work_, "agent.sh", kChangeAgentScript, 0644);
   ASSERT_EQ(std::system(absl::StrCat("cd '", expected_dir, "' && /bin/sh '", work_, "/agent.sh'").c_str()), 0);
   absl::StatusOr<core::Manifest> expected = core::BuildManifestFromDirectory(expected_dir);
   ASSERT_TRUE(expected.ok()) << expected.status();

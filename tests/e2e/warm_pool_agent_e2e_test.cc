@@ -45,31 +45,21 @@ class WarmAgentE2eTest : public ::testing::TestWithParam<std::string> {
     absl::StatusOr<BackendKind> kind = ParseBackendKind(GetParam());
     ASSERT_TRUE(kind.ok()) << kind.status();
     kind_ = *kind;
-    auto engine = ConnectEngine(kind_);
-    ASSERT_TRUE(engine.ok()) << "needs a container engine: " << engine.status().message();
-    engine_ = std::move(*engine);
-    image_ = SandboxImage();
-    ASSERT_TRUE(CheckImagePresent(kind_, image_).ok());
-    const std::string warning =
-        CheckRunnerFreshness(*engine_, image_, RunfilePath("runner/fastest-runner"));
-    ASSERT_TRUE(warning.empty()) << warning;
+    absl::StatusOr<SandboxEngine> sandbox = ConnectSandboxEngine(kind_);
+    ASSERT_TRUE(sandbox.ok()) << "needs a container engine and the sandbox image: "
+                              << sandbox.status().message();
+    engine_ = std::move(sandbox->engine);
+    image_ = sandbox->image;
+    ASSERT_TRUE(sandbox->stale_runner.empty()) << sandbox->stale_runner;
     work_ = MakeTempDir("warm_agent_");
     token_ = "e2e-" + core::SecureRandomHex(16);
   }
 
   void TearDown() override {
     for (auto& server : servers_) {
-      server->Stop();
-      if (!server->server_id().empty()) {
-        absl::Status gone = WaitNoContainers(
-            *engine_, {{"fastest.server_id", server->server_id()}}, absl::Seconds(30));
-        EXPECT_TRUE(gone.ok()) << gone.message();
-      }
-      if (HasFailure()) {
-        std::string log = server->Log();
-        if (log.size() > 12000) log = log.substr(log.size() - 12000);
-        fprintf(stderr, "---- server log ----\n%s\n", log.c_str());
-      }
+      absl::Status gone = StopServerLeavingNoContainers(*server, *engine_, absl::Seconds(30));
+      EXPECT_TRUE(gone.ok()) << gone.message();
+      if (HasFailure()) fprintf(stderr, "%s", ServerLogTail(*server, 12000).c_str());
     }
   }
 

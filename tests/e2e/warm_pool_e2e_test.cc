@@ -50,26 +50,6 @@ using backends::engine_api::EngineClient;
 
 constexpr char kBackendUnderTest[] = FASTEST_E2E_STR(FASTEST_E2E_BACKEND);
 
-// The agent's changes: add, nested add, edit, delete, chmod (explicit modes: no umask).
-constexpr char kChangeAgent[] =
-    "set -e\n"
-    "printf 'fresh file\\n' > added.txt\n"
-    "mkdir -p new/dir\n"
-    "printf 'deep\\n' > new/dir/deep.txt\n"
-    "chmod 644 added.txt new/dir/deep.txt\n"
-    "printf 'lib v2\\n' > src/lib.txt\n"
-    "rm docs/old.txt\n"
-    "chmod 755 tools/run.sh\n";
-
-void WriteFixtureTree(const std::string& root) {
-  WriteFile(root, "README.md", "# fixture\nhello\n", 0644);
-  WriteFile(root, "src/main.sh", "#!/bin/sh\necho main\n", 0755);
-  WriteFile(root, "src/lib.txt", "lib v1\n", 0644);
-  WriteFile(root, "docs/old.txt", "obsolete\n", 0644);
-  WriteFile(root, "tools/run.sh", "#!/bin/sh\necho run\n", 0644);
-  WriteFile(root, "data/keep.bin", std::string("\x00\x01\x02\xff binary\n", 12), 0600);
-}
-
 // Counts the server's containers every 50 ms in the background; remembers the most seen.
 class ContainerWatch {
  public:
@@ -109,16 +89,13 @@ class WarmPoolE2eTest : public ::testing::TestWithParam<std::string> {
     absl::StatusOr<BackendKind> kind = ParseBackendKind(GetParam());
     ASSERT_TRUE(kind.ok()) << kind.status();
     kind_ = *kind;
-    auto engine = ConnectEngine(kind_);
-    ASSERT_TRUE(engine.ok()) << "e2e needs a container engine: " << engine.status().message();
-    engine_ = std::move(*engine);
-    image_ = SandboxImage();
-    absl::Status image = CheckImagePresent(kind_, image_);
-    ASSERT_TRUE(image.ok()) << image.message();
-    std::string warning =
-        CheckRunnerFreshness(*engine_, image_, RunfilePath("runner/fastest-runner"));
+    absl::StatusOr<SandboxEngine> sandbox = ConnectSandboxEngine(kind_);
+    ASSERT_TRUE(sandbox.ok()) << "e2e needs a container engine and the sandbox image: "
+                              << sandbox.status().message();
+    engine_ = std::move(sandbox->engine);
+    image_ = sandbox->image;
     // A runner without standby would never stand by: say so rather than time out.
-    ASSERT_TRUE(warning.empty()) << warning
+    ASSERT_TRUE(sandbox->stale_runner.empty()) << sandbox->stale_runner
                                  << " (build one: tools/build_sandbox_image.sh --tag ... and "
                                     "--test_env=FASTEST_E2E_IMAGE=...)";
     work_ = MakeTempDir("warm_e2e_");
@@ -127,20 +104,11 @@ class WarmPoolE2eTest : public ::testing::TestWithParam<std::string> {
 
   void TearDown() override {
     for (auto& server : servers_) {
-      server->Stop();
-      if (!server->server_id().empty()) {
-        absl::Status gone = WaitNoContainers(
-            *engine_, {{"fastest.server_id", server->server_id()}}, absl::Seconds(30));
-        EXPECT_TRUE(gone.ok()) << "after stop: " << gone.message();
-      }
+      absl::Status gone = StopServerLeavingNoContainers(*server, *engine_, absl::Seconds(30));
+      EXPECT_TRUE(gone.ok()) << "after stop: " << gone.message();
     }
     if (HasFailure()) {
-      for (auto& server : servers_) {
-        std::string log = server->Log();
-        if (log.size() > 20000) log = log.substr(log.size() - 20000);
-        fprintf(stderr, "---- server log (%s) ----\n%s\n", server->data_dir().c_str(),
-                log.c_str());
-      }
+      for (auto& server : servers_) fprintf(stderr, "%s", ServerLogTail(*server, 20000).c_str());
     }
   }
 
@@ -162,7 +130,7 @@ class WarmPoolE2eTest : public ::testing::TestWithParam<std::string> {
 
   Fixture Seed(core::ApiClient& api) {
     const std::string dir = absl::StrCat(work_, "/fixture", fixtures_++);
-    WriteFixtureTree(dir);
+    WriteChangeFixtureTree(dir);
     absl::StatusOr<Fixture> f = SeedWorkspace(api, dir, "warm");
     EXPECT_TRUE(f.ok()) << f.status();
     return f.ok() ? *f : Fixture{};
@@ -202,11 +170,11 @@ class WarmPoolE2eTest : public ::testing::TestWithParam<std::string> {
     return r.ok() ? r->body : "";
   }
 
-  // Runs kChangeAgent on a fresh seed of `server`; returns the output manifest's hash.
+  // Runs kChangeAgentScript on a fresh seed of `server`; returns the output manifest's hash.
   std::string RunChangeJob(BackendServer& server, std::string* job_id) {
     auto api = std::make_unique<core::ApiClient>(http_, server.url(), token_);
     Fixture f = Seed(*api);
-    absl::StatusOr<core::Job> job = api->CreateJob(f.workspace_id, kChangeAgent);
+    absl::StatusOr<core::Job> job = api->CreateJob(f.workspace_id, kChangeAgentScript);
     EXPECT_TRUE(job.ok()) << job.status();
     if (!job.ok()) return "";
     *job_id = job->id;
