@@ -59,9 +59,9 @@ ABSL_FLAG(std::string, workspace, "examples/hello", "the job's workspace");
 ABSL_FLAG(std::string, instance_type, "standard-3",
           "container mode: the sandboxes' instance type (OpenCode is CPU-bound at start; the "
           "server's default standard-1 has half a CPU)");
-ABSL_FLAG(absl::Duration, warm_settle, absl::Seconds(10),
-          "container mode: wait before a warm job so the pool has refilled (the server's "
-          "--warm_pool_refill_delay, 3 s by default, plus the replacement's boot and warm-up)");
+ABSL_FLAG(absl::Duration, warm_settle, absl::Seconds(1),
+          "container mode: before each job the bench waits until the last job's sandbox is "
+          "removed and the warm pool reports a ready sandbox (/metrics), then this much longer");
 
 namespace fastest::bench {
 namespace {
@@ -297,8 +297,26 @@ int Containers(int rounds, const tools::model_stub::Scenario& scenario) {
         Check(e2e::SeedWorkspace(api, source, absl::StrCat("bench", ++seq)), "seed");
     // Warm: the sandboxes waiting before the POST; the job's is one of them.
     std::vector<backends::engine_api::ContainerSummary> waiting;
-    if (is_warm) {
+    // Every job, cold ones too, starts on a quiet machine: the last job's sandbox is removed and
+    // the warm server's replacement has booted (the pool reports it ready), then settled.
+    {
+      auto containers = [&](const ServerSide& s) {
+        return Check(e2e::ListLabelled(*engine, {{"fastest.server_id", s.server->server_id()}}),
+                     "list sandboxes")
+            .size();
+      };
+      const absl::Time give_up = absl::Now() + absl::Minutes(2);
+      while (containers(cold_side) > 0 ||
+             (warm_side.server != nullptr &&
+              (containers(warm_side) != 1 ||
+               e2e::MetricSample(http, warm_side.server->url(), token,
+                                 "fastest_warm_pool_sandboxes{state=\"ready\"}") < 1))) {
+        if (absl::Now() > give_up) Die("no quiet moment within 2 min (sandboxes still going)");
+        absl::SleepFor(absl::Milliseconds(100));
+      }
       absl::SleepFor(absl::GetFlag(FLAGS_warm_settle));
+    }
+    if (is_warm) {
       waiting = Check(e2e::ListLabelled(*engine, {{"fastest.server_id", side.server->server_id()}}),
                       "list warm sandboxes");
     }
