@@ -459,10 +459,12 @@ TEST_P(E2eEngineRestartTest, ServerKilledMidJobRestartReadoptsLiveSandboxes) {
     ASSERT_EQ(running->status, core::JobStatus::kRunning) << running->error.value_or("");
   }
   ASSERT_FALSE(HasFailure());
-  auto logs_of = [&](const std::string& job) {
+  // follow=1 once the job ended: the whole log (a plain read returns what is captured so far,
+  // and a completed job's sandbox may still be exiting).
+  auto logs_of = [&](const std::string& job, bool follow = false) {
     core::HttpRequest req;
     req.method = "GET";
-    req.url = server->url() + "/v1/jobs/" + job + "/logs";
+    req.url = server->url() + "/v1/jobs/" + job + "/logs" + (follow ? "?follow=1" : "");
     req.bearer_token = token_;
     absl::StatusOr<core::HttpResponse> resp = http_.Send(req);
     return resp.ok() ? resp->body : std::string();
@@ -488,7 +490,7 @@ TEST_P(E2eEngineRestartTest, ServerKilledMidJobRestartReadoptsLiveSandboxes) {
     ASSERT_TRUE(job.ok()) << job.status();
     EXPECT_EQ(job->status, core::JobStatus::kCompleted) << job->error.value_or("");
     EXPECT_TRUE(job->output_snapshot_id.has_value());
-    std::string log = logs_of(jobs[i]);
+    std::string log = logs_of(jobs[i], /*follow=*/true);
     // The agent's lines (the prompt, printed by the runner, holds the same words).
     for (const std::string& line :
          {absl::StrCat("[agent] before-", i), absl::StrCat("[agent] after-", i)}) {
