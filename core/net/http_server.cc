@@ -710,6 +710,8 @@ HttpServer::~HttpServer() { Stop(); }
 
 Router& HttpServer::router() { return ctx_->router; }
 
+const Router& HttpServer::router() const { return ctx_->router; }
+
 absl::Status HttpServer::Start() {
   if (started_) return absl::FailedPreconditionError("server already started");
   beast::error_code ec;

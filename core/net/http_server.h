@@ -101,6 +101,7 @@ class HttpServer {
   HttpServer& operator=(const HttpServer&) = delete;
 
   Router& router();
+  const Router& router() const;
 
   // Binds and starts the io threads. kUnavailable if the address cannot be bound.
   absl::Status Start();

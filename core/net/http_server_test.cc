@@ -96,6 +96,17 @@ TEST_F(HttpServerTest, ReusedBodyBufferNeverLeaksPreviousBody) {
   EXPECT_EQ(Do("GET", "/body-size").body, "0");
 }
 
+TEST(RouterTest, ListNamesEveryRouteInOrder) {
+  Router r;
+  auto ok = [](const Request&) { return Response::Text(200, "ok"); };
+  r.AddSync("GET", "/", ok);
+  r.AddSync("POST", "/v1/jobs/:jobId/status", ok);
+  r.AddSync("GET", "/static/*", ok);
+  using Pairs = std::vector<std::pair<std::string, std::string>>;
+  EXPECT_EQ(r.List(), (Pairs{{"GET", "/"}, {"POST", "/v1/jobs/:jobId/status"},
+                             {"GET", "/static/*"}}));
+}
+
 TEST_F(HttpServerTest, RoutesParamsAndLiteralPrecedence) {
   StartServer();
   auto r = Do("GET", "/health");

@@ -37,6 +37,15 @@ void Router::AddSync(absl::string_view method, absl::string_view pattern, SyncHa
       execution);
 }
 
+std::vector<std::pair<std::string, std::string>> Router::List() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  out.reserve(routes_.size());
+  for (const Route& route : routes_) {
+    out.emplace_back(route.method, "/" + absl::StrJoin(route.segments, "/"));
+  }
+  return out;
+}
+
 void Router::SetErrorFormatter(ErrorFormatter formatter) {
   error_formatter_ = std::move(formatter);
 }

@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/string_view.h"
@@ -63,6 +64,10 @@ class Router {
     Execution execution;
     bool wildcard = false;  // last segment is "*": matches any number of further segments
   };
+  // Every route as {method, pattern} ("/v1/jobs/:jobId"), in the order added: tests that must
+  // cover every route walk this list, so a new route is covered the day it is added.
+  std::vector<std::pair<std::string, std::string>> List() const;
+
   // Finds the route for method+path; fills `params`. Returns nullptr when nothing matches;
   // `*path_matched` tells whether some route matched the path with another method.
   const Route* Match(absl::string_view method, absl::string_view path,

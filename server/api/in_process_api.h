@@ -39,6 +39,8 @@ class InProcessApi {
   Store* store() { return store_.get(); }
   BlobStore* blobs() { return blobs_.get(); }
   BlobAccess* access() { return access_.get(); }
+  // The routes the service registered (after Start()).
+  const net::Router& router() const { return server_->router(); }
 
  private:
   Metrics metrics_;

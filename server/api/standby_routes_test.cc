@@ -12,13 +12,13 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_replace.h"
 #include "core/http/http_client.h"
 #include "core/net/http_server.h"
 #include "core/snapshot/sha256.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "server/api/api_service.h"
+#include "server/api/route_cases.h"
 #include "server/dispatch/dispatch_fakes.h"
 #include "server/dispatch/job_source.h"
 #include "server/metrics/metrics.h"
@@ -193,48 +193,32 @@ TEST_F(StandbyRoutesTest, AWaitingSandboxsCredentialReachesNothingButItsOwnAssig
   const std::string cred_b = backend_->spec_of("sb-2").env.at("API_TOKEN");
   ASSERT_NE(cred_a, cred_b);
 
-  const std::vector<std::pair<std::string, std::string>> routes = {
-      {"POST", "/v1/projects"},
-      {"GET", "/v1/projects"},
-      {"GET", "/v1/projects/{p}"},
-      {"GET", "/v1/projects/{p}/status"},
-      {"GET", "/v1/projects/{p}/events"},
-      {"POST", "/v1/projects/{p}/workspaces"},
-      {"GET", "/v1/projects/{p}/workspaces"},
-      {"GET", "/v1/workspaces/{w}"},
-      {"POST", "/v1/workspaces/{w}/heartbeat"},
-      {"POST", "/v1/workspaces/{w}/drift"},
-      {"GET", "/v1/workspaces/{w}/drift"},
-      {"POST", "/v1/projects/{p}/snapshots"},
-      {"GET", "/v1/projects/{p}/snapshots"},
-      {"POST", "/v1/blobs/exists"},
-      {"PUT", "/v1/blobs/upload/{h}"},
-      {"GET", "/v1/blobs/download/{h}"},
-      {"POST", "/v1/blobs/batch-upload"},
-      {"POST", "/v1/blobs/batch-download"},
-      {"PUT", "/v1/blobs/manifests/{m}"},
-      {"GET", "/v1/blobs/manifests/{m}"},
-      {"POST", "/v1/jobs"},
-      {"GET", "/v1/jobs"},
-      {"GET", "/v1/jobs/next"},
-      {"GET", "/v1/jobs/{j}"},
-      {"POST", "/v1/jobs/{j}/cancel"},
-      {"POST", "/v1/jobs/{j}/status"},
-      {"GET", "/v1/auth/me"},
-      {"POST", "/v1/oauth/device/authorize"},
-      {"POST", "/run-next"},
-      {"POST", "/run-job"},
-      {"GET", "/metrics"},
-  };
-  for (const auto& [method, pattern] : routes) {
-    const std::string path = absl::StrReplaceAll(
-        pattern, {{"{p}", pid}, {"{w}", wid}, {"{h}", bhash}, {"{m}", mhash}, {"{j}", jid}});
-    const std::string body =
-        method == "GET" ? "" : json{{"hashes", {bhash}}, {"job_id", jid}, {"name", "x"}}.dump();
-    core::HttpResponse r = Call(method, base_ + path, body, cred_a);
-    EXPECT_EQ(r.status, 401) << method << " " << path << " with a standby credential: " << r.body;
-    EXPECT_EQ(r.body.find("secret source"), std::string::npos);
+  // Every route the API registered (a new one is attacked too), each hash param once as the
+  // blob and once as the manifest.
+  int attacked = 0;
+  for (const std::string& hash : {bhash, mhash}) {
+    absl::StatusOr<std::vector<RouteCase>> routes =
+        RouteCases(server_->router(), {{"projectId", pid},
+                                       {"workspaceId", wid},
+                                       {"snapshotId", "snap_x"},
+                                       {"jobId", jid},
+                                       {"hash", hash}});
+    ASSERT_TRUE(routes.ok()) << routes.status();
+    for (const RouteCase& route : *routes) {
+      if (IsPublicRoute(route)) continue;
+      const std::string body = route.method == "GET" ? ""
+                                                     : json{{"hashes", {bhash}},
+                                                            {"job_id", jid},
+                                                            {"name", "x"}}
+                                                           .dump();
+      core::HttpResponse r = Call(route.method, base_ + route.path, body, cred_a);
+      EXPECT_EQ(r.status, 401) << route.method << " " << route.path
+                               << " with a standby credential: " << r.body;
+      EXPECT_EQ(r.body.find("secret source"), std::string::npos);
+      ++attacked;
+    }
   }
+  EXPECT_GE(attacked, 60);
   // Nothing happened on its behalf: the job is still pending and unclaimed.
   EXPECT_EQ(Admin("GET", "/v1/jobs/" + jid, "")["job"]["status"], "pending");
   // Malformed wait.
