@@ -20,13 +20,6 @@ bool IsBareArgChar(char c) {
          absl::string_view("@%+=:,./-").find(c) != absl::string_view::npos;
 }
 
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 }  // namespace
 
 bool IsValidSandboxId(absl::string_view id) {
@@ -155,25 +148,7 @@ absl::StatusOr<std::string> ResolveCwd(absl::string_view cwd) {
 }
 
 std::string DecodeUriPath(absl::string_view raw) {
-  static constexpr absl::string_view kKeep = ";/?:@&=+$,#%";
-  std::string out;
-  out.reserve(raw.size());
-  for (size_t i = 0; i < raw.size(); ++i) {
-    if (raw[i] == '%' && i + 2 < raw.size()) {
-      int hi = HexValue(raw[i + 1]);
-      int lo = HexValue(raw[i + 2]);
-      if (hi >= 0 && lo >= 0) {
-        char decoded = static_cast<char>(hi * 16 + lo);
-        if (kKeep.find(decoded) == absl::string_view::npos) {
-          out.push_back(decoded);
-          i += 2;
-          continue;
-        }
-      }
-    }
-    out.push_back(raw[i]);
-  }
-  return out;
+  return core::PercentDecode(raw, /*plus_is_space=*/false, ";/?:@&=+$,#%");
 }
 
 std::string EncodeUriPath(absl::string_view path) { return core::PercentEncode(path, "/"); }

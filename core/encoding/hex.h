@@ -27,6 +27,14 @@ inline void AppendHexByte(std::string* out, unsigned char byte) {
   out->push_back(kLowerHexDigits[byte & 15]);
 }
 
+// HexDigitValue: 0-15 for a hex digit of either case, -1 for anything else.
+inline int HexDigitValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
 }  // namespace fastest::core
 
 #endif  // FASTEST_CORE_ENCODING_HEX_H_

@@ -22,6 +22,7 @@
 #include "boost/asio/signal_set.hpp"
 #include "boost/beast/core.hpp"
 #include "boost/beast/http.hpp"
+#include "core/encoding/percent_encoding.h"
 
 namespace fastest::net {
 
@@ -341,14 +342,14 @@ class Session : public std::enable_shared_from_this<Session>, public internal::R
     if (raw_path.find('%') == absl::string_view::npos) {
       request_.path.assign(raw_path.data(), raw_path.size());  // nothing to decode
     } else {
-      request_.path = PercentDecode(raw_path, /*plus_is_space=*/false);
+      request_.path = core::PercentDecode(raw_path, /*plus_is_space=*/false);
     }
     if (q != absl::string_view::npos) {
       for (absl::string_view kv : absl::StrSplit(target.substr(q + 1), '&', absl::SkipEmpty())) {
         size_t eq = kv.find('=');
-        std::string key = PercentDecode(kv.substr(0, eq), true);
+        std::string key = core::PercentDecode(kv.substr(0, eq), true);
         std::string value =
-            eq == absl::string_view::npos ? "" : PercentDecode(kv.substr(eq + 1), true);
+            eq == absl::string_view::npos ? "" : core::PercentDecode(kv.substr(eq + 1), true);
         request_.query.emplace(std::move(key), std::move(value));
       }
     }

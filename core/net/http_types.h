@@ -71,9 +71,6 @@ int HttpStatusFromStatus(const absl::Status& status);
 // Reason phrase for a status code ("Not Found").
 absl::string_view ReasonPhrase(int status);
 
-// Percent-decoding ('+' stays '+' in paths; `plus_is_space` for query strings).
-std::string PercentDecode(absl::string_view in, bool plus_is_space);
-
 }  // namespace fastest::net
 
 #endif  // FASTEST_CORE_NET_HTTP_TYPES_H_
