@@ -2,7 +2,6 @@
 
 #include <cctype>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
