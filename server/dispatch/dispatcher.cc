@@ -476,9 +476,11 @@ RunResult Dispatcher::RunTask(const Task& task) {
   }
   const std::string token = *minted;
 
+  bool dispatched_warm = false;  // counted once: a job that falls back to cold is not counted again
   if (pool_ != nullptr) {
     if (std::optional<WarmSandbox> warm = pool_->Take(PoolKey())) {
-      std::optional<RunResult> done = RunOnWarmSandbox(task, *job, token, std::move(*warm), t0);
+      std::optional<RunResult> done = RunOnWarmSandbox(task, *job, token, std::move(*warm), t0,
+                                                       &dispatched_warm);
       if (done) return std::move(*done);
       // Its runner never started the job: a cold sandbox runs it, unless it ended meanwhile.
       job = source_->GetJob(task.job_id);
@@ -515,8 +517,10 @@ RunResult Dispatcher::RunTask(const Task& task) {
              {{"job_id", job->id}, {"error", std::string(sandbox.status().message())}});
     return fail(absl::StrCat("Failed to start sandbox: ", sandbox.status().message()));
   }
-  metrics_->IncDispatched();
-  metrics_->ObserveDispatchLatency(absl::Now() - task.claimed_at);
+  if (!dispatched_warm) {
+    metrics_->IncDispatched();
+    metrics_->ObserveDispatchLatency(absl::Now() - task.claimed_at);
+  }
   LogInfo("sandbox started", {{"job_id", job->id},
                               {"sandbox", sandbox->id},
                               {"image", spec->image},
@@ -540,7 +544,7 @@ RunResult Dispatcher::RunTask(const Task& task) {
 
 std::optional<RunResult> Dispatcher::RunOnWarmSandbox(const Task& task, const core::Job& job,
                                                       const std::string& token, WarmSandbox warm,
-                                                      absl::Time t0) {
+                                                      absl::Time t0, bool* dispatched) {
   RunResult result;
   result.job_id = job.id;
   {
@@ -563,6 +567,7 @@ std::optional<RunResult> Dispatcher::RunOnWarmSandbox(const Task& task, const co
   }
   metrics_->IncDispatched();
   metrics_->ObserveDispatchLatency(absl::Now() - task.claimed_at);
+  *dispatched = true;
   LogInfo("job given a warm sandbox",
           {{"job_id", job.id},
            {"sandbox", warm.sandbox_id},

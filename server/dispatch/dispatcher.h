@@ -211,10 +211,10 @@ class Dispatcher : private WarmSlots {
   RunResult RunTask(const Task& task);
   // The job on a ready warm sandbox: recorded, handed over, then supervised like a cold one.
   // nullopt when its runner never started the job (the sandbox died standing by, or the
-  // hand-over failed): the caller runs it cold.
+  // hand-over failed): the caller runs it cold. *dispatched: the hand-over was counted.
   std::optional<RunResult> RunOnWarmSandbox(const Task& task, const core::Job& job,
                                             const std::string& token, WarmSandbox warm,
-                                            absl::Time t0);
+                                            absl::Time t0, bool* dispatched);
   void StartLocked();
   // The sandbox for a job: its spec (opening its channel when the backend mounts one).
   absl::StatusOr<core::SandboxSpec> BuildSandboxSpec(const core::Job& job,

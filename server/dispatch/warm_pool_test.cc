@@ -257,6 +257,8 @@ TEST(WarmPoolTest, AJobWhoseWarmSandboxDiedBeforeStartingItRunsCold) {
   EXPECT_NE(text.find("fastest_warm_pool_takes_total 1\n"), std::string::npos) << text;
   EXPECT_NE(text.find("fastest_warm_pool_retired_total{reason=\"lost\"} 1\n"), std::string::npos)
       << text;
+  EXPECT_NE(text.find("fastest_jobs_dispatched_total 1\n"), std::string::npos)
+      << "one job, counted once:\n" << text;
   EXPECT_LE(backend.max_live(), 2);
   d.Stop();
   ASSERT_TRUE(WaitFor([&] { return backend.running() == 0; }));
