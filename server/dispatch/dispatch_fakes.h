@@ -115,8 +115,11 @@ class FakeJobSource : public JobSource {
     jobs_.at(job_id).sandbox_id = sandbox_id;
   }
   absl::StatusOr<std::string> TokenForJob(const core::Job& job) override {
+    if (!mint_error.ok()) return mint_error;
     return absl::StrCat("tok-", job.id, "-secretvalue");
   }
+  // Set before Start(): every TokenForJob fails with it (a store that cannot mint).
+  absl::Status mint_error;
   void JobEnded(const std::string& job_id) override {
     std::lock_guard<std::mutex> lock(mu_);
     jobs_.at(job_id).claimed = false;

@@ -137,6 +137,26 @@ TEST(DispatcherTest, SandboxExitWithoutStatusFailsWithTheLastLines) {
   EXPECT_EQ(r->exit_code.value_or(-1), 3);
 }
 
+// No per-job token, no sandbox: the sandbox never gets the server's own token instead.
+TEST(DispatcherTest, AJobWhoseTokenCannotBeMintedFailsWithoutASandbox) {
+  FakeJobSource source;
+  source.AddJob("j1");
+  source.mint_error = absl::UnavailableError("database is locked");
+  FakeBackend backend([&](SandboxControl& ctl) { return CompletingRunner(&source, ctl); });
+  Metrics metrics;
+  Dispatcher d(&source, "server-1", &backend, &metrics, Options());
+  ASSERT_TRUE(d.Start().ok());
+  Results results;
+  ASSERT_TRUE(d.RunJob("j1", results.Callback()).ok());
+  auto r = results.Wait("j1");
+  ASSERT_TRUE(r.has_value());
+  EXPECT_FALSE(r->success);
+  EXPECT_EQ(source.Status("j1"), JobStatus::kFailed);
+  EXPECT_EQ(source.Error("j1").value_or(""),
+            "Cannot mint a per-job API token: database is locked");
+  EXPECT_EQ(backend.created(), 0);
+}
+
 TEST(DispatcherTest, BackendWaitFailingFailsTheJob) {
   FakeJobSource source;
   source.AddJob("j1");
