@@ -61,8 +61,9 @@ void RegisterBlobRoutes(const ApiContext& ctx, net::Router& router) {
   };
   // After the bytes are stored and verified: the grant to the user and, for a per-job token, to
   // the job.
-  auto grant = [access, scopes](const AuthInfo& auth, const std::vector<BlobAccess::Item>& items) {
-    absl::Status s = access->Grant(auth.user_id, items);
+  auto grant = [access, scopes](const AuthInfo& auth, const std::vector<BlobAccess::Item>& items,
+                                BlobAccess::QuotaHold* hold) {
+    absl::Status s = access->Grant(auth.user_id, items, hold);
     if (auth.job_scope) scopes->AddUploaded(*auth.job_scope, items);
     return s;
   };
@@ -114,7 +115,8 @@ void RegisterBlobRoutes(const ApiContext& ctx, net::Router& router) {
                                      const Request& req, const AuthInfo& auth) {
     const std::string hash = req.Param("hash");
     std::vector<BlobAccess::Item> items = {{BlobStore::Kind::kBlob, hash, req.body.size()}};
-    if (absl::Status q = access->CheckQuota(auth.user_id, items); !q.ok()) return QuotaError(q);
+    absl::StatusOr<BlobAccess::QuotaHold> hold = access->ReserveQuota(auth.user_id, items);
+    if (!hold.ok()) return QuotaError(hold.status());
     // "created" from the caller's point of view: whether anyone else stored it stays private.
     const bool had = visible(auth, BlobStore::Kind::kBlob, hash);
     auto stored = blobs->Put(BlobStore::Kind::kBlob, hash, req.body);
@@ -125,7 +127,7 @@ void RegisterBlobRoutes(const ApiContext& ctx, net::Router& router) {
                        "... does not match requested hash ", hash.substr(0, 16), "..."));
     }
     if (!stored.ok()) return ResponseFromStatus(stored.status());
-    if (absl::Status g = grant(auth, items); !g.ok()) return ResponseFromStatus(g);
+    if (absl::Status g = grant(auth, items, &*hold); !g.ok()) return ResponseFromStatus(g);
     const bool created = !had;
     return Response::Json(created ? 201 : 200,
                           {{"hash", hash},
@@ -168,7 +170,8 @@ void RegisterBlobRoutes(const ApiContext& ctx, net::Router& router) {
     for (const auto& item : items) {
       grants.push_back({BlobStore::Kind::kBlob, std::string(item.hash), item.data.size()});
     }
-    if (absl::Status q = access->CheckQuota(auth.user_id, grants); !q.ok()) return QuotaError(q);
+    absl::StatusOr<BlobAccess::QuotaHold> hold = access->ReserveQuota(auth.user_id, grants);
+    if (!hold.ok()) return QuotaError(hold.status());
     std::vector<bool> had(items.size());
     for (size_t i = 0; i < items.size(); ++i) {
       had[i] = visible(auth, BlobStore::Kind::kBlob, items[i].hash);
@@ -184,7 +187,7 @@ void RegisterBlobRoutes(const ApiContext& ctx, net::Router& router) {
         verified.push_back(std::move(grants[i]));
       }
     }
-    if (absl::Status g = grant(auth, verified); !g.ok()) return ResponseFromStatus(g);
+    if (absl::Status g = grant(auth, verified, &*hold); !g.ok()) return ResponseFromStatus(g);
     // Frame hashes are lowercase hex (the reader checks), so the JSON is written directly.
     std::string out;
     out.reserve(items.size() * 100 + 64);
@@ -273,7 +276,8 @@ void RegisterBlobRoutes(const ApiContext& ctx, net::Router& router) {
                                         const Request& req, const AuthInfo& auth) {
     const std::string hash = req.Param("hash");
     std::vector<BlobAccess::Item> items = {{BlobStore::Kind::kManifest, hash, req.body.size()}};
-    if (absl::Status q = access->CheckQuota(auth.user_id, items); !q.ok()) return QuotaError(q);
+    absl::StatusOr<BlobAccess::QuotaHold> hold = access->ReserveQuota(auth.user_id, items);
+    if (!hold.ok()) return QuotaError(hold.status());
     const bool had = visible(auth, BlobStore::Kind::kManifest, hash);
     // The original hashes manifests as UTF-8 text, so invalid bytes can never match.
     if (!core::IsValidUtf8(req.body)) {
@@ -284,7 +288,7 @@ void RegisterBlobRoutes(const ApiContext& ctx, net::Router& router) {
       return ErrorResponse(400, "HASH_MISMATCH", "Manifest hash does not match");
     }
     if (!created.ok()) return ResponseFromStatus(created.status());
-    if (absl::Status g = grant(auth, items); !g.ok()) return ResponseFromStatus(g);
+    if (absl::Status g = grant(auth, items, &*hold); !g.ok()) return ResponseFromStatus(g);
     return Response::Json(had ? 200 : 201, {{"hash", hash}, {"created", !had}});
   }, Audience::kJobToken);
   routes.Get("/v1/blobs/manifests/:hash", [blobs, visible](const Request& req,

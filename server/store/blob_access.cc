@@ -1,5 +1,6 @@
 #include "server/store/blob_access.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -54,28 +55,55 @@ bool BlobAccess::CanRead(const std::string& user_id, BlobStore::Kind kind,
   return it != users_.end() && it->second.keys.contains(Key(kind, hash));
 }
 
-absl::Status BlobAccess::CheckQuota(const std::string& user_id,
-                                    const std::vector<Item>& items) const {
-  if (quota_bytes_ == 0) return absl::OkStatus();
-  absl::MutexLock lock(&mu_);
-  auto it = users_.find(user_id);
-  uint64_t used = it == users_.end() ? 0 : it->second.bytes;
-  uint64_t added = 0;
-  for (const Item& i : items) {
-    if (it == users_.end() || !it->second.keys.contains(Key(i.kind, i.hash))) added += i.size;
-  }
-  if (used + added > quota_bytes_) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("Upload quota exceeded: ", used, " of ", quota_bytes_,
-                     " bytes used, this request adds ", added));
-  }
-  return absl::OkStatus();
+BlobAccess::QuotaHold::QuotaHold(QuotaHold&& other) noexcept
+    : access_(other.access_), user_id_(std::move(other.user_id_)), bytes_(other.bytes_) {
+  other.access_ = nullptr;
+  other.bytes_ = 0;
 }
 
-absl::Status BlobAccess::Grant(const std::string& user_id, const std::vector<Item>& items) {
+BlobAccess::QuotaHold::~QuotaHold() {
+  if (access_ == nullptr) return;
+  absl::MutexLock lock(&access_->mu_);
+  access_->ReleaseHold(this);
+}
+
+void BlobAccess::ReleaseHold(QuotaHold* hold) {
+  if (hold->access_ != this || hold->bytes_ == 0) return;
+  UserGrants& u = users_[hold->user_id_];
+  u.held -= std::min(u.held, hold->bytes_);
+  hold->bytes_ = 0;
+  hold->access_ = nullptr;
+}
+
+absl::StatusOr<BlobAccess::QuotaHold> BlobAccess::ReserveQuota(const std::string& user_id,
+                                                               const std::vector<Item>& items) {
+  QuotaHold hold;
+  if (quota_bytes_ == 0) return hold;
+  absl::MutexLock lock(&mu_);
+  UserGrants& u = users_[user_id];
+  uint64_t added = 0;
+  for (const Item& i : items) {
+    if (!u.keys.contains(Key(i.kind, i.hash))) added += i.size;
+  }
+  if (u.bytes + u.held + added > quota_bytes_) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "Upload quota exceeded: ", u.bytes, " of ", quota_bytes_, " bytes used",
+        u.held > 0 ? absl::StrCat(", ", u.held, " held by uploads in progress") : "",
+        ", this request adds ", added));
+  }
+  u.held += added;
+  hold.access_ = this;
+  hold.user_id_ = user_id;
+  hold.bytes_ = added;
+  return hold;
+}
+
+absl::Status BlobAccess::Grant(const std::string& user_id, const std::vector<Item>& items,
+                               QuotaHold* hold) {
   bool flush = false;
   {
     absl::MutexLock lock(&mu_);
+    if (hold != nullptr) ReleaseHold(hold);
     UserGrants& u = users_[user_id];
     for (const Item& i : items) {
       if (u.keys.insert(Key(i.kind, i.hash)).second) {

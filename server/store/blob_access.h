@@ -11,6 +11,8 @@
 //     `missing` frame).
 //   - every user has an upload quota: the sum of the sizes of the distinct content it was
 //     granted; a grant past it is refused (ResourceExhausted) before anything is stored.
+//     An upload holds its share of the quota (ReserveQuota) from the check until its grant, so
+//     concurrent uploads cannot together pass a quota each of them fits alone.
 // Per-job tokens are narrower still (ApiService): the blobs of their job's base snapshot and
 // what they uploaded, within their user's grants.
 //
@@ -30,6 +32,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "server/store/blob_store.h"
@@ -56,15 +59,36 @@ class BlobAccess {
     std::string hash;
     uint64_t size;
   };
-  // ResourceExhausted if granting the items the user does not have yet would take it past its
-  // quota (nothing granted); call before storing the bytes.
-  absl::Status CheckQuota(const std::string& user_id, const std::vector<Item>& items) const;
-  // Grants the items (call after their bytes are stored and verified): at once in memory; on
-  // disk with the next manifest grant (the snapshot's durability point, like the blobs' own
-  // sync), every kMaxPendingGrants, or Flush(). One SQLite transaction per flush: a commit per
-  // blob batch cost ~0.7 ms each (~75 ms of a 5,000-file snapshot), one per manifest ~11 ms.
-  // Grants lost in a crash fail closed: the content reads as missing and is uploaded again.
-  absl::Status Grant(const std::string& user_id, const std::vector<Item>& items);
+  // Quota held for content about to be stored: it counts against the user's quota until Grant
+  // (given the hold) turns it into granted bytes, or the hold is dropped (a failed upload).
+  class QuotaHold {
+   public:
+    QuotaHold() = default;
+    QuotaHold(QuotaHold&& other) noexcept;
+    QuotaHold& operator=(QuotaHold&&) = delete;
+    QuotaHold(const QuotaHold&) = delete;
+    ~QuotaHold();
+
+   private:
+    friend class BlobAccess;
+    BlobAccess* access_ = nullptr;
+    std::string user_id_;
+    uint64_t bytes_ = 0;
+  };
+  // ResourceExhausted if the items the user has not been granted yet, with the holds of its
+  // uploads in flight, would take it past its quota (nothing held); else a hold on their size.
+  // Call before storing the bytes. (The same new blob in two concurrent uploads is held twice
+  // until one is granted: a refusal at the very edge rather than an overshoot.)
+  absl::StatusOr<QuotaHold> ReserveQuota(const std::string& user_id,
+                                         const std::vector<Item>& items);
+  // Grants the items (call after their bytes are stored and verified), releasing `hold` in the
+  // same step: at once in memory; on disk with the next manifest grant (the snapshot's
+  // durability point, like the blobs' own sync), every kMaxPendingGrants, or Flush(). One SQLite
+  // transaction per flush: a commit per blob batch cost ~0.7 ms each (~75 ms of a 5,000-file
+  // snapshot), one per manifest ~11 ms. Grants lost in a crash fail closed: the content reads as
+  // missing and is uploaded again.
+  absl::Status Grant(const std::string& user_id, const std::vector<Item>& items,
+                     QuotaHold* hold = nullptr);
   // Writes pending grants (also called at shutdown).
   absl::Status Flush();
 
@@ -75,7 +99,9 @@ class BlobAccess {
   struct UserGrants {
     absl::flat_hash_set<std::string> keys;  // kind char + hash
     uint64_t bytes = 0;
+    uint64_t held = 0;  // QuotaHolds not yet granted or dropped
   };
+  void ReleaseHold(QuotaHold* hold) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   static std::string Key(BlobStore::Kind kind, absl::string_view hash);
 
   static constexpr size_t kMaxPendingGrants = 20000;

@@ -1,9 +1,13 @@
 #include "server/store/blob_access.h"
 
+#include <atomic>
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "core/snapshot/manifest.h"
 #include "core/snapshot/sha256.h"
 #include "gtest/gtest.h"
@@ -69,14 +73,72 @@ TEST(BlobAccessTest, QuotaCountsDistinctNewContentOnly) {
   ASSERT_TRUE(access.Init(&blobs).ok());
   const BlobAccess::Item a{Kind::kBlob, core::Sha256Hex("a"), 60};
   const BlobAccess::Item b{Kind::kBlob, core::Sha256Hex("b"), 60};
-  EXPECT_TRUE(access.CheckQuota(user, {a}).ok());
-  EXPECT_TRUE(absl::IsResourceExhausted(access.CheckQuota(user, {a, b})));
+  EXPECT_TRUE(access.ReserveQuota(user, {a}).ok());  // dropped at once: nothing held
+  EXPECT_TRUE(absl::IsResourceExhausted(access.ReserveQuota(user, {a, b}).status()));
   ASSERT_TRUE(access.Grant(user, {a}).ok());
   // Already granted content costs nothing again.
-  EXPECT_TRUE(access.CheckQuota(user, {a}).ok());
-  EXPECT_TRUE(absl::IsResourceExhausted(access.CheckQuota(user, {b})));
+  EXPECT_TRUE(access.ReserveQuota(user, {a}).ok());
+  EXPECT_TRUE(absl::IsResourceExhausted(access.ReserveQuota(user, {b}).status()));
   ASSERT_TRUE(access.Grant(user, {a, a}).ok());
   EXPECT_EQ(access.UsedBytes(user), 60u);
+}
+
+// Two uploads in flight: the second is refused while the first holds its share, and admitted
+// once the first's hold is dropped (a failed upload) — never both past the quota.
+TEST(BlobAccessTest, UploadsInFlightHoldTheirShareOfTheQuota) {
+  const std::string dir = FreshDir("quota_hold");
+  auto store = Store::Open(dir).value();
+  BlobStore blobs(dir);
+  ASSERT_TRUE(blobs.Init().ok());
+  const std::string user = store->EnsureUser("a@example.test").value();
+  BlobAccess access(store.get(), 100);
+  ASSERT_TRUE(access.Init(&blobs).ok());
+  const BlobAccess::Item a{Kind::kBlob, core::Sha256Hex("a"), 60};
+  const BlobAccess::Item b{Kind::kBlob, core::Sha256Hex("b"), 60};
+  {
+    absl::StatusOr<BlobAccess::QuotaHold> first = access.ReserveQuota(user, {a});
+    ASSERT_TRUE(first.ok());
+    absl::Status second = access.ReserveQuota(user, {b}).status();
+    EXPECT_TRUE(absl::IsResourceExhausted(second)) << second;
+    EXPECT_NE(second.message().find("60 held by uploads in progress"), std::string::npos)
+        << second;
+  }  // the first upload failed: its hold is dropped
+  absl::StatusOr<BlobAccess::QuotaHold> retry = access.ReserveQuota(user, {b});
+  ASSERT_TRUE(retry.ok());
+  // Granting with the hold counts the bytes once (held -> granted).
+  ASSERT_TRUE(access.Grant(user, {b}, &*retry).ok());
+  EXPECT_EQ(access.UsedBytes(user), 60u);
+  EXPECT_TRUE(access.ReserveQuota(user, {b}).ok());
+  const BlobAccess::Item c{Kind::kBlob, core::Sha256Hex("c"), 40};
+  EXPECT_TRUE(access.ReserveQuota(user, {c}).ok()) << "a granted hold still counted";
+}
+
+// Many concurrent uploads of distinct content: the granted total never passes the quota.
+TEST(BlobAccessTest, ConcurrentUploadsNeverOvershootTheQuota) {
+  const std::string dir = FreshDir("quota_race");
+  auto store = Store::Open(dir).value();
+  BlobStore blobs(dir);
+  ASSERT_TRUE(blobs.Init().ok());
+  const std::string user = store->EnsureUser("a@example.test").value();
+  BlobAccess access(store.get(), 1000);
+  ASSERT_TRUE(access.Init(&blobs).ok());
+  std::vector<std::thread> uploads;
+  std::atomic<int> admitted{0};
+  for (int t = 0; t < 8; ++t) {
+    uploads.emplace_back([&, t] {
+      for (int i = 0; i < 50; ++i) {
+        const BlobAccess::Item item{Kind::kBlob, core::Sha256Hex(absl::StrCat(t, "-", i)), 30};
+        absl::StatusOr<BlobAccess::QuotaHold> hold = access.ReserveQuota(user, {item});
+        if (!hold.ok()) continue;
+        std::this_thread::yield();  // "storing the bytes"
+        ASSERT_TRUE(access.Grant(user, {item}, &*hold).ok());
+        ++admitted;
+      }
+    });
+  }
+  for (std::thread& u : uploads) u.join();
+  EXPECT_LE(access.UsedBytes(user), 1000u);
+  EXPECT_EQ(admitted.load(), 33);  // 33 * 30 = 990: the quota is used, not overshot
 }
 
 // A data directory from before grants existed: its snapshots' owners keep their content.
