@@ -10,7 +10,7 @@ PACKAGES=(
   # libraries
   libboost-dev libboost-filesystem-dev libboost-system-dev
   nlohmann-json3-dev libcurl4-openssl-dev libabsl-dev libgtest-dev libgmock-dev
-  libsqlite3-dev libssl-dev
+  libsqlite3-dev libssl-dev zlib1g-dev
   # ICU collation for manifests in the original TypeScript runner's order (dlopen'ed by the runner)
   libicu-dev
   # engines and runtime

@@ -358,7 +358,7 @@ TEST_F(WriteBackE2eTest, BranchCommitsExactlyTheAcceptedChangesAndRunsNoHook) {
   EXPECT_TRUE(absl::StrContains(run.out, "! A .git/hooks/post-checkout: refused")) << run.out;
   EXPECT_TRUE(absl::StrContains(run.err, "branch agent/work created")) << run.err;
   EXPECT_EQ(Git("diff-tree --no-commit-id --name-status -r agent/work"),
-            "M\tREADME.md\nA\tsrc/new.py\nD\tsrc/old.py\nM\ttool.sh\n");
+            "M\tREADME.md\nA\tlogo.bin\nA\tsrc/new.py\nD\tsrc/old.py\nM\ttool.sh\n");
   EXPECT_EQ(Git("rev-parse agent/work^"), head);
   EXPECT_EQ(Git("show agent/work:README.md"), "hello\nimproved by the agent\n");
   EXPECT_EQ(Git("ls-tree agent/work tool.sh").substr(0, 6), "100755");
@@ -390,10 +390,24 @@ TEST_F(WriteBackE2eTest, BranchCommitsExactlyTheAcceptedChangesAndRunsNoHook) {
   EXPECT_TRUE(absl::StrContains(text, "diff --git a/src/new.py b/src/new.py\nnew file mode 100644\n"))
       << text;
   EXPECT_FALSE(absl::StrContains(text, ".git/")) << text;
+  // The binary file travels as a git binary patch.
+  EXPECT_TRUE(absl::StrContains(text, "diff --git a/logo.bin b/logo.bin\nnew file mode 100644\n"
+                                      "index 0000000000000000000000000000000000000000.."))
+      << text;
+  EXPECT_TRUE(absl::StrContains(text, "GIT binary patch\nliteral 19\n")) << text;
   int rc = -1;
   std::string check = Git(absl::StrCat("apply --check '", patch, "'"), &rc);
   EXPECT_EQ(rc, 0) << check << text;
   EXPECT_EQ(Read(dir_ + "/README.md"), "hello\n");  // --patch writes nothing into the directory
+  // Applied in a clone of the checkout, it gives exactly the branch's tree.
+  const std::string clone = absl::StrCat(*root_, "/", name_, "/clone");
+  rc = -1;
+  std::string applied = Sh(absl::StrCat("git clone -q '", dir_, "' '", clone, "' && cd '", clone,
+                                        "' && git -c core.hooksPath=/dev/null apply '", patch,
+                                        "' && git add -A && git write-tree 2>&1"),
+                           &rc);
+  EXPECT_EQ(rc, 0) << applied;
+  EXPECT_EQ(applied, Git("rev-parse agent/work^{tree}"));
   EXPECT_FALSE(Exists(marker_)) << Read(marker_);
 }
 

@@ -94,8 +94,8 @@ constexpr char kUsage[] =
     "--branch NAME (in a git repository): commits the accepted changes on a new branch NAME\n"
     "  whose parent is HEAD, with git plumbing and a temporary index: the working tree, the\n"
     "  index, HEAD and every existing branch stay as they are (an existing NAME is an error),\n"
-    "  and no git hook runs. --patch FILE writes them as a patch (git -C PATH apply FILE);\n"
-    "  binary files are left out of it (and listed). Neither writes PATH, neither asks.\n";
+    "  and no git hook runs. --patch FILE writes them as a patch (git -C PATH apply FILE),\n"
+    "  binary files as git binary patches. Neither writes PATH, neither asks.\n";
 
 std::string Env(const char* n) {
   const char* v = getenv(n);

@@ -38,18 +38,16 @@ std::string CommitMessage(const core::Job& job) {
                       "\n\nJob: ", job.id, "\n");
 }
 
-// Writes the plan's patch to `path`; returns how many changes it had to leave out (binary).
-absl::StatusOr<size_t> WritePatch(const std::string& dir, const WritePlan& plan,
-                                  const BlobFetcher& fetch, const std::string& path) {
-  std::vector<Refusal> skipped;
-  absl::StatusOr<std::string> patch = DiffPlan(plan, fetch, DiffStyle::kPatch, &skipped);
+// Writes the plan's patch (binary files included) to `path`.
+absl::Status WritePatch(const std::string& dir, const WritePlan& plan, const BlobFetcher& fetch,
+                        const std::string& path) {
+  absl::StatusOr<std::string> patch = DiffPlan(plan, fetch, DiffStyle::kPatch);
   if (!patch.ok()) return patch.status();
   if (absl::Status s = core::WriteFileWithMode(path, *patch, 0644); !s.ok()) return s;
-  PrintRefusals(skipped);
-  Step(absl::StrCat("patch of ", Plural(plan.accepted.size() - skipped.size(), "change"),
-                    " written to ", path, " (apply it with: git -C ", ShellQuote(dir), " apply ",
-                    ShellQuote(path), "); nothing written to ", dir));
-  return skipped.size();
+  Step(absl::StrCat("patch of ", Plural(plan.accepted.size(), "change"), " written to ", path,
+                    " (apply it with: git -C ", ShellQuote(dir), " apply ", ShellQuote(path),
+                    "); nothing written to ", dir));
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -155,13 +153,10 @@ int ReviewAndWriteBack(const std::string& dir, const core::Manifest& base,
   bool failed = !plan.refused.empty();
 
   if (!options.patch.empty()) {
-    absl::StatusOr<size_t> skipped = WritePatch(dir, plan, fetch, options.patch);
-    if (!skipped.ok()) {
-      fprintf(stderr, "fastest: --patch %s: %s\n", options.patch.c_str(),
-              Msg(skipped.status()).c_str());
+    if (absl::Status written = WritePatch(dir, plan, fetch, options.patch); !written.ok()) {
+      fprintf(stderr, "fastest: --patch %s: %s\n", options.patch.c_str(), Msg(written).c_str());
       return 1;
     }
-    failed = failed || *skipped > 0;
   }
   if (!options.branch.empty()) {
     absl::StatusOr<BranchCommit> commit =

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/snapshot/safe_fs.h"
 #include "core/snapshot/sha256.h"
+#include "tools/cli/git_binary_patch.h"
 #include "tools/cli/unified_diff.h"
 
 namespace fastest::cli {
@@ -104,7 +105,7 @@ absl::StatusOr<ApplyResult> ApplyPlan(const std::string& root, const WritePlan& 
 }
 
 absl::StatusOr<std::string> DiffPlan(const WritePlan& plan, const BlobFetcher& fetch,
-                                     DiffStyle style, std::vector<Refusal>* skipped) {
+                                     DiffStyle style) {
   std::string out;
   for (const Change& c : plan.accepted) {
     const std::optional<core::FileEntry>& a = c.before;
@@ -135,9 +136,10 @@ absl::StatusOr<std::string> DiffPlan(const WritePlan& plan, const BlobFetcher& f
     UnifiedDiffOptions options;
     options.full_text = style == DiffStyle::kPatch;
     std::optional<std::string> body = UnifiedDiffOrBinary(c.path, old_text, new_text, options);
-    if (!body) {
-      if (skipped) skipped->push_back({c.kind, c.path, "binary file: not in the patch"});
-      continue;
+    if (!body) {  // binary content in a patch: git's binary encoding
+      absl::StatusOr<std::string> binary = GitBinaryPatch(old_text, new_text);
+      if (!binary.ok()) return binary.status();
+      body = std::move(*binary);
     }
     absl::StrAppend(&out, header, *body);
   }

@@ -36,15 +36,13 @@ absl::StatusOr<ApplyResult> ApplyPlan(const std::string& root, const WritePlan& 
 
 enum class DiffStyle {
   kReview,  // for reading: binary and very large files as one "... differ" line
-  kPatch,   // for `git apply`: every text change in full; binary files are left out (listed in
-            // *skipped) since the patch has no binary encoding
+  kPatch,   // for `git apply`: every text change in full, binary files as git binary patches
 };
 
 // A git-style unified diff of the plan's accepted changes ("" when there are none). Modes are
 // written as git knows them (100644 / 100755).
 absl::StatusOr<std::string> DiffPlan(const WritePlan& plan, const BlobFetcher& fetch,
-                                     DiffStyle style = DiffStyle::kReview,
-                                     std::vector<Refusal>* skipped = nullptr);
+                                     DiffStyle style = DiffStyle::kReview);
 
 }  // namespace fastest::cli
 

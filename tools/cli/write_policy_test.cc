@@ -14,6 +14,7 @@
 #include "core/snapshot/sha256.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tools/cli/git_binary_patch.h"
 #include "tools/cli/test_blobs.h"
 #include "tools/cli/write_back.h"
 
@@ -220,7 +221,7 @@ TEST_F(DirectoryTest, ApplyRechecksPathsAndNeverSetsSpecialBits) {
   EXPECT_NE(lstat((outside_ + "/new").c_str(), &st), 0);
 }
 
-TEST(WritePolicyTest, PatchLeavesOutBinaryAndKeepsLargeFilesWhole) {
+TEST(WritePolicyTest, PatchEncodesBinaryAndKeepsLargeFilesWhole) {
   TestBlobs b;
   std::string big_old, big_new;
   for (int i = 0; i < 30000; ++i) {
@@ -234,13 +235,17 @@ TEST(WritePolicyTest, PatchLeavesOutBinaryAndKeepsLargeFilesWhole) {
                b.Entry("empty", ""), b.Entry("mode.sh", "x\n", 0755),
                b.Entry("private", "p\n", 0600)};
   WritePlan plan = PlanWriteBack(base, out, core::IgnoreRules(), nullptr);
-  std::vector<Refusal> skipped;
-  absl::StatusOr<std::string> patch = DiffPlan(plan, b.Fetcher(), DiffStyle::kPatch, &skipped);
+  absl::StatusOr<std::string> patch = DiffPlan(plan, b.Fetcher(), DiffStyle::kPatch);
   ASSERT_TRUE(patch.ok());
-  ASSERT_THAT(skipped, ElementsAre(Field(&Refusal::path, "bin.dat")));
+  // The binary file in git's binary encoding, with full blob ids.
+  EXPECT_TRUE(absl::StrContains(
+      *patch, "diff --git a/bin.dat b/bin.dat\nnew file mode 100644\nindex "
+              "0000000000000000000000000000000000000000.." +
+                  GitBlobId(std::string("a\0b", 3)) + "\nGIT binary patch\nliteral 3\n"));
   // (Plain booleans: the patch is too big to print on failure.)
   EXPECT_TRUE(absl::StrContains(*patch, "@@ -1,30000 +1,30000 @@\n-line 0\n"));
-  EXPECT_TRUE(absl::EndsWith(*patch, "+LINE 29999\n"
+  EXPECT_TRUE(absl::StrContains(*patch, "+LINE 29999\ndiff --git a/bin.dat b/bin.dat\n"));
+  EXPECT_TRUE(absl::EndsWith(*patch, "\n\n"
                                      "diff --git a/empty b/empty\nnew file mode 100644\n"
                                      "diff --git a/mode.sh b/mode.sh\nold mode 100644\n"
                                      "new mode 100755\n"));
