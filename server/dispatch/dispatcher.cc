@@ -165,6 +165,7 @@ absl::Status Dispatcher::Recover() {
     auto label = sb.labels.find(kLabelJob);
     std::string job_id = label == sb.labels.end() ? "" : label->second;
     std::string channel_key = SandboxName(job_id);
+    bool warm_never_started = false;
     if (auto warm = sb.labels.find(kWarmLabel); warm != sb.labels.end()) {
       // A warm sandbox has no job label: the job it was given recorded its id. An idle one
       // (no job) is removed below.
@@ -172,11 +173,17 @@ absl::Status Dispatcher::Recover() {
       for (const auto& [id, c] : claims) {
         if (c.sandbox_id && *c.sandbox_id == sb.id) job_id = id;
       }
+      // Handed a job its runner never started (still pending): its standby credential died with
+      // the server, so it is removed and the job queued again below, for a cold sandbox.
+      auto claim = claims.find(job_id);
+      warm_never_started =
+          claim != claims.end() && claim->second.job.status == JobStatus::kPending;
     }
     auto claim = claims.find(job_id);
     // A sandbox of a job still active is adopted, also one that exited meanwhile: its exit code
     // and output then say why the job failed.
-    if (claim != claims.end() && sb.state != "unknown" && adopted_jobs.insert(job_id).second) {
+    if (claim != claims.end() && sb.state != "unknown" && !warm_never_started &&
+        adopted_jobs.insert(job_id).second) {
       absl::StatusOr<Supervised> run = Adopt(claim->second.job, sb, channel_key);
       if (run.ok()) {
         LogInfo("recover: re-adopted sandbox",
@@ -190,8 +197,9 @@ absl::Status Dispatcher::Recover() {
     }
     absl::Status s = backend_->Remove(sb.id);
     if (!s.ok() && !absl::IsNotFound(s)) metrics_->IncBackendError("remove");
-    LogInfo(job_id.empty() && sb.labels.count(kWarmLabel) ? "recover: removed idle warm sandbox"
-                                                          : "recover: removed orphan sandbox",
+    LogInfo(warm_never_started ? "recover: removed warm sandbox whose job never started"
+            : job_id.empty() && sb.labels.count(kWarmLabel) ? "recover: removed idle warm sandbox"
+                                                              : "recover: removed orphan sandbox",
             {{"sandbox", sb.id}, {"job_id", job_id}});
   }
   for (const auto& [job_id, c] : claims) {

@@ -388,5 +388,38 @@ TEST(WarmPoolTest, RecoverRemovesIdleWarmSandboxesAndReadoptsAnAssignedOne) {
   EXPECT_EQ(backend.created(), 2);
 }
 
+// The server died after handing j1 to a warm sandbox whose runner had not started it yet: the
+// restarted server cannot answer that runner (the standby credential lived in memory), so the
+// sandbox is removed and j1 queued again; a cold sandbox then runs it.
+TEST(WarmPoolTest, RecoverRequeuesAJobItsWarmSandboxNeverStarted) {
+  FakeJobSource source;
+  source.AddJob("j1");  // pending
+  FakeBackend backend([&](SandboxControl& ctl) -> int {
+    if (ctl.env().count("FASTEST_STANDBY")) return ctl.Sleep(absl::Seconds(30)) ? 0 : 137;
+    return CompletingRunner(&source, ctl);
+  });
+  core::SandboxSpec warm;
+  warm.name = "fastest-warm-handed";
+  warm.env = {{"FASTEST_STANDBY", "1"}};
+  warm.labels = {{"fastest.server_id", "server-1"}, {kWarmLabel, warm.name}};
+  auto info = backend.CreateSandbox(warm);
+  ASSERT_TRUE(info.ok());
+  source.SetClaim("j1", info->id);
+
+  Metrics metrics;
+  DispatcherOptions o = Options();
+  o.auto_dispatch = true;
+  Dispatcher d(&source, "server-1", &backend, &metrics, o);
+  ASSERT_TRUE(d.Recover().ok());
+  EXPECT_EQ(d.running(), 0) << "the warm sandbox was adopted";
+  EXPECT_EQ(backend.live(), 0) << "the warm sandbox was not removed";
+  EXPECT_FALSE(source.Claimed("j1"));
+  EXPECT_EQ(source.Status("j1"), JobStatus::kPending);
+  ASSERT_TRUE(d.Start().ok());
+  ASSERT_TRUE(WaitFor([&] { return source.Status("j1") == JobStatus::kCompleted; }));
+  EXPECT_EQ(backend.created(), 2);  // the warm one, then the cold one that ran j1
+  d.Stop();
+}
+
 }  // namespace
 }  // namespace fastest::server
