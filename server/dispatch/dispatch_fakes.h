@@ -400,6 +400,14 @@ class Results {
   std::map<std::string, RunResult> results_;
 };
 
+// Runs `job_id` on `d` and waits up to 10 s for its result (nullopt: refused, or no result).
+inline std::optional<RunResult> RunAndWait(Dispatcher& d, const std::string& job_id) {
+  auto results = std::make_shared<Results>();  // outlives a late callback
+  Dispatcher::DoneCallback done = [results](const RunResult& r) { results->Callback()(r); };
+  if (!d.RunJob(job_id, std::move(done)).ok()) return std::nullopt;
+  return results->Wait(job_id);
+}
+
 inline DispatcherOptions Options() {
   DispatcherOptions o;
   o.max_instances = 4;

@@ -125,9 +125,7 @@ TEST(DispatcherTest, SandboxExitWithoutStatusFailsWithTheLastLines) {
   Metrics metrics;
   Dispatcher d(&source, "server-1", &backend, &metrics, Options());
   ASSERT_TRUE(d.Start().ok());
-  Results results;
-  ASSERT_TRUE(d.RunJob("j1", results.Callback()).ok());
-  auto r = results.Wait("j1");
+  std::optional<RunResult> r = RunAndWait(d, "j1");
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->status, "failed");
   const std::string error = source.Error("j1").value_or("");
@@ -146,9 +144,7 @@ TEST(DispatcherTest, AJobWhoseTokenCannotBeMintedFailsWithoutASandbox) {
   Metrics metrics;
   Dispatcher d(&source, "server-1", &backend, &metrics, Options());
   ASSERT_TRUE(d.Start().ok());
-  Results results;
-  ASSERT_TRUE(d.RunJob("j1", results.Callback()).ok());
-  auto r = results.Wait("j1");
+  std::optional<RunResult> r = RunAndWait(d, "j1");
   ASSERT_TRUE(r.has_value());
   EXPECT_FALSE(r->success);
   EXPECT_EQ(source.Status("j1"), JobStatus::kFailed);
@@ -168,9 +164,7 @@ TEST(DispatcherTest, BackendWaitFailingFailsTheJob) {
   Metrics metrics;
   Dispatcher d(&source, "server-1", &backend, &metrics, Options());
   ASSERT_TRUE(d.Start().ok());
-  Results results;
-  ASSERT_TRUE(d.RunJob("j1", results.Callback()).ok());
-  auto r = results.Wait("j1");
+  std::optional<RunResult> r = RunAndWait(d, "j1");
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->status, "failed");
   EXPECT_EQ(source.Error("j1").value_or("").rfind(

@@ -24,6 +24,24 @@ std::string FreshDir(const std::string& name) {
   return dir;
 }
 
+// One user's view of a fresh data directory, with an upload quota.
+struct QuotaSetup {
+  QuotaSetup(const std::string& name, uint64_t quota)
+      : dir(FreshDir(name)),
+        store(Store::Open(dir).value()),
+        blobs(dir),
+        user(store->EnsureUser("a@example.test").value()),
+        access(store.get(), quota) {
+    EXPECT_TRUE(blobs.Init().ok());
+    EXPECT_TRUE(access.Init(&blobs).ok());
+  }
+  std::string dir;
+  std::unique_ptr<Store> store;
+  BlobStore blobs;
+  std::string user;
+  BlobAccess access;
+};
+
 TEST(BlobAccessTest, GrantsArePerUserAndSurviveReopen) {
   const std::string dir = FreshDir("grants");
   std::string alice, bob;
@@ -64,13 +82,9 @@ TEST(BlobAccessTest, GrantsArePerUserAndSurviveReopen) {
 }
 
 TEST(BlobAccessTest, QuotaCountsDistinctNewContentOnly) {
-  const std::string dir = FreshDir("quota");
-  auto store = Store::Open(dir).value();
-  BlobStore blobs(dir);
-  ASSERT_TRUE(blobs.Init().ok());
-  const std::string user = store->EnsureUser("a@example.test").value();
-  BlobAccess access(store.get(), 100);
-  ASSERT_TRUE(access.Init(&blobs).ok());
+  QuotaSetup q("quota", 100);
+  BlobAccess& access = q.access;
+  const std::string& user = q.user;
   const BlobAccess::Item a{Kind::kBlob, core::Sha256Hex("a"), 60};
   const BlobAccess::Item b{Kind::kBlob, core::Sha256Hex("b"), 60};
   EXPECT_TRUE(access.ReserveQuota(user, {a}).ok());  // dropped at once: nothing held
@@ -86,13 +100,9 @@ TEST(BlobAccessTest, QuotaCountsDistinctNewContentOnly) {
 // Two uploads in flight: the second is refused while the first holds its share, and admitted
 // once the first's hold is dropped (a failed upload) — never both past the quota.
 TEST(BlobAccessTest, UploadsInFlightHoldTheirShareOfTheQuota) {
-  const std::string dir = FreshDir("quota_hold");
-  auto store = Store::Open(dir).value();
-  BlobStore blobs(dir);
-  ASSERT_TRUE(blobs.Init().ok());
-  const std::string user = store->EnsureUser("a@example.test").value();
-  BlobAccess access(store.get(), 100);
-  ASSERT_TRUE(access.Init(&blobs).ok());
+  QuotaSetup q("quota_hold", 100);
+  BlobAccess& access = q.access;
+  const std::string& user = q.user;
   const BlobAccess::Item a{Kind::kBlob, core::Sha256Hex("a"), 60};
   const BlobAccess::Item b{Kind::kBlob, core::Sha256Hex("b"), 60};
   {
@@ -115,13 +125,9 @@ TEST(BlobAccessTest, UploadsInFlightHoldTheirShareOfTheQuota) {
 
 // Many concurrent uploads of distinct content: the granted total never passes the quota.
 TEST(BlobAccessTest, ConcurrentUploadsNeverOvershootTheQuota) {
-  const std::string dir = FreshDir("quota_race");
-  auto store = Store::Open(dir).value();
-  BlobStore blobs(dir);
-  ASSERT_TRUE(blobs.Init().ok());
-  const std::string user = store->EnsureUser("a@example.test").value();
-  BlobAccess access(store.get(), 1000);
-  ASSERT_TRUE(access.Init(&blobs).ok());
+  QuotaSetup q("quota_race", 1000);
+  BlobAccess& access = q.access;
+  const std::string& user = q.user;
   std::vector<std::thread> uploads;
   std::atomic<int> admitted{0};
   for (int t = 0; t < 8; ++t) {
