@@ -123,7 +123,13 @@ SandboxChannel::~SandboxChannel() {
 
 void SandboxChannel::AddNote(absl::string_view line) {
   std::lock_guard<std::mutex> lock(notes_mu_);
+  if (note_sink_ && note_sink_(line)) return;
   if (notes_.size() < 10000) notes_.emplace_back(line);
+}
+
+void SandboxChannel::SetNoteSink(NoteSink sink) {
+  std::lock_guard<std::mutex> lock(notes_mu_);
+  note_sink_ = std::move(sink);
 }
 
 std::vector<std::string> SandboxChannel::TakeNotes() {

@@ -66,6 +66,11 @@ class SandboxChannel {
   int64_t api_refused() const { return api_refused_.load(); }
   // Lines for the job's log from the gateway and the egress proxy since the last call.
   std::vector<std::string> TakeNotes();
+  // Where a new note goes first: a sink that returns true took it (the job's log, while it is
+  // followed live); otherwise it is kept for TakeNotes(). Null: every note is kept. No sink call
+  // is under way once this returns.
+  using NoteSink = std::function<bool(absl::string_view line)>;
+  void SetNoteSink(NoteSink sink);
   // From now on the API socket accepts `token` instead of the one it was opened with (a warm
   // sandbox's standby credential gives way to its job's token), also after a Reopen().
   absl::Status SwitchToken(absl::string_view token);
@@ -88,7 +93,8 @@ class SandboxChannel {
   std::atomic<int64_t> api_requests_{0};
   std::atomic<int64_t> api_refused_{0};
   std::mutex notes_mu_;
-  std::vector<std::string> notes_;
+  std::vector<std::string> notes_;  // notes_mu_
+  NoteSink note_sink_;              // notes_mu_
   std::vector<std::unique_ptr<SocketListener>> listeners_;
 };
 

@@ -791,6 +791,12 @@ RunResult Dispatcher::SuperviseSandbox(Supervised run, RunResult result, bool* r
     capture.StartFollow(backend_, sandbox_id, /*lazy=*/true);
     capture.EnableDemand(options_.log_hub, job_id);
   }
+  // Gateway and egress lines go into the log as they happen while someone follows it; the rest
+  // are appended once the sandbox has ended.
+  if (run.channel != nullptr) {
+    run.channel->SetNoteSink(
+        [&capture](absl::string_view line) { return capture.AppendLineIfLive(line); });
+  }
 
   SandboxExit exit = WaitForExit(job_id, sandbox_id, run.deadline);
   result.exit_code = exit.exit_code;
@@ -844,7 +850,10 @@ RunResult Dispatcher::SuperviseSandbox(Supervised run, RunResult result, bool* r
   result.output_snapshot_id = outcome.output_snapshot_id;
 
   // The final status is stored: complete the log (its followers then end).
-  if (run.channel != nullptr) capture.AppendLines(run.channel->TakeNotes());
+  if (run.channel != nullptr) {
+    run.channel->SetNoteSink(nullptr);
+    capture.AppendLines(run.channel->TakeNotes());
+  }
   capture.CloseLog();
 
   // Always remove the sandbox.

@@ -1,5 +1,7 @@
 #include "server/dispatch/output_capture.h"
 
+#include "absl/strings/str_cat.h"
+
 #include <algorithm>
 #include <chrono>
 #include <utility>
@@ -68,6 +70,7 @@ struct OutputCapture::State {
   bool follow_abandoned = false;  // the follow's data is refused
   bool detached = false;          // the follow thread was let go
   bool closed = false;            // the log is complete: all data is refused
+  bool live = false;              // a follow is delivering output as it is written
   bool write_failed = false;
   // Per stream: bytes of the backend's output that are already in the log from before (a
   // re-adopted sandbox); every read starts by dropping them.
@@ -76,6 +79,11 @@ struct OutputCapture::State {
   uint64_t skip[2] = {0, 0};
   std::string out[2];
   std::string combined;
+
+  void SetLive(bool on) {
+    std::lock_guard<std::mutex> lock(mu);
+    live = on;
+  }
 
   // Every read delivers the output from its start: drop what is already captured.
   void StartRead() {
@@ -155,7 +163,9 @@ void OutputCapture::StartFollow(core::SandboxBackend* backend, const std::string
       state->StartRead();
       core::LogOptions opts;
       opts.follow = true;
+      state->SetLive(true);
       s = backend->ReadLogs(sandbox_id, opts, sink);
+      state->SetLive(false);
     }
     state->SetCaughtUp();
     bool detached;
@@ -250,6 +260,13 @@ void OutputCapture::AppendLines(const std::vector<std::string>& lines) {
   for (const std::string& line : lines) {
     state_->writer->Append(core::kStdoutStream, line + "\n").IgnoreError();
   }
+}
+
+bool OutputCapture::AppendLineIfLive(absl::string_view line) {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  if (!state_->live || state_->closed || state_->writer == nullptr) return false;
+  state_->writer->Append(core::kStdoutStream, absl::StrCat(line, "\n")).IgnoreError();
+  return true;
 }
 
 void OutputCapture::CloseLog() {

@@ -80,6 +80,9 @@ class OutputCapture {
                   std::string* tail);
   // Lines of the server's own about the job (the sandbox channel's gateway and egress notes).
   void AppendLines(const std::vector<std::string>& lines);
+  // One such line, written now if the output is being followed live (so it lands among the
+  // output it belongs to); false otherwise (the caller keeps it for AppendLines at the end).
+  bool AppendLineIfLive(absl::string_view line);
   // Completes the log file and tells its followers. Call once the job's final status is stored.
   // Idempotent.
   void CloseLog();

@@ -20,6 +20,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -111,7 +112,8 @@ struct JobOutcome {
   absl::Duration took;
   std::string server_log, stub_log;
   std::string job_log;
-  std::string sandbox_env;  // the container's Config.Env, seen while the job ran
+  std::string followed_log;  // GET /v1/jobs/:id/logs?follow=1 from the dispatch on
+  std::string sandbox_env;   // the container's Config.Env, seen while the job ran
 };
 
 class AgentE2eTest : public ::testing::Test {
@@ -218,6 +220,17 @@ class AgentE2eTest : public ::testing::Test {
     nlohmann::json body = {{"job_id", job->id}, {"wait", false}};
     auto dispatched = api.CallJson("POST", "/run-job", &body, false);
     EXPECT_TRUE(dispatched.ok()) << dispatched.status();
+    // Someone follows the log from the start (as `fastest run` does): it is captured live.
+    std::thread follower([&, job_id = job->id] {
+      core::HttpClient follow_http;
+      core::HttpRequest req;
+      req.url = absl::StrCat("http://127.0.0.1:", port, "/v1/jobs/", job_id, "/logs?follow=1");
+      req.bearer_token = kToken;
+      req.timeout = std::chrono::milliseconds(absl::ToInt64Milliseconds(job_timeout) + 60000);
+      auto r = follow_http.Send(req);
+      EXPECT_TRUE(r.ok()) << r.status();
+      if (r.ok()) out.followed_log = r->body;
+    });
     absl::Time deadline = start + job_timeout + absl::Seconds(30);
     out.job = *job;
     core::HttpRequest find;
@@ -285,6 +298,7 @@ class AgentE2eTest : public ::testing::Test {
     } while (absl::Now() < gone_by);
     EXPECT_EQ(left, "[]\n") << "containers of job " << job->id << " left 20 s after it ended";
 
+    follower.join();
     out.server_log = server.Log();
     out.stub_log = stub.Log();
     out.job_log = ReadFile(absl::StrCat(work, "/data/logs/", job->id, ".log"));
@@ -340,6 +354,20 @@ TEST_F(AgentE2eTest, BasicScenarioCompletesWithExactlyTheScenarioChanges) {
       << o.sandbox_env;
   EXPECT_TRUE(absl::StrContains(o.job_log, "[gateway] POST /v1/chat/completions -> 200"))
       << o.job_log;
+  // Followed live, each gateway line lands among the output it belongs to (before the runner's
+  // snapshot), not after it at the end; and none is written twice.
+  const size_t first_gateway = o.followed_log.find("[gateway] POST /v1/chat/completions");
+  const size_t snapshot_line = o.followed_log.find("Output snapshot:");
+  ASSERT_NE(first_gateway, std::string::npos) << o.followed_log;
+  ASSERT_NE(snapshot_line, std::string::npos) << o.followed_log;
+  EXPECT_LT(first_gateway, snapshot_line) << o.followed_log;
+  auto count = [](const std::string& text, const std::string& what) {
+    size_t n = 0;
+    for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(count(o.job_log, "[gateway] POST"), count(o.followed_log, "[gateway] POST"));
+  EXPECT_EQ(o.followed_log, o.job_log);
   EXPECT_FALSE(absl::StrContains(o.job_log, kModelKey));
   // The live log: the runner follows OpenCode's event stream (tool calls, the final text).
   EXPECT_TRUE(absl::StrContains(o.job_log, "[agent] tool write: ")) << o.job_log;
