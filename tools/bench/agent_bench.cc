@@ -2,14 +2,16 @@
 // offline model stub (examples/scenarios/basic.json: 3 tool steps, then the final text), cold and
 // warm interleaved in one run.
 //
-//   bazel run -c opt //tools/bench:agent_bench -- [--rounds=10] [--cold_only] [--image=...]
+//   bazel run -c opt //tools/bench:agent_bench -- [--backend=docker|podman] [--rounds=10]
+//                                                  [--cold_only] [--image=...]
 //   bazel run -c opt //tools/bench:agent_bench -- --agent_only [--rounds=10]
 //
-// Container mode (default): fastest-server (--backend=docker, the sandbox image with runner and
-// OpenCode) runs each job; "cold" is a server without a pool, "warm" one started with
+// Container mode (default): fastest-server (--backend=docker or podman, the sandbox image with
+// runner and OpenCode) runs each job; "cold" is a server without a pool, "warm" one started with
 // --warm_pool=1 (a sandbox with the agent booted and warmed waits for the job). Per job:
 //   dispatch       POST /run-job -> the runner's first log line for the job (the engine's log
-//                  timestamp; warm: the first line the waiting sandbox printed after the POST)
+//                  timestamp, podman's from conmon's log file; warm: the first line the waiting
+//                  sandbox printed after the POST)
 //   first request  job created -> the agent's first model request (stub receive time)
 //   step overhead  stub answer fully sent -> the agent's next model request, per tool step
 //   job            job created -> completed (polled every 10 ms)
@@ -36,7 +38,6 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "backends/docker/docker_backend.h"
 #include "backends/engine_api/engine_backend.h"
 #include "backends/engine_api/engine_client.h"
 #include "core/api/api_client.h"
@@ -50,6 +51,7 @@
 
 ABSL_FLAG(int, rounds, 10, "jobs per column (cold and warm alternate)");
 ABSL_FLAG(bool, agent_only, false, "host OpenCode only (no container, no server)");
+ABSL_FLAG(std::string, backend, "docker", "container mode: docker or podman");
 ABSL_FLAG(bool, cold_only, false, "container mode: no warm column (no --warm_pool server)");
 ABSL_FLAG(std::string, refill_delay, "",
           "container mode: the warm server's --warm_pool_refill_delay (default: the server's)");
@@ -191,21 +193,6 @@ int AgentOnly(int rounds, const tools::model_stub::Scenario& scenario) {
 // ---------------------------------------------------------------------------------------------
 // container mode
 
-// A container found by label may not be started yet: its log then ends at once. Ask again until
-// a line arrives (the timestamps are the engine's, so retrying adds no bias) or `timeout`.
-absl::StatusOr<absl::Time> FirstLineSince(RawEngine& raw, const std::string& id, absl::Time since,
-                                          absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
-  absl::Status last = absl::DeadlineExceededError("no time left");
-  while (absl::Now() < deadline) {
-    absl::StatusOr<absl::Time> t = FirstLogLineOnce(raw, id, deadline - absl::Now(), since);
-    if (t.ok()) return t;
-    last = t.status();
-    absl::SleepFor(absl::Milliseconds(5));
-  }
-  return last;
-}
-
 struct ServerSide {
   std::unique_ptr<e2e::BackendServer> server;
   std::unique_ptr<core::ApiClient> api;
@@ -215,16 +202,18 @@ int Containers(int rounds, const tools::model_stub::Scenario& scenario) {
   const bool cold_only = absl::GetFlag(FLAGS_cold_only);
   const std::string image =
       absl::GetFlag(FLAGS_image).empty() ? e2e::SandboxImage() : absl::GetFlag(FLAGS_image);
-  const e2e::BackendKind kind = e2e::BackendKind::kDocker;
+  const std::string backend_name = absl::GetFlag(FLAGS_backend);
+  const e2e::BackendKind kind = Check(e2e::ParseBackendKind(backend_name), "--backend");
   std::unique_ptr<backends::engine_api::EngineClient> probe =
       Check(e2e::ConnectEngine(kind), "engine");
   Check(e2e::CheckImagePresent(kind, image), "image");
-  backends::engine_api::EngineBackendOptions backend_options =
-      Check(backends::docker::DockerBackendOptions(nlohmann::json::object()), "docker options");
+  EngineBackendOptions backend_options =
+      Check(EngineBackendOptionsFor(backend_name), "engine options");
   std::unique_ptr<backends::engine_api::EngineClient> engine =
       Check(backends::engine_api::EngineClient::Create(backend_options.engine), "engine client");
   RawEngine raw;
   raw.endpoint = Check(core::ParseEndpoint(backend_options.engine.endpoint), "endpoint");
+  raw.podman = kind == e2e::BackendKind::kPodman;
   ContainerSpec runner_spec = Check(
       backends::engine_api::ContainerSpecFor(DispatcherLikeSpec(image, {"fastest-runner"}),
                                              backend_options),
@@ -281,8 +270,8 @@ int Containers(int rounds, const tools::model_stub::Scenario& scenario) {
                           std::filesystem::copy_options::recursive, ec);
     if (ec) Die(absl::StrCat("copy the workspace: ", ec.message()));
   }
-  printf("agent_bench: docker, image %s, instance type %s, %d rounds per column%s\n", image.c_str(),
-         absl::GetFlag(FLAGS_instance_type).c_str(), rounds,
+  printf("agent_bench: %s, image %s, instance type %s, %d rounds per column%s\n",
+         backend_name.c_str(), image.c_str(), absl::GetFlag(FLAGS_instance_type).c_str(), rounds,
          cold_only ? " (cold only)" : ", cold/warm interleaved");
   fflush(stdout);
 
@@ -334,10 +323,10 @@ int Containers(int rounds, const tools::model_stub::Scenario& scenario) {
       auto container = Check(e2e::WaitForContainer(*engine, {{"fastest.job_id", job_id}},
                                                    absl::Seconds(20), absl::Milliseconds(2)),
                              "find the job's container");
-      first_line = Check(FirstLineSince(raw, container.id, t0, absl::Seconds(30)), "first line");
+      first_line = Check(FirstLogLineTime(raw, container.id, absl::Seconds(30), t0), "first line");
     } else {
       for (const auto& c : waiting) {
-        absl::StatusOr<absl::Time> t = FirstLineSince(raw, c.id, t0, absl::Seconds(10));
+        absl::StatusOr<absl::Time> t = FirstLogLineTime(raw, c.id, absl::Seconds(10), t0);
         if (t.ok() && (!first_line || *t < *first_line)) first_line = *t;
       }
     }
@@ -377,8 +366,8 @@ int Containers(int rounds, const tools::model_stub::Scenario& scenario) {
     printf("  round %d/%d done\n", i + 1, rounds);
     fflush(stdout);
   }
-  printf("\n=== agent jobs in containers (docker, %s; basic scenario: 3 tool steps) ===",
-         image.c_str());
+  printf("\n=== agent jobs in containers (%s, %s; basic scenario: 3 tool steps) ===",
+         backend_name.c_str(), image.c_str());
   PrintTable(cold, cold_only ? nullptr : &warm, &raw_first,
              {{&Column::dispatch, {"", 25}},
               {&Column::first_request, {"", 500}},

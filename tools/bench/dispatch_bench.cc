@@ -50,10 +50,8 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "backends/docker/docker_backend.h"
 #include "backends/engine_api/engine_backend.h"
 #include "backends/engine_api/engine_client.h"
-#include "backends/podman/podman_backend.h"
 #include "core/api/api_client.h"
 #include "core/http/http_client.h"
 #include "core/plugin/sandbox_types.h"
@@ -147,9 +145,7 @@ int Main() {
 
   // The plugin's own engine options -> the same engine client and container spec for raw runs.
   EngineBackendOptions backend_options =
-      kind == BackendKind::kPodman
-          ? Check(backends::podman::PodmanBackendOptions(nlohmann::json::object()), "podman options")
-          : Check(backends::docker::DockerBackendOptions(nlohmann::json::object()), "docker options");
+      Check(EngineBackendOptionsFor(backend_name), "engine options");
   std::unique_ptr<EngineClient> engine =
       Check(EngineClient::Create(backend_options.engine), "engine client");
   backends::engine_api::EngineVersion version = Check(engine->Version(), "engine version");

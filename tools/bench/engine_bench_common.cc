@@ -11,7 +11,9 @@
 
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "backends/docker/docker_backend.h"
 #include "backends/engine_api/log_demuxer.h"
+#include "backends/podman/podman_backend.h"
 #include "nlohmann/json.hpp"
 
 namespace fastest::bench {
@@ -116,7 +118,8 @@ core::SandboxSpec DispatcherLikeSpec(const std::string& image, std::vector<std::
 // Podman: its logs API rounds timestamps to whole seconds, so read conmon's k8s-file log
 // (inspect's LogPath; lines "2026-11-26T15:48:24.993403422+00:00 stdout F text") directly - the
 // bench runs as root next to the service. Same clock point: when conmon read the line.
-absl::StatusOr<absl::Time> FirstLogLineFromConmonFile(RawEngine& raw, const std::string& id) {
+absl::StatusOr<absl::Time> FirstLogLineFromConmonFile(RawEngine& raw, const std::string& id,
+                                                      absl::Time since) {
   core::HttpRequest req;
   req.url = absl::StrCat(raw.endpoint.base_url, "/containers/", id, "/json");
   req.unix_socket = raw.endpoint.unix_socket;
@@ -128,30 +131,41 @@ absl::StatusOr<absl::Time> FirstLogLineFromConmonFile(RawEngine& raw, const std:
   }
   std::ifstream in(j["LogPath"].get<std::string>());
   std::string line;
-  if (!std::getline(in, line) || line.empty()) return absl::NotFoundError("no log line yet");
-  std::string ts = line.substr(0, line.find(' '));
-  absl::Time t;
-  std::string err;
-  if (!absl::ParseTime(absl::RFC3339_full, ts, &t, &err)) {
-    return absl::InternalError(absl::StrCat("bad conmon timestamp '", ts, "': ", err));
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    std::string ts = line.substr(0, line.find(' '));
+    absl::Time t;
+    std::string err;
+    if (!absl::ParseTime(absl::RFC3339_full, ts, &t, &err)) {
+      return absl::InternalError(absl::StrCat("bad conmon timestamp '", ts, "': ", err));
+    }
+    if (t >= since) return t;
   }
-  return t;
+  return absl::NotFoundError("no log line yet");
 }
 
 // A container found by label may not be started yet: its log then ends at once (or is not there
 // yet, 404). Ask again until a line arrives; the timestamp is the engine's, so retrying adds no bias.
 absl::StatusOr<absl::Time> FirstLogLineTime(RawEngine& raw, const std::string& id,
-                                            absl::Duration timeout) {
+                                            absl::Duration timeout, absl::Time since) {
   const absl::Time deadline = absl::Now() + timeout;
-  absl::Status last;
+  absl::Status last = absl::DeadlineExceededError("no time left");
   while (absl::Now() < deadline) {
-    absl::StatusOr<absl::Time> t = raw.podman ? FirstLogLineFromConmonFile(raw, id)
-                                              : FirstLogLineOnce(raw, id, deadline - absl::Now());
+    absl::StatusOr<absl::Time> t = raw.podman
+                                       ? FirstLogLineFromConmonFile(raw, id, since)
+                                       : FirstLogLineOnce(raw, id, deadline - absl::Now(), since);
     if (t.ok()) return t;
     last = t.status();
     absl::SleepFor(absl::Milliseconds(2));
   }
   return last;
+}
+
+absl::StatusOr<EngineBackendOptions> EngineBackendOptionsFor(const std::string& backend) {
+  if (backend == "docker") return backends::docker::DockerBackendOptions(nlohmann::json::object());
+  if (backend == "podman") return backends::podman::PodmanBackendOptions(nlohmann::json::object());
+  return absl::InvalidArgumentError(
+      absl::StrCat("benchmarks run on docker or podman, not '", backend, "'"));
 }
 
 // --- raw podman libpod create/start ---------------------------------------------------------

@@ -66,13 +66,21 @@ absl::StatusOr<absl::Time> FirstLogLineOnce(RawEngine& raw, const std::string& i
 // containers are the same containers minus fastest.
 core::SandboxSpec DispatcherLikeSpec(const std::string& image, std::vector<std::string> command);
 
-// Podman's conmon log file timestamp of the first line (its logs API rounds to seconds).
-absl::StatusOr<absl::Time> FirstLogLineFromConmonFile(RawEngine& raw, const std::string& id);
+// Podman's conmon log file timestamp of the first line at or after `since` (its logs API rounds
+// to seconds).
+absl::StatusOr<absl::Time> FirstLogLineFromConmonFile(RawEngine& raw, const std::string& id,
+                                                      absl::Time since = absl::InfinitePast());
 
-// First log line time, asking again until a line arrives (a container found by label may not be
-// started yet); the timestamp is the engine's, so retrying adds no bias.
+// First log line time at or after `since`, asking again until a line arrives (a container found by
+// label may not be started yet); the timestamp is the engine's, so retrying adds no bias.
 absl::StatusOr<absl::Time> FirstLogLineTime(RawEngine& raw, const std::string& id,
-                                            absl::Duration timeout);
+                                            absl::Duration timeout,
+                                            absl::Time since = absl::InfinitePast());
+
+// The engine options the docker or podman plugin uses by default (same client, same container
+// spec for the raw runs).
+using backends::engine_api::EngineBackendOptions;
+absl::StatusOr<EngineBackendOptions> EngineBackendOptionsFor(const std::string& backend);
 
 // Raw podman libpod create/start of `spec`.
 absl::StatusOr<std::string> LibpodCreate(RawEngine& raw, const ContainerSpec& spec);
