@@ -35,6 +35,7 @@
 #include "core/snapshot/manifest.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/e2e/backend_test_base.h"
 #include "tests/e2e/e2e_harness.h"
 
 #ifndef FASTEST_E2E_BACKEND
@@ -63,20 +64,13 @@ std::string RandomHex(int n) { return core::SecureRandomHex(n / 2); }
 // The agent for long-running jobs: never finishes on its own.
 constexpr char kSleepAgent[] = "echo agent-started; sleep 600";
 
-class E2eTest : public ::testing::TestWithParam<std::string> {
+class E2eTest : public BackendTest {
  protected:
   void SetUp() override {
-    absl::StatusOr<BackendKind> kind = ParseBackendKind(GetParam());
-    ASSERT_TRUE(kind.ok()) << kind.status();
-    kind_ = *kind;
-    absl::StatusOr<SandboxEngine> sandbox = ConnectSandboxEngine(kind_);
-    ASSERT_TRUE(sandbox.ok()) << "e2e needs a container engine and the sandbox image: "
-                              << sandbox.status().message();
-    engine_ = std::move(sandbox->engine);
-    image_ = sandbox->image;
+    ASSERT_NO_FATAL_FAILURE(ConnectBackend());
     static std::once_flag fresh_once;
     std::call_once(fresh_once, [&] {
-      const std::string& warning = sandbox->stale_runner;
+      const std::string& warning = stale_runner_;
       if (!warning.empty()) {
         fprintf(stderr, "\n*** WARNING: %s ***\n\n", warning.c_str());
         ::testing::Test::RecordProperty("stale_image_warning", warning);
@@ -272,9 +266,6 @@ class E2eTest : public ::testing::TestWithParam<std::string> {
     return job;
   }
 
-  BackendKind kind_ = BackendKind::kDocker;
-  std::unique_ptr<EngineClient> engine_;
-  std::string image_;
   std::string work_;
   std::string token_;
   core::HttpClient http_;

@@ -17,6 +17,7 @@
 #include "core/crypto/secure_random.h"
 #include "core/http/http_client.h"
 #include "gtest/gtest.h"
+#include "tests/e2e/backend_test_base.h"
 #include "tests/e2e/e2e_harness.h"
 #include "tests/testing/child_process.h"
 
@@ -39,18 +40,11 @@ struct Outcome {
   absl::Duration took;  // POST /run-job -> completed
 };
 
-class WarmAgentE2eTest : public ::testing::TestWithParam<std::string> {
+class WarmAgentE2eTest : public BackendTest {
  protected:
   void SetUp() override {
-    absl::StatusOr<BackendKind> kind = ParseBackendKind(GetParam());
-    ASSERT_TRUE(kind.ok()) << kind.status();
-    kind_ = *kind;
-    absl::StatusOr<SandboxEngine> sandbox = ConnectSandboxEngine(kind_);
-    ASSERT_TRUE(sandbox.ok()) << "needs a container engine and the sandbox image: "
-                              << sandbox.status().message();
-    engine_ = std::move(sandbox->engine);
-    image_ = sandbox->image;
-    ASSERT_TRUE(sandbox->stale_runner.empty()) << sandbox->stale_runner;
+    ASSERT_NO_FATAL_FAILURE(ConnectBackend());
+    ASSERT_TRUE(stale_runner_.empty()) << stale_runner_;
     work_ = MakeTempDir("warm_agent_");
     token_ = "e2e-" + core::SecureRandomHex(16);
   }
@@ -140,9 +134,7 @@ class WarmAgentE2eTest : public ::testing::TestWithParam<std::string> {
     return out;
   }
 
-  BackendKind kind_ = BackendKind::kDocker;
-  std::unique_ptr<backends::engine_api::EngineClient> engine_;
-  std::string image_, work_, token_;
+  std::string work_, token_;
   core::HttpClient http_;
   std::vector<testing::ChildProcess> stubs_;
   std::vector<std::unique_ptr<BackendServer>> servers_;

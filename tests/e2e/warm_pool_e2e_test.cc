@@ -34,6 +34,7 @@
 #include "core/crypto/secure_random.h"
 #include "core/http/http_client.h"
 #include "gtest/gtest.h"
+#include "tests/e2e/backend_test_base.h"
 #include "tests/e2e/e2e_harness.h"
 
 #ifndef FASTEST_E2E_BACKEND
@@ -83,19 +84,12 @@ class ContainerWatch {
   std::thread thread_;
 };
 
-class WarmPoolE2eTest : public ::testing::TestWithParam<std::string> {
+class WarmPoolE2eTest : public BackendTest {
  protected:
   void SetUp() override {
-    absl::StatusOr<BackendKind> kind = ParseBackendKind(GetParam());
-    ASSERT_TRUE(kind.ok()) << kind.status();
-    kind_ = *kind;
-    absl::StatusOr<SandboxEngine> sandbox = ConnectSandboxEngine(kind_);
-    ASSERT_TRUE(sandbox.ok()) << "e2e needs a container engine and the sandbox image: "
-                              << sandbox.status().message();
-    engine_ = std::move(sandbox->engine);
-    image_ = sandbox->image;
+    ASSERT_NO_FATAL_FAILURE(ConnectBackend());
     // A runner without standby would never stand by: say so rather than time out.
-    ASSERT_TRUE(sandbox->stale_runner.empty()) << sandbox->stale_runner
+    ASSERT_TRUE(stale_runner_.empty()) << stale_runner_
                                  << " (build one: tools/build_sandbox_image.sh --tag ... and "
                                     "--test_env=FASTEST_E2E_IMAGE=...)";
     work_ = MakeTempDir("warm_e2e_");
@@ -191,9 +185,7 @@ class WarmPoolE2eTest : public ::testing::TestWithParam<std::string> {
     return snap.ok() ? snap->manifest_hash : "";
   }
 
-  BackendKind kind_ = BackendKind::kDocker;
-  std::unique_ptr<EngineClient> engine_;
-  std::string image_, work_, token_;
+  std::string work_, token_;
   core::HttpClient http_;
   std::vector<std::unique_ptr<BackendServer>> servers_;
   int fixtures_ = 0;
